@@ -1,0 +1,194 @@
+/* bsp_mps2.c - board support for QEMU's Arm MPS2 machines (mps2-an385 M3,
+ * mps2-an386 M4F, mps2-an500 M7): CMSDK UART0 with an interrupt-fed ring
+ * buffer, SysTick as a 1 ms tick plus a 64-bit timer, semihosting exit. */
+#include <stdint.h>
+#include <string.h>
+
+#include "octo/octo_board.h"
+
+#ifndef OCTO_BOARD_NAME
+#error "define OCTO_BOARD_NAME (e.g. \"virtual-m4\")"
+#endif
+#ifndef OCTO_BOARD_CPU
+#error "define OCTO_BOARD_CPU (e.g. \"cortex-m4\")"
+#endif
+
+#define MPS2_SYSCLK_HZ 25000000u
+#define TICKS_PER_MS (MPS2_SYSCLK_HZ / 1000u)
+
+/* CMSDK APB UART0 */
+#define UART0_BASE 0x40004000u
+#define UART_DATA (*(volatile uint32_t *)(UART0_BASE + 0x00u))
+#define UART_STATE (*(volatile uint32_t *)(UART0_BASE + 0x04u))
+#define UART_CTRL (*(volatile uint32_t *)(UART0_BASE + 0x08u))
+#define UART_INTCLR (*(volatile uint32_t *)(UART0_BASE + 0x0Cu))
+#define UART_BAUDDIV (*(volatile uint32_t *)(UART0_BASE + 0x10u))
+#define UART_STATE_TXFULL (1u << 0)
+#define UART_STATE_RXFULL (1u << 1)
+#define UART_CTRL_TXEN (1u << 0)
+#define UART_CTRL_RXEN (1u << 1)
+#define UART_CTRL_RXIE (1u << 3)
+#define UART_INT_RX (1u << 1)
+#define UART0_RX_IRQ 0u
+
+/* System control space */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
+#define SCB_CPUID (*(volatile uint32_t *)0xE000ED00u)
+#define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
+#define ICSR_PENDSTSET (1u << 26)
+
+extern uint32_t __flash_used__, __ram_used__, __ram_budget__, __flash_budget__;
+
+#define RX_RING_LEN 2048u /* power of two */
+static volatile uint8_t s_rx_ring[RX_RING_LEN];
+static volatile uint32_t s_rx_head; /* written by the ISR */
+static volatile uint32_t s_rx_tail; /* written by the main loop */
+static volatile uint32_t s_rx_dropped;
+static volatile uint32_t s_ms;
+
+#define STORAGE_LEN 4096u
+__attribute__((section(".noinit"))) static uint8_t s_storage[STORAGE_LEN];
+
+static octo_board_info_t s_info = {
+    OCTO_BOARD_NAME, OCTO_BOARD_CPU, MPS2_SYSCLK_HZ, MPS2_SYSCLK_HZ, 0, 0,
+    OCTO_FEAT_TIMER_ICOUNT | OCTO_FEAT_SEMIHOSTING
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+        | OCTO_FEAT_DSP
+#endif
+#if defined(__ARM_FP)
+        | OCTO_FEAT_FPU
+#endif
+#if defined(__ARM_FEATURE_MVE)
+        | OCTO_FEAT_MVE
+#endif
+};
+
+static inline void irq_disable(void) { __asm volatile("cpsid i" ::: "memory"); }
+static inline void irq_enable(void) { __asm volatile("cpsie i" ::: "memory"); }
+
+void IRQ0_Handler(void) { /* UART0 RX */
+    UART_INTCLR = UART_INT_RX; /* clear first: a byte arriving later re-raises */
+    while (UART_STATE & UART_STATE_RXFULL) {
+        uint8_t b = (uint8_t)UART_DATA;
+        uint32_t head = s_rx_head;
+        if (head - s_rx_tail < RX_RING_LEN) {
+            s_rx_ring[head & (RX_RING_LEN - 1u)] = b;
+            s_rx_head = head + 1u;
+        } else {
+            s_rx_dropped++; /* the frame CRC catches it; the host retries */
+        }
+    }
+}
+
+void SysTick_Handler(void) { s_ms++; }
+
+void octo_board_init(void) {
+    s_info.sram_bytes = (uint32_t)(uintptr_t)&__ram_budget__;
+    s_info.flash_bytes = (uint32_t)(uintptr_t)&__flash_budget__;
+    UART_BAUDDIV = MPS2_SYSCLK_HZ / 115200u;
+    UART_CTRL = UART_CTRL_TXEN | UART_CTRL_RXEN | UART_CTRL_RXIE;
+    NVIC_ISER0 = 1u << UART0_RX_IRQ;
+    SYST_RVR = TICKS_PER_MS - 1u;
+    SYST_CVR = 0;
+    SYST_CSR = 0x7u; /* enable, interrupt, processor clock */
+    irq_enable();
+}
+
+const octo_board_info_t *octo_board_info(void) { return &s_info; }
+
+uint32_t octo_board_cpuid(void) { return SCB_CPUID; }
+
+void octo_board_memory_use(uint32_t *flash_used, uint32_t *ram_used) {
+    *flash_used = (uint32_t)(uintptr_t)&__flash_used__;
+    *ram_used = (uint32_t)(uintptr_t)&__ram_used__;
+}
+
+size_t octo_board_uart_read(uint8_t *buf, size_t cap) {
+    size_t n = 0;
+    uint32_t tail = s_rx_tail;
+    uint32_t head = s_rx_head;
+    while (n < cap && tail != head) {
+        buf[n++] = s_rx_ring[tail & (RX_RING_LEN - 1u)];
+        tail++;
+    }
+    s_rx_tail = tail;
+    return n;
+}
+
+int octo_board_uart_write(void *ctx, const uint8_t *data, size_t n) {
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        while (UART_STATE & UART_STATE_TXFULL) {
+        }
+        UART_DATA = data[i];
+    }
+    return OCTO_OK;
+}
+
+uint64_t octo_board_ticks(void) {
+    uint32_t ms;
+    uint32_t cvr;
+    irq_disable();
+    ms = s_ms;
+    cvr = SYST_CVR;
+    /* Wrapped after we masked interrupts but before the ISR counted it. */
+    if ((SCB_ICSR & ICSR_PENDSTSET) && cvr > TICKS_PER_MS / 2u) {
+        ms++;
+    }
+    irq_enable();
+    return (uint64_t)ms * TICKS_PER_MS + (TICKS_PER_MS - 1u - cvr);
+}
+
+uint32_t octo_board_millis(void) { return s_ms; }
+
+void octo_board_wait(void) {
+    irq_disable();
+    if (s_rx_head == s_rx_tail) {
+        __asm volatile("wfi");
+    }
+    irq_enable();
+}
+
+int octo_board_storage_write(uint32_t offset, const uint8_t *data, size_t n) {
+    if (data == NULL || offset > STORAGE_LEN || n > STORAGE_LEN - offset) {
+        return OCTO_E_ARG;
+    }
+    memcpy(&s_storage[offset], data, n);
+    return OCTO_OK;
+}
+
+int octo_board_storage_read(uint32_t offset, uint8_t *data, size_t n) {
+    if (data == NULL || offset > STORAGE_LEN || n > STORAGE_LEN - offset) {
+        return OCTO_E_ARG;
+    }
+    memcpy(data, &s_storage[offset], n);
+    return OCTO_OK;
+}
+
+/* Arm semihosting (BKPT 0xAB on M-profile). */
+static int semihost(int op, const void *arg) {
+    register int r0 __asm("r0") = op;
+    register const void *r1 __asm("r1") = arg;
+    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void octo_board_exit(int code) {
+    const uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, (uint32_t)code};
+    (void)semihost(0x20 /* SYS_EXIT_EXTENDED */, block);
+    for (;;) {
+    }
+}
+
+void octo_board_fault(uint32_t code) {
+    static const char hex[] = "0123456789abcdef";
+    char msg[] = "octo: fatal fault 0x00000000\n";
+    for (int i = 0; i < 8; i++) {
+        msg[20 + i] = hex[(code >> (28 - 4 * i)) & 0xFu];
+    }
+    (void)semihost(0x04 /* SYS_WRITE0 */, msg);
+    octo_board_exit(3);
+}

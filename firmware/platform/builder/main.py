@@ -1,0 +1,93 @@
+"""SCons build script of the Octo dev-platform (bare-metal Cortex-M, offline).
+
+Compiler: the system arm-none-eabi-gcc (Debian package gcc-arm-none-eabi).
+Board data: boards/<name>.json, generated from host_tools/boards.py.
+'upload' hands the ELF to `octo flash`, which starts QEMU.
+"""
+
+import shutil
+import sys
+
+from SCons.Script import AlwaysBuild, Default, DefaultEnvironment  # noqa: F401
+
+env = DefaultEnvironment()
+board = env.BoardConfig()
+octo = board.get("build.octo", {})
+
+if shutil.which("arm-none-eabi-gcc") is None:
+    sys.stderr.write(
+        "octo: error: arm-none-eabi-gcc not found; install the Debian packages "
+        "gcc-arm-none-eabi libnewlib-arm-none-eabi (or run `make setup`)\n"
+    )
+    env.Exit(1)
+
+machine = ["-mcpu=%s" % board.get("build.cpu"), "-mthumb"]
+if octo.get("fpu"):
+    machine += ["-mfloat-abi=hard", "-mfpu=%s" % octo["fpu"]]
+else:
+    machine += ["-mfloat-abi=soft"]
+
+env.Replace(
+    AR="arm-none-eabi-gcc-ar",
+    AS="arm-none-eabi-gcc",
+    CC="arm-none-eabi-gcc",
+    CXX="arm-none-eabi-g++",
+    GDB="arm-none-eabi-gdb",
+    OBJCOPY="arm-none-eabi-objcopy",
+    RANLIB="arm-none-eabi-gcc-ranlib",
+    SIZETOOL="arm-none-eabi-size",
+    PROGNAME="firmware",
+    PROGSUFFIX=".elf",
+    SIZEPROGREGEXP=r"^(?:\.text|\.ARM\.exidx|\.data)\s+(\d+).*",
+    SIZEDATAREGEXP=r"^(?:\.data|\.bss|\.noinit|\.stack)\s+(\d+).*",
+    SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
+    SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
+)
+
+env.Append(
+    ASFLAGS=machine + ["-x", "assembler-with-cpp"],
+    CCFLAGS=machine
+    + [
+        "-O2",
+        "-g3",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-ffunction-sections",
+        "-fdata-sections",
+        "-fno-common",
+    ],
+    CFLAGS=["-std=c99"],
+    CPPDEFINES=[
+        ("OCTO_BOARD_NAME", '\\"%s\\"' % board.get("build.mcu")),
+        ("OCTO_BOARD_CPU", '\\"%s\\"' % board.get("build.cpu")),
+    ],
+    CPPPATH=["$PROJECT_DIR/include"],
+    LINKFLAGS=machine
+    + [
+        "-nostartfiles",
+        "--specs=nano.specs",
+        "--specs=nosys.specs",
+        "-Wl,--gc-sections",
+        "-Wl,-Map,${BUILD_DIR}/firmware.map",
+        "-L$PROJECT_DIR/ld",
+        "-T%s" % octo.get("ldscript"),
+    ],
+    LIBS=["c", "m", "gcc"],
+)
+
+target_elf = env.BuildProgram()
+target_size = env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"))
+AlwaysBuild(target_size)
+
+upload = env.Alias(
+    "upload",
+    target_elf,
+    env.VerboseAction(
+        '"$PYTHONEXE" -m host_tools.cli flash --board %s --elf "$SOURCE"' % board.get("build.mcu"),
+        "Starting virtual board %s with $SOURCE" % board.get("build.mcu"),
+    ),
+)
+AlwaysBuild(upload)
+
+Default([target_elf])

@@ -1,0 +1,172 @@
+/* octo_app.c - firmware application: static buffers, handlers, main loop. */
+#include "octo/octo_app.h"
+
+#include <string.h>
+
+#include "octo/octo_board.h"
+
+#ifndef OCTO_BUILD_ID
+#define OCTO_BUILD_ID "dev"
+#endif
+
+static uint8_t s_rx[OCTO_PROTO_RX_LEN(OCTO_MAX_PAYLOAD)];
+static uint8_t s_tx[OCTO_PROTO_TX_LEN(OCTO_MAX_PAYLOAD)];
+static uint8_t s_payload[OCTO_MAX_PAYLOAD];
+static uint8_t s_event[OCTO_PROTO_TX_LEN(OCTO_MAX_EVENT_PAYLOAD)];
+
+static octo_proto_t s_proto;
+
+static struct {
+    uint32_t period_ms; /* 0 = telemetry off */
+    uint32_t next_ms;
+    uint32_t seq;
+} s_tlm;
+
+static int handle_hello(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
+static int handle_ping(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
+static int handle_tlm_ctrl(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
+                           size_t *resp_len);
+
+static const octo_handler_t k_handlers[] = {
+    {OCTO_MSG_HELLO, handle_hello},
+    {OCTO_MSG_PING, handle_ping},
+    {OCTO_MSG_TELEMETRY_CTRL, handle_tlm_ctrl},
+};
+#define N_HANDLERS (sizeof k_handlers / sizeof k_handlers[0])
+
+static size_t put_str(uint8_t *dst, size_t cap, const char *s) {
+    size_t n = strlen(s);
+    if (n > 255) {
+        n = 255;
+    }
+    if (n + 1 > cap) {
+        return 0;
+    }
+    dst[0] = (uint8_t)n;
+    memcpy(&dst[1], s, n);
+    return n + 1;
+}
+
+static int handle_hello(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
+    (void)req;
+    const octo_board_info_t *info = octo_board_info();
+    uint32_t flash_used = 0;
+    uint32_t ram_used = 0;
+    octo_board_memory_use(&flash_used, &ram_used);
+    if (cap < OCTO_HELLO_FIXED_LEN + 3 * 256 + 1 + N_HANDLERS) {
+        return OCTO_E_BUF;
+    }
+    memset(resp, 0, OCTO_HELLO_FIXED_LEN);
+    resp[0] = (uint8_t)OCTO_PROTO_VERSION;
+    resp[1] = OCTO_FW_VERSION_MAJOR;
+    resp[2] = OCTO_FW_VERSION_MINOR;
+    resp[3] = OCTO_FW_VERSION_PATCH;
+    octo_put_u16(&resp[4], (uint16_t)p->max_payload);
+    octo_put_u32(&resp[8], info->features);
+    octo_put_u32(&resp[12], info->cpu_hz);
+    octo_put_u32(&resp[16], info->timer_hz);
+    octo_put_u32(&resp[20], info->sram_bytes);
+    octo_put_u32(&resp[24], info->flash_bytes);
+    octo_put_u32(&resp[28], ram_used);
+    octo_put_u32(&resp[32], flash_used);
+    octo_put_u32(&resp[36], octo_board_cpuid());
+    size_t n = OCTO_HELLO_FIXED_LEN;
+    n += put_str(&resp[n], cap - n, info->name);
+    n += put_str(&resp[n], cap - n, info->cpu);
+    n += put_str(&resp[n], cap - n, OCTO_BUILD_ID);
+    resp[n++] = (uint8_t)N_HANDLERS;
+    for (size_t i = 0; i < N_HANDLERS; i++) {
+        resp[n++] = k_handlers[i].type;
+    }
+    *resp_len = n;
+    return OCTO_OK;
+}
+
+static int handle_ping(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
+    (void)p;
+    if (req->len > cap) {
+        return OCTO_E_BUF;
+    }
+    memcpy(resp, req->payload, req->len);
+    *resp_len = req->len;
+    return OCTO_OK;
+}
+
+static int handle_tlm_ctrl(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
+                           size_t *resp_len) {
+    (void)p;
+    if (req->len != 4 || cap < 4) {
+        return OCTO_E_PAYLOAD;
+    }
+    uint32_t period = octo_get_u32(req->payload);
+    if (period != 0 && period < 10) {
+        period = 10; /* bound the link load: at most 100 telemetry frames/s */
+    }
+    s_tlm.period_ms = period;
+    s_tlm.next_ms = octo_board_millis();
+    octo_put_u32(resp, period);
+    *resp_len = 4;
+    return OCTO_OK;
+}
+
+static int send_telemetry(void) {
+    uint8_t buf[OCTO_MAX_EVENT_PAYLOAD];
+    octo_tlm_writer_t w;
+    const octo_link_stats_t *st = &s_proto.stats;
+    octo_tlm_begin(&w, buf, sizeof buf, s_tlm.seq++);
+    octo_tlm_u32(&w, "uptime_ms", octo_board_millis());
+    octo_tlm_u32(&w, "ticks", (uint32_t)octo_board_ticks());
+    octo_tlm_u32(&w, "rx_bytes", st->rx_bytes);
+    octo_tlm_u32(&w, "rx_frames", st->rx_frames);
+    octo_tlm_u32(&w, "rx_errors", st->rx_errors);
+    octo_tlm_u32(&w, "rx_crc_errors", st->rx_crc_errors);
+    octo_tlm_u32(&w, "tx_frames", st->tx_frames);
+    octo_tlm_u32(&w, "duplicates", st->duplicates);
+    if (w.overflow) {
+        return OCTO_E_BUF;
+    }
+    return octo_proto_send_event(&s_proto, OCTO_MSG_TELEMETRY, buf, w.len);
+}
+
+int octo_app_init(void) {
+    const octo_proto_buffers_t mem = {
+        s_rx, sizeof s_rx, s_tx, sizeof s_tx, s_payload, sizeof s_payload, s_event, sizeof s_event,
+    };
+    memset(&s_tlm, 0, sizeof s_tlm);
+    return octo_proto_init(&s_proto, &mem, OCTO_MAX_PAYLOAD, k_handlers, N_HANDLERS, octo_board_uart_write,
+                           NULL, NULL);
+}
+
+int octo_app_poll(void) {
+    uint8_t chunk[64];
+    int work = 0;
+    size_t n;
+    while ((n = octo_board_uart_read(chunk, sizeof chunk)) > 0) {
+        int st = octo_proto_feed(&s_proto, chunk, n);
+        if (st < 0) {
+            return st;
+        }
+        work = 1;
+    }
+    if (s_tlm.period_ms != 0 && (int32_t)(octo_board_millis() - s_tlm.next_ms) >= 0) {
+        s_tlm.next_ms = octo_board_millis() + s_tlm.period_ms; /* no bursts after a stall */
+        int st = send_telemetry();
+        if (st < 0) {
+            return st;
+        }
+        work = 1;
+    }
+    return work;
+}
+
+void octo_app_run(void) {
+    for (;;) {
+        int st = octo_app_poll();
+        if (st < 0) {
+            octo_board_exit(2);
+        }
+        if (st == 0) {
+            octo_board_wait();
+        }
+    }
+}

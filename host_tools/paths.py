@@ -1,0 +1,34 @@
+"""Where things live: repository folders, the PlatformIO core dir, run state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root() -> Path:
+    """The Octo checkout (host_tools/ is installed editable from it)."""
+    env = os.environ.get("OCTO_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
+
+
+def firmware_dir() -> Path:
+    return repo_root() / "firmware"
+
+
+def pio_core_dir() -> Path:
+    """Project-local PlatformIO core dir (seeded offline by `make`)."""
+    env = os.environ.get("PLATFORMIO_CORE_DIR")
+    return Path(env) if env else repo_root() / ".pio-core"
+
+
+def state_dir() -> Path:
+    """Run state of virtual boards (pid, port, log); OCTO_STATE_DIR overrides."""
+    env = os.environ.get("OCTO_STATE_DIR")
+    if env:
+        path = Path(env)
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(cache) / "octo" / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,181 @@
+"""PlatformIO, offline: seed its core package from PyPI's SCons, build firmware.
+
+PlatformIO 6.2 runs every build through its core package ``tool-scons``
+(``<core>/packages/tool-scons/scons.py``), which it would normally download.
+``seed_scons()`` builds that package from the SCons installed in this virtualenv
+(PyPI ``scons==4.11.1`` = PlatformIO's ``4.41101.0``), so builds never touch the
+network. ``python -m host_tools.pio seed`` is what ``make`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_tools.boards import Board
+from host_tools.errors import OctoError
+from host_tools.paths import firmware_dir, pio_core_dir, repo_root
+
+SCONS_PIO_VERSION = "4.41101.0"  # PlatformIO's encoding of SCons 4.11.1
+SCONS_PYPI_VERSION = "4.11.1"
+
+SCONS_LAUNCHER = '''"""tool-scons launcher seeded by Octo from PyPI scons (see host_tools/pio.py)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "engine"))
+from SCons.Script import main  # noqa: E402
+
+main()
+'''
+
+
+def seed_scons(core_dir: Path | None = None) -> Path:
+    """Create <core>/packages/tool-scons from the installed SCons; idempotent."""
+    import SCons  # noqa: PLC0415  (only needed here)
+
+    core = core_dir or pio_core_dir()
+    pkg = core / "packages" / "tool-scons"
+    manifest = pkg / "package.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("version") == SCONS_PIO_VERSION:
+        return pkg
+    if getattr(SCons, "__version__", SCONS_PYPI_VERSION) != SCONS_PYPI_VERSION:
+        raise OctoError(
+            f"SCons {SCons.__version__} is installed but PlatformIO needs {SCONS_PYPI_VERSION}",
+            hint="run `make setup` to reinstall the pinned Python dependencies",
+        )
+    if pkg.exists():
+        shutil.rmtree(pkg)
+    (pkg / "engine").mkdir(parents=True)
+    shutil.copytree(Path(SCons.__file__).parent, pkg / "engine" / "SCons",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (pkg / "scons.py").write_text(SCONS_LAUNCHER)
+    manifest.write_text(json.dumps({"name": "tool-scons", "version": SCONS_PIO_VERSION,
+                                    "description": "SCons seeded offline from PyPI"}, indent=2))
+    meta = {
+        "type": "tool",
+        "name": "tool-scons",
+        "version": SCONS_PIO_VERSION,
+        "spec": {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None, "uri": None},
+    }
+    (pkg / ".piopm").write_text(json.dumps(meta))
+    return pkg
+
+
+def pio_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PLATFORMIO_CORE_DIR"] = str(pio_core_dir())
+    env.setdefault("PLATFORMIO_NO_ANSI", "true")
+    # Never phone home: no telemetry, no update checks.
+    env["PLATFORMIO_SETTING_ENABLE_TELEMETRY"] = "No"
+    env["PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL"] = "36500"
+    env["PLATFORMIO_SETTING_CHECK_PRUNE_SYSTEM_THRESHOLD"] = "0"
+    # The upload target calls `python -m host_tools.cli`; make it importable.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo_root()), env.get("PYTHONPATH")]))
+    return env
+
+
+def pio_executable() -> list[str]:
+    return [sys.executable, "-m", "platformio"]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    board: str
+    elf: Path
+    flash_used: int
+    ram_used: int
+    flash_budget: int
+    ram_budget: int
+    log: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "board": self.board,
+            "elf": str(self.elf),
+            "flash_used": self.flash_used,
+            "flash_budget": self.flash_budget,
+            "ram_used": self.ram_used,
+            "ram_budget": self.ram_budget,
+        }
+
+
+_OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
+
+
+def build_dir(board: Board) -> Path:
+    return firmware_dir() / ".pio" / "build" / board.name
+
+
+def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbose: bool = False) -> BuildResult:
+    """`pio run -e <board>` in firmware/; one-line errors for the usual failures."""
+    if not board.buildable_offline:
+        raise OctoError(
+            f"board {board.name} builds with PlatformIO's {board.pio_platform} platform, which must be "
+            "downloaded from the PlatformIO registry",
+            hint=f"on a machine with network access run `pio run -d firmware -e {board.name}`",
+        )
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise OctoError("arm-none-eabi-gcc not found", hint="run `make setup` (installs gcc-arm-none-eabi)")
+    seed_scons()
+    env = pio_env()
+    if extra_flags:
+        env["PLATFORMIO_BUILD_FLAGS"] = " ".join(extra_flags)
+    cmd = [*pio_executable(), "run", "-d", str(firmware_dir()), "-e", board.name]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    log = proc.stdout + proc.stderr
+    if verbose:
+        sys.stderr.write(log)
+    if proc.returncode != 0:
+        m = _OVERFLOW.search(log)
+        if m:
+            region, over = m.group(1), int(m.group(2))
+            budget = board.sram_bytes if region == "RAM" else board.flash_bytes
+            raise OctoError(
+                f"firmware does not fit {board.name}: {region} budget is {budget} bytes "
+                f"({budget // 1024} KiB) and the image needs {over} bytes more",
+                hint="use a smaller model or a board with more memory (`octo boards`)",
+            )
+        tail = "\n".join(log.strip().splitlines()[-15:])
+        raise OctoError(f"PlatformIO build for {board.name} failed:\n{tail}")
+    elf = build_dir(board) / "firmware.elf"
+    flash_used, ram_used = elf_memory_use(elf)
+    return BuildResult(board.name, elf, flash_used, ram_used, board.flash_bytes, board.sram_bytes, log)
+
+
+def elf_memory_use(elf: Path) -> tuple[int, int]:
+    """(flash bytes, RAM bytes) from the linker's __flash_used__/__ram_used__."""
+    from elftools.elf.elffile import ELFFile  # noqa: PLC0415
+    from elftools.elf.sections import SymbolTableSection  # noqa: PLC0415
+
+    with elf.open("rb") as fh:
+        ef = ELFFile(fh)
+        symtab = ef.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise OctoError(f"{elf} has no symbol table; rebuild it with `octo build`")
+        values = {}
+        for name in ("__flash_used__", "__ram_used__"):
+            syms = symtab.get_symbol_by_name(name)
+            if not syms:
+                raise OctoError(f"{elf} was not linked with Octo's linker script (no {name})")
+            values[name] = int(syms[0]["st_value"])
+    return values["__flash_used__"], values["__ram_used__"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["seed"]:
+        print("usage: python -m host_tools.pio seed", file=sys.stderr)
+        return 2
+    print(f"tool-scons ready at {seed_scons()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
