@@ -69,6 +69,7 @@ typedef struct {
     uint32_t rx_crc_errors; /* of which CRC mismatches */
     uint32_t tx_frames;     /* frames sent, retransmissions included */
     uint32_t duplicates;    /* repeated requests answered from the cache */
+    uint32_t executed;      /* requests dispatched to a handler (each at most once) */
 } octo_link_stats_t;
 
 /* Caller-owned memory for one engine. */

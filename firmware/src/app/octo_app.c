@@ -122,6 +122,7 @@ static int send_telemetry(void) {
     octo_tlm_u32(&w, "rx_crc_errors", st->rx_crc_errors);
     octo_tlm_u32(&w, "tx_frames", st->tx_frames);
     octo_tlm_u32(&w, "duplicates", st->duplicates);
+    octo_tlm_u32(&w, "executed", st->executed);
     if (w.overflow) {
         return OCTO_E_BUF;
     }

@@ -80,6 +80,7 @@ static int dispatch(octo_proto_t *p, const octo_frame_t *f) {
         return send_error(p, f->req_id, f->type, OCTO_E_UNSUPPORTED, "unknown message type");
     }
     size_t resp_len = 0;
+    p->stats.executed++;
     int hs = h->fn(p, f, p->mem.payload, p->max_payload, &resp_len);
     if (hs < 0) {
         return send_error(p, f->req_id, f->type, hs, octo_status_name(hs));
