@@ -22,25 +22,29 @@ void SVC_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void DebugMon_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void PendSV_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void SysTick_Handler(void) __attribute__((weak, alias("Default_Handler")));
-/* External interrupts 0..31; a board file overrides the ones it uses. */
-#define IRQ(n) void IRQ##n##_Handler(void) __attribute__((weak, alias("Default_Handler")));
-IRQ(0) IRQ(1) IRQ(2) IRQ(3) IRQ(4) IRQ(5) IRQ(6) IRQ(7) IRQ(8) IRQ(9) IRQ(10) IRQ(11) IRQ(12) IRQ(13)
-IRQ(14) IRQ(15) IRQ(16) IRQ(17) IRQ(18) IRQ(19) IRQ(20) IRQ(21) IRQ(22) IRQ(23) IRQ(24) IRQ(25) IRQ(26)
-IRQ(27) IRQ(28) IRQ(29) IRQ(30) IRQ(31)
-#undef IRQ
+void Irq_Handler(void);
+/* Implemented by the board file: external interrupt n (0-based) fired. */
+void octo_board_irq(uint32_t n);
+
+/* External interrupts share one entry that dispatches on IPSR, so a board
+ * with a hundred IRQs needs no per-IRQ boilerplate. */
+#ifndef OCTO_NUM_IRQS
+#define OCTO_NUM_IRQS 112
+#endif
 
 typedef void (*vector_t)(void);
 
-__attribute__((section(".isr_vector"), used)) const vector_t g_octo_vectors[16 + 32] = {
+#define V4(h) h, h, h, h
+#define V16(h) V4(h), V4(h), V4(h), V4(h)
+__attribute__((section(".isr_vector"), used)) const vector_t g_octo_vectors[16 + OCTO_NUM_IRQS] = {
     (vector_t)(uintptr_t)&__stack_top__,
     Reset_Handler, NMI_Handler, HardFault_Handler, MemManage_Handler, BusFault_Handler,
     UsageFault_Handler, 0, 0, 0, 0, SVC_Handler, DebugMon_Handler, 0, PendSV_Handler, SysTick_Handler,
-    IRQ0_Handler, IRQ1_Handler, IRQ2_Handler, IRQ3_Handler, IRQ4_Handler, IRQ5_Handler, IRQ6_Handler,
-    IRQ7_Handler, IRQ8_Handler, IRQ9_Handler, IRQ10_Handler, IRQ11_Handler, IRQ12_Handler, IRQ13_Handler,
-    IRQ14_Handler, IRQ15_Handler, IRQ16_Handler, IRQ17_Handler, IRQ18_Handler, IRQ19_Handler,
-    IRQ20_Handler, IRQ21_Handler, IRQ22_Handler, IRQ23_Handler, IRQ24_Handler, IRQ25_Handler,
-    IRQ26_Handler, IRQ27_Handler, IRQ28_Handler, IRQ29_Handler, IRQ30_Handler, IRQ31_Handler,
+    V16(Irq_Handler), V16(Irq_Handler), V16(Irq_Handler), V16(Irq_Handler), V16(Irq_Handler),
+    V16(Irq_Handler), V16(Irq_Handler),
 };
+#undef V16
+#undef V4
 
 #define SCB_VTOR (*(volatile uint32_t *)0xE000ED08u)
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
@@ -66,6 +70,12 @@ void Reset_Handler(void) {
 }
 
 void HardFault_Handler(void) { octo_board_fault(0xFA170000u); }
+
+void Irq_Handler(void) {
+    uint32_t ipsr;
+    __asm volatile("mrs %0, ipsr" : "=r"(ipsr));
+    octo_board_irq((ipsr & 0x1FFu) - 16u);
+}
 
 void Default_Handler(void) {
     uint32_t ipsr;
