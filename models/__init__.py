@@ -1,0 +1,1 @@
+"""Model recipes: each module builds a Keras model and its data (no downloads)."""

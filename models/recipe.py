@@ -1,0 +1,21 @@
+"""What a model recipe provides (models/<name>.py exposes ``make(seed) -> Recipe``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Recipe:
+    name: str
+    model: Any                      # keras.Model (trained, or random-init for speed/memory models)
+    calib: np.ndarray               # float32 NHWC samples for post-training quantization
+    x_test: np.ndarray | None = None  # held-out data for accuracy (float32, NHWC)
+    y_test: np.ndarray | None = None  # int labels
+    x_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    trained: bool = True
+    float_accuracy: float | None = None  # held-out accuracy of the float model
