@@ -1,5 +1,5 @@
 /* octo_conv_s8.c - CONV_2D, INT8, per-channel requantization (reference path). */
-#include "octo/octo_kernels.h"
+#include "octo/octo_conv_s8.h"
 #include "octo/octo_qmath.h"
 
 int octo_conv_s8(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,

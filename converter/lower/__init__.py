@@ -1,0 +1,1 @@
+"""One module per op family; each exports LOWERINGS: dict[op kind, Lowering]."""

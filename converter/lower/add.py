@@ -1,0 +1,7 @@
+"""ADD lowering."""
+
+from __future__ import annotations
+
+from converter.ops import Lowering
+
+LOWERINGS: dict[str, Lowering] = {}

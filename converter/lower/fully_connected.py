@@ -1,0 +1,7 @@
+"""FULLY_CONNECTED lowering."""
+
+from __future__ import annotations
+
+from converter.ops import Lowering
+
+LOWERINGS: dict[str, Lowering] = {}

@@ -1,0 +1,34 @@
+/* octo_conv_s8.h - CONV_2D, INT8. */
+#ifndef OCTO_CONV_S8_H
+#define OCTO_CONV_S8_H
+
+#include "octo/octo_kernel_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int32_t input_offset;  /* minus the input zero point */
+    int32_t output_offset; /* the output zero point */
+    int32_t stride_h;      /* vertical stride */
+    int32_t stride_w;      /* horizontal stride */
+    int32_t pad_h;         /* rows of implicit zero padding on top */
+    int32_t pad_w;         /* columns of implicit zero padding on the left */
+    int32_t dilation_h;    /* vertical dilation (1 = none) */
+    int32_t dilation_w;    /* horizontal dilation */
+    int32_t act_min;       /* fused activation clamp, int8 domain */
+    int32_t act_max;
+} octo_conv_params_t;
+
+/* CONV_2D. filter [out_c, kh, kw, in_c/groups]; bias int32[out_c] or NULL. */
+int octo_conv_s8(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                 const int8_t *in, const octo_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                 const octo_dims_t *out_dims, int8_t *out) OCTO_CHECK_RESULT;
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OCTO_CONV_S8_H */

@@ -1,0 +1,34 @@
+"""CONV_2D: generated C equals TFLM bit for bit across strides, padding, kernels, activations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.modelcheck import assert_bit_exact
+
+CASES = {
+    "3x3_s1_same_relu": dict(filters=8, kernel=3, strides=1, padding="same", activation="relu", shape=(12, 12, 3)),
+    "3x3_s2_valid_none": dict(filters=6, kernel=3, strides=2, padding="valid", activation=None, shape=(11, 9, 4)),
+    "5x5_s2_same_relu6": dict(filters=5, kernel=5, strides=2, padding="same", activation="relu6", shape=(10, 10, 2)),
+    "1x1_pointwise": dict(filters=16, kernel=1, strides=1, padding="valid", activation="relu", shape=(6, 6, 24)),
+    "rect_3x1_s(2,1)": dict(filters=4, kernel=(3, 1), strides=(2, 1), padding="same", activation=None, shape=(9, 7, 5)),
+    "first_layer_32x32x3": dict(filters=8, kernel=3, strides=2, padding="same", activation="relu", shape=(32, 32, 3)),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
+def test_conv2d_bit_exact(case: dict, tmp_path: Path) -> None:
+    import keras
+
+    keras.utils.set_random_seed(1)
+    act = keras.activations.relu6 if case["activation"] == "relu6" else case["activation"]
+    inp = keras.Input(case["shape"])
+    x = keras.layers.Conv2D(case["filters"], case["kernel"], strides=case["strides"], padding=case["padding"],
+                            activation=act)(inp)
+    model = keras.Model(inp, x)
+    calib = np.random.default_rng(0).normal(size=(64, *case["shape"])).astype(np.float32)
+    cm = assert_bit_exact(model, calib, tmp_path)
+    assert [op.kind for op in cm.graph.ops] == ["CONV_2D"]
