@@ -21,7 +21,8 @@ OCTO_VERSION = "0.1.0"
 @dataclass(frozen=True)
 class LayerInfo:
     index: int
-    name: str
+    name: str              # Keras layer name where recoverable, else "<op>_<index>"
+    tensor: str            # the TFLite output tensor name
     op: str
     macs: int
     params: int            # constant elements (weights + biases)
@@ -33,7 +34,8 @@ class LayerInfo:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "index": self.index, "name": self.name, "op": self.op, "macs": self.macs, "params": self.params,
+            "index": self.index, "name": self.name, "tensor": self.tensor, "op": self.op, "macs": self.macs,
+            "params": self.params,
             "weight_bytes": self.weight_bytes, "input_shapes": [list(s) for s in self.input_shapes],
             "output_shape": list(self.output_shape), "output_bytes": self.output_bytes,
             "scratch_bytes": self.scratch_bytes,
@@ -46,6 +48,7 @@ class CompiledModel:
     plan: Plan
     layers: list[LayerInfo]
     files: dict[str, str]
+    fingerprint: int = 0
 
     @property
     def arena_bytes(self) -> int:
@@ -54,6 +57,17 @@ class CompiledModel:
     @property
     def weight_bytes(self) -> int:
         return sum(layer.weight_bytes for layer in self.layers)
+
+
+def layer_name(tensor_name: str, fallback: str) -> str:
+    """Keras layer name from a TFLite tensor name: 'digits_cnn_1/conv2_1/Relu;...' -> 'conv2'."""
+    import re  # noqa: PLC0415
+
+    first = tensor_name.split(";", maxsplit=1)[0]
+    parts = first.split("/")
+    if len(parts) >= 3:
+        return re.sub(r"_\d+$", "", parts[1]) or fallback
+    return fallback
 
 
 def _c_string(s: str) -> str:
@@ -75,7 +89,8 @@ def validate_graph(g: Graph) -> None:
         raise ConvertError("model has no operators")
 
 
-def compile_graph(g: Graph, source_name: str = "model") -> CompiledModel:
+def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0) -> CompiledModel:
+    """fingerprint: CRC-32 of the .tflite bytes, stored in the model so a board can prove what it runs."""
     validate_graph(g)
     lowerings = []
     for op in g.ops:
@@ -110,14 +125,15 @@ def compile_graph(g: Graph, source_name: str = "model") -> CompiledModel:
         consts = [g.tensors[t] for t in op.inputs if t >= 0 and g.tensors[t].is_const]
         out = g.tensors[op.outputs[0]]
         layers.append(LayerInfo(
-            index=op.index, name=out.name, op=op.kind, macs=low.macs(g, op),
+            index=op.index, name=layer_name(out.name, f"{op.kind.lower()}_{op.index}"), tensor=out.name,
+            op=op.kind, macs=low.macs(g, op),
             params=int(sum(t.size for t in consts)), weight_bytes=_decl_bytes(ctx.decls[n_before:]),
             input_shapes=[g.tensors[t].shape for t in op.inputs if t >= 0 and not g.tensors[t].is_const],
             output_shape=out.shape, output_bytes=out.nbytes, scratch_bytes=scratch[op.index]))
 
-    files = {"model.c": _model_c(g, source_name, plan, ctx, calls, layers),
+    files = {"model.c": _model_c(g, source_name, plan, ctx, calls, layers, fingerprint),
              "octo_model_config.h": _config_h(source_name, plan)}
-    return CompiledModel(g, plan, layers, files)
+    return CompiledModel(g, plan, layers, files, fingerprint)
 
 
 def _decl_bytes(decls: list[str]) -> int:
@@ -149,7 +165,7 @@ def _config_h(source_name: str, plan: Plan) -> str:
 
 
 def _model_c(g: Graph, source_name: str, plan: Plan, ctx: EmitCtx, calls: list[str],
-             layers: list[LayerInfo]) -> str:
+             layers: list[LayerInfo], fingerprint: int) -> str:
     in_t, out_t = g.input, g.output
     in_scale, in_zp = in_t.qparams()
     out_scale, out_zp = out_t.qparams()
@@ -166,6 +182,7 @@ def _model_c(g: Graph, source_name: str, plan: Plan, ctx: EmitCtx, calls: list[s
     lines += [
         "const octo_model_t g_octo_model = {",
         f"    .name = {_c_string(g.name or source_name)},",
+        f"    .fingerprint = 0x{fingerprint:08x}u,",
         f"    .arena_bytes = {max(plan.arena_bytes, 16)}u,",
         f"    .input_offset = {plan.tensor_offset[in_t.index]}u,",
         f"    .input_bytes = {in_t.nbytes}u,",

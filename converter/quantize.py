@@ -14,18 +14,36 @@ def quantize_keras(model: Any, calib: np.ndarray, *, max_samples: int = 300) -> 
     """Keras model + float calibration samples -> INT8 .tflite bytes (int8 in/out, per-channel weights)."""
     import tensorflow as tf  # noqa: PLC0415
 
+    in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    _check_calib(calib, in_shape)
+    return _full_int8(tf.lite.TFLiteConverter.from_keras_model(model), calib[:max_samples], "the model")
+
+
+def quantize_saved_model(path: str, calib: np.ndarray, *, max_samples: int = 300) -> bytes:
+    """SavedModel folder + float calibration samples -> INT8 .tflite bytes."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    _check_calib(calib, None)
+    return _full_int8(tf.lite.TFLiteConverter.from_saved_model(path), calib[:max_samples], path)
+
+
+def _check_calib(calib: np.ndarray, in_shape: tuple[int, ...] | None) -> None:
     if calib.ndim < 2 or calib.shape[0] == 0:
         raise ConvertError("calibration data is empty: pass --calib with an .npz holding 'x' (float32, NHWC)")
-    in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    if tuple(calib.shape[1:]) != in_shape:
+    if in_shape is not None and tuple(calib.shape[1:]) != in_shape:
         raise ConvertError(f"calibration samples have shape {tuple(calib.shape[1:])}, the model expects {in_shape}")
-    samples = calib[:max_samples].astype(np.float32)
+
+
+def _full_int8(conv: Any, samples: np.ndarray, what: str) -> bytes:
+    """Configure a TFLiteConverter for full-integer INT8 (int8 input/output) and run it."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    samples = samples.astype(np.float32)
 
     def representative() -> Iterator[list[np.ndarray]]:
         for s in samples:
             yield [s[None, ...]]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -35,4 +53,4 @@ def quantize_keras(model: Any, calib: np.ndarray, *, max_samples: int = 300) -> 
         return bytes(conv.convert())
     except Exception as exc:  # TF's converter errors are long; keep the first line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConvertError(f"TFLite could not quantize the model to INT8: {first}") from None
+        raise ConvertError(f"TFLite could not quantize {what} to INT8: {first}") from None

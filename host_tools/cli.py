@@ -71,6 +71,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--log", default="octo-telemetry.jsonl", help="JSON-lines file (default octo-telemetry.jsonl)")
 
+    from host_tools import model_cmds as mc  # noqa: PLC0415  (light: heavy imports are inside)
+
+    p = add("convert", mc.cmd_convert, "convert a model (recipe .py, .keras/.h5, SavedModel, INT8 .tflite) to "
+            "INT8 TFLite + generated C + TFLM export + report")
+    p.add_argument("source", help="models/<name>.py recipe, a .keras/.h5 file, a SavedModel folder or a .tflite")
+    p.add_argument("-o", "--output", required=True, help="output folder (e.g. build/digits)")
+    p.add_argument("--calib", help=".npz with 'x' (float32 NHWC) representative inputs, for float models")
+    _add_json(p)
+
+    p = add("report", mc.cmd_report, "per-layer ops, shapes, MACs, params, activation bytes; peak SRAM and flash; "
+            "which boards it fits")
+    p.add_argument("model", help="a folder written by `octo convert`")
+    p.add_argument("--board", "-b", help="only this board (default: every board)")
+    p.add_argument("--firmware-ram", type=int, default=32768,
+                   help="firmware RAM besides the arena, for the fit estimate (default 32768; `octo build --model` "
+                        "gives the exact figure)")
+    _add_json(p)
+
+    p = add("infer", mc.cmd_infer, "run a converted model on inputs: natively (--target host) or on a board")
+    p.add_argument("model", help="a folder written by `octo convert`")
+    p.add_argument("--input", "-i", required=True, help=".npz with 'x' (float32 NHWC, model units), optional 'y'")
+    p.add_argument("--output", "-o", required=True, help=".npy for the outputs (raw int8 unless --dequantize)")
+    p.add_argument("--target", choices=["host", "board"], default="board",
+                   help="host = the generated C compiled natively; board = on --board (default)")
+    p.add_argument("--board", "-b", help="board (default virtual-m4; a virtual board is built and booted)")
+    p.add_argument("--port", "-p", help="serial port of a board already running this model's firmware")
+    p.add_argument("--dequantize", action="store_true", help="write float outputs instead of int8")
+    p.add_argument("--limit", type=int, help="only the first N samples")
+    _add_json(p)
+
+    p = add("bench", mc.cmd_bench, "per-layer cycles on a board (virtual boards: instructions under -icount)")
+    p.add_argument("model", help="a folder written by `octo convert`")
+    p.add_argument("--board", "-b", default="virtual-m4", help="board (default virtual-m4)")
+    p.add_argument("--port", "-p", help="serial port of a board already running this model's firmware")
+    p.add_argument("--runs", type=int, default=3, help="inferences to take the median of (default 3)")
+    p.add_argument("--plot", help="write a per-layer bar chart (PNG) here")
+    _add_json(p)
+
     p = add("demo", c.cmd_demo, "the whole loop on the virtual board (what `make demo` runs)")
     p.add_argument("--board", "-b", default="virtual-m4", help="virtual board (default virtual-m4)")
     p.add_argument("--out", default="build/demo", help="folder for the demo's outputs (default build/demo)")

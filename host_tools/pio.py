@@ -109,12 +109,20 @@ class BuildResult:
 _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
 
-def build_dir(board: Board) -> Path:
+def build_dir(board: Board, model_dir: Path | None = None) -> Path:
+    """Where the ELF lands: firmware/.pio/build/<board>, or <model>/fw/<board> for a model build."""
+    if model_dir is not None:
+        return model_dir.resolve() / "fw" / board.name
     return firmware_dir() / ".pio" / "build" / board.name
 
 
-def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbose: bool = False) -> BuildResult:
-    """`pio run -e <board>` in firmware/; one-line errors for the usual failures."""
+def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbose: bool = False,
+                   model_dir: Path | None = None) -> BuildResult:
+    """`pio run -e <board>` in firmware/; one-line errors for the usual failures.
+
+    model_dir: a converted model folder (the output of `octo convert`); its generated C
+    (model_dir/octo/model.c) is linked in and the build goes to model_dir/fw/<board>.
+    """
     if not board.buildable_offline:
         raise OctoError(
             f"board {board.name} builds with PlatformIO's {board.pio_platform} platform, which must be "
@@ -127,6 +135,13 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
     env = pio_env()
     if extra_flags:
         env["PLATFORMIO_BUILD_FLAGS"] = " ".join(extra_flags)
+    if model_dir is not None:
+        gen = model_dir.resolve() / "octo"
+        if not (gen / "model.c").exists():
+            raise OctoError(f"{model_dir} holds no converted model (no octo/model.c)",
+                            hint=f"run `octo convert <model> -o {model_dir}` first")
+        env["OCTO_MODEL_DIR"] = str(gen)
+        env["PLATFORMIO_BUILD_DIR"] = str(model_dir.resolve() / "fw")
     cmd = [*pio_executable(), "run", "-d", str(firmware_dir()), "-e", board.name]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     log = proc.stdout + proc.stderr
@@ -137,14 +152,16 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
         if m:
             region, over = m.group(1), int(m.group(2))
             budget = board.sram_bytes if region == "RAM" else board.flash_bytes
+            what = "firmware with this model" if model_dir is not None else "firmware"
             raise OctoError(
-                f"firmware does not fit {board.name}: {region} budget is {budget} bytes "
+                f"{what} does not fit {board.name}: {region} budget is {budget} bytes "
                 f"({budget // 1024} KiB) and the image needs {over} bytes more",
-                hint="use a smaller model or a board with more memory (`octo boards`)",
+                hint="use a smaller model or a board with more memory (`octo boards`; `octo report` shows "
+                     "where the memory goes)",
             )
         tail = "\n".join(log.strip().splitlines()[-15:])
         raise OctoError(f"PlatformIO build for {board.name} failed:\n{tail}")
-    elf = build_dir(board) / "firmware.elf"
+    elf = build_dir(board, model_dir) / "firmware.elf"
     flash_used, ram_used = elf_memory_use(elf)
     return BuildResult(board.name, elf, flash_used, ram_used, board.flash_bytes, board.sram_bytes, log)
 

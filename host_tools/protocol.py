@@ -26,6 +26,11 @@ MAX_PAYLOAD_LIMIT = 0xFFFF
 MSG_HELLO = 0x01
 MSG_PING = 0x02
 MSG_TELEMETRY_CTRL = 0x03
+MSG_MODEL_INFO = 0x10
+MSG_SET_INPUT = 0x11
+MSG_INVOKE = 0x12
+MSG_GET_OUTPUT = 0x13
+MSG_INFER = 0x14
 MSG_TELEMETRY = 0x70
 MSG_ERROR = 0x7F
 RESPONSE_BIT = 0x80
@@ -34,6 +39,11 @@ MESSAGE_NAMES = {
     MSG_HELLO: "HELLO",
     MSG_PING: "PING",
     MSG_TELEMETRY_CTRL: "TELEMETRY_CTRL",
+    MSG_MODEL_INFO: "MODEL_INFO",
+    MSG_SET_INPUT: "SET_INPUT",
+    MSG_INVOKE: "INVOKE",
+    MSG_GET_OUTPUT: "GET_OUTPUT",
+    MSG_INFER: "INFER",
     MSG_TELEMETRY: "TELEMETRY",
     MSG_ERROR: "ERROR",
 }
@@ -251,10 +261,10 @@ HELLO_FIXED = struct.Struct("<BBBBHHIIIIIIII")
 
 def _take_str(buf: bytes, pos: int) -> tuple[str, int]:
     if pos >= len(buf):
-        raise ValueError("HELLO payload truncated")
+        raise ValueError("payload truncated inside a string")
     n = buf[pos]
     if pos + 1 + n > len(buf):
-        raise ValueError("HELLO payload truncated")
+        raise ValueError("payload truncated inside a string")
     return buf[pos + 1 : pos + 1 + n].decode("utf-8", "replace"), pos + 1 + n
 
 
@@ -318,3 +328,41 @@ def parse_telemetry(payload: bytes) -> dict[str, int | float]:
             raise ValueError(f"TELEMETRY entry {name!r} has unknown kind {kind!r}")
         pos += 6 + n
     return out
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """MODEL_INFO response: the model linked into the firmware."""
+
+    name: str
+    fingerprint: int
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    n_layers: int
+    layers: tuple[tuple[str, str, int], ...]  # (op, name, macs) for the layers that fit the reply
+
+
+MODEL_INFO_FIXED = struct.Struct("<IIIfiifIIII")
+
+
+def parse_model_info(payload: bytes) -> ModelInfo:
+    if len(payload) < MODEL_INFO_FIXED.size:
+        raise ValueError(f"MODEL_INFO payload of {len(payload)} bytes is shorter than {MODEL_INFO_FIXED.size}")
+    (arena, in_b, out_b, in_s, in_zp, out_s, out_zp, n_layers, _reserved, listed,
+     fingerprint) = MODEL_INFO_FIXED.unpack_from(payload)
+    pos = MODEL_INFO_FIXED.size
+    name, pos = _take_str(payload, pos)
+    layers = []
+    for _ in range(listed):
+        if pos + 4 > len(payload):
+            raise ValueError("MODEL_INFO layer list truncated")
+        (macs,) = struct.unpack_from("<I", payload, pos)
+        op, pos = _take_str(payload, pos + 4)
+        lname, pos = _take_str(payload, pos)
+        layers.append((op, lname, macs))
+    return ModelInfo(name, fingerprint, arena, in_b, out_b, in_s, in_zp, out_s, out_zp, n_layers, tuple(layers))

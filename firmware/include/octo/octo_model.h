@@ -25,6 +25,7 @@ typedef void (*octo_layer_hook_fn)(void *ctx, uint32_t layer);
 
 typedef struct {
     const char *name;
+    uint32_t fingerprint;     /* CRC-32 of the .tflite it was generated from */
     uint32_t arena_bytes;     /* activation arena the caller provides */
     uint32_t input_offset;    /* int8 input tensor, offset in the arena */
     uint32_t input_bytes;

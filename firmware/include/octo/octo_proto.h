@@ -27,7 +27,12 @@ enum {
     OCTO_MSG_HELLO = 0x01,          /* identify the board and its limits */
     OCTO_MSG_PING = 0x02,           /* echo the payload */
     OCTO_MSG_TELEMETRY_CTRL = 0x03, /* u32 period_ms; 0 stops telemetry */
-    /* 0x10-0x1F inference (INFER, BENCH), 0x20-0x2F training (TRAIN, EVAL,
+    OCTO_MSG_MODEL_INFO = 0x10,     /* describe the linked model */
+    OCTO_MSG_SET_INPUT = 0x11,      /* u32 offset + bytes into the input tensor */
+    OCTO_MSG_INVOKE = 0x12,         /* run once; reply: status, total and per-layer ticks */
+    OCTO_MSG_GET_OUTPUT = 0x13,     /* u32 offset, u16 length -> output tensor bytes */
+    OCTO_MSG_INFER = 0x14,          /* whole input -> whole output (when both fit a frame) */
+    /* 0x15-0x1F more inference, 0x20-0x2F training (TRAIN, EVAL,
      * GET_WEIGHTS, SET_WEIGHTS), 0x30-0x3F SGQ, 0x40-0x4F PASS (FRAME). */
     OCTO_MSG_TELEMETRY = 0x70,      /* board -> host, unsolicited, req_id 0 */
     OCTO_MSG_ERROR = 0x7F,          /* board -> host: i16 status, u8 req type, text */

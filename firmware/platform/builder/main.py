@@ -5,6 +5,7 @@ Board data: boards/<name>.json, generated from host_tools/boards.py.
 'upload' hands the ELF to `octo flash`, which starts QEMU.
 """
 
+import os
 import shutil
 import sys
 
@@ -75,6 +76,16 @@ env.Append(
     ],
     LIBS=["c", "m", "gcc"],
 )
+
+# A converted model (octo convert -o DIR writes DIR/octo/model.c) is linked in
+# when OCTO_MODEL_DIR points at that octo/ folder; `octo build --model` sets it.
+model_dir = os.environ.get("OCTO_MODEL_DIR")
+if model_dir:
+    if not os.path.isfile(os.path.join(model_dir, "model.c")):
+        sys.stderr.write("octo: error: OCTO_MODEL_DIR=%s has no model.c (run `octo convert` first)\n" % model_dir)
+        env.Exit(1)
+    env.Append(CPPDEFINES=["OCTO_WITH_MODEL"], CPPPATH=[model_dir])
+    env.BuildSources(os.path.join("$BUILD_DIR", "octo_model"), model_dir, src_filter="+<model.c>")
 
 target_elf = env.BuildProgram()
 target_size = env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"))

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "octo/octo_board.h"
+#ifdef OCTO_WITH_MODEL
+#include "octo/octo_infer.h"
+#endif
 
 #ifndef OCTO_BUILD_ID
 #define OCTO_BUILD_ID "dev"
@@ -31,6 +34,13 @@ static const octo_handler_t k_handlers[] = {
     {OCTO_MSG_HELLO, handle_hello},
     {OCTO_MSG_PING, handle_ping},
     {OCTO_MSG_TELEMETRY_CTRL, handle_tlm_ctrl},
+#ifdef OCTO_WITH_MODEL
+    {OCTO_MSG_MODEL_INFO, octo_infer_model_info},
+    {OCTO_MSG_SET_INPUT, octo_infer_set_input},
+    {OCTO_MSG_INVOKE, octo_infer_invoke},
+    {OCTO_MSG_GET_OUTPUT, octo_infer_get_output},
+    {OCTO_MSG_INFER, octo_infer_run},
+#endif
 };
 #define N_HANDLERS (sizeof k_handlers / sizeof k_handlers[0])
 

@@ -1,0 +1,185 @@
+"""`octo convert`: model source -> INT8 .tflite -> IR -> generated C + TFLM export + report.
+
+Sources: a recipe (models/<name>.py exposing make()), a Keras file (.keras/.h5),
+a SavedModel folder, or an already-quantized INT8 .tflite. Output folder:
+
+  model.tflite      full-integer INT8 (int8 input/output)
+  tflm/             TFLM export (aligned model array + header, op resolver)
+  octo/             generated C for Octo's engine (model.c, octo_model_config.h)
+  report.json       per-layer shapes, MACs, params, memory; TFLM arena; accuracy
+  eval.npz, train.npz   held-out and training data (recipes only)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.codegen import CompiledModel, compile_graph
+from converter.ir import ConvertError
+from converter.tflite_reader import parse_tflite
+
+REPORT_SCHEMA = "octo.report/1"
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_recipe(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"octo_recipe_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConvertError(f"cannot load recipe {path}")
+    mod = importlib.util.module_from_spec(spec)
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    spec.loader.exec_module(mod)
+    if not hasattr(mod, "make"):
+        raise ConvertError(f"recipe {path} has no make(seed) function (see models/recipe.py)")
+    return mod.make()
+
+
+def load_npz(path: Path, need_y: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path) as data:
+            if "x" not in data:
+                raise ConvertError(f"{path} has no array 'x' (float32 NHWC samples); keys: {sorted(data.keys())}")
+            x = np.asarray(data["x"], np.float32)
+            y = np.asarray(data["y"]) if "y" in data else None
+    except (OSError, ValueError) as exc:
+        raise ConvertError(f"cannot read {path}: {exc}") from None
+    if need_y and y is None:
+        raise ConvertError(f"{path} has no labels 'y'")
+    return x, y
+
+
+def _source_to_tflite(src: Path, calib: Path | None, say: Callable[[str], None]) -> tuple[bytes, Any]:
+    """Returns (INT8 .tflite bytes, recipe or None)."""
+    from converter.quantize import quantize_keras  # noqa: PLC0415
+
+    if not src.exists():
+        raise ConvertError(f"{src} does not exist")
+    if src.suffix == ".tflite":
+        return src.read_bytes(), None
+    if src.suffix == ".py":
+        say(f"building recipe {src.name} (trains on its data; seconds) ...")
+        recipe = load_recipe(src)
+        x_cal = load_npz(calib)[0] if calib else recipe.calib
+        say("quantizing to full-integer INT8 ...")
+        return quantize_keras(recipe.model, x_cal), recipe
+    if calib is None:
+        raise ConvertError(f"{src} is a float model: pass --calib FILE.npz with representative inputs 'x' "
+                           "(a few hundred samples) for INT8 quantization")
+    x_cal, _ = load_npz(calib)
+    if src.is_dir():
+        from converter.quantize import quantize_saved_model  # noqa: PLC0415
+
+        say("quantizing SavedModel to full-integer INT8 ...")
+        return quantize_saved_model(str(src), x_cal), None
+    if src.suffix in (".keras", ".h5"):
+        import keras  # noqa: PLC0415
+
+        try:
+            model = keras.models.load_model(src, compile=False)
+        except Exception as exc:  # keras raises many types for bad files
+            raise ConvertError(f"cannot load Keras model {src}: {str(exc).splitlines()[0]}") from None
+        say("quantizing to full-integer INT8 ...")
+        return quantize_keras(model, x_cal), None
+    raise ConvertError(f"don't know how to convert {src}: expected a recipe .py, .keras, .h5, a SavedModel "
+                       "folder or an INT8 .tflite")
+
+
+def quantize_inputs(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float model inputs -> int8 with the model's input parameters (as TFLite's Quantize op)."""
+    q = np.round(x.astype(np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def write_outputs(cm: CompiledModel, model: bytes, out: Path, name: str, tflm: dict[str, int]) -> None:
+    from converter.tflm_export import export_tflm  # noqa: PLC0415
+
+    (out / "octo").mkdir(parents=True, exist_ok=True)
+    (out / "tflm").mkdir(parents=True, exist_ok=True)
+    (out / "model.tflite").write_bytes(model)
+    for fname, text in cm.files.items():
+        (out / "octo" / fname).write_text(text)
+    # Suggested TFLM arena: what TFLM used on the host plus 25%, rounded up to 1 KiB.
+    hint = ((tflm["total"] * 5 // 4) + 1023) // 1024 * 1024 if tflm.get("total") else None
+    for fname, text in export_tflm(model, cm.graph, name, hint).items():
+        (out / "tflm" / fname).write_text(text)
+
+
+def build_report(cm: CompiledModel, model: bytes, name: str, source: str, tflm: dict[str, int]) -> dict[str, Any]:
+    g = cm.graph
+    return {
+        "schema": REPORT_SCHEMA,
+        "name": name,
+        "source": source,
+        "fingerprint": f"0x{cm.fingerprint:08x}",
+        "input": {"shape": list(g.input.shape), "scale": float(g.input.qparams()[0]),
+                  "zero_point": g.input.qparams()[1]},
+        "output": {"shape": list(g.output.shape), "scale": float(g.output.qparams()[0]),
+                   "zero_point": g.output.qparams()[1]},
+        "layers": [layer.as_dict() for layer in cm.layers],
+        "totals": {
+            "macs": sum(layer.macs for layer in cm.layers),
+            "params": sum(layer.params for layer in cm.layers),
+            "weight_bytes": cm.weight_bytes,
+            "arena_bytes": cm.arena_bytes,
+            "tflite_bytes": len(model),
+        },
+        "tflm": {"arena_total_bytes": tflm.get("total"), "arena_planned_bytes": tflm.get("head"),
+                 "arena_persistent_bytes": tflm.get("tail")},
+        "accuracy": {},
+    }
+
+
+def convert(source: Path, out: Path, *, calib: Path | None = None,
+            say: Callable[[str], None] = _say) -> dict[str, Any]:
+    model, recipe = _source_to_tflite(source, calib, say)
+    name = recipe.name if recipe is not None else source.stem
+    graph = parse_tflite(model, str(source))
+    say(f"generating C for {len(graph.ops)} ops ...")
+    cm = compile_graph(graph, name, zlib.crc32(model))
+    from converter.tflm import tflm_arena_bytes  # noqa: PLC0415
+
+    out.mkdir(parents=True, exist_ok=True)
+    tflm = tflm_arena_bytes(model)
+    write_outputs(cm, model, out, name, tflm)
+    report = build_report(cm, model, name, str(source), tflm)
+    if recipe is not None:
+        if recipe.x_test is not None and recipe.y_test is not None:
+            np.savez_compressed(out / "eval.npz", x=recipe.x_test.astype(np.float32), y=recipe.y_test)
+        if recipe.x_train is not None and recipe.y_train is not None:
+            np.savez_compressed(out / "train.npz", x=recipe.x_train.astype(np.float32), y=recipe.y_train)
+        if recipe.float_accuracy is not None:
+            report["accuracy"]["float"] = round(float(recipe.float_accuracy), 6)
+        if recipe.x_test is not None and recipe.y_test is not None and recipe.trained:
+            say("measuring held-out accuracy of the INT8 model (generated C on the host, and TFLM) ...")
+            report["accuracy"].update(host_accuracy(out, cm, model, recipe.x_test, recipe.y_test))
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def host_accuracy(out: Path, cm: CompiledModel, model: bytes, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    from converter.hostbuild import build_host_runner, run_host  # noqa: PLC0415
+    from converter.tflm import tflm_run  # noqa: PLC0415
+
+    scale, zp = cm.graph.input.qparams()
+    xq = quantize_inputs(x, scale, zp)
+    ours = run_host(build_host_runner(out / "octo"), xq, cm.graph.output.size)
+    ref = tflm_run(model, xq)
+    return {
+        "int8_host": round(float(np.mean(ours.argmax(1) == y)), 6),
+        "int8_tflm": round(float(np.mean(ref.argmax(1) == y)), 6),
+        "host_matches_tflm": bool(np.array_equal(ours, ref.reshape(ours.shape))),
+        "samples": len(y),
+    }
