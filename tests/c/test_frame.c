@@ -288,15 +288,20 @@ static const bad_cobs_t k_bad_cobs[] = {
     {"zero code byte after a block", {0x02, 0x11, 0x00}, 3},
     {"zero inside a block", {0x04, 0x11, 0x00, 0x22}, 4},
     {"code past the end", {0x05, 0x11, 0x22}, 3},
+    {"code one past the end", {0x04, 0x11, 0x22}, 3},
     {"second code past the end", {0x02, 0x11, 0x04, 0x22}, 4},
     {"0xFF code with nothing after", {0xFF}, 1},
 };
 
 static void test_cobs_malformed(void) {
     for (size_t i = 0; i < sizeof k_bad_cobs / sizeof k_bad_cobs[0]; i++) {
+        /* An exact-size copy: reading one byte past the input is an ASan error. */
+        uint8_t *in = xmalloc(k_bad_cobs[i].len);
+        memcpy(in, k_bad_cobs[i].enc, k_bad_cobs[i].len);
         size_t n = 99;
-        int st = octo_cobs_decode(k_bad_cobs[i].enc, k_bad_cobs[i].len, g_dec, sizeof g_dec, &n);
+        int st = octo_cobs_decode(in, k_bad_cobs[i].len, g_dec, sizeof g_dec, &n);
         CHECK(st == OCTO_E_COBS, "cobs decode '%s' -> OCTO_E_COBS (got %d)", k_bad_cobs[i].name, st);
+        free(in);
     }
     size_t n = 0;
     CHECK(octo_cobs_encode(NULL, 1, g_enc, sizeof g_enc, &n) == OCTO_E_ARG, "cobs encode NULL src");
@@ -771,6 +776,19 @@ static void test_proto(void) {
     CHECK(r == 1 && rig.calls.fail_calls == fails + 1 && sent_frame(&rig, &f, dbuf, sizeof dbuf) &&
               f.type == OCTO_MSG_ERROR && error_status(&f) == OCTO_E_STATE,
           "a retried failing request gets the cached ERROR without re-running");
+
+    /* The payload limit holds whatever the bytes are: an all-zero payload one
+     * byte over max_payload still fits the receive buffer (COBS worst case),
+     * yet must be refused without running the handler. */
+    static uint8_t zeros[P_MAX + 1];
+    int hello_runs = rig.calls.hello_calls;
+    r = send_req(&rig, OCTO_PROTO_VERSION, 0x01, 650, zeros, P_MAX);
+    CHECK(r == 1 && sent_frame(&rig, &f, dbuf, sizeof dbuf) && f.type == 0x81 && rig.calls.hello_calls == hello_runs + 1,
+          "a request of exactly max_payload bytes runs");
+    r = send_req(&rig, OCTO_PROTO_VERSION, 0x01, 651, zeros, P_MAX + 1);
+    CHECK(r == 1 && sent_frame(&rig, &f, dbuf, sizeof dbuf) && f.type == OCTO_MSG_ERROR && f.req_id == 651 &&
+              error_status(&f) == OCTO_E_BUF && rig.calls.hello_calls == hello_runs + 1,
+          "a request of max_payload + 1 zero bytes -> ERROR OCTO_E_BUF, handler not run (got type 0x%02x)", f.type);
 
     /* req_id 0 and response-typed requests: ERROR with request id 0. */
     static const struct {

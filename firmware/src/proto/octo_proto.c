@@ -79,6 +79,11 @@ static int dispatch(octo_proto_t *p, const octo_frame_t *f) {
     if (h == NULL) {
         return send_error(p, f->req_id, f->type, OCTO_E_UNSUPPORTED, "unknown message type");
     }
+    /* The receive buffer has COBS worst-case room, so a payload with zeros can
+     * exceed max_payload by a few bytes and still arrive: enforce the limit. */
+    if (f->len > p->max_payload) {
+        return send_error(p, f->req_id, f->type, OCTO_E_BUF, "request payload exceeds max_payload");
+    }
     size_t resp_len = 0;
     p->stats.executed++;
     int hs = h->fn(p, f, p->mem.payload, p->max_payload, &resp_len);
