@@ -1,7 +1,84 @@
-"""DEPTHWISE_CONV_2D lowering."""
+"""DEPTHWISE_CONV_2D lowering.
+
+Semantics as TFLM's reference_integer_ops::DepthwiseConvPerChannel: output channel
+oc = ic * depth_multiplier + m reads input channel ic; filter [1, kh, kw, out_c];
+per-channel (multiplier, shift) from PopulateConvolutionQuantizationParams, exactly
+as CONV_2D (shared helpers in converter/lower/conv.py).
+"""
 
 from __future__ import annotations
 
-from converter.ops import Lowering
+import numpy as np
 
-LOWERINGS: dict[str, Lowering] = {}
+from converter import qmath
+from converter.ir import ConvertError, Graph, Op
+from converter.lower.conv import conv_common_params, emit_requant
+from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor
+
+
+def _check(g: Graph, op: Op) -> None:
+    a = act_tensor(g, op, op.inputs[0], "input")
+    f = const_tensor(g, op, op.inputs[1], "filter", "int8")
+    o = act_tensor(g, op, op.outputs[0], "output")
+    lbl = op.label(g)
+    if len(a.shape) != 4 or len(f.shape) != 4 or len(o.shape) != 4:
+        raise ConvertError(f"{lbl}: DEPTHWISE_CONV_2D needs 4-D input, filter and output")
+    out_c = f.shape[3]
+    if f.shape[0] != 1 or o.shape[3] != out_c:
+        raise ConvertError(f"{lbl}: filter shape {f.shape} must be [1, kh, kw, {o.shape[3]}]")
+    if a.shape[0] != o.shape[0]:
+        raise ConvertError(f"{lbl}: input batch {a.shape[0]} differs from output batch {o.shape[0]}")
+    if a.shape[3] == 0 or out_c % a.shape[3] != 0:
+        raise ConvertError(f"{lbl}: output channels {out_c} are not a multiple of input channels {a.shape[3]}")
+    mult = out_c // a.shape[3]
+    if int(op.options.get("depth_multiplier", mult)) != mult:
+        raise ConvertError(f"{lbl}: depth_multiplier option {op.options.get('depth_multiplier')} disagrees with "
+                           f"the shapes ({a.shape[3]} -> {out_c} channels, multiplier {mult})")
+    for key in ("stride_h", "stride_w", "dilation_h", "dilation_w"):
+        if int(op.options.get(key, 1)) < 1:
+            raise ConvertError(f"{lbl}: {key} must be >= 1, got {op.options.get(key)}")
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = const_tensor(g, op, op.inputs[2], "bias", "int32")
+        if b.size != out_c:
+            raise ConvertError(f"{lbl}: bias has {b.size} values for {out_c} output channels")
+    if f.scale is None or f.scale.size not in (1, out_c):
+        raise ConvertError(f"{lbl}: filter quantization must be per-tensor or per output channel")
+    if f.per_channel and f.quant_dim != 3:
+        raise ConvertError(f"{lbl}: per-channel filter quantization must be along dimension 3, not {f.quant_dim}")
+    if f.zero_point is not None and np.any(f.zero_point != 0):
+        raise ConvertError(f"{lbl}: filter zero points must be 0 (symmetric INT8 weights)")
+    act = str(op.options.get("activation", "NONE"))
+    try:
+        qmath.activation_range(act, *o.qparams())
+    except ValueError:
+        raise ConvertError(f"{lbl}: fused activation {act} is not supported (NONE, RELU, RELU6, "
+                           "RELU_N1_TO_1)") from None
+
+
+def _macs(g: Graph, op: Op) -> int:
+    """Output elements x kh x kw (padding taps included)."""
+    f = g.tensors[op.inputs[1]]
+    o = g.tensors[op.outputs[0]]
+    return int(np.prod(o.shape)) * f.shape[1] * f.shape[2]
+
+
+def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
+    p = f"l{op.index}"
+    a, f, o = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    assert f.data is not None
+    fields = conv_common_params(g, op, (f.shape[1], f.shape[2]))
+    fields = {"input_offset": fields.pop("input_offset"), "output_offset": fields.pop("output_offset"),
+              "depth_multiplier": f.shape[3] // a.shape[3], **fields}
+    params = ctx.struct("octo_dw_conv_params_t", f"{p}_params", fields)
+    rq = emit_requant(ctx, p, g, op, f.shape[3])
+    w = ctx.array(f"{p}_filter", "int8_t", f.data)
+    has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+    b = ctx.array(f"{p}_bias", "int32_t", g.tensors[op.inputs[2]].data) if has_bias else "NULL"  # type: ignore[arg-type]
+    din = ctx.dims(f"{p}_in_dims", a.shape)
+    dfl = ctx.dims(f"{p}_filter_dims", f.shape)
+    dout = ctx.dims(f"{p}_out_dims", o.shape)
+    return (f"octo_depthwise_conv_s8(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {w}, {b}, "
+            f"&{dout}, {ctx.ptr(op.outputs[0])})")
+
+
+LOWERINGS = {"DEPTHWISE_CONV_2D": Lowering(_check, _macs, _emit)}

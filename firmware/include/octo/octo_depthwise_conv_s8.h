@@ -8,7 +8,26 @@
 extern "C" {
 #endif
 
-/* declarations go here */
+typedef struct {
+    int32_t input_offset;     /* minus the input zero point */
+    int32_t output_offset;    /* the output zero point */
+    int32_t depth_multiplier; /* output channels per input channel (out_c = in_c * depth_multiplier) */
+    int32_t stride_h;         /* vertical stride */
+    int32_t stride_w;         /* horizontal stride */
+    int32_t pad_h;            /* rows of implicit zero padding on top */
+    int32_t pad_w;            /* columns of implicit zero padding on the left */
+    int32_t dilation_h;       /* vertical dilation (1 = none) */
+    int32_t dilation_w;       /* horizontal dilation */
+    int32_t act_min;          /* fused activation clamp, int8 domain */
+    int32_t act_max;
+} octo_dw_conv_params_t;
+
+/* DEPTHWISE_CONV_2D. filter [1, kh, kw, out_c]; output channel oc reads input
+ * channel oc / depth_multiplier; bias int32[out_c] or NULL; per-channel
+ * requantization indexed by output channel. */
+int octo_depthwise_conv_s8(const octo_dw_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                           const int8_t *in, const octo_dims_t *filter_dims, const int8_t *filter,
+                           const int32_t *bias, const octo_dims_t *out_dims, int8_t *out) OCTO_CHECK_RESULT;
 
 #ifdef __cplusplus
 }
