@@ -105,3 +105,14 @@ def multiply_by_quantized_multiplier(x: np.ndarray, mult: np.ndarray, shift: np.
     x = np.asarray(x, np.int64) * (np.int64(1) << left)
     x = ((x + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32 wrap of x * (1 << left), as in C++
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, mult), right)
+
+
+def fc_per_tensor_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
+    """(multiplier, shift) of a per-tensor FULLY_CONNECTED, as TFLM's CalculateOpDataFullyConnected.
+
+    Mirrors GetQuantizedConvolutionMultipler (tensorflow/lite/kernels/kernel_util.cc): the product
+    input_scale * filter_scale is taken in float32 and only then widened to double, unlike the
+    per-channel path (and CONV_2D), which multiplies in double. The two can differ by one ulp.
+    """
+    product = float(np.float32(input_scale) * np.float32(filter_scale))
+    return quantize_multiplier(product / float(np.float32(output_scale)))
