@@ -1,0 +1,40 @@
+/* octo_maxpool_s8.c - MAX_POOL_2D, INT8 (reference path). */
+#include "octo/octo_maxpool_s8.h"
+#include "octo/octo_qmath.h"
+
+int octo_maxpool_s8(const octo_maxpool_params_t *p, const octo_dims_t *in_dims, const int8_t *in,
+                    const octo_dims_t *out_dims, int8_t *out) {
+    if (p == NULL || in_dims == NULL || in == NULL || out_dims == NULL || out == NULL) {
+        return OCTO_E_ARG;
+    }
+    const int32_t ch = in_dims->c;
+    if (out_dims->c != ch || out_dims->n != in_dims->n || p->stride_h <= 0 || p->stride_w <= 0 ||
+        p->filter_h <= 0 || p->filter_w <= 0) {
+        return OCTO_E_ARG;
+    }
+    for (int32_t b = 0; b < out_dims->n; b++) {
+        for (int32_t oy = 0; oy < out_dims->h; oy++) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t fy0 = iy0 < 0 ? -iy0 : 0;
+            const int32_t fy1 = in_dims->h - iy0 < p->filter_h ? in_dims->h - iy0 : p->filter_h;
+            for (int32_t ox = 0; ox < out_dims->w; ox++) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t fx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t fx1 = in_dims->w - ix0 < p->filter_w ? in_dims->w - ix0 : p->filter_w;
+                int8_t *o = &out[((b * out_dims->h + oy) * out_dims->w + ox) * ch];
+                for (int32_t c = 0; c < ch; c++) {
+                    int32_t m = INT8_MIN; /* an all-padding window yields -128 before the clamp, as TFLM */
+                    for (int32_t fy = fy0; fy < fy1; fy++) {
+                        const int8_t *row = &in[(b * in_dims->h + iy0 + fy) * in_dims->w * ch + c];
+                        for (int32_t fx = fx0; fx < fx1; fx++) {
+                            const int32_t v = row[(ix0 + fx) * ch];
+                            m = v > m ? v : m;
+                        }
+                    }
+                    o[c] = (int8_t)octo_clamp(m, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return OCTO_OK;
+}
