@@ -116,3 +116,19 @@ def fc_per_tensor_multiplier(input_scale: float, filter_scale: float, output_sca
     """
     product = float(np.float32(input_scale) * np.float32(filter_scale))
     return quantize_multiplier(product / float(np.float32(output_scale)))
+
+
+def mean_multiplier(input_scale: float, output_scale: float, num_elements: int) -> tuple[int, int]:
+    """(multiplier, shift) of an int8 MEAN over num_elements, the 1/num_elements folded in.
+
+    Mirrors TFLM's PrepareMeanOrSum (QuantizeMultiplier of double(in_scale) / double(out_scale))
+    followed by reference_integer_ops::Mean's folding: shift = min(floor(log2(n)), 32, 31 + shift),
+    multiplier = (multiplier << shift) / n (int64, truncating), exponent -= shift. The kernel then
+    applies MultiplyByQuantizedMultiplier to the zero-point-corrected sum. TFLM uses this path for
+    int8 whether or not input and output quantization are equal and whether or not keep_dims is set.
+    """
+    mult, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+    k = min(int(num_elements).bit_length() - 1, 32, 31 + shift)
+    if num_elements <= 0 or k < 0:
+        raise ValueError(f"cannot fold 1/{num_elements} into the MEAN multiplier")
+    return (mult << k) // num_elements, shift - k
