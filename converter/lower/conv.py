@@ -67,20 +67,93 @@ def emit_requant(ctx: EmitCtx, prefix: str, g: Graph, op: Op, channels: int) -> 
     return ctx.struct("octo_requant_t", f"{prefix}_rq", {"multiplier": m, "shift": s})
 
 
+PACK_PERM = np.array([0, 2, 1, 3])
+OC_BLOCK = 4
+
+
+def pack_rows_oc4(rows: np.ndarray) -> np.ndarray:
+    """int8 weight rows [OC, R, L] -> int16 [ceil(OC/4), R, 4*L] in the kernels' block layout.
+
+    Output channels go in blocks of four (the last block zero-padded). Within a
+    block row, each group of four row elements holds, per channel j = 0..3, the
+    weights [w0 w2 w1 w3] (SXTB16 lane order): 16 int16 per group. The row's last
+    L % 4 elements follow plainly, four channels per element. Mirrors
+    octo_conv_s8_packed.c (wpos()).
+    """
+    oc, r, length = rows.shape
+    blocks = -(-oc // OC_BLOCK)
+    padded = np.zeros((blocks * OC_BLOCK, r, length), np.int16)
+    padded[:oc] = rows
+    # [blocks, 4, R, L] -> [blocks, R, L, 4]
+    per = padded.reshape(blocks, OC_BLOCK, r, length).transpose(0, 2, 3, 1)
+    full = length // 4 * 4
+    out = np.zeros((blocks, r, length * OC_BLOCK), np.int16)
+    if full:
+        g = per[:, :, :full, :].reshape(blocks, r, full // 4, 4, OC_BLOCK)  # [.., group, elem, oc]
+        g = g[:, :, :, PACK_PERM, :].transpose(0, 1, 2, 4, 3)             # [.., group, oc, elem']
+        out[:, :, : full * OC_BLOCK] = g.reshape(blocks, r, full * OC_BLOCK)
+    out[:, :, full * OC_BLOCK :] = per[:, :, full:, :].reshape(blocks, r, (length - full) * OC_BLOCK)
+    return out
+
+
+def patch_len(kh: int, kw: int, c: int) -> int:
+    """Receptive-field bytes per output pixel, rounded up to whole groups of four."""
+    return (kh * kw * c + 3) // 4 * 4
+
+
+def conv_packed_tables(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(wpack int16 [ceil(OC/4), 1, 4*L], bias_full int32 [OC]) for octo_conv_s8_packed.
+
+    A pixel's whole receptive field (kh*kw*C, zero-padded to L, a multiple of 4)
+    is one packed row. bias_full = bias + input_offset * sum of the channel's weights:
+    the kernel fills padding taps with the input zero point, whose offset-added value
+    is 0, exactly what TFLM's skipped taps contribute.
+    """
+    oc, kh, kw, c = w.shape
+    length = patch_len(kh, kw, c)
+    rows = np.zeros((oc, 1, length), np.int64)
+    rows[:, 0, : kh * kw * c] = w.reshape(oc, -1)
+    b = np.zeros(oc, np.int64) if bias is None else bias.astype(np.int64)
+    bias_full = b + input_offset * rows.sum(axis=(1, 2))
+    if np.abs(bias_full).max(initial=0) >= 2**31:
+        raise ConvertError("conv bias plus folded input offset overflows int32")
+    return pack_rows_oc4(rows), bias_full.astype(np.int32)
+
+
+def _conv_scratch(g: Graph, op: Op) -> int:
+    f = g.tensors[op.inputs[1]]
+    return patch_len(f.shape[1], f.shape[2], f.shape[3]) if _packable(g, op) else 0
+
+
+def _packable(g: Graph, op: Op) -> bool:
+    f = g.tensors[op.inputs[1]]
+    a = g.tensors[op.inputs[0]]
+    return (int(op.options.get("dilation_h", 1)) == 1 and int(op.options.get("dilation_w", 1)) == 1
+            and a.shape[0] == 1 and a.shape[3] == f.shape[3])
+
+
 def _conv_emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     p = f"l{op.index}"
     f = g.tensors[op.inputs[1]]
     assert f.data is not None
-    params = ctx.struct("octo_conv_params_t", f"{p}_params", conv_common_params(g, op, (f.shape[1], f.shape[2])))
+    common = conv_common_params(g, op, (f.shape[1], f.shape[2]))
+    params = ctx.struct("octo_conv_params_t", f"{p}_params", common)
     rq = emit_requant(ctx, p, g, op, f.shape[0])
-    w = ctx.array(f"{p}_filter", "int8_t", f.data)
     has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
-    b = ctx.array(f"{p}_bias", "int32_t", g.tensors[op.inputs[2]].data) if has_bias else "NULL"  # type: ignore[arg-type]
+    bias = g.tensors[op.inputs[2]].data if has_bias else None
     din = ctx.dims(f"{p}_in_dims", g.tensors[op.inputs[0]].shape)
     dfl = ctx.dims(f"{p}_filter_dims", f.shape)
     dout = ctx.dims(f"{p}_out_dims", g.tensors[op.outputs[0]].shape)
+    if _packable(g, op):
+        wpack, bias_full = conv_packed_tables(f.data, bias, int(common["input_offset"]))  # type: ignore[arg-type]
+        wp = ctx.array(f"{p}_wpack", "int16_t", wpack)
+        bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
+        return (f"octo_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
+                f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")
+    w = ctx.array(f"{p}_filter", "int8_t", f.data)
+    b = ctx.array(f"{p}_bias", "int32_t", bias) if bias is not None else "NULL"
     return (f"octo_conv_s8(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {w}, {b}, &{dout}, "
             f"{ctx.ptr(op.outputs[0])})")
 
 
-LOWERINGS = {"CONV_2D": Lowering(_conv_check, _conv_macs, _conv_emit)}
+LOWERINGS = {"CONV_2D": Lowering(_conv_check, _conv_macs, _conv_emit, scratch=_conv_scratch)}

@@ -27,6 +27,26 @@ int octo_conv_s8(const octo_conv_params_t *p, const octo_requant_t *q, const oct
                  const octo_dims_t *out_dims, int8_t *out) OCTO_CHECK_RESULT;
 
 
+/* CONV_2D with weights packed by the converter (converter/lower/conv.py).
+ * Each output pixel's receptive field (kh*kw*in_c bytes, padding taps filled
+ * with the input zero point) is gathered into `patch`, then dotted with
+ *   wpack      int16[ceil(out_c/4)][L*4], L = octo_conv_s8_packed_patch_len():
+ *              output channels in blocks of four (last block zero-padded); per
+ *              group of four patch bytes, each channel's weights as
+ *              [w0 w2 w1 w3] (SXTB16 lane order), 16 int16 per group
+ *   bias_full  int32[out_c]: bias + input_offset * (sum of the channel's weights)
+ * patch: caller scratch of octo_conv_s8_packed_patch_len() bytes.
+ * Batch 1, dilation 1, groups 1. Bit-exact with octo_conv_s8. */
+int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                        const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                        const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims,
+                        int8_t *out) OCTO_CHECK_RESULT;
+
+/* Scratch bytes octo_conv_s8_packed needs: kh*kw*in_c rounded up to a multiple of 4. */
+static inline int32_t octo_conv_s8_packed_patch_len(const octo_dims_t *filter_dims) {
+    return (filter_dims->h * filter_dims->w * filter_dims->c + 3) & ~3;
+}
+
 #ifdef __cplusplus
 }
 #endif

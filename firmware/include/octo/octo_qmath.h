@@ -11,14 +11,17 @@
 extern "C" {
 #endif
 
-/* round(a * b / 2^31) with TFLite's nudge; saturates the single overflow case. */
+/* round(a * b / 2^31) as TFLite's SaturatingRoundingDoublingHighMul.
+ * TFLite adds a sign-dependent nudge and divides truncating toward zero; for
+ * ab < 0 that is ceil((ab + 1 - 2^30) / 2^31) = floor((ab + 2^30) / 2^31), the
+ * same expression as for ab >= 0, so one multiply-add and a shift suffice
+ * (arithmetic right shift of a negative int64: GCC and Clang define it). */
 static inline int32_t octo_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
     int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    return (int32_t)((ab + nudge) / (1LL << 31));
+    return (int32_t)((ab + (1LL << 30)) >> 31);
 }
 
 /* Arithmetic right shift rounding half away from zero (exponent 0..31). */

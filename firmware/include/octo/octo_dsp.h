@@ -1,0 +1,76 @@
+/*
+ * octo_dsp.h - the few SIMD primitives the fast kernels use.
+ *
+ * On cores with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4/M7/M33/M55)
+ * they are single instructions (SXTB16, SMLAD); elsewhere (Cortex-M3, the
+ * host) plain C computes exactly the same values, so both paths are
+ * bit-identical by construction and tests compare them directly.
+ */
+#ifndef OCTO_DSP_H
+#define OCTO_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Unaligned 32-bit load (a single LDR on Armv7-M, which allows unaligned LDR). */
+static inline uint32_t octo_read_u32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define OCTO_HAVE_DSP 1
+
+/* bytes 0 and 2, sign-extended to the two halfwords */
+static inline uint32_t octo_sxtb16(uint32_t x) {
+    uint32_t r;
+    __asm("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* bytes 1 and 3, sign-extended to the two halfwords */
+static inline uint32_t octo_sxtb16_ror8(uint32_t x) {
+    uint32_t r;
+    __asm("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+
+/* acc + lo(x)*lo(y) + hi(x)*hi(y), halfwords signed */
+static inline int32_t octo_smlad(uint32_t x, uint32_t y, int32_t acc) {
+    int32_t r;
+    __asm("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+#else
+#define OCTO_HAVE_DSP 0
+
+static inline uint32_t octo_pack16(int32_t lo, int32_t hi) {
+    return ((uint32_t)(uint16_t)(int16_t)lo) | ((uint32_t)(uint16_t)(int16_t)hi << 16);
+}
+
+static inline uint32_t octo_sxtb16(uint32_t x) {
+    return octo_pack16((int8_t)(uint8_t)x, (int8_t)(uint8_t)(x >> 16));
+}
+
+static inline uint32_t octo_sxtb16_ror8(uint32_t x) {
+    return octo_pack16((int8_t)(uint8_t)(x >> 8), (int8_t)(uint8_t)(x >> 24));
+}
+
+static inline int32_t octo_smlad(uint32_t x, uint32_t y, int32_t acc) {
+    int32_t p = (int32_t)(int16_t)(uint16_t)x * (int32_t)(int16_t)(uint16_t)y +
+                (int32_t)(int16_t)(uint16_t)(x >> 16) * (int32_t)(int16_t)(uint16_t)(y >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OCTO_DSP_H */

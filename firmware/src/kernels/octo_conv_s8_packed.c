@@ -1,0 +1,135 @@
+/* octo_conv_s8_packed.c - CONV_2D, INT8, with weights pre-packed at
+ * conversion time (layout in octo_conv_s8.h). Bit-exact with octo_conv_s8.
+ *
+ * Per output pixel the receptive field is gathered into a small patch (padding
+ * taps filled with the input zero point, which is what TFLM's skipped taps
+ * amount to once the input offset is folded into bias_full). The patch is then
+ * dotted with four output channels at a time; their packed weights for each
+ * group of four patch bytes lie together (16 int16), so the DSP loop is one LDR
+ * of four input bytes, SXTB16 (lanes 0,2) and SXTB16 ROR 8 (lanes 1,3), two LDM
+ * of four weight words and eight SMLAD: 15 instructions for 16 MACs.
+ */
+#include <string.h>
+
+#include "octo/octo_conv_s8.h"
+#include "octo/octo_dsp.h"
+#include "octo/octo_qmath.h"
+
+#define OCB 4 /* output channels per block */
+
+/* acc[0..3] += sum over `groups` whole groups of ip[4g..4g+3] . block weights at w. */
+__attribute__((noinline)) static void dot_groups(const int8_t *ip, const int16_t *w, int32_t groups,
+                                                 int32_t acc[OCB]) {
+    if (groups <= 0) {
+        return;
+    }
+#if OCTO_HAVE_DSP
+    register int32_t a0 __asm("r4") = acc[0];
+    register int32_t a1 __asm("r5") = acc[1];
+    register int32_t a2 __asm("r6") = acc[2];
+    register int32_t a3 __asm("r7") = acc[3];
+    const int8_t *end = ip + 4 * groups;
+    __asm volatile(
+        "1:\n\t"
+        "ldr r8, [%[ip]], #4\n\t"
+        "ldmia %[w]!, {r0-r3}\n\t"
+        "sxtb16 r9, r8\n\t"
+        "sxtb16 r8, r8, ror #8\n\t"
+        "smlad %[a0], r9, r0, %[a0]\n\t"
+        "smlad %[a0], r8, r1, %[a0]\n\t"
+        "smlad %[a1], r9, r2, %[a1]\n\t"
+        "smlad %[a1], r8, r3, %[a1]\n\t"
+        "ldmia %[w]!, {r0-r3}\n\t"
+        "smlad %[a2], r9, r0, %[a2]\n\t"
+        "smlad %[a2], r8, r1, %[a2]\n\t"
+        "smlad %[a3], r9, r2, %[a3]\n\t"
+        "smlad %[a3], r8, r3, %[a3]\n\t"
+        "cmp %[ip], %[end]\n\t"
+        "bne 1b\n\t"
+        : [ip] "+r"(ip), [w] "+r"(w), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3)
+        : [end] "r"(end)
+        : "r0", "r1", "r2", "r3", "r8", "r9", "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+#else
+    int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    for (int32_t g = 0; g < groups; g++, ip += 4, w += 4 * OCB) {
+        uint32_t x = octo_read_u32(ip);
+        uint32_t x02 = octo_sxtb16(x), x13 = octo_sxtb16_ror8(x);
+        s0 = octo_smlad(x02, octo_read_u32(&w[0]), s0);
+        s0 = octo_smlad(x13, octo_read_u32(&w[2]), s0);
+        s1 = octo_smlad(x02, octo_read_u32(&w[4]), s1);
+        s1 = octo_smlad(x13, octo_read_u32(&w[6]), s1);
+        s2 = octo_smlad(x02, octo_read_u32(&w[8]), s2);
+        s2 = octo_smlad(x13, octo_read_u32(&w[10]), s2);
+        s3 = octo_smlad(x02, octo_read_u32(&w[12]), s3);
+        s3 = octo_smlad(x13, octo_read_u32(&w[14]), s3);
+    }
+    acc[0] = s0;
+    acc[1] = s1;
+    acc[2] = s2;
+    acc[3] = s3;
+#endif
+}
+
+int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                        const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                        const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out) {
+    if (p == NULL || q == NULL || in_dims == NULL || in == NULL || filter_dims == NULL || wpack == NULL ||
+        bias_full == NULL || patch == NULL || out_dims == NULL || out == NULL || q->multiplier == NULL ||
+        q->shift == NULL) {
+        return OCTO_E_ARG;
+    }
+    const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w;
+    const int32_t OC = out_dims->c, OH = out_dims->h, OW = out_dims->w;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    if (filter_dims->c != C || filter_dims->n != OC || in_dims->n != 1 || out_dims->n != 1 ||
+        p->dilation_h != 1 || p->dilation_w != 1) {
+        return OCTO_E_ARG;
+    }
+    const int32_t row = kw * C;                            /* patch bytes per kernel row */
+    const int32_t len = octo_conv_s8_packed_patch_len(filter_dims);
+    const int32_t groups = len >> 2;
+    const int32_t blocks = (OC + OCB - 1) / OCB;
+    const int8_t zp = (int8_t)(-p->input_offset); /* padding value: the input zero point */
+    memset(&patch[kh * row], 0, (size_t)(len - kh * row)); /* round-up bytes meet zero weights */
+    for (int32_t oy = 0; oy < OH; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        for (int32_t ox = 0; ox < OW; ox++) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+            const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
+            for (int32_t ky = 0; ky < kh; ky++) {
+                int8_t *dst = &patch[ky * row];
+                const int32_t iy = iy0 + ky;
+                if (iy < 0 || iy >= H || kx1 <= kx0) {
+                    memset(dst, zp, (size_t)row);
+                    continue;
+                }
+                if (kx0 > 0) {
+                    memset(dst, zp, (size_t)(kx0 * C));
+                }
+                memcpy(&dst[kx0 * C], &in[(iy * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
+                if (kx1 < kw) {
+                    memset(&dst[kx1 * C], zp, (size_t)((kw - kx1) * C));
+                }
+            }
+            int8_t *o = &out[(oy * OW + ox) * OC];
+            for (int32_t b = 0; b < blocks; b++) {
+                int32_t acc[OCB];
+                for (int32_t j = 0; j < OCB; j++) {
+                    acc[j] = b * OCB + j < OC ? bias_full[b * OCB + j] : 0;
+                }
+                dot_groups(patch, &wpack[b * len * OCB], groups, acc);
+                for (int32_t j = 0; j < OCB && b * OCB + j < OC; j++) {
+                    const int32_t oc = b * OCB + j;
+                    int32_t v = octo_requantize(acc[j], q->multiplier[oc], q->shift[oc]) + p->output_offset;
+                    o[oc] = (int8_t)octo_clamp(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return OCTO_OK;
+}

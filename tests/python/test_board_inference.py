@@ -1,0 +1,50 @@
+"""The generated C gives TFLM's bytes on every target: host, virtual-m4/m7 (DSP path), virtual-m3 (portable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter.pipeline import convert
+from converter.tflm import tflm_run
+from host_tools.boards import get_board
+from host_tools.infer import board_session, load_local_model, run_on_host
+
+
+@pytest.fixture(scope="module")
+def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Convs covering the fast path: 3-channel first layer, stride 2, borders, 16->16, odd channel counts."""
+    import keras
+
+    d = tmp_path_factory.mktemp("boardinf")
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(6, 1)(x)
+    x = keras.layers.Conv2D(5, (3, 2), padding="valid")(x)
+    model = keras.Model(inp, x)
+    model.save(d / "m.keras")
+    np.savez(d / "calib.npz", x=np.random.default_rng(0).normal(size=(64, 12, 12, 3)).astype(np.float32))
+    convert(d / "m.keras", d / "out", calib=d / "calib.npz", say=lambda s: None)
+    return d / "out"
+
+
+def _inputs(n: int, shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(7).integers(-128, 128, size=(n, *shape), dtype=np.int64).astype(np.int8)
+
+
+@pytest.mark.parametrize("board", ["virtual-m4", "virtual-m7", "virtual-m3"])
+def test_board_output_equals_tflm(conv_model: Path, board: str) -> None:
+    model = load_local_model(conv_model)
+    x = _inputs(6, tuple(model.input_shape[1:]))
+    ref = tflm_run((conv_model / "model.tflite").read_bytes(), x).reshape(len(x), -1)
+    assert np.array_equal(run_on_host(model, x.reshape(len(x), -1)), ref)
+    with board_session(get_board(board), model, say=lambda s: None) as sess:
+        ours = np.stack([sess.infer(xi) for xi in x])
+        total, per_layer = sess.invoke_timed(x[0])
+    assert np.array_equal(ours, ref), f"{board} output differs from TFLM"
+    assert len(per_layer) == len(model.report["layers"]) and all(t > 0 for t in per_layer)
+    assert total == sum(per_layer)
