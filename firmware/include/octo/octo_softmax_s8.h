@@ -1,4 +1,4 @@
-/* octo_softmax_s8.h - SOFTMAX, INT8. */
+/* octo_softmax_s8.h - SOFTMAX, INT8 in, INT8 out (scale 1/256, zero point -128). */
 #ifndef OCTO_SOFTMAX_S8_H
 #define OCTO_SOFTMAX_S8_H
 
@@ -8,7 +8,18 @@
 extern "C" {
 #endif
 
-/* declarations go here */
+/* TFLM's int8 softmax parameters (computed at conversion time from beta and the input scale). */
+typedef struct {
+    int32_t input_multiplier; /* Q0.31 significand of beta * input_scale * 2^26 */
+    int32_t input_left_shift; /* its exponent, >= 0 */
+    int32_t diff_min;         /* inputs further than this below the row max give exactly 0 */
+} octo_softmax_params_t;
+
+/* SOFTMAX over the last dimension: rows rows of depth values each.
+ * Returns OCTO_E_ARG for bad arguments and OCTO_E_UNSUPPORTED for a row whose
+ * sum of exponentials is too large for the int8 output path (TFLM aborts there). */
+int octo_softmax_s8(const octo_softmax_params_t *p, int32_t rows, int32_t depth, const int8_t *in,
+                    int8_t *out) OCTO_CHECK_RESULT;
 
 #ifdef __cplusplus
 }
