@@ -91,6 +91,9 @@ def validate_graph(g: Graph) -> None:
 
 def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0) -> CompiledModel:
     """fingerprint: CRC-32 of the .tflite bytes, stored in the model so a board can prove what it runs."""
+    from converter.rewrite import rewrite_graph  # noqa: PLC0415
+
+    g = rewrite_graph(g)
     validate_graph(g)
     lowerings = []
     for op in g.ops:
