@@ -7,6 +7,7 @@ Output files (deterministic: same model, same bytes):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,15 +60,20 @@ class CompiledModel:
         return sum(layer.weight_bytes for layer in self.layers)
 
 
-def layer_name(tensor_name: str, fallback: str) -> str:
-    """Keras layer name from a TFLite tensor name: 'digits_cnn_1/conv2_1/Relu;...' -> 'conv2'."""
-    import re  # noqa: PLC0415
+_PRIMARY = re.compile(r"^(convolution|depthwise|MatMul|BiasAdd|AvgPool|MaxPool|Mean|Add|add|Pad|Reshape|Softmax)")
 
-    first = tensor_name.split(";", maxsplit=1)[0]
-    parts = first.split("/")
-    if len(parts) >= 3:
-        return re.sub(r"_\d+$", "", parts[1]) or fallback
-    return fallback
+
+def layer_name(tensor_name: str, fallback: str) -> str:
+    """Keras layer name from a TFLite tensor name.
+
+    'm_1/relu1_1/Relu;m_1/conv1_1/convolution' -> 'conv1' (the part naming the op's main
+    computation wins over fused activations); names without a layer path -> fallback.
+    """
+    parts = [c.split("/") for c in tensor_name.split(";") if "/" in c]
+    chosen = next((p for p in parts if _PRIMARY.match(p[-1])), parts[0] if parts else None)
+    if chosen is None or len(chosen) < 2:
+        return fallback
+    return re.sub(r"_\d+$", "", chosen[-2]) or fallback
 
 
 def _c_string(s: str) -> str:

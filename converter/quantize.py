@@ -16,7 +16,19 @@ def quantize_keras(model: Any, calib: np.ndarray, *, max_samples: int = 300) -> 
 
     in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     _check_calib(calib, in_shape)
-    return _full_int8(tf.lite.TFLiteConverter.from_keras_model(model), calib[:max_samples], "the model")
+    return _full_int8(tf.lite.TFLiteConverter.from_keras_model(_batch_one(model)), calib[:max_samples], "the model")
+
+
+def _batch_one(model: Any) -> Any:
+    """The same model behind an Input(batch_size=1): a static batch of 1 (what runs on a
+    microcontroller) lets TFLite fold the shape arithmetic Keras emits for Flatten and
+    Reshape into constants instead of SHAPE/STRIDED_SLICE/PACK ops."""
+    import keras  # noqa: PLC0415
+
+    if model.inputs[0].shape[0] == 1:
+        return model
+    inp = keras.Input(tuple(model.inputs[0].shape[1:]), batch_size=1, name=model.inputs[0].name.split(":")[0])
+    return keras.Model(inp, model(inp), name=model.name)
 
 
 def quantize_saved_model(path: str, calib: np.ndarray, *, max_samples: int = 300) -> bytes:

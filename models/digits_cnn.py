@@ -17,8 +17,8 @@ NUM_CLASSES = 10
 
 
 def load_digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits  # noqa: PLC0415
-    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
 
     d = load_digits()
     x = (d.images.astype(np.float32) / 16.0)[..., None]
@@ -28,8 +28,8 @@ def load_digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def build_model(seed: int = 0):  # -> keras.Model
-    import keras  # noqa: PLC0415
-    from keras import layers  # noqa: PLC0415
+    import keras
+    from keras import layers
 
     keras.utils.set_random_seed(seed)
     inp = keras.Input(INPUT_SHAPE, name="input")
@@ -45,7 +45,7 @@ def build_model(seed: int = 0):  # -> keras.Model
 
 
 def make(seed: int = 0, epochs: int = 40) -> Recipe:
-    import keras  # noqa: PLC0415
+    import keras
 
     x_tr, y_tr, x_te, y_te = load_digits_split(seed)
     model = build_model(seed)
