@@ -50,7 +50,7 @@ def _check(g: Graph, op: Op) -> None:
     act = str(op.options.get("activation", "NONE"))
     try:
         qmath.activation_range(act, *o.qparams())
-    except ValueError:
+    except (ValueError, ConvertError):  # qmath may raise either; re-raise naming the op
         raise ConvertError(f"{lbl}: fused activation {act} is not supported (NONE, RELU, RELU6, "
                            "RELU_N1_TO_1)") from None
 
