@@ -104,7 +104,15 @@ def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0) ->
     lowerings = []
     for op in g.ops:
         low = lowering_for(g, op)
-        low.check(g, op)
+        try:
+            low.check(g, op)
+        except ConvertError as exc:
+            msg = str(exc)
+            raise ConvertError(msg if msg.startswith("op ") else f"{op.label(g)}: {msg}") from None
+        except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:
+            # Parameters no valid converter writes (e.g. a damaged file): say where.
+            raise ConvertError(f"{op.label(g)}: invalid parameters ({type(exc).__name__}: {exc}); "
+                               "the file may be corrupt") from None
         lowerings.append(low)
 
     producers: dict[int, int] = {}

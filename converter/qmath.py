@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from converter.ir import ConvertError
+
 INT8_MIN, INT8_MAX = -128, 127
 
 
@@ -37,7 +39,7 @@ def quantize_multiplier(m: float) -> tuple[int, int]:
 def quantize_multiplier_smaller_than_one_exp(m: float) -> tuple[int, int]:
     """As TFLite's QuantizeMultiplierSmallerThanOneExp: (significand, left_shift <= 0)."""
     if not 0.0 < m < 1.0:
-        raise ValueError(f"multiplier {m} must be in (0, 1)")
+        raise ConvertError(f"rescale factor {m} must be in (0, 1); the model's quantization parameters are invalid")
     q, shift = quantize_multiplier(m)
     return q, shift
 
@@ -55,7 +57,7 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
         return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
     if activation == "RELU_N1_TO_1":
         return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
-    raise ValueError(f"fused activation {activation} is not supported")
+    raise ConvertError(f"fused activation {activation} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1 are)")
 
 
 def conv_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float,

@@ -45,11 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("build", c.cmd_build, "build the firmware for a board with PlatformIO; prints RAM/flash use vs budget")
     p.add_argument("--board", "-b", default="virtual-m4", help="board name (default virtual-m4)")
+    p.add_argument("--model", "-m", help="link a converted model (a folder written by `octo convert`)")
     _add_json(p)
 
     p = add("flash", c.cmd_flash, "flash the firmware; for a virtual board: start QEMU with it, print the serial URL")
     p.add_argument("--board", "-b", default="virtual-m4", help="board name (default virtual-m4)")
     p.add_argument("--elf", help="firmware ELF to run (default: the last `octo build` for the board)")
+    p.add_argument("--model", "-m", help="firmware with this converted model (built if needed)")
     _add_json(p)
 
     p = add("stop", c.cmd_stop, "stop a running virtual board")

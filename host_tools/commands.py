@@ -40,9 +40,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     out = Output(args.json)
     board = get_board(args.board)
-    out.say(f"Building firmware for {board.name} with PlatformIO ...")
+    model = Path(args.model) if getattr(args, "model", None) else None
+    out.say(f"Building firmware for {board.name}" + (f" with model {model}" if model else "") + " with PlatformIO ...")
     t0 = time.perf_counter()
-    res = build_firmware(board, verbose=getattr(args, "verbose", False))
+    res = build_firmware(board, verbose=getattr(args, "verbose", False), model_dir=model)
     dt = time.perf_counter() - t0
     out.say(f"  {res.elf}")
     out.say(f"  flash {res.flash_used:>8} B of {res.flash_budget:>8} B ({_pct(res.flash_used, res.flash_budget)})")
@@ -53,11 +54,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _elf_for(board: Board, elf: str | None, verbose: bool) -> Path:
+def _elf_for(board: Board, elf: str | None, verbose: bool, model: Path | None = None) -> Path:
     if elf:
         return Path(elf)
     from host_tools.pio import build_dir, build_firmware  # noqa: PLC0415
 
+    if model is not None:  # always rebuild: the model folder may have been re-converted
+        return build_firmware(board, verbose=verbose, model_dir=model).elf
     path = build_dir(board) / "firmware.elf"
     if not path.exists():
         build_firmware(board, verbose=verbose)
@@ -72,7 +75,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
     if not board.virtual:
         raise OctoError(f"{board.name} is a real board: flash it with `pio run -d firmware -e {board.name} -t upload` "
                         "(PlatformIO downloads the ST tools on first use)")
-    elf = _elf_for(board, args.elf, getattr(args, "verbose", False))
+    model = Path(args.model) if getattr(args, "model", None) else None
+    elf = _elf_for(board, args.elf, getattr(args, "verbose", False), model)
     rb = qemu.start(board, elf)
     out.say(f"{board.name} running ({board.qemu_machine}, pid {rb.pid}), firmware {elf}")
     out.say(f"serial: {rb.url}")

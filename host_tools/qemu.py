@@ -58,6 +58,14 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # An exited QEMU whose parent (an earlier `octo flash`) is gone lingers as a
+    # zombie until init reaps it; it no longer runs.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
     # A zombie child still "exists"; reap it if it is ours.
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)

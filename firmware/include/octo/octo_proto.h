@@ -43,6 +43,9 @@ enum {
 #ifndef OCTO_MAX_PAYLOAD
 #define OCTO_MAX_PAYLOAD 4096u
 #endif
+#if OCTO_MAX_PAYLOAD > 65535
+#error "OCTO_MAX_PAYLOAD must fit the frame header's 16-bit length field (<= 65535)"
+#endif
 /* Largest unsolicited (telemetry) payload. */
 #define OCTO_MAX_EVENT_PAYLOAD 240u
 

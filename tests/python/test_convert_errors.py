@@ -1,0 +1,141 @@
+"""Bad input to the model compiler: clear ConvertError / one-line CLI error, never a crash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter.codegen import compile_graph
+from converter.ir import ConvertError
+from converter.quantize import quantize_keras
+from converter.tflite_reader import parse_tflite
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _small_model(activation: str | None = "relu"):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation=activation)(inp)
+    return keras.Model(inp, x)
+
+
+@pytest.fixture(scope="module")
+def good_tflite() -> bytes:
+    calib = np.random.default_rng(0).normal(size=(32, 6, 6, 2)).astype(np.float32)
+    return quantize_keras(_small_model(), calib)
+
+
+def _parse_and_compile(data: bytes) -> None:
+    compile_graph(parse_tflite(data, "fuzz.tflite"), "fuzz")
+
+
+def test_not_a_tflite_file() -> None:
+    with pytest.raises(ConvertError, match="not a TensorFlow Lite model"):
+        parse_tflite(b"hello world, definitely not a flatbuffer", "x.tflite")
+
+
+def test_truncated_everywhere(good_tflite: bytes) -> None:
+    """Every truncation point either parses into a valid model or raises ConvertError."""
+    step = max(1, len(good_tflite) // 200)
+    for n in [*range(0, len(good_tflite), step), len(good_tflite) - 1]:
+        try:
+            _parse_and_compile(good_tflite[:n])
+        except ConvertError:
+            continue
+
+
+def test_random_corruption_never_crashes(good_tflite: bytes) -> None:
+    rng = np.random.default_rng(1)
+    errors = 0
+    for _ in range(400):
+        data = bytearray(good_tflite)
+        for _ in range(int(rng.integers(1, 8))):
+            data[int(rng.integers(8, len(data)))] = int(rng.integers(0, 256))
+        try:
+            _parse_and_compile(bytes(data))
+        except ConvertError:
+            errors += 1
+    assert errors > 0  # the corruption reached the validator
+
+
+def test_float_model_rejected(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    data = tf.lite.TFLiteConverter.from_keras_model(_small_model()).convert()
+    with pytest.raises(ConvertError, match=r"INT8|int8"):
+        _parse_and_compile(data)
+
+
+def test_hybrid_model_rejected() -> None:
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(_small_model())
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights, float activations
+    with pytest.raises(ConvertError, match=r"INT8|int8|float"):
+        _parse_and_compile(conv.convert())
+
+
+def test_unsupported_op_names_op_layer_and_list() -> None:
+    calib = np.random.default_rng(0).normal(size=(32, 6, 6, 2)).astype(np.float32)
+    data = quantize_keras(_small_model(activation="tanh"), calib)
+    with pytest.raises(ConvertError) as exc:
+        _parse_and_compile(data)
+    msg = str(exc.value)
+    assert "TANH" in msg and "op 1" in msg and "Supported: CONV_2D" in msg
+
+
+def _octo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, check=False)
+
+
+def test_cli_convert_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
+    cases = [
+        (["convert", "junk.tflite", "-o", "out"], "not a TensorFlow Lite model"),
+        (["convert", "missing.keras", "-o", "out"], "does not exist"),
+        (["report", "nowhere"], "not a converted model folder"),
+    ]
+    for args, expect in cases:
+        r = _octo(*args, cwd=tmp_path)
+        assert r.returncode != 0, args
+        assert expect in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_infer_wrong_input_shape(tmp_path: Path, good_tflite: bytes) -> None:
+    (tmp_path / "m.tflite").write_bytes(good_tflite)
+    assert _octo("convert", "m.tflite", "-o", "out", cwd=tmp_path).returncode == 0
+    np.savez(tmp_path / "bad.npz", x=np.zeros((3, 5, 5, 2), np.float32))
+    r = _octo("infer", "out", "--input", "bad.npz", "--target", "host", "-o", "y.npy", cwd=tmp_path)
+    assert r.returncode != 0 and "expects [N, 6, 6, 2]" in r.stderr and "Traceback" not in r.stderr
+    np.savez(tmp_path / "good.npz", x=np.zeros((3, 6, 6, 2), np.float32))
+    r = _octo("infer", "out", "--input", "good.npz", "--target", "host", "-o", "y.npy", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "y.npy").shape == (3, 6 * 6 * 4)
+
+
+def test_model_too_big_for_board(tmp_path: Path) -> None:
+    """A 3x3 conv with 256->256 channels packs to > 1 MiB of flash: the build says so, with numbers."""
+    import keras
+
+    from host_tools.boards import get_board
+    from host_tools.errors import OctoError
+    from host_tools.pio import build_firmware
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4, 4, 256))
+    model = keras.Model(inp, keras.layers.Conv2D(256, 3, padding="same")(inp))
+    model.save(tmp_path / "big.keras")
+    np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).normal(size=(16, 4, 4, 256)).astype(np.float32))
+    assert _octo("convert", "big.keras", "--calib", "c.npz", "-o", "big", cwd=tmp_path).returncode == 0
+    with pytest.raises(OctoError, match=r"does not fit virtual-m4: FLASH budget is 1048576 bytes"):
+        build_firmware(get_board("virtual-m4"), model_dir=tmp_path / "big")
+    r = _octo("report", "big", "--board", "virtual-m4", cwd=tmp_path)
+    assert "DOES NOT FIT" in r.stdout
