@@ -15,9 +15,10 @@ typedef struct {
     int32_t diff_min;         /* inputs further than this below the row max give exactly 0 */
 } octo_softmax_params_t;
 
-/* SOFTMAX over the last dimension: rows rows of depth values each.
- * Returns OCTO_E_ARG for bad arguments and OCTO_E_UNSUPPORTED for a row whose
- * sum of exponentials is too large for the int8 output path (TFLM aborts there). */
+/* SOFTMAX over the last dimension: `rows` rows of `depth` values each. Bit-exact
+ * with TFLM's reference kernel; a row whose sum of exponentials reaches 512
+ * (depth >= 512 only), where TFLM aborts on a TFLITE_CHECK, comes out all -128
+ * (the value of TFLM's formula continued). OCTO_E_ARG for bad arguments. */
 int octo_softmax_s8(const octo_softmax_params_t *p, int32_t rows, int32_t depth, const int8_t *in,
                     int8_t *out) OCTO_CHECK_RESULT;
 

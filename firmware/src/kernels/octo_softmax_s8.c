@@ -122,23 +122,31 @@ int octo_softmax_s8(const octo_softmax_params_t *p, int32_t rows, int32_t depth,
         for (int32_t c = 0; c < depth; c++) {
             max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
         }
-        int32_t sum_of_exps = 0; /* Q12.19 */
+        int64_t sum = 0; /* Q12.19; 64-bit so that no depth can wrap it */
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= p->diff_min) {
-                sum_of_exps = wrap_add(sum_of_exps, octo_rdbpot(scaled_exp(p, diff), ACCUM_INTEGER_BITS));
+                sum += octo_rdbpot(scaled_exp(p, diff), ACCUM_INTEGER_BITS);
             }
         }
+        if (sum >= ((int64_t)1 << 28)) {
+            /* A sum of exps >= 512 (possible for depth >= 512 only, e.g. a near-uniform 1000-class
+             * output) needs an output shift > 31, where TFLM's TFLITE_CHECK aborts. Every
+             * probability is then <= 1/512, at most half an output step, and TFLM's formula
+             * continued to those shifts gives 0 for each element: the row is all -128. */
+            for (int32_t c = 0; c < depth; c++) {
+                y[c] = INT8_MIN;
+            }
+            continue;
+        }
         /* Reciprocal of the sum: sum = 2^num_bits_over_unit * (1 + f), shifted_scale = 1 / (1 + f) in Q0.31. */
+        const int32_t sum_of_exps = (int32_t)sum;
         const int headroom_plus_one = count_leading_zeros((uint32_t)sum_of_exps);
         const int num_bits_over_unit = ACCUM_INTEGER_BITS - headroom_plus_one;
         const int32_t shifted_sum_minus_one =
             (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31));
         const int32_t shifted_scale = one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
-        const int exponent = num_bits_over_unit + 31 - 8;
-        if (exponent < 0 || exponent > 31) {
-            return OCTO_E_UNSUPPORTED;
-        }
+        const int exponent = num_bits_over_unit + 31 - 8; /* 23..31: the sum is in [1, 512) */
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             if (diff >= p->diff_min) {
