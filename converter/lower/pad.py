@@ -40,6 +40,9 @@ def _check(g: Graph, op: Op) -> None:
         raise ConvertError(f"{op.label(g)}: {op.kind} needs 2 or 3 inputs and 1 output")
     a = act_tensor(g, op, op.inputs[0], "input")
     o = act_tensor(g, op, op.outputs[0], "output")
+    if a.is_const:
+        raise ConvertError(f"{op.label(g)}: {op.kind} of a constant tensor should have been folded by the "
+                           "TFLite converter")
     if len(a.shape) > 4:
         raise ConvertError(f"{op.label(g)}: {op.kind} input has {len(a.shape)} dimensions; Octo supports up to 4")
     if len(o.shape) != len(a.shape):

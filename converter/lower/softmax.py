@@ -18,6 +18,9 @@ def _check(g: Graph, op: Op) -> None:
         raise ConvertError(f"{op.label(g)}: SOFTMAX needs exactly 1 input and 1 output")
     a = act_tensor(g, op, op.inputs[0], "input")
     o = act_tensor(g, op, op.outputs[0], "output")
+    if a.is_const:
+        raise ConvertError(f"{op.label(g)}: SOFTMAX of a constant tensor should have been folded by the "
+                           "TFLite converter")
     if not a.shape or tuple(a.shape) != tuple(o.shape):
         raise ConvertError(f"{op.label(g)}: SOFTMAX input {a.shape} and output {o.shape} must have one, "
                            "non-scalar shape")

@@ -518,6 +518,9 @@ def _softmax_bad(out_scale: float, out_zp: int, in_scale: float = 0.1, beta: flo
 REFUSED: dict[str, tuple[Callable[[], bytes], str]] = {
     "add_not_broadcastable": (lambda: _add_model((1, 4, 5, 6), (4,), (1, 4, 5, 6)), "ADD.*broadcast"),
     "add_wrong_output_shape": (lambda: _add_model((1, 4, 5, 6), (6,), (1, 4, 5, 1)), "ADD"),
+    "add_output_scale_too_small": (lambda: _tflite([_act((1, 4), 0.1, 0), {**_act((4,), 0.1, 0), "data": [1] * 4},
+                                                    _act((1, 4), 1e-7, 0)], [("ADD", [0, 1], [2], {})], [0], [2]),
+                                   "ADD.*must be in"),
     "add_tanh_activation": (lambda: _add_model((1, 4), (4,), (1, 4), activation=4), "ADD.*activation"),
     "pad_5d": (lambda: _pad_model((1, 2, 2, 2, 2), [[0, 0]] * 5, (1, 2, 2, 2, 2)), "PAD.*4"),
     "pad_negative": (lambda: _pad_model((1, 4, 4, 2), [[0, 0], [-1, 0], [0, 0], [0, 0]], (1, 3, 4, 2)),
