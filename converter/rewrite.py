@@ -1,15 +1,22 @@
 """Graph rewrites applied to the IR before validation and lowering (converter/codegen.py compile_graph).
 
-1. Static RESHAPE shapes. Keras' Flatten/Reshape on a model with a dynamic
-   batch dimension make the TFLite converter compute the target shape at run
-   time (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Octo runs batch 1 with
-   static shapes and RESHAPE is a buffer alias, so the shape input is dropped
-   and the int32 shape arithmetic that fed only it is removed.
-2. Dilated convolutions. TFLite expresses some dilated convolutions as
-   SPACE_TO_BATCH_ND -> CONV_2D / DEPTHWISE_CONV_2D (VALID, stride 1) ->
-   BATCH_TO_SPACE_ND. When the three are exactly one dilated convolution (see
-   _fuse_dilated_conv) they are replaced by that convolution with
-   dilation_h/w = block shape.
+Both patterns come from .tflite files converted with a dynamic batch dimension
+(converter/quantize.py converts Keras models with a static batch of 1, where
+TFLite folds them itself; files from elsewhere often keep batch None):
+
+1. Static RESHAPE shapes. Keras' Flatten/Reshape make the TFLite converter
+   compute the target shape at run time (SHAPE -> STRIDED_SLICE -> PACK ->
+   RESHAPE). Octo runs batch 1 with static shapes and RESHAPE is a buffer
+   alias, so the shape input is dropped and the int32 shape arithmetic that
+   fed only it is removed.
+2. Dilated convolutions. TFLite emits SPACE_TO_BATCH_ND -> CONV_2D /
+   DEPTHWISE_CONV_2D (VALID, stride 1) -> BATCH_TO_SPACE_ND. When the three are
+   exactly one dilated convolution (see _fuse_dilated_conv) they are replaced
+   by that convolution with dilation_h/w = block shape. The result equals TFLM
+   on the batch-1 conversion of the same model (one dilated conv, same
+   quantization). TFLM on the three-op graph itself is no reference: the
+   stored shapes have batch 1 instead of block_h * block_w, so it computes one
+   phase only, and its int8 SPACE_TO_BATCH_ND pads with 0, not the zero point.
 
 Ops are renumbered 0..n-1 afterwards (the planner uses op indices as time).
 """
