@@ -181,3 +181,15 @@ def mean_multiplier(input_scale: float, output_scale: float, num_elements: int) 
     if num_elements <= 0 or k < 0:
         raise ValueError(f"cannot fold 1/{num_elements} into the MEAN multiplier")
     return (mult << k) // num_elements, shift - k
+
+
+def merged_requant_table(shift: np.ndarray) -> np.ndarray | None:
+    """Per-channel {k_lo, k_hi, e-1} for octo_requantize_merged (octo_qmath.h), or None when
+    some shift is >= 0 (the merged form needs a right shift of at least 1)."""
+    sh = np.asarray(shift, np.int64)
+    if sh.size == 0 or np.any(sh > -1):
+        return None
+    k = (np.int64(1) << 30) + (np.int64(1) << (30 - sh))
+    lo = (k & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    hi = (k >> 32).astype(np.int32)
+    return np.stack([lo, hi, (-sh - 1).astype(np.int32)], axis=1)

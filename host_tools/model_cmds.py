@@ -133,20 +133,26 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def bench_model(model, board, port: str | None, runs: int, seed: int = 0) -> dict[str, object]:
     """Per-layer ticks and instruction counts (virtual boards) for random inputs."""
+    from host_tools.infer import board_session  # noqa: PLC0415
+
+    with board_session(board, model, port, say=_say) as sess:
+        return bench_session(sess, model, board.name, runs, seed)
+
+
+def bench_session(sess, model, board_name: str, runs: int, seed: int = 0) -> dict[str, object]:
+    """bench_model on an open BoardSession."""
     import numpy as np  # noqa: PLC0415
 
-    from host_tools.infer import board_session  # noqa: PLC0415
     from host_tools.qemu import instructions_from_ticks  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
-    with board_session(board, model, port, say=_say) as sess:
-        totals, per_layer = [], []
-        for _ in range(runs):
-            x = rng.integers(-128, 128, size=model.input_size, dtype=np.int64).astype(np.int8)
-            total, ticks = sess.invoke_timed(x)
-            totals.append(total)
-            per_layer.append(ticks)
-        timer_hz, icount = sess.timer_hz, sess.icount
+    totals, per_layer = [], []
+    for _ in range(runs):
+        x = rng.integers(-128, 128, size=model.input_size, dtype=np.int64).astype(np.int8)
+        total, ticks = sess.invoke_timed(x)
+        totals.append(total)
+        per_layer.append(ticks)
+    timer_hz, icount = sess.timer_hz, sess.icount
     unit = "instructions" if icount else "cycles"
 
     def conv(t: float) -> int:
@@ -166,7 +172,7 @@ def bench_model(model, board, port: str | None, runs: int, seed: int = 0) -> dic
     for d in by_op.values():
         d[f"{unit}_per_mac"] = round(d[unit] / d["macs"], 3) if d["macs"] else None
     total = conv(statistics.median(totals))
-    return {"board": board.name, "unit": unit, "runs": runs, "total": total,
+    return {"board": board_name, "unit": unit, "runs": runs, "total": total,
             "macs": model.report["totals"]["macs"],
             f"{unit}_per_mac": round(total / model.report["totals"]["macs"], 3), "layers": layers, "by_op": by_op}
 

@@ -62,9 +62,17 @@ def emit_requant(ctx: EmitCtx, prefix: str, g: Graph, op: Op, channels: int) -> 
     a, f, o = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     assert f.scale is not None
     mult, shift = qmath.conv_multipliers(a.qparams()[0], f.scale, o.qparams()[0], channels)
-    m = ctx.array(f"{prefix}_mult", "int32_t", mult)
-    s = ctx.array(f"{prefix}_shift", "int32_t", shift)
-    return ctx.struct("octo_requant_t", f"{prefix}_rq", {"multiplier": m, "shift": s})
+    return emit_requant_arrays(ctx, prefix, mult, shift)
+
+
+def emit_requant_arrays(ctx: EmitCtx, prefix: str, mult: np.ndarray, shift: np.ndarray) -> str:
+    """octo_requant_t with the merged-rounding table when every shift allows it."""
+    fields = {"multiplier": ctx.array(f"{prefix}_mult", "int32_t", mult),
+              "shift": ctx.array(f"{prefix}_shift", "int32_t", shift)}
+    table = qmath.merged_requant_table(shift)
+    if table is not None:
+        fields["merged"] = ctx.array(f"{prefix}_rq_merged", "int32_t", table)
+    return ctx.struct("octo_requant_t", f"{prefix}_rq", fields)
 
 
 PACK_PERM = np.array([0, 2, 1, 3])

@@ -62,6 +62,24 @@ def _macs(g: Graph, op: Op) -> int:
     return int(np.prod(o.shape)) * f.shape[1] * f.shape[2]
 
 
+def _packable(g: Graph, op: Op) -> bool:
+    a, f = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    return (f.shape[3] == a.shape[3] and a.shape[3] % 4 == 0 and a.shape[0] == 1
+            and int(op.options.get("dilation_h", 1)) == 1 and int(op.options.get("dilation_w", 1)) == 1)
+
+
+def dw_packed_tables(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(wpack int16 [C/4, kh*kw, 4], each four [w0 w2 w1 w3], bias_full int32 [C]) for the packed kernel."""
+    _, kh, kw, c = w.shape
+    taps = w.reshape(kh * kw, c).astype(np.int64)
+    b = np.zeros(c, np.int64) if bias is None else bias.astype(np.int64)
+    bias_full = b + input_offset * taps.sum(axis=0)
+    if np.abs(bias_full).max(initial=0) >= 2**31:
+        raise ConvertError("depthwise bias plus folded input offset overflows int32")
+    wpack = taps.reshape(kh * kw, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2)
+    return wpack.astype(np.int16), bias_full.astype(np.int32)
+
+
 def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     p = f"l{op.index}"
     a, f, o = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
@@ -71,8 +89,18 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
               "depth_multiplier": f.shape[3] // a.shape[3], **fields}
     params = ctx.struct("octo_dw_conv_params_t", f"{p}_params", fields)
     rq = emit_requant(ctx, p, g, op, f.shape[3])
-    w = ctx.array(f"{p}_filter", "int8_t", f.data)
     has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+    if _packable(g, op):
+        bias = g.tensors[op.inputs[2]].data if has_bias else None
+        wpack, bias_full = dw_packed_tables(f.data, bias, int(fields["input_offset"]))
+        wp = ctx.array(f"{p}_wpack", "int16_t", wpack)
+        bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
+        din = ctx.dims(f"{p}_in_dims", a.shape)
+        dfl = ctx.dims(f"{p}_filter_dims", f.shape)
+        dout = ctx.dims(f"{p}_out_dims", o.shape)
+        return (f"octo_depthwise_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, "
+                f"{bf}, &{dout}, {ctx.ptr(op.outputs[0])})")
+    w = ctx.array(f"{p}_filter", "int8_t", f.data)
     b = ctx.array(f"{p}_bias", "int32_t", g.tensors[op.inputs[2]].data) if has_bias else "NULL"  # type: ignore[arg-type]
     din = ctx.dims(f"{p}_in_dims", a.shape)
     dfl = ctx.dims(f"{p}_filter_dims", f.shape)

@@ -14,6 +14,7 @@ import numpy as np
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
+from converter.lower.conv import conv_packed_tables, emit_requant_arrays, patch_len
 from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor
 
 
@@ -78,6 +79,39 @@ def _macs(g: Graph, op: Op) -> int:
     return batches * depth * out_depth
 
 
+def _packable(g: Graph, op: Op) -> bool:
+    """One input row and symmetric weights: the fast path, octo_conv_s8_packed on a 1x1 image."""
+    f = g.tensors[op.inputs[1]]
+    symmetric = f.zero_point is None or not np.any(f.zero_point != 0)
+    return _geometry(g, op)[0] == 1 and symmetric
+
+
+def _scratch(g: Graph, op: Op) -> int:
+    return patch_len(1, 1, _geometry(g, op)[1]) if _packable(g, op) else 0
+
+
+def _emit_packed(ctx: EmitCtx, g: Graph, op: Op, mult: np.ndarray, shift: np.ndarray, act: tuple[int, int]) -> str:
+    p = f"l{op.index}"
+    a, f, o = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    _, depth, out_depth = _geometry(g, op)
+    in_zp, out_zp = a.qparams()[1], o.qparams()[1]
+    has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
+    bias = g.tensors[op.inputs[2]].data if has_bias else None
+    assert f.data is not None
+    wpack, bias_full = conv_packed_tables(f.data.reshape(out_depth, 1, 1, depth), bias, -in_zp)
+    params = ctx.struct("octo_conv_params_t", f"{p}_params", {
+        "input_offset": -in_zp, "output_offset": out_zp, "stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0,
+        "dilation_h": 1, "dilation_w": 1, "act_min": act[0], "act_max": act[1]})
+    rq = emit_requant_arrays(ctx, p, np.broadcast_to(mult, (out_depth,)), np.broadcast_to(shift, (out_depth,)))
+    wp = ctx.array(f"{p}_wpack", "int16_t", wpack)
+    bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
+    din = ctx.struct("octo_dims_t", f"{p}_in_dims", {"n": 1, "h": 1, "w": 1, "c": depth})
+    dfl = ctx.struct("octo_dims_t", f"{p}_filter_dims", {"n": out_depth, "h": 1, "w": 1, "c": depth})
+    dout = ctx.struct("octo_dims_t", f"{p}_out_dims", {"n": 1, "h": 1, "w": 1, "c": out_depth})
+    return (f"octo_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
+            f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")
+
+
 def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     p = f"l{op.index}"
     a, f, o = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
@@ -93,6 +127,8 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
         m, s = qmath.fc_per_tensor_multiplier(in_scale, float(f.scale[0]), out_scale)
         mult, shift = np.array([m], np.int32), np.array([s], np.int32)
         filter_offset = -int(f.zero_point[0]) if f.zero_point is not None else 0
+    if _packable(g, op):
+        return _emit_packed(ctx, g, op, mult, shift, (act_min, act_max))
     params = ctx.struct("octo_fc_params_t", f"{p}_params", {
         "input_offset": -in_zp, "filter_offset": filter_offset, "output_offset": out_zp,
         "act_min": act_min, "act_max": act_max, "per_channel": int(f.per_channel)})
@@ -109,4 +145,4 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
             f"&{dout}, {ctx.ptr(op.outputs[0])})")
 
 
-LOWERINGS = {"FULLY_CONNECTED": Lowering(_check, _macs, _emit)}
+LOWERINGS = {"FULLY_CONNECTED": Lowering(_check, _macs, _emit, scratch=_scratch)}

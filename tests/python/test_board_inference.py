@@ -15,7 +15,8 @@ from host_tools.infer import board_session, load_local_model, run_on_host
 
 @pytest.fixture(scope="module")
 def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Convs covering the fast path: 3-channel first layer, stride 2, borders, 16->16, odd channel counts."""
+    """Fast paths on every target: 3-channel first conv, stride 2, borders, 16->16, odd channel counts,
+    depthwise (stride 1 and 2), pooling and a dense layer."""
     import keras
 
     d = tmp_path_factory.mktemp("boardinf")
@@ -23,8 +24,13 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inp = keras.Input((12, 12, 3))
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu6")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
     x = keras.layers.Conv2D(6, 1)(x)
-    x = keras.layers.Conv2D(5, (3, 2), padding="valid")(x)
+    x = keras.layers.Conv2D(5, (3, 2), padding="same")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(7, bias_initializer="random_normal")(x)
     model = keras.Model(inp, x)
     model.save(d / "m.keras")
     np.savez(d / "calib.npz", x=np.random.default_rng(0).normal(size=(64, 12, 12, 3)).astype(np.float32))

@@ -47,6 +47,20 @@ static inline int32_t octo_smlad(uint32_t x, uint32_t y, int32_t acc) {
     return r;
 }
 
+/* acc + lo(x)*lo(y), halfwords signed */
+static inline int32_t octo_smlabb(uint32_t x, uint32_t y, int32_t acc) {
+    int32_t r;
+    __asm("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* acc + hi(x)*hi(y), halfwords signed */
+static inline int32_t octo_smlatt(uint32_t x, uint32_t y, int32_t acc) {
+    int32_t r;
+    __asm("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
 #else
 #define OCTO_HAVE_DSP 0
 
@@ -66,6 +80,14 @@ static inline int32_t octo_smlad(uint32_t x, uint32_t y, int32_t acc) {
     int32_t p = (int32_t)(int16_t)(uint16_t)x * (int32_t)(int16_t)(uint16_t)y +
                 (int32_t)(int16_t)(uint16_t)(x >> 16) * (int32_t)(int16_t)(uint16_t)(y >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+
+static inline int32_t octo_smlabb(uint32_t x, uint32_t y, int32_t acc) {
+    return acc + (int32_t)(int16_t)(uint16_t)x * (int32_t)(int16_t)(uint16_t)y;
+}
+
+static inline int32_t octo_smlatt(uint32_t x, uint32_t y, int32_t acc) {
+    return acc + (int32_t)(int16_t)(uint16_t)(x >> 16) * (int32_t)(int16_t)(uint16_t)(y >> 16);
 }
 #endif
 

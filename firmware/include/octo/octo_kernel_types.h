@@ -24,6 +24,8 @@ typedef struct {
 typedef struct {
     const int32_t *multiplier; /* Q0.31 significands */
     const int32_t *shift;      /* exponents, > 0 = left shift */
+    const int32_t *merged;     /* optional [channels][3] {k_lo, k_hi, e-1} for octo_requantize_merged
+                                * (every shift <= -1), made by the converter; NULL = compute */
 } octo_requant_t;
 
 #ifdef __cplusplus

@@ -39,8 +39,93 @@ static inline int32_t octo_requantize(int32_t x, int32_t multiplier, int32_t shi
     return octo_rdbpot(octo_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* octo_requantize for multipliers from the converter (0 or in [2^30, 2^31), so
+ * never INT32_MIN: the saturating case of SRDHM cannot occur, and the first
+ * rounding is one multiply-accumulate and a 64-bit shift by the constant 31).
+ * Equal to octo_requantize for all x and shifts in [-31, 30]; a positive shift
+ * (a real multiplier above 1, rare) takes the reference path.
+ * tests/c/test_qmath.c checks it against octo_requantize for every shift. */
+static inline int32_t octo_requantize_fast(int32_t x, int32_t multiplier, int32_t shift) {
+    if (shift > 0) {
+        return octo_requantize(x, multiplier, shift);
+    }
+    const int32_t q = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
+    return octo_rdbpot(q, -shift);
+}
+
 static inline int32_t octo_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* For multipliers from the converter (m in [2^30, 2^31)) and e = -shift >= 1,
+ * TFLite's two roundings merge into one: since floor((floor(a/b) + c) / d) =
+ * floor((a + b*c) / (b*d)) for integer c,
+ *   result = (x*m + 2^30 + 2^(30+e) - [x*m + 2^30 < 0] * 2^31) >> (31+e),
+ * and as m >= 2^30 the sign test is [x < 0] (for m = 2^30, x = -1 both give 0).
+ * k = 2^30 + 2^(30+e) is a per-channel constant (split into k_lo, k_hi), and the
+ * 64-bit shift by 31+e >= 32 is the high word shifted by e-1: one SMLAL and a
+ * 32-bit shift. tests/c/test_qmath.c checks it against octo_requantize. */
+static inline int32_t octo_requantize_merged(int32_t x, int32_t multiplier, uint32_t k_lo, int32_t k_hi,
+                                             int32_t e_minus_1) {
+    const int64_t k = (int64_t)(((uint64_t)(uint32_t)k_hi << 32) | k_lo) - (int64_t)((uint32_t)x & 0x80000000u);
+    const int64_t t = (int64_t)x * multiplier + k;
+    return (int32_t)(t >> 32) >> e_minus_1;
+}
+
+/* The per-channel constants of octo_requantize_merged for shift <= -1. */
+static inline void octo_merged_constants(int32_t shift, int32_t out[3]) {
+    const int64_t k = (1LL << 30) + ((int64_t)1 << (30 - shift));
+    out[0] = (int32_t)(uint32_t)k;
+    out[1] = (int32_t)(k >> 32);
+    out[2] = -shift - 1;
+}
+
+/* Requantization modes a kernel picks once per call (octo_requant_mode). */
+enum {
+    OCTO_RQ_GENERAL = 0, /* some shift > 0 */
+    OCTO_RQ_RIGHT = 1,   /* every shift <= 0 */
+    OCTO_RQ_MERGED = 2   /* the converter's merged table is present */
+};
+
+static inline int octo_requant_mode(const int32_t *shift, const int32_t *merged, int32_t n) {
+    if (merged != NULL) {
+        return OCTO_RQ_MERGED;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        if (shift[i] > 0) {
+            return OCTO_RQ_GENERAL;
+        }
+    }
+    return OCTO_RQ_RIGHT;
+}
+
+/* Output stage shared by the fast kernels: out[j] = clamp(requantize(acc[j]) +
+ * offset) for n channels, in the mode the caller chose once per call; mult,
+ * shift and merged already point at the first of the n channels. Parameters
+ * are passed by value: stores to int8 memory would otherwise force the
+ * compiler to reload them. */
+#if defined(__GNUC__) || defined(__clang__)
+#define OCTO_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define OCTO_ALWAYS_INLINE inline
+#endif
+
+static OCTO_ALWAYS_INLINE void octo_requant_store(const int32_t *acc, int32_t n, const int32_t *mult, const int32_t *shift,
+                                      const int32_t *merged, int32_t offset, int32_t act_min, int32_t act_max,
+                                      int mode, int8_t *out) {
+    for (int32_t j = 0; j < n; j++) {
+        int32_t v;
+        if (mode == OCTO_RQ_MERGED) {
+            v = octo_requantize_merged(acc[j], mult[j], (uint32_t)merged[3 * j], merged[3 * j + 1],
+                                       merged[3 * j + 2]);
+        } else if (mode == OCTO_RQ_RIGHT) {
+            const int32_t q = (int32_t)(((int64_t)acc[j] * mult[j] + (1LL << 30)) >> 31);
+            v = octo_rdbpot(q, -shift[j]);
+        } else {
+            v = octo_requantize_fast(acc[j], mult[j], shift[j]);
+        }
+        out[j] = (int8_t)octo_clamp(v + offset, act_min, act_max);
+    }
 }
 
 #ifdef __cplusplus

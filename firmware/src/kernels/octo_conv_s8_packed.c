@@ -74,26 +74,22 @@ __attribute__((noinline)) static void dot_groups(const int8_t *ip, const int16_t
 #endif
 }
 
-int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
-                        const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
-                        const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out) {
-    if (p == NULL || q == NULL || in_dims == NULL || in == NULL || filter_dims == NULL || wpack == NULL ||
-        bias_full == NULL || patch == NULL || out_dims == NULL || out == NULL || q->multiplier == NULL ||
-        q->shift == NULL) {
-        return OCTO_E_ARG;
-    }
+/* The loops, with the requantization mode a constant at each call site (see
+ * octo_conv_s8_packed) so every copy has its output stage inlined without a test. */
+static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, const octo_requant_t *q,
+                                                 const octo_dims_t *in_dims, const int8_t *in,
+                                                 const octo_dims_t *filter_dims, const int16_t *wpack,
+                                                 const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims,
+                                                 int8_t *out, const int mode) {
     const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w;
     const int32_t OC = out_dims->c, OH = out_dims->h, OW = out_dims->w;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
-    if (filter_dims->c != C || filter_dims->n != OC || in_dims->n != 1 || out_dims->n != 1 ||
-        p->dilation_h != 1 || p->dilation_w != 1) {
-        return OCTO_E_ARG;
-    }
     const int32_t row = kw * C;                            /* patch bytes per kernel row */
     const int32_t len = octo_conv_s8_packed_patch_len(filter_dims);
     const int32_t groups = len >> 2;
     const int32_t blocks = (OC + OCB - 1) / OCB;
     const int8_t zp = (int8_t)(-p->input_offset); /* padding value: the input zero point */
+    const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     memset(&patch[kh * row], 0, (size_t)(len - kh * row)); /* round-up bytes meet zero weights */
     for (int32_t oy = 0; oy < OH; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
@@ -123,13 +119,34 @@ int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, co
                     acc[j] = b * OCB + j < OC ? bias_full[b * OCB + j] : 0;
                 }
                 dot_groups(patch, &wpack[b * len * OCB], groups, acc);
-                for (int32_t j = 0; j < OCB && b * OCB + j < OC; j++) {
-                    const int32_t oc = b * OCB + j;
-                    int32_t v = octo_requantize(acc[j], q->multiplier[oc], q->shift[oc]) + p->output_offset;
-                    o[oc] = (int8_t)octo_clamp(v, p->act_min, p->act_max);
-                }
+                const int32_t oc = b * OCB;
+                octo_requant_store(acc, OC - oc < OCB ? OC - oc : OCB, &q->multiplier[oc], &q->shift[oc],
+                                   mode == OCTO_RQ_MERGED ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode,
+                                   &o[oc]);
             }
         }
+    }
+}
+
+int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                        const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                        const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out) {
+    if (p == NULL || q == NULL || in_dims == NULL || in == NULL || filter_dims == NULL || wpack == NULL ||
+        bias_full == NULL || patch == NULL || out_dims == NULL || out == NULL || q->multiplier == NULL ||
+        q->shift == NULL) {
+        return OCTO_E_ARG;
+    }
+    if (filter_dims->c != in_dims->c || filter_dims->n != out_dims->c || in_dims->n != 1 || out_dims->n != 1 ||
+        p->dilation_h != 1 || p->dilation_w != 1) {
+        return OCTO_E_ARG;
+    }
+    const int mode = octo_requant_mode(q->shift, q->merged, out_dims->c);
+    if (mode == OCTO_RQ_MERGED) {
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_MERGED);
+    } else if (mode == OCTO_RQ_RIGHT) {
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_RIGHT);
+    } else {
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_GENERAL);
     }
     return OCTO_OK;
 }

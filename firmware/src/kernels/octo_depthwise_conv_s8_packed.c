@@ -1,0 +1,192 @@
+/* octo_depthwise_conv_s8_packed.c - DEPTHWISE_CONV_2D (multiplier 1), INT8,
+ * weights pre-packed at conversion time (layout in octo_depthwise_conv_s8.h).
+ * Bit-exact with octo_depthwise_conv_s8.
+ *
+ * Four channels per step: per tap, one LDR of four input channels, SXTB16 into
+ * lanes (0,2) and (1,3), one LDRD of the tap's packed weights, four halfword
+ * MACs (SMLABB/SMLATT). A channel group's weights for all taps are contiguous,
+ * so the common interior 3x3 case is fully unrolled with constant offsets. The
+ * input offset is folded into bias_full; a border pixel subtracts the offset
+ * share of its taps that fall into the padding.
+ */
+#include "octo/octo_depthwise_conv_s8.h"
+#include "octo/octo_dsp.h"
+#include "octo/octo_qmath.h"
+
+/* One tap: four channels at x (input) against w (packed [w0 w2 w1 w3]). */
+#define DW_TAP(xp, wp)                                                   \
+    do {                                                                 \
+        const uint32_t x_ = octo_read_u32(xp);                           \
+        const uint32_t x02_ = octo_sxtb16(x_), x13_ = octo_sxtb16_ror8(x_); \
+        const uint32_t w02_ = octo_read_u32(wp), w13_ = octo_read_u32((wp) + 2); \
+        a0 = octo_smlabb(x02_, w02_, a0);                                \
+        a2 = octo_smlatt(x02_, w02_, a2);                                \
+        a1 = octo_smlabb(x13_, w13_, a1);                                \
+        a3 = octo_smlatt(x13_, w13_, a3);                                \
+    } while (0)
+
+/* Interior 3x3 for four channels: p points at the channel group of the
+ * top-left tap, taps C bytes apart, rows rs bytes apart; w: the group's 9
+ * packed taps (8 bytes each). acc[0..3] in/out. */
+__attribute__((noinline)) static void dw3x3_group(const int8_t *p, int32_t rs, int32_t C, const int16_t *w,
+                                                  int32_t acc[4]) {
+#if OCTO_HAVE_DSP
+    register int32_t a0 __asm("r4") = acc[0];
+    register int32_t a1 __asm("r5") = acc[1];
+    register int32_t a2 __asm("r6") = acc[2];
+    register int32_t a3 __asm("r7") = acc[3];
+#define TAP(addr, woff)                                  \
+    "ldr r0, " addr "\n\t"                               \
+    "ldrd r2, r3, [%[w], #" woff "]\n\t"                 \
+    "sxtb16 r1, r0\n\t"                                  \
+    "sxtb16 r0, r0, ror #8\n\t"                          \
+    "smlabb %[a0], r1, r2, %[a0]\n\t"                    \
+    "smlatt %[a2], r1, r2, %[a2]\n\t"                    \
+    "smlabb %[a1], r0, r3, %[a1]\n\t"                    \
+    "smlatt %[a3], r0, r3, %[a3]\n\t"
+#define ROW(w0, w1, w2) TAP("[%[p]]", w0) TAP("[%[p], %[c]]", w1) TAP("[%[p], %[c], lsl #1]", w2)
+    __asm volatile(ROW("0", "8", "16") "add %[p], %[p], %[rs]\n\t" ROW("24", "32", "40")
+                   "add %[p], %[p], %[rs]\n\t" ROW("48", "56", "64")
+                   : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p)
+                   : [rs] "r"(rs), [c] "r"(C), [w] "r"(w)
+                   : "r0", "r1", "r2", "r3", "memory");
+#undef ROW
+#undef TAP
+#else
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int32_t t = 0; t < 9; t++) {
+        DW_TAP(&p[(t / 3) * rs + (t % 3) * C], &w[4 * t]);
+    }
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Per-call constants of the 3x3 pixel routine. */
+typedef struct {
+    const int16_t *wpack;    /* packed weights, group after group */
+    const int32_t *bias;     /* bias_full */
+    const int32_t *mult;     /* per-channel multipliers */
+    const int32_t *shift;    /* per-channel shifts */
+    const int32_t *merged;   /* per-channel merged constants or NULL */
+    int32_t C;               /* channels */
+    int32_t out_off;         /* output zero point */
+    int32_t act_min, act_max;
+    int rq_mode;             /* OCTO_RQ_* chosen once per call */
+} dw3x3_ctx_t;
+
+/* All channels of one output pixel, 3x3 kernel: p = the top-left tap's
+ * channel 0, taps tap_step bytes apart, rows row_step bytes apart, channel
+ * groups group_step bytes apart. mode is a constant at each call site below,
+ * so each copy of the loop has its requantization inlined without a test. */
+static OCTO_ALWAYS_INLINE void dw3x3_pixel_mode(const dw3x3_ctx_t *k, const int8_t *p, int32_t row_step,
+                                                int32_t tap_step, int32_t group_step, int8_t *o, const int mode) {
+    const int16_t *w = k->wpack;
+    const int32_t *merged = k->merged;
+    for (int32_t c = 0; c < k->C; c += 4, p += group_step, w += 36) {
+        int32_t acc[4] = {k->bias[c], k->bias[c + 1], k->bias[c + 2], k->bias[c + 3]};
+        dw3x3_group(p, row_step, tap_step, w, acc);
+        octo_requant_store(acc, 4, &k->mult[c], &k->shift[c], mode == OCTO_RQ_MERGED ? &merged[3 * c] : NULL,
+                           k->out_off, k->act_min, k->act_max, mode, &o[c]);
+    }
+}
+
+__attribute__((noinline)) static void dw3x3_pixel(const dw3x3_ctx_t *k, const int8_t *p, int32_t row_step,
+                                                  int32_t tap_step, int32_t group_step, int8_t *o) {
+    if (k->rq_mode == OCTO_RQ_MERGED) {
+        dw3x3_pixel_mode(k, p, row_step, tap_step, group_step, o, OCTO_RQ_MERGED);
+    } else if (k->rq_mode == OCTO_RQ_RIGHT) {
+        dw3x3_pixel_mode(k, p, row_step, tap_step, group_step, o, OCTO_RQ_RIGHT);
+    } else {
+        dw3x3_pixel_mode(k, p, row_step, tap_step, group_step, o, OCTO_RQ_GENERAL);
+    }
+}
+
+int octo_depthwise_conv_s8_packed(const octo_dw_conv_params_t *p, const octo_requant_t *q,
+                                  const octo_dims_t *in_dims, const int8_t *in, const octo_dims_t *filter_dims,
+                                  const int16_t *wpack, const int32_t *bias_full, const octo_dims_t *out_dims,
+                                  int8_t *out) {
+    if (p == NULL || q == NULL || in_dims == NULL || in == NULL || filter_dims == NULL || wpack == NULL ||
+        bias_full == NULL || out_dims == NULL || out == NULL || q->multiplier == NULL || q->shift == NULL) {
+        return OCTO_E_ARG;
+    }
+    const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w;
+    const int32_t OH = out_dims->h, OW = out_dims->w;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    if (out_dims->c != C || filter_dims->c != C || (C & 3) != 0 || p->depth_multiplier != 1 ||
+        p->dilation_h != 1 || p->dilation_w != 1 || in_dims->n != 1 || out_dims->n != 1) {
+        return OCTO_E_ARG;
+    }
+    const int32_t off = p->input_offset;
+    const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const int rq_mode = octo_requant_mode(q->shift, q->merged, C);
+    const dw3x3_ctx_t k3 = {wpack,   bias_full, q->multiplier, q->shift, q->merged,
+                            C,       out_off,   act_min,       act_max,  rq_mode};
+    const int32_t taps = kh * kw;
+    const int32_t rs = W * C; /* input row stride */
+    /* Border pixels of a 3x3 kernel: the taps are gathered into a patch whose
+     * padding taps hold the input zero point (offset-added value 0, which is what
+     * TFLM's skipped taps contribute); layout [tap][C]. Up to 9 x 64 channels on
+     * the stack; wider layers take the generic path for borders. */
+    int8_t patch[9 * 64];
+    const uint32_t zp4 = 0x01010101u * (uint8_t)(int8_t)(-off);
+    for (int32_t oy = 0; oy < OH; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
+        const int32_t ky1 = (H - iy0) < kh ? (H - iy0) : kh;
+        for (int32_t ox = 0; ox < OW; ox++) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+            const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
+            const int interior = (ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw);
+            int8_t *o = &out[(oy * OW + ox) * C];
+            if (kh == 3 && kw == 3 && interior) {
+                dw3x3_pixel(&k3, &in[(iy0 * W + ix0) * C], rs, C, 4, o);
+                continue;
+            }
+            if (kh == 3 && kw == 3 && C <= 64) {
+                for (int32_t t = 0; t < 9; t++) {
+                    const int32_t ky = t / 3, kx = t % 3;
+                    uint32_t *dst = (uint32_t *)(void *)&patch[t * C];
+                    if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1) {
+                        const int8_t *src = &in[((iy0 + ky) * W + ix0 + kx) * C];
+                        for (int32_t c = 0; c < C; c += 4) {
+                            dst[c >> 2] = octo_read_u32(&src[c]);
+                        }
+                    } else {
+                        for (int32_t c = 0; c < C; c += 4) {
+                            dst[c >> 2] = zp4;
+                        }
+                    }
+                }
+                dw3x3_pixel(&k3, patch, 3 * C, C, 4, o);
+                continue;
+            }
+            const int8_t *base = &in[(iy0 * W + ix0) * C]; /* tap (0,0); only valid taps are read */
+            for (int32_t c = 0; c < C; c += 4) {
+                const int16_t *wg = &wpack[(c >> 2) * taps * 4];
+                int32_t a0 = bias_full[c], a1 = bias_full[c + 1], a2 = bias_full[c + 2], a3 = bias_full[c + 3];
+                for (int32_t ky = 0; ky < kh; ky++) {
+                    for (int32_t kx = 0; kx < kw; kx++) {
+                        const int16_t *w = &wg[(ky * kw + kx) * 4];
+                        if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1) {
+                            DW_TAP(&base[ky * rs + kx * C + c], w);
+                        } else { /* a padding tap: TFLM skips it, so take its offset share back out */
+                            a0 -= off * w[0];
+                            a2 -= off * w[1];
+                            a1 -= off * w[2];
+                            a3 -= off * w[3];
+                        }
+                    }
+                }
+                const int32_t acc[4] = {a0, a1, a2, a3};
+                octo_requant_store(acc, 4, &q->multiplier[c], &q->shift[c],
+                                   q->merged != NULL ? &q->merged[3 * c] : NULL, out_off, act_min, act_max, rq_mode,
+                                   &o[c]);
+            }
+        }
+    }
+    return OCTO_OK;
+}
