@@ -14,7 +14,7 @@ import numpy as np
 
 from converter.ir import ConvertError, Graph
 from converter.ops import EmitCtx, lowering_for
-from converter.planner import Plan, plan_arena
+from converter.planner import Plan, plan_best
 
 OCTO_VERSION = "0.1.0"
 
@@ -131,7 +131,8 @@ def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0) ->
         if src is not None:
             aliases[op.outputs[0]] = src
         scratch[op.index] = low.scratch(g, op)
-    plan = plan_arena(len(g.ops), act, producers, consumers, g.inputs, g.outputs, aliases, scratch)
+    lagged = _inplace_candidates(g, lowerings, consumers)
+    plan = plan_best(len(g.ops), act, producers, consumers, g.inputs, g.outputs, aliases, scratch, lagged)
 
     ctx = EmitCtx(g, plan.tensor_offset, plan.scratch_offset)
     calls: list[str] = []
@@ -151,6 +152,22 @@ def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0) ->
     files = {"model.c": _model_c(g, source_name, plan, ctx, calls, layers, fingerprint),
              "octo_model_config.h": _config_h(source_name, plan)}
     return CompiledModel(g, plan, layers, files, fingerprint)
+
+
+def _inplace_candidates(g: Graph, lowerings: list, consumers: dict[int, list[int]]) -> dict[int, tuple[int, int]]:
+    """Inputs that may share their op's output buffer (converter/inplace.py): the op must be the
+    input's last reader, and the input must not be the graph input (callers may run the model
+    again on the same input). The planner still refuses any sharing that would collide."""
+    lagged: dict[int, tuple[int, int]] = {}
+    for op, low in zip(g.ops, lowerings, strict=True):
+        lag = low.inplace_lag(g, op)
+        if lag is None or not op.inputs or not op.outputs:
+            continue
+        t_in = op.inputs[0]
+        if t_in in g.inputs or t_in in g.outputs or max(consumers.get(t_in, [op.index])) != op.index:
+            continue
+        lagged[t_in] = (op.outputs[0], lag)
+    return lagged
 
 
 def _decl_bytes(decls: list[str]) -> int:

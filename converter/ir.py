@@ -19,6 +19,7 @@ SUPPORTED_OPS = (
     "ADD",
     "RESHAPE",
     "PAD",
+    "PADV2",
     "MEAN",
     "SOFTMAX",
 )

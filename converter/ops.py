@@ -103,6 +103,9 @@ class Lowering:
     emit: Callable[[EmitCtx, Graph, Op], str]
     scratch: Callable[[Graph, Op], int] = lambda g, op: 0
     alias: Callable[[Graph, Op], int | None] = lambda g, op: None
+    # In-place: bytes D by which the output may trail its (first) input in one shared
+    # buffer (converter/inplace.py), or None when the kernel cannot run in place.
+    inplace_lag: Callable[[Graph, Op], int | None] = lambda g, op: None
 
 
 def all_lowerings() -> dict[str, Lowering]:
@@ -113,6 +116,16 @@ def all_lowerings() -> dict[str, Lowering]:
     for mod in (conv, depthwise_conv, fully_connected, pool, mean, add, reshape, pad, softmax):
         table.update(mod.LOWERINGS)
     return table
+
+
+def spatial_lag(g: Graph, op: Op, stride: tuple[int, int], pad: tuple[int, int], gathers_own_pixel: bool) -> int:
+    """inplace_lag for a 4-D NHWC raster-order op: see converter/inplace.py."""
+    from converter.inplace import raster_lag  # noqa: PLC0415
+
+    a, o = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    _, ih, iw, ic = to_nhwc(a.shape)
+    _, oh, ow, oc = to_nhwc(o.shape)
+    return raster_lag((ih, iw), ic, (oh, ow), oc, stride, pad, gathers_own_pixel)
 
 
 def lowering_for(g: Graph, op: Op) -> Lowering:

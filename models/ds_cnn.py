@@ -14,6 +14,10 @@ from models.recipe import Recipe
 NAME = "ds_cnn"
 INPUT_SHAPE = (49, 10, 1)
 
+# He-normal for a depthwise 3x3 kernel: fan-in is 9 (Keras would count 9 x channels and
+# shrink the signal at every depthwise layer).
+DW_STD = (2.0 / 9.0) ** 0.5
+
 
 def build_model(seed: int = 0):  # -> keras.Model
     import keras
@@ -21,14 +25,16 @@ def build_model(seed: int = 0):  # -> keras.Model
 
     keras.utils.set_random_seed(seed)
     inp = keras.Input(INPUT_SHAPE, name="input")
-    x = layers.Conv2D(64, (10, 4), strides=2, padding="same", use_bias=False, name="conv1")(inp)
+    x = layers.Conv2D(64, (10, 4), strides=2, padding="same", use_bias=False, kernel_initializer="he_normal",
+                      name="conv1")(inp)
     x = layers.BatchNormalization(name="bn1")(x)
     x = layers.ReLU(name="relu1")(x)
     for i in range(1, 5):
-        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}")(x)
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}",
+                                   depthwise_initializer=keras.initializers.RandomNormal(stddev=DW_STD))(x)
         x = layers.BatchNormalization(name=f"dw{i}_bn")(x)
         x = layers.ReLU(name=f"dw{i}_relu")(x)
-        x = layers.Conv2D(64, 1, use_bias=False, name=f"pw{i}")(x)
+        x = layers.Conv2D(64, 1, use_bias=False, kernel_initializer="he_normal", name=f"pw{i}")(x)
         x = layers.BatchNormalization(name=f"pw{i}_bn")(x)
         x = layers.ReLU(name=f"pw{i}_relu")(x)
     x = layers.AveragePooling2D((25, 5), name="pool")(x)

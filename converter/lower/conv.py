@@ -6,7 +6,7 @@ import numpy as np
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
-from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor, tflite_padding
+from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor, spatial_lag, tflite_padding
 
 
 def _conv_check(g: Graph, op: Op) -> None:
@@ -164,4 +164,13 @@ def _conv_emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
             f"{ctx.ptr(op.outputs[0])})")
 
 
-LOWERINGS = {"CONV_2D": Lowering(_conv_check, _conv_macs, _conv_emit, scratch=_conv_scratch)}
+def _conv_lag(g: Graph, op: Op) -> int | None:
+    """The packed kernel gathers each pixel's receptive field before writing it."""
+    if not _packable(g, op):
+        return None
+    f = g.tensors[op.inputs[1]]
+    c = conv_common_params(g, op, (f.shape[1], f.shape[2]))
+    return spatial_lag(g, op, (int(c["stride_h"]), int(c["stride_w"])), (int(c["pad_h"]), int(c["pad_w"])), True)
+
+
+LOWERINGS = {"CONV_2D": Lowering(_conv_check, _conv_macs, _conv_emit, scratch=_conv_scratch, inplace_lag=_conv_lag)}

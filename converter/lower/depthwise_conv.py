@@ -13,7 +13,7 @@ import numpy as np
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
 from converter.lower.conv import conv_common_params, emit_requant
-from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor
+from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor, spatial_lag
 
 
 def _check(g: Graph, op: Op) -> None:
@@ -109,4 +109,13 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
             f"&{dout}, {ctx.ptr(op.outputs[0])})")
 
 
-LOWERINGS = {"DEPTHWISE_CONV_2D": Lowering(_check, _macs, _emit)}
+def _lag(g: Graph, op: Op) -> int | None:
+    """The packed kernel writes a pixel's channel groups while still reading that pixel's taps."""
+    if not _packable(g, op):
+        return None
+    f = g.tensors[op.inputs[1]]
+    c = conv_common_params(g, op, (f.shape[1], f.shape[2]))
+    return spatial_lag(g, op, (int(c["stride_h"]), int(c["stride_w"])), (int(c["pad_h"]), int(c["pad_w"])), False)
+
+
+LOWERINGS = {"DEPTHWISE_CONV_2D": Lowering(_check, _macs, _emit, inplace_lag=_lag)}

@@ -145,4 +145,9 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
             f"&{dout}, {ctx.ptr(op.outputs[0])})")
 
 
-LOWERINGS = {"FULLY_CONNECTED": Lowering(_check, _macs, _emit, scratch=_scratch)}
+def _lag(g: Graph, op: Op) -> int | None:
+    """The packed path copies the whole input row into its patch before writing any output."""
+    return 0 if _packable(g, op) else None
+
+
+LOWERINGS = {"FULLY_CONNECTED": Lowering(_check, _macs, _emit, scratch=_scratch, inplace_lag=_lag)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
-from converter.ops import EmitCtx, Lowering, act_tensor, tflite_padding
+from converter.ops import EmitCtx, Lowering, act_tensor, spatial_lag, tflite_padding
 
 
 def _check(g: Graph, op: Op) -> None:
@@ -76,7 +76,15 @@ def _emitter(kernel: str, ptype: str):
     return emit
 
 
+def _lag(g: Graph, op: Op) -> int | None:
+    """Both kernels run output pixels in raster order, channels innermost, batch 1."""
+    if g.tensors[op.inputs[0]].shape[0] != 1:
+        return None
+    p = _params(g, op)
+    return spatial_lag(g, op, (p["stride_h"], p["stride_w"]), (p["pad_h"], p["pad_w"]), False)
+
+
 LOWERINGS = {
-    "AVERAGE_POOL_2D": Lowering(_check, _macs, _emitter("octo_avgpool_s8", "octo_avgpool_params_t")),
-    "MAX_POOL_2D": Lowering(_check, _macs, _emitter("octo_maxpool_s8", "octo_maxpool_params_t")),
+    "AVERAGE_POOL_2D": Lowering(_check, _macs, _emitter("octo_avgpool_s8", "octo_avgpool_params_t"), inplace_lag=_lag),
+    "MAX_POOL_2D": Lowering(_check, _macs, _emitter("octo_maxpool_s8", "octo_maxpool_params_t"), inplace_lag=_lag),
 }

@@ -18,7 +18,7 @@ def test_requantize_fast_and_merged_equal_reference(host_cc: Callable[..., Path]
     assert last.endswith(" passed, 0 failed") and passed > 3_000_000, last
 
 
-def test_merged_table_matches_c(host_cc: Callable[..., Path]) -> None:
+def test_merged_table_matches_c(host_cc: Callable[..., Path], tmp_path: Path) -> None:
     """converter.qmath.merged_requant_table produces the constants octo_merged_constants computes."""
     import numpy as np
 
@@ -27,8 +27,7 @@ def test_merged_table_matches_c(host_cc: Callable[..., Path]) -> None:
     shifts = np.arange(-31, 0, dtype=np.int32)
     table = merged_requant_table(shifts)
     assert table is not None
-    src = ROOT / "build" / "test_merged_constants.c"
-    src.parent.mkdir(exist_ok=True)
+    src = tmp_path / "test_merged_constants.c"
     src.write_text('#include <stdio.h>\n#include "octo/octo_qmath.h"\nint main(void) {\n'
                    "    for (int s = -31; s <= -1; s++) { int32_t k[3]; octo_merged_constants(s, k);\n"
                    '        printf("%ld %ld %ld\\n", (long)k[0], (long)k[1], (long)k[2]); }\n    return 0;\n}\n')
