@@ -89,6 +89,18 @@ def const_tensor(g: Graph, op: Op, ti: int, role: str, dtype: str) -> Tensor:
     return t
 
 
+def check_activation(g: Graph, op: Op, out: Tensor) -> None:
+    """The op's fused activation must be one TFLM supports for int8 (a ConvertError naming the op)."""
+    from converter import qmath  # noqa: PLC0415
+
+    act = str(op.options.get("activation", "NONE"))
+    try:
+        qmath.activation_range(act, *out.qparams())
+    except ConvertError:
+        raise ConvertError(f"{op.label(g)}: fused activation {act} is not supported (NONE, RELU, RELU6, "
+                           "RELU_N1_TO_1)") from None
+
+
 def tflite_padding(padding: str, in_size: int, filt: int, stride: int, dilation: int, out_size: int) -> int:
     """Leading padding as TFLite's ComputePaddingWithOffset (same formula for SAME and VALID)."""
     eff = (filt - 1) * dilation + 1

@@ -54,7 +54,7 @@ def platformio_ini() -> str:
         "default_envs = virtual-m4",
         "",
         "[env]",
-        "build_src_filter = -<*> +<src/> +<boards/cortexm/>",
+        "build_src_filter = -<*> +<src/> +<boards/cortexm/> +<boards/common/>",
         "",
     ]
     for b in BOARDS.values():

@@ -6,7 +6,7 @@ import numpy as np
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
-from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor, spatial_lag, tflite_padding
+from converter.ops import EmitCtx, Lowering, act_tensor, check_activation, const_tensor, spatial_lag, tflite_padding
 
 
 def _conv_check(g: Graph, op: Op) -> None:
@@ -25,7 +25,7 @@ def _conv_check(g: Graph, op: Op) -> None:
         raise ConvertError(f"{op.label(g)}: filter zero points must be 0 (symmetric INT8 weights)")
     if a.shape[3] % f.shape[3] != 0:
         raise ConvertError(f"{op.label(g)}: input channels {a.shape[3]} not a multiple of filter depth {f.shape[3]}")
-    qmath.activation_range(str(op.options.get("activation", "NONE")), *o.qparams())
+    check_activation(g, op, o)
 
 
 def _conv_macs(g: Graph, op: Op) -> int:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter import qmath
 from converter.ir import ConvertError, Graph, Op
 from converter.lower.conv import conv_common_params, emit_requant
-from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor, spatial_lag
+from converter.ops import EmitCtx, Lowering, act_tensor, check_activation, const_tensor, spatial_lag
 
 
 def _check(g: Graph, op: Op) -> None:
@@ -47,12 +46,7 @@ def _check(g: Graph, op: Op) -> None:
         raise ConvertError(f"{lbl}: per-channel filter quantization must be along dimension 3, not {f.quant_dim}")
     if f.zero_point is not None and np.any(f.zero_point != 0):
         raise ConvertError(f"{lbl}: filter zero points must be 0 (symmetric INT8 weights)")
-    act = str(op.options.get("activation", "NONE"))
-    try:
-        qmath.activation_range(act, *o.qparams())
-    except (ValueError, ConvertError):  # qmath may raise either; re-raise naming the op
-        raise ConvertError(f"{lbl}: fused activation {act} is not supported (NONE, RELU, RELU6, "
-                           "RELU_N1_TO_1)") from None
+    check_activation(g, op, o)
 
 
 def _macs(g: Graph, op: Op) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
 from converter.lower.conv import conv_packed_tables, emit_requant_arrays, patch_len
-from converter.ops import EmitCtx, Lowering, act_tensor, const_tensor
+from converter.ops import EmitCtx, Lowering, act_tensor, check_activation, const_tensor
 
 
 def _geometry(g: Graph, op: Op) -> tuple[int, int, int]:
@@ -65,12 +65,7 @@ def _check(g: Graph, op: Op) -> None:
             if abs(product - bias_scale) / float(np.float32(out_s)) > 0.02:
                 raise ConvertError(f"{lbl}: bias scale {bias_scale:g} is not input scale x filter scale "
                                    f"({product:g}); TFLM rejects this model")
-    act = str(op.options.get("activation", "NONE"))
-    try:
-        qmath.activation_range(act, *o.qparams())
-    except (ValueError, ConvertError):  # qmath may raise either; re-raise naming the op
-        raise ConvertError(f"{lbl}: fused activation {act} is not supported (NONE, RELU, RELU6, "
-                           "RELU_N1_TO_1)") from None
+    check_activation(g, op, o)
 
 
 def _macs(g: Graph, op: Op) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
-from converter.ops import EmitCtx, Lowering, act_tensor, spatial_lag, tflite_padding
+from converter.ops import EmitCtx, Lowering, act_tensor, check_activation, spatial_lag, tflite_padding
 
 
 def _check(g: Graph, op: Op) -> None:
@@ -28,12 +28,7 @@ def _check(g: Graph, op: Op) -> None:
     if in_zp != out_zp or abs(in_s - out_s) > 1e-6:  # the tolerance of TFLite's own pooling Prepare
         raise ConvertError(f"{lbl}: input quantization {a.qparams()} differs from output {o.qparams()}; "
                            f"{op.kind} does not requantize (re-export with TFLite's converter)")
-    act = str(op.options.get("activation", "NONE"))
-    try:
-        qmath.activation_range(act, *o.qparams())
-    except (ValueError, ConvertError):  # qmath may raise either; re-raise naming the op
-        raise ConvertError(f"{lbl}: fused activation {act} is not supported (NONE, RELU, RELU6, "
-                           "RELU_N1_TO_1)") from None
+    check_activation(g, op, o)
     if op.kind != "AVERAGE_POOL_2D":
         return
     p = _params(g, op)  # an average over zero taps is undefined (TFLM fails at Eval); a max of none is -128

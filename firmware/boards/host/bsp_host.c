@@ -40,7 +40,6 @@
 #define HOST_TIMER_HZ 1000000000u
 #define HOST_WAIT_MS 10       /* longest octo_board_wait() sleep */
 #define HOST_SEND_TIMEOUT_S 5 /* a client that stops reading is dropped */
-#define STORAGE_LEN 4096u
 
 static const octo_board_info_t s_info = {
     OCTO_BOARD_NAME, OCTO_BOARD_CPU, 0 /* cpu_hz: unknown */, HOST_TIMER_HZ, 0, 0, 0,
@@ -50,7 +49,6 @@ static int s_listen_fd = -1;
 static int s_client_fd = -1;
 static uint64_t s_t0_ns;
 static volatile sig_atomic_t s_stop;
-static uint8_t s_storage[STORAGE_LEN];
 
 static void die(const char *what) {
     fprintf(stderr, "octo host board: %s: %s\n", what, strerror(errno));
@@ -244,22 +242,6 @@ void octo_board_wait(void) {
     pfd.revents = 0;
     (void)poll(&pfd, 1, HOST_WAIT_MS); /* EINTR just ends the wait early */
     check_stop();
-}
-
-int octo_board_storage_write(uint32_t offset, const uint8_t *data, size_t n) {
-    if (data == NULL || offset > STORAGE_LEN || n > STORAGE_LEN - offset) {
-        return OCTO_E_ARG;
-    }
-    memcpy(&s_storage[offset], data, n);
-    return OCTO_OK;
-}
-
-int octo_board_storage_read(uint32_t offset, uint8_t *data, size_t n) {
-    if (data == NULL || offset > STORAGE_LEN || n > STORAGE_LEN - offset) {
-        return OCTO_E_ARG;
-    }
-    memcpy(data, &s_storage[offset], n);
-    return OCTO_OK;
 }
 
 void octo_board_exit(int code) {

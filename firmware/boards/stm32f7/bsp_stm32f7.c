@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "octo/octo_board.h"
+#include "../common/octo_ring.h"
 
 #define HSI_HZ 16000000u
 #define BAUD 115200u
@@ -51,16 +52,13 @@
 
 extern uint32_t __flash_used__, __ram_used__, __ram_budget__, __flash_budget__;
 
-#define RX_RING_LEN 2048u
-static volatile uint8_t s_rx_ring[RX_RING_LEN];
-static volatile uint32_t s_rx_head;
-static volatile uint32_t s_rx_tail;
+#define RX_RING_LEN 2048u /* power of two */
+static volatile uint8_t s_rx_buf[RX_RING_LEN];
+static octo_ring_t s_rx = {s_rx_buf, RX_RING_LEN, 0, 0, 0};
 static volatile uint32_t s_ms;
 static uint32_t s_cyc_last;
 static uint64_t s_cyc_high;
 
-#define STORAGE_LEN 4096u
-__attribute__((section(".noinit"))) static uint8_t s_storage[STORAGE_LEN];
 
 static octo_board_info_t s_info = {
     OCTO_BOARD_NAME, OCTO_BOARD_CPU, HSI_HZ, HSI_HZ, 0, 0, OCTO_FEAT_DSP | OCTO_FEAT_FPU,
@@ -78,12 +76,7 @@ void octo_board_irq(uint32_t n) {
         USART3_ICR = USART_ISR_ORE; /* lost bytes: the frame CRC catches it */
     }
     while (USART3_ISR & USART_ISR_RXNE) {
-        uint8_t b = (uint8_t)USART3_RDR;
-        uint32_t head = s_rx_head;
-        if (head - s_rx_tail < RX_RING_LEN) {
-            s_rx_ring[head & (RX_RING_LEN - 1u)] = b;
-            s_rx_head = head + 1u;
-        }
+        octo_ring_push(&s_rx, (uint8_t)USART3_RDR);
     }
 }
 
@@ -119,17 +112,7 @@ void octo_board_memory_use(uint32_t *flash_used, uint32_t *ram_used) {
     *ram_used = (uint32_t)(uintptr_t)&__ram_used__;
 }
 
-size_t octo_board_uart_read(uint8_t *buf, size_t cap) {
-    size_t n = 0;
-    uint32_t tail = s_rx_tail;
-    uint32_t head = s_rx_head;
-    while (n < cap && tail != head) {
-        buf[n++] = s_rx_ring[tail & (RX_RING_LEN - 1u)];
-        tail++;
-    }
-    s_rx_tail = tail;
-    return n;
-}
+size_t octo_board_uart_read(uint8_t *buf, size_t cap) { return octo_ring_read(&s_rx, buf, cap); }
 
 int octo_board_uart_write(void *ctx, const uint8_t *data, size_t n) {
     (void)ctx;
@@ -157,26 +140,10 @@ uint32_t octo_board_millis(void) { return s_ms; }
 
 void octo_board_wait(void) {
     irq_disable();
-    if (s_rx_head == s_rx_tail) {
+    if (octo_ring_empty(&s_rx)) {
         __asm volatile("wfi");
     }
     irq_enable();
-}
-
-int octo_board_storage_write(uint32_t offset, const uint8_t *data, size_t n) {
-    if (data == NULL || offset > STORAGE_LEN || n > STORAGE_LEN - offset) {
-        return OCTO_E_ARG;
-    }
-    memcpy(&s_storage[offset], data, n);
-    return OCTO_OK;
-}
-
-int octo_board_storage_read(uint32_t offset, uint8_t *data, size_t n) {
-    if (data == NULL || offset > STORAGE_LEN || n > STORAGE_LEN - offset) {
-        return OCTO_E_ARG;
-    }
-    memcpy(data, &s_storage[offset], n);
-    return OCTO_OK;
 }
 
 void octo_board_exit(int code) {

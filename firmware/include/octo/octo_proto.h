@@ -123,6 +123,10 @@ int octo_proto_feed(octo_proto_t *p, const uint8_t *data, size_t n) OCTO_CHECK_R
  * disturb the cached response. len <= OCTO_MAX_EVENT_PAYLOAD. */
 int octo_proto_send_event(octo_proto_t *p, uint8_t type, const uint8_t *payload, size_t len) OCTO_CHECK_RESULT;
 
+/* Write string s as (u8 length, bytes) into dst[cap], truncated to 255 bytes.
+ * Returns the bytes written, or 0 (nothing written) if they do not fit. */
+size_t octo_put_str(uint8_t *dst, size_t cap, const char *s);
+
 /* Telemetry payload builder: u32 sequence number, then entries of
  * (u8 name length, name, u8 kind, 4-byte little-endian value). */
 typedef struct {

@@ -44,19 +44,6 @@ static const octo_handler_t k_handlers[] = {
 };
 #define N_HANDLERS (sizeof k_handlers / sizeof k_handlers[0])
 
-static size_t put_str(uint8_t *dst, size_t cap, const char *s) {
-    size_t n = strlen(s);
-    if (n > 255) {
-        n = 255;
-    }
-    if (n + 1 > cap) {
-        return 0;
-    }
-    dst[0] = (uint8_t)n;
-    memcpy(&dst[1], s, n);
-    return n + 1;
-}
-
 static int handle_hello(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
     (void)req;
     const octo_board_info_t *info = octo_board_info();
@@ -81,9 +68,9 @@ static int handle_hello(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     octo_put_u32(&resp[32], flash_used);
     octo_put_u32(&resp[36], octo_board_cpuid());
     size_t n = OCTO_HELLO_FIXED_LEN;
-    n += put_str(&resp[n], cap - n, info->name);
-    n += put_str(&resp[n], cap - n, info->cpu);
-    n += put_str(&resp[n], cap - n, OCTO_BUILD_ID);
+    n += octo_put_str(&resp[n], cap - n, info->name);
+    n += octo_put_str(&resp[n], cap - n, info->cpu);
+    n += octo_put_str(&resp[n], cap - n, OCTO_BUILD_ID);
     resp[n++] = (uint8_t)N_HANDLERS;
     for (size_t i = 0; i < N_HANDLERS; i++) {
         resp[n++] = k_handlers[i].type;

@@ -28,19 +28,6 @@ static void layer_done(void *ctx, uint32_t layer) {
     s_timing.last = octo_board_ticks(); /* exclude the hook's own cost */
 }
 
-static size_t put_str(uint8_t *dst, size_t cap, const char *s) {
-    size_t n = strlen(s);
-    if (n > 255) {
-        n = 255;
-    }
-    if (n + 1 > cap) {
-        return 0;
-    }
-    dst[0] = (uint8_t)n;
-    memcpy(&dst[1], s, n);
-    return n + 1;
-}
-
 int octo_infer_model_info(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
                           size_t *resp_len) {
     (void)p;
@@ -62,7 +49,7 @@ int octo_infer_model_info(octo_proto_t *p, const octo_frame_t *req, uint8_t *res
     octo_put_u32(&resp[36], 0);
     octo_put_u32(&resp[40], m->fingerprint);
     size_t n = 44;
-    n += put_str(&resp[n], cap - n, m->name);
+    n += octo_put_str(&resp[n], cap - n, m->name);
     /* Layers that fit: (u32 macs, op string, name string) each. */
     uint32_t listed = 0;
     for (uint32_t i = 0; i < m->n_layers; i++) {
@@ -72,8 +59,8 @@ int octo_infer_model_info(octo_proto_t *p, const octo_frame_t *req, uint8_t *res
         }
         octo_put_u32(&resp[n], m->layers[i].macs);
         n += 4;
-        n += put_str(&resp[n], cap - n, m->layers[i].op);
-        n += put_str(&resp[n], cap - n, m->layers[i].name);
+        n += octo_put_str(&resp[n], cap - n, m->layers[i].op);
+        n += octo_put_str(&resp[n], cap - n, m->layers[i].name);
         listed++;
     }
     octo_put_u32(&resp[36], listed);

@@ -160,6 +160,19 @@ int octo_proto_send_event(octo_proto_t *p, uint8_t type, const uint8_t *payload,
     return send_raw(p, p->mem.event, n);
 }
 
+size_t octo_put_str(uint8_t *dst, size_t cap, const char *s) {
+    size_t n = strlen(s);
+    if (n > 255) {
+        n = 255;
+    }
+    if (dst == NULL || n + 1 > cap) {
+        return 0;
+    }
+    dst[0] = (uint8_t)n;
+    memcpy(&dst[1], s, n);
+    return n + 1;
+}
+
 void octo_tlm_begin(octo_tlm_writer_t *w, uint8_t *buf, size_t cap, uint32_t seq) {
     w->buf = buf;
     w->cap = cap;
