@@ -41,9 +41,6 @@ class Plan:
     scratch_offset: dict[int, int]
     arena_bytes: int
 
-    def live_bytes_at(self, op_index: int) -> int:
-        return sum(b.size for b in self.buffers if b.first <= op_index <= b.last)
-
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN

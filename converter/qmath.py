@@ -73,42 +73,6 @@ def conv_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale
     return mults, shifts
 
 
-# -- integer reference primitives (numpy, vectorised): used by tests and the
-#    Python reference path; the C kernels implement the same functions. --------
-def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a64 = np.asarray(a, np.int64)
-    b64 = np.asarray(b, np.int64)
-    ab = a64 * b64
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    res = _trunc_div(ab + nudge, 1 << 31)  # C++ integer division truncates toward zero
-    overflow = (a64 == b64) & (a64 == -(1 << 31))
-    return np.where(overflow, (1 << 31) - 1, res).astype(np.int64)
-
-
-def _trunc_div(x: np.ndarray, d: int) -> np.ndarray:
-    q = np.abs(x) // d
-    return np.where(x < 0, -q, q)
-
-
-def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
-    x = np.asarray(x, np.int64)
-    e = np.asarray(exponent, np.int64)
-    mask = (np.int64(1) << e) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> e) + (remainder > threshold)
-
-
-def multiply_by_quantized_multiplier(x: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """TFLite's double-rounding MultiplyByQuantizedMultiplier (int32 semantics)."""
-    shift = np.asarray(shift, np.int64)
-    left = np.where(shift > 0, shift, 0)
-    right = np.where(shift > 0, 0, -shift)
-    x = np.asarray(x, np.int64) * (np.int64(1) << left)
-    x = ((x + (1 << 31)) % (1 << 32)) - (1 << 31)  # int32 wrap of x * (1 << left), as in C++
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, mult), right)
-
-
 # -- ADD / SOFTMAX parameters (appended for converter/lower/add.py, softmax.py) --
 ADD_LEFT_SHIFT_INT8 = 20
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5

@@ -18,10 +18,6 @@ def _pct(used: int, budget: int) -> str:
     return f"{100.0 * used / budget:.1f}%" if budget else "n/a"
 
 
-def _kib(n: int) -> str:
-    return f"{n / 1024:.1f} KiB"
-
-
 # -- boards -------------------------------------------------------------------
 def cmd_boards(args: argparse.Namespace) -> int:
     out = Output(args.json)

@@ -8,7 +8,6 @@ parseable). Schemas are documented in docs/JSON.md and only grow fields.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,7 +36,3 @@ class Output:
             path = Path(self.json_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-
-
-def use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
