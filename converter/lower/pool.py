@@ -80,6 +80,6 @@ def _lag(g: Graph, op: Op) -> int | None:
 
 
 LOWERINGS = {
-    "AVERAGE_POOL_2D": Lowering(_check, _macs, _emitter("octo_avgpool_s8", "octo_avgpool_params_t"), inplace_lag=_lag),
-    "MAX_POOL_2D": Lowering(_check, _macs, _emitter("octo_maxpool_s8", "octo_maxpool_params_t"), inplace_lag=_lag),
+    "AVERAGE_POOL_2D": Lowering(_check, _macs, _emitter("octo_avgpool_s8", "octo_pool_params_t"), inplace_lag=_lag),
+    "MAX_POOL_2D": Lowering(_check, _macs, _emitter("octo_maxpool_s8", "octo_pool_params_t"), inplace_lag=_lag),
 }

@@ -37,11 +37,10 @@
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 #define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
-#define SCB_CPUID (*(volatile uint32_t *)0xE000ED00u)
 #define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
 #define ICSR_PENDSTSET (1u << 26)
 
-extern uint32_t __flash_used__, __ram_used__, __ram_budget__, __flash_budget__;
+extern uint32_t __ram_budget__, __flash_budget__;
 
 #define RX_RING_LEN 2048u /* power of two */
 static volatile uint8_t s_rx_buf[RX_RING_LEN];
@@ -94,13 +93,6 @@ void octo_board_init(void) {
 }
 
 const octo_board_info_t *octo_board_info(void) { return &s_info; }
-
-uint32_t octo_board_cpuid(void) { return SCB_CPUID; }
-
-void octo_board_memory_use(uint32_t *flash_used, uint32_t *ram_used) {
-    *flash_used = (uint32_t)(uintptr_t)&__flash_used__;
-    *ram_used = (uint32_t)(uintptr_t)&__ram_used__;
-}
 
 size_t octo_board_uart_read(uint8_t *buf, size_t cap) { return octo_ring_read(&s_rx, buf, cap); }
 

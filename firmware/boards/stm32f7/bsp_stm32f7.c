@@ -43,14 +43,13 @@
 #define SYST_RVR REG(0xE000E014u)
 #define SYST_CVR REG(0xE000E018u)
 #define NVIC_ISER(n) REG(0xE000E100u + 4u * (n))
-#define SCB_CPUID REG(0xE000ED00u)
 #define SCB_AIRCR REG(0xE000ED0Cu)
 #define DEMCR REG(0xE000EDFCu)
 #define DWT_CTRL REG(0xE0001000u)
 #define DWT_CYCCNT REG(0xE0001004u)
 #define DWT_LAR REG(0xE0001FB0u)
 
-extern uint32_t __flash_used__, __ram_used__, __ram_budget__, __flash_budget__;
+extern uint32_t __ram_budget__, __flash_budget__;
 
 #define RX_RING_LEN 2048u /* power of two */
 static volatile uint8_t s_rx_buf[RX_RING_LEN];
@@ -104,13 +103,6 @@ void octo_board_init(void) {
 }
 
 const octo_board_info_t *octo_board_info(void) { return &s_info; }
-
-uint32_t octo_board_cpuid(void) { return SCB_CPUID; }
-
-void octo_board_memory_use(uint32_t *flash_used, uint32_t *ram_used) {
-    *flash_used = (uint32_t)(uintptr_t)&__flash_used__;
-    *ram_used = (uint32_t)(uintptr_t)&__ram_used__;
-}
 
 size_t octo_board_uart_read(uint8_t *buf, size_t cap) { return octo_ring_read(&s_rx, buf, cap); }
 

@@ -28,6 +28,18 @@ typedef struct {
                                 * (every shift <= -1), made by the converter; NULL = compute */
 } octo_requant_t;
 
+/* AVERAGE_POOL_2D and MAX_POOL_2D (no requantization: input and output share it). */
+typedef struct {
+    int32_t stride_h; /* vertical stride */
+    int32_t stride_w; /* horizontal stride */
+    int32_t pad_h;    /* rows of padding on top (padding taps are skipped) */
+    int32_t pad_w;    /* columns of padding on the left */
+    int32_t filter_h; /* window height */
+    int32_t filter_w; /* window width */
+    int32_t act_min;  /* fused activation clamp, int8 domain */
+    int32_t act_max;
+} octo_pool_params_t;
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,7 @@
 #include "octo/octo_avgpool_s8.h"
 #include "octo/octo_qmath.h"
 
-int octo_avgpool_s8(const octo_avgpool_params_t *p, const octo_dims_t *in_dims, const int8_t *in,
+int octo_avgpool_s8(const octo_pool_params_t *p, const octo_dims_t *in_dims, const int8_t *in,
                     const octo_dims_t *out_dims, int8_t *out) {
     if (p == NULL || in_dims == NULL || in == NULL || out_dims == NULL || out == NULL) {
         return OCTO_E_ARG;
