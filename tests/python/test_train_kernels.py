@@ -780,8 +780,7 @@ ARM_TARGETS = {
 @pytest.mark.parametrize("target", list(ARM_TARGETS))
 def test_train_kernels_cross_build(target: str, tmp_path: Path) -> None:
     """-Werror build for the boards; the DSP targets really run SXTB16/SMLAD, the M3 build has none."""
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc not installed")
+    assert shutil.which("arm-none-eabi-gcc"), "arm-none-eabi-gcc not installed: run `make setup`"
     flags, dsp = ARM_TARGETS[target]
     objs = []
     for src in TRAIN_SRC:
@@ -809,8 +808,8 @@ QEMU_BOARDS = {  # board: (gcc machine flags, QEMU machine, linker script)
 def test_dsp_and_portable_paths_bit_identical_on_virtual_boards(host_cc: Callable[..., Path], tmp_path: Path) -> None:
     """tests/c/train_dsp_check.c hashes a seeded workload through every kernel: the host, the DSP boards
     (SXTB16/SMLAD, hardware FPU) and the M3 (portable C, soft float) produce the same hash."""
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    assert shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"), (
+        "arm-none-eabi-gcc or qemu-system-arm not installed: run `make setup`")
     src = ROOT / "tests" / "c" / "train_dsp_check.c"
     host = subprocess.run([str(host_cc("train_dsp_check", [src, *TRAIN_SRC]))], capture_output=True, text=True,
                           timeout=60, check=False)

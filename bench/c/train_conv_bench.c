@@ -1,0 +1,107 @@
+/* train_conv_bench.c - time one training step of a 3x3 conv 16x16x16 -> 16
+ * (stride 1, SAME, batch 1) on a virtual board, FP32 and INT8, pass by pass.
+ * Built and run by bench/train_kernel_bench.py; prints "pass ticks" lines over
+ * semihosting. Ticks are SysTick at 25 MHz: instructions = ticks x 40 under
+ * QEMU -icount shift=0. */
+#include <stdint.h>
+#include <string.h>
+
+#include "octo/octo_board.h"
+#include "octo/octo_train_f32.h"
+#include "octo/octo_train_s8.h"
+
+#define H 16
+#define W 16
+#define C 16
+#define OC 16
+#define K 3
+#define NX (H * W * C)
+#define NY (H * W * OC)
+#define NW (OC * K * K * C)
+
+static float s_xf[NX], s_wf[NW], s_bf[OC], s_yf[NY], s_dyf[NY], s_dxf[NX], s_dwf[NW], s_dbf[OC];
+static int8_t s_x8[NX], s_w8[NW], s_dy8[NY], s_y8[NY], s_dx8[NX];
+static int32_t s_acc[NX > NY ? NX : NY], s_dw32[NW], s_db32[OC];
+static uint8_t s_scratch[NW * 4 + 4096] __attribute__((aligned(8)));
+
+static void say(const char *s) {
+    register int r0 __asm("r0") = 0x04; /* SYS_WRITE0 */
+    register const char *r1 __asm("r1") = s;
+    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+}
+
+static void report(const char *name, uint64_t ticks) {
+    char line[64];
+    size_t n = strlen(name);
+    memcpy(line, name, n);
+    line[n++] = ' ';
+    char digits[24];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + ticks % 10u);
+        ticks /= 10u;
+    } while (ticks != 0u);
+    while (d > 0) {
+        line[n++] = digits[--d];
+    }
+    line[n++] = '\n';
+    line[n] = '\0';
+    say(line);
+}
+
+static void fill(void) {
+    uint32_t s = 12345u;
+    for (int i = 0; i < NX; i++) {
+        s = s * 1664525u + 1013904223u;
+        s_xf[i] = (float)((int32_t)(s >> 24) - 128) / 128.0f;
+        s_x8[i] = (int8_t)((int32_t)(s >> 24) - 128);
+    }
+    for (int i = 0; i < NW; i++) {
+        s = s * 1664525u + 1013904223u;
+        s_wf[i] = (float)((int32_t)(s >> 24) - 128) / 512.0f;
+        s_w8[i] = (int8_t)((int32_t)(s >> 24) - 128);
+    }
+    for (int i = 0; i < NY; i++) {
+        s = s * 1664525u + 1013904223u;
+        s_dyf[i] = (float)((int32_t)(s >> 24) - 128) / 1024.0f;
+        s_dy8[i] = (int8_t)((int32_t)(s >> 24) - 128);
+    }
+    for (int i = 0; i < OC; i++) {
+        s_bf[i] = 0.01f * (float)i;
+    }
+}
+
+#define TIME(name, call)                                   \
+    do {                                                   \
+        uint64_t t0_ = octo_board_ticks();                 \
+        if ((call) != OCTO_OK) {                           \
+            say("train-bench: " name " failed\n");         \
+            octo_board_exit(1);                            \
+        }                                                  \
+        report(name, octo_board_ticks() - t0_);            \
+    } while (0)
+
+int main(void) {
+    octo_board_init();
+    fill();
+    const octo_dims_t in = {1, H, W, C}, out = {1, H, W, OC}, wd = {OC, K, K, C};
+    const octo_train_conv_params_t p = {1, 1, 1, 1, OCTO_TRAIN_ACT_RELU};
+    TIME("f32_fwd", octo_train_conv2d_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
+    TIME("f32_bwd_input", octo_train_conv2d_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
+    TIME("f32_bwd_weight", octo_train_conv2d_f32_bwd_weight(&p, &in, s_xf, &out, s_dyf, &wd, s_dwf, s_dbf));
+
+    octo_train_prng_t rng;
+    octo_train_prng_seed(&rng, 7u);
+    const octo_train_q8_t x = {s_x8, 1.0f / 128.0f}, w = {s_w8, 1.0f / 512.0f}, dy = {s_dy8, 1.0f / 1024.0f};
+    octo_train_q32_t acc = {s_acc, 1.0f};
+    octo_train_q8_t y = {s_y8, 1.0f}, dx = {s_dx8, 1.0f};
+    octo_train_q32_t dw = {s_dw32, 1.0f}, db = {s_db32, 1.0f};
+    TIME("s8_fwd", octo_train_conv2d_s8_fwd(&p, &in, &x, &wd, &w, s_bf, s_scratch, &out, &acc));
+    TIME("s8_fwd_requant", octo_train_requant_s8(&acc, NY, OCTO_TRAIN_ROUND_STOCHASTIC, &rng, &y));
+    TIME("s8_bwd_input", octo_train_conv2d_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, s_scratch, &acc));
+    TIME("s8_bwd_input_requant", octo_train_requant_s8(&acc, NX, OCTO_TRAIN_ROUND_NEAREST, &rng, &dx));
+    TIME("s8_bwd_weight", octo_train_conv2d_s8_bwd_weight(&p, &in, &x, &out, &dy, &wd, s_scratch, &dw, &db));
+    say("train-bench done\n");
+    octo_board_exit(0);
+    return 0;
+}
