@@ -29,10 +29,6 @@ from converter.tflm import tflm_interpreter, tflm_run
 from host_tools.paths import firmware_dir
 from tests.modelcheck import assert_bit_exact, assert_tflite_bit_exact, compile_to_dir
 
-needs_fc = pytest.mark.skipif("FULLY_CONNECTED" not in all_lowerings(), reason="needs the FULLY_CONNECTED lowering")
-needs_dw = pytest.mark.skipif("DEPTHWISE_CONV_2D" not in all_lowerings(),
-                              reason="needs the DEPTHWISE_CONV_2D lowering")
-
 
 # -- a minimal .tflite writer (one subgraph; tensors and ops given as plain data) -------------------------
 def _tflite(tensors: list[dict[str, Any]], ops: list[tuple[str, list[int], list[int], dict[str, Any]]],
@@ -292,7 +288,6 @@ def test_flatten_with_runtime_shape(tmp_path: Path) -> None:
     assert _kinds(cm) == ["CONV_2D", "RESHAPE"]
 
 
-@needs_fc
 def test_flatten_dense(tmp_path: Path) -> None:
     cm = _keras_check(lambda x: _L().Dense(7)(_L().Flatten()(x)), (4, 5, 3), tmp_path)
     assert _kinds(cm) == ["RESHAPE", "FULLY_CONNECTED"]
@@ -405,7 +400,6 @@ def test_softmax_keras_over_conv_channels(tmp_path: Path) -> None:
     assert _kinds(cm) == ["CONV_2D", "SOFTMAX"]
 
 
-@needs_fc
 @pytest.mark.parametrize("units", [10, 100])
 def test_softmax_after_dense(units: int, tmp_path: Path) -> None:
     cm = _keras_check(lambda x: _L().Softmax()(_L().Dense(units)(x)), (16,), tmp_path, spread=2.0)
@@ -439,7 +433,6 @@ def test_softmax_rows_tflm_aborts_on(tmp_path: Path, kernel_objects: list[Path])
 
 
 # -- everything together, and the dilated-conv rewrite -----------------------------------------------------
-@needs_fc
 def test_combined_model(tmp_path: Path) -> None:
     def build(x: Any) -> Any:
         layers = _L()
@@ -470,8 +463,7 @@ def test_dilated_conv_fusion(case: tuple[Callable[[], Any], tuple[int, ...], str
     import keras
 
     make, shape, kind = case
-    if kind not in all_lowerings():
-        pytest.skip(f"needs the {kind} lowering")
+    assert kind in all_lowerings()
     keras.utils.set_random_seed(5)
     layer = make()
     calib = (np.random.default_rng(0).normal(size=(48, *shape)) + 1.0).astype(np.float32)
