@@ -5,9 +5,9 @@
 static inline int8_t add_one(const octo_add_params_t *p, int8_t x, int8_t y) {
     const int32_t a = (p->input1_offset + x) * (1 << p->left_shift);
     const int32_t b = (p->input2_offset + y) * (1 << p->left_shift);
-    const int32_t sa = octo_requantize(a, p->input1_multiplier, p->input1_shift);
-    const int32_t sb = octo_requantize(b, p->input2_multiplier, p->input2_shift);
-    const int32_t raw = octo_requantize(sa + sb, p->output_multiplier, p->output_shift) + p->output_offset;
+    const int32_t sa = octo_requantize_fast(a, p->input1_multiplier, p->input1_shift);
+    const int32_t sb = octo_requantize_fast(b, p->input2_multiplier, p->input2_shift);
+    const int32_t raw = octo_requantize_fast(sa + sb, p->output_multiplier, p->output_shift) + p->output_offset;
     return (int8_t)octo_clamp(raw, p->act_min, p->act_max);
 }
 
