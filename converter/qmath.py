@@ -83,7 +83,7 @@ def add_params(input1_scale: float, input2_scale: float, output_scale: float) ->
 
     The max of the two float32 input scales is taken in float, everything else
     in double; each multiplier goes through QuantizeMultiplierSmallerThanOneExp,
-    so a ValueError means TFLM's Prepare would fail its CHECK too.
+    so a ConvertError means TFLM's Prepare would fail its CHECK too.
     """
     s1, s2, so = (float(np.float32(s)) for s in (input1_scale, input2_scale, output_scale))
     twice_max_input_scale = 2.0 * max(s1, s2)
@@ -95,7 +95,7 @@ def add_params(input1_scale: float, input2_scale: float, output_scale: float) ->
     mo, sho = quantize_multiplier_smaller_than_one_exp(real_output_multiplier)
     for shift in (sh1, sh2, sho):
         if shift > 0:
-            raise ValueError("ADD multiplier exponent must be <= 0")
+            raise ConvertError("ADD multiplier exponent must be <= 0")
     return {"input1_multiplier": m1, "input1_shift": sh1, "input2_multiplier": m2, "input2_shift": sh2,
             "left_shift": ADD_LEFT_SHIFT_INT8, "output_multiplier": mo, "output_shift": sho}
 
@@ -106,16 +106,16 @@ def softmax_params(beta: float, input_scale: float) -> dict[str, int]:
     PreprocessSoftmaxScaling: min(beta * scale * 2^(31 - 5), 2^31 - 1) in double
     (beta and scale are float32 widened), then QuantizeMultiplierGreaterThanOne;
     diff_min = -CalculateInputRadius(5, left_shift) = -floor(31 * 2^26 / 2^left_shift).
-    Raises ValueError where TFLM's CHECKs would fail (multiplier <= 1).
+    Raises ConvertError where TFLM's CHECKs would fail (multiplier <= 1).
     """
     bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
     real = min(float(np.float32(beta)) * float(np.float32(input_scale)) * float(1 << (31 - bits)),
                float((1 << 31) - 1))
     if not real > 1.0:
-        raise ValueError(f"softmax input multiplier {real} must be > 1 (beta * input scale too small)")
+        raise ConvertError(f"softmax input multiplier {real} must be > 1 (beta * input scale too small)")
     mult, left_shift = quantize_multiplier(real)
     if left_shift < 0:
-        raise ValueError("softmax input shift must be >= 0")
+        raise ConvertError("softmax input shift must be >= 0")
     radius = math.floor(1.0 * ((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift))
     return {"input_multiplier": mult, "input_left_shift": left_shift, "diff_min": -int(radius)}
 
@@ -143,7 +143,7 @@ def mean_multiplier(input_scale: float, output_scale: float, num_elements: int) 
     mult, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
     k = min(int(num_elements).bit_length() - 1, 32, 31 + shift)
     if num_elements <= 0 or k < 0:
-        raise ValueError(f"cannot fold 1/{num_elements} into the MEAN multiplier")
+        raise ConvertError(f"cannot fold 1/{num_elements} into the MEAN multiplier")
     return (mult << k) // num_elements, shift - k
 
 

@@ -67,7 +67,7 @@ def _check(g: Graph, op: Op) -> None:
     try:
         qmath.activation_range(act, *o.qparams())
         qmath.add_params(a.qparams()[0], b.qparams()[0], o.qparams()[0])
-    except ValueError as exc:
+    except ConvertError as exc:
         raise ConvertError(f"{op.label(g)}: ADD cannot be lowered ({exc}); supported fused activations: "
                            "NONE, RELU, RELU6, RELU_N1_TO_1") from None
 

@@ -44,7 +44,7 @@ def _check(g: Graph, op: Op) -> None:
         raise ConvertError(f"{lbl}: output shape {o.shape} is not [{n}, {c}] or [{n}, 1, 1, {c}]")
     try:
         qmath.mean_multiplier(a.qparams()[0], o.qparams()[0], a.shape[1] * a.shape[2])
-    except ValueError as exc:
+    except ConvertError as exc:
         raise ConvertError(f"{lbl}: {exc}") from None
 
 

@@ -30,7 +30,7 @@ def _check(g: Graph, op: Op) -> None:
                            f"(got {out_scale}, {out_zp}); re-quantize with TFLite's converter")
     try:
         qmath.softmax_params(float(op.options.get("beta", 1.0)), a.qparams()[0])  # type: ignore[arg-type]
-    except ValueError as exc:
+    except ConvertError as exc:
         raise ConvertError(f"{op.label(g)}: SOFTMAX cannot be lowered ({exc})") from None
 
 
