@@ -16,18 +16,17 @@ and timed on the board with SysTick under QEMU -icount (instructions = ticks x 4
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import write_results  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 CMSIS_NN_DSP = {"conv_16x16x16_16": 2.33, "conv_32x32x3_8": 6.12, "dwconv_16x16x32": 8.07, "fc_256_64": 2.08}
 NAIVE_TFLM = {"conv_16x16x16_16": 7.4, "conv_32x32x3_8": 16.2, "dwconv_16x16x32": 25.1, "fc_256_64": 7.2}
@@ -118,12 +117,8 @@ def main() -> int:
                 r["meets_goal"]]
             print(f"{name:<18} {r['instructions_per_mac']:6.2f} instr/MAC  (goal <= {r['goal']}, CMSIS-NN "
                   f"{r['cmsis_nn_dsp']}, naive {r['naive_tflm']})  {mark}", flush=True)
-    out = Path(args.out or f"bench/results/kernels-{args.board}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"schema": "octo.bench.kernels/1", "board": args.board, "date": time.strftime("%Y-%m-%d"),
-           "host": {"machine": platform.machine()}, "results": rows}
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out or f"bench/results/kernels-{args.board}.json", "octo.bench.kernels/1",
+                  board=args.board, results=rows)
     return 0
 
 

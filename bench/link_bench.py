@@ -12,12 +12,11 @@ the host machine; sizes do not.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
+
+from benchlib import write_results
 
 from host_tools import qemu
 from host_tools.boards import get_board
@@ -87,13 +86,7 @@ def main() -> int:
               f"sustained {s['payload_bytes_per_s_each_way']:.0f} B/s each way, "
               f"flash {r['firmware']['flash_used']} B, RAM {r['firmware']['ram_used']} B")
         results.append(r)
-    doc = {"schema": "octo.bench.link/1", "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
-                                                   "python": platform.python_version()},
-           "date": time.strftime("%Y-%m-%d"), "results": results}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out, "octo.bench.link/1", results=results)
     return 0
 
 

@@ -13,15 +13,15 @@ optimizer update is not part of these kernels yet.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import write_results  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 MACS = 16 * 16 * 16 * 3 * 3 * 16  # per pass, padding taps included
 
@@ -69,7 +69,7 @@ def main() -> int:
     f32_step = instr["f32_fwd"] + instr["f32_bwd_input"] + instr["f32_bwd_weight"]
     s8_step = sum(v for k, v in instr.items() if k.startswith("s8_"))
     doc = {
-        "schema": "octo.bench.train_kernels/1", "board": args.board, "date": time.strftime("%Y-%m-%d"),
+        "board": args.board,
         "layer": "conv 3x3 16x16x16 -> 16, stride 1, SAME, batch 1, ReLU", "macs_per_pass": MACS,
         "instructions": instr, "instructions_per_mac": per_mac,
         "step": {"f32_instructions_per_training_mac": round(f32_step / (3 * MACS), 3),
@@ -82,10 +82,8 @@ def main() -> int:
     print(f"step: FP32 {doc['step']['f32_instructions_per_training_mac']} / INT8 "
           f"{doc['step']['s8_instructions_per_training_mac']} instructions per training MAC "
           f"(INT8/FP32 {doc['step']['s8_over_f32']}; weight update not included)")
-    out = Path(args.out or f"bench/results/train-kernels-{args.board}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(args.out or f"bench/results/train-kernels-{args.board}.json", "octo.bench.train_kernels/1",
+                  **doc)
     return 0
 
 

@@ -12,17 +12,16 @@ The digits model is trained; its held-out accuracy is measured on the board.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchlib import write_results  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ZOO = ["digits_cnn", "ds_cnn", "mobilenet_v1_025"]
 
@@ -76,12 +75,7 @@ def main() -> int:
                   f"{entry['tflm_arena_total_bytes']:,} B total; flash {fw.flash_used:,} B"
                   + (f"; board accuracy {row['board_accuracy']:.4f}" if "board_accuracy" in row else ""), flush=True)
         results.append(entry)
-    doc = {"schema": "octo.bench.zoo/1", "date": time.strftime("%Y-%m-%d"),
-           "host": {"machine": platform.machine(), "cpus": os.cpu_count()}, "results": results}
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_results(args.out, "octo.bench.zoo/1", results=results)
     return 0
 
 
