@@ -109,15 +109,17 @@ class BuildResult:
 _OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
 
-def build_dir(board: Board, model_dir: Path | None = None) -> Path:
-    """Where the ELF lands: firmware/.pio/build/<board>, or <model>/fw/<board> for a model build."""
+def build_dir(board: Board, model_dir: Path | None = None, train_dir: Path | None = None) -> Path:
+    """Where the ELF lands: firmware/.pio/build/<board>, or <dir>/fw/<board> for a model or training build."""
+    if train_dir is not None:
+        return train_dir.resolve() / "fw" / board.name
     if model_dir is not None:
         return model_dir.resolve() / "fw" / board.name
     return firmware_dir() / ".pio" / "build" / board.name
 
 
 def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbose: bool = False,
-                   model_dir: Path | None = None) -> BuildResult:
+                   model_dir: Path | None = None, train_dir: Path | None = None) -> BuildResult:
     """`pio run -e <board>` in firmware/; one-line errors for the usual failures.
 
     model_dir: a converted model folder (the output of `octo convert`); its generated C
@@ -142,6 +144,11 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
                             hint=f"run `octo convert <model> -o {model_dir}` first")
         env["OCTO_MODEL_DIR"] = str(gen)
         env["PLATFORMIO_BUILD_DIR"] = str(model_dir.resolve() / "fw")
+    if train_dir is not None:
+        if not (train_dir / "train_model.c").exists():
+            raise OctoError(f"{train_dir} holds no training build (no train_model.c)")
+        env["OCTO_TRAIN_DIR"] = str(train_dir.resolve())
+        env["PLATFORMIO_BUILD_DIR"] = str(train_dir.resolve() / "fw")
     cmd = [*pio_executable(), "run", "-d", str(firmware_dir()), "-e", board.name]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     log = proc.stdout + proc.stderr
@@ -152,7 +159,8 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
         if m:
             region, over = m.group(1), int(m.group(2))
             budget = board.sram_bytes if region == "RAM" else board.flash_bytes
-            what = "firmware with this model" if model_dir is not None else "firmware"
+            what = ("firmware with this training build" if train_dir is not None
+                    else "firmware with this model" if model_dir is not None else "firmware")
             raise OctoError(
                 f"{what} does not fit {board.name}: {region} budget is {budget} bytes "
                 f"({budget // 1024} KiB) and the image needs {over} bytes more",
@@ -161,7 +169,7 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
             )
         tail = "\n".join(log.strip().splitlines()[-15:])
         raise OctoError(f"PlatformIO build for {board.name} failed:\n{tail}")
-    elf = build_dir(board, model_dir) / "firmware.elf"
+    elf = build_dir(board, model_dir, train_dir) / "firmware.elf"
     flash_used, ram_used = elf_memory_use(elf)
     return BuildResult(board.name, elf, flash_used, ram_used, board.flash_bytes, board.sram_bytes, log)
 

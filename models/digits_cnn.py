@@ -54,3 +54,34 @@ def make(seed: int = 0, epochs: int = 40) -> Recipe:
     model.fit(x_tr, y_tr, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
     acc = float(model.evaluate(x_te, y_te, verbose=0)[1])
     return Recipe(NAME, model, x_tr[:300], x_te, y_te, x_tr, y_tr, trained=True, float_accuracy=acc)
+
+
+def subset_name(classes: tuple[int, ...]) -> str:
+    """Recipe name for a pretraining subset: (0, 1, 2, 3, 4) -> 'digits_cnn_0to4'."""
+    cs = sorted(set(classes))
+    if len(cs) > 1 and cs == list(range(cs[0], cs[-1] + 1)):
+        return f"{NAME}_{cs[0]}to{cs[-1]}"
+    return f"{NAME}_" + "_".join(str(c) for c in cs)
+
+
+def pretrain_subset(classes: tuple[int, ...] = (0, 1, 2, 3, 4), seed: int = 0, epochs: int = 40) -> Recipe:
+    """The 10-output digits CNN trained only on digits in `classes` (a personalisation starting point).
+
+    Held-out data, calibration and x_train/y_train (what `octo convert` writes to train.npz, and what
+    on-device training then learns from) are all ten digits; only the Keras pretraining is restricted.
+    float_accuracy is on all ten held-out digits, so it is at most about len(classes) / 10.
+    """
+    import keras
+
+    bad = [c for c in classes if not 0 <= int(c) < NUM_CLASSES]
+    if not classes or bad:
+        raise ValueError(f"classes must be digits 0..{NUM_CLASSES - 1}, got {tuple(classes)}")
+    x_tr, y_tr, x_te, y_te = load_digits_split(seed)
+    keep = np.isin(y_tr, np.asarray(classes))
+    model = build_model(seed)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x_tr[keep], y_tr[keep], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+    acc = float(model.evaluate(x_te, y_te, verbose=0)[1])
+    return Recipe(subset_name(tuple(classes)), model, x_tr[:300], x_te, y_te, x_tr, y_tr, trained=True,
+                  float_accuracy=acc)

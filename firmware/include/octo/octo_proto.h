@@ -106,6 +106,7 @@ typedef struct octo_proto {
     uint16_t last_req_id;
     uint32_t last_crc;
     octo_link_stats_t stats;
+    const char *error_text; /* a handler may set this before returning an error: the ERROR frame's text */
 } octo_proto_t;
 
 /* Set up an engine. max_payload must fit the buffers (OCTO_E_BUF otherwise). */

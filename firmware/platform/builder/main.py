@@ -87,6 +87,16 @@ if model_dir:
     env.Append(CPPDEFINES=["OCTO_WITH_MODEL"], CPPPATH=[model_dir])
     env.BuildSources(os.path.join("$BUILD_DIR", "octo_model"), model_dir, src_filter="+<model.c>")
 
+# A training configuration (converter/train_plan.py writes train_model.c) is
+# linked in when OCTO_TRAIN_DIR points at its folder; `octo train` sets it.
+train_dir = os.environ.get("OCTO_TRAIN_DIR")
+if train_dir:
+    if not os.path.isfile(os.path.join(train_dir, "train_model.c")):
+        sys.stderr.write("octo: error: OCTO_TRAIN_DIR=%s has no train_model.c (run `octo train`)\n" % train_dir)
+        env.Exit(1)
+    env.Append(CPPDEFINES=["OCTO_WITH_TRAIN"], CPPPATH=[train_dir])
+    env.BuildSources(os.path.join("$BUILD_DIR", "octo_train"), train_dir, src_filter="+<train_model.c>")
+
 target_elf = env.BuildProgram()
 target_size = env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"))
 AlwaysBuild(target_size)

@@ -7,6 +7,9 @@
 #ifdef OCTO_WITH_MODEL
 #include "octo/octo_infer.h"
 #endif
+#ifdef OCTO_WITH_TRAIN
+#include "octo/octo_train_app.h"
+#endif
 
 #ifndef OCTO_BUILD_ID
 #define OCTO_BUILD_ID "dev"
@@ -40,6 +43,16 @@ static const octo_handler_t k_handlers[] = {
     {OCTO_MSG_INVOKE, octo_infer_invoke},
     {OCTO_MSG_GET_OUTPUT, octo_infer_get_output},
     {OCTO_MSG_INFER, octo_infer_run},
+#endif
+#ifdef OCTO_WITH_TRAIN
+    {OCTO_MSG_TRAIN_INFO, octo_train_info},
+    {OCTO_MSG_TRAIN_INIT, octo_train_init_msg},
+    {OCTO_MSG_TRAIN_LOAD, octo_train_load},
+    {OCTO_MSG_TRAIN_STEP, octo_train_step_msg},
+    {OCTO_MSG_EVAL, octo_train_eval_msg},
+    {OCTO_MSG_GET_WEIGHTS, octo_train_get_weights},
+    {OCTO_MSG_SET_WEIGHTS, octo_train_set_weights},
+    {OCTO_MSG_COMMIT_WEIGHTS, octo_train_commit},
 #endif
 };
 #define N_HANDLERS (sizeof k_handlers / sizeof k_handlers[0])

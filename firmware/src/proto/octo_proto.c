@@ -86,9 +86,12 @@ static int dispatch(octo_proto_t *p, const octo_frame_t *f) {
     }
     size_t resp_len = 0;
     p->stats.executed++;
+    p->error_text = NULL;
     int hs = h->fn(p, f, p->mem.payload, p->max_payload, &resp_len);
     if (hs < 0) {
-        return send_error(p, f->req_id, f->type, hs, octo_status_name(hs));
+        const char *text = p->error_text != NULL ? p->error_text : octo_status_name(hs);
+        p->error_text = NULL;
+        return send_error(p, f->req_id, f->type, hs, text);
     }
     if (resp_len > p->max_payload) {
         return send_error(p, f->req_id, f->type, OCTO_E_BUF, "response too large");

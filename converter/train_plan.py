@@ -1,0 +1,503 @@
+"""Training plans: a converted model's IR -> the chain of layers the on-device
+trainer runs, one static memory plan, and the generated C (train_model.c).
+
+A plan is one configuration: precision (int8 = Octo, fp32 = baseline) x batch x
+update set ("all", "last:N" = the last N weight layers, "bias"). Everything
+training needs (weights, momentum, LAC, saved activations, gradients, kernel
+scratch) lives in one arena whose layout is computed here; the first
+state_bytes of it are the state blob (docs/TRAINING.md) that checkpoints hold.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converter.codegen import layer_name
+from converter.ir import ConvertError, Graph, Op
+
+HEADER_BYTES = 64
+STATE_MAGIC = 0x5354434F
+NONE = 0xFFFFFFFF
+SCALARS = 4                       # per-layer floats in the state: w scale, v scale, fwd range, bwd range
+RT_FLOATS = 4                     # runtime floats per layer (not state)
+KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2, "MAX_POOL_2D": 3, "AVERAGE_POOL_2D": 4}
+ACTS = {"NONE": 0, "RELU": 1, "RELU6": 2}
+WEIGHT_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
+                   "MEAN over H and W, RESHAPE, and a final SOFTMAX")
+# Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
+FIRMWARE_RAM_BYTES = 32 * 1024
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    precision: str = "int8"   # "int8" (Octo) or "fp32" (the baseline)
+    batch: int = 16
+    update: str = "all"       # "all", "last:N" or "bias"
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("int8", "fp32"):
+            raise ConvertError(f"precision must be int8 or fp32, got {self.precision!r}")
+        if not 1 <= self.batch <= 255:
+            raise ConvertError(f"batch must be 1..255, got {self.batch}")
+        if self.update not in ("all", "bias") and not (
+                self.update.startswith("last:") and self.update[5:].isdigit() and int(self.update[5:]) >= 1):
+            raise ConvertError(f"--update must be all, bias or last:N (N >= 1), got {self.update!r}")
+
+    @property
+    def config_id(self) -> str:
+        upd = self.update.replace(":", "")
+        return f"{self.precision}-b{self.batch}-{upd}"
+
+
+@dataclass
+class TrainBuild:
+    dir: Path
+    plan: dict[str, Any]
+    config: TrainConfig
+
+
+@dataclass
+class _Layer:
+    op: Op
+    kind: str
+    name: str
+    act: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    w_shape: tuple[int, int, int, int] = (1, 1, 1, 1)
+    conv: tuple[int, int, int, int] = (1, 1, 0, 0)            # stride_h, stride_w, pad_h, pad_w
+    pool: tuple[int, int, int, int, int, int] = (1, 1, 0, 0, 1, 1)  # + filter_h, filter_w
+    pool_exact: bool = False
+    w_int8: np.ndarray | None = None
+    w_scales: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    train_w: bool = False
+    train_b: bool = False
+    need_dx: bool = False
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in WEIGHT_KINDS
+
+    @property
+    def oc(self) -> int:
+        return self.w_shape[3] if self.kind == "DEPTHWISE_CONV_2D" else self.w_shape[0]
+
+    @property
+    def n_w(self) -> int:
+        return int(np.prod(self.w_shape))
+
+    @property
+    def fan_in(self) -> int:
+        if self.kind == "DEPTHWISE_CONV_2D":
+            return self.w_shape[1] * self.w_shape[2]
+        return self.w_shape[1] * self.w_shape[2] * self.w_shape[3]
+
+
+def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    s = tuple(int(v) for v in shape)
+    if len(s) == 4:
+        return s[1], s[2], s[3]
+    if len(s) == 2:
+        return 1, 1, s[1]
+    raise ConvertError(f"tensor shape {s} is not NHWC or [N, D]")
+
+
+def _pad(in_size: int, out_size: int, k: int, stride: int, padding: str) -> int:
+    if padding != "SAME":
+        return 0
+    return max((out_size - 1) * stride + k - in_size, 0) // 2
+
+
+def _weights(g: Graph, op: Op) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int8 weights, per-output-channel float scales and float bias of a weight op."""
+    w = g.tensor(op.inputs[1])
+    if w.data is None or w.scale is None or w.dtype != "int8":
+        raise ConvertError(f"{op.label(g)}: weights are not constant int8 (convert with `octo convert`)")
+    x = g.tensor(op.inputs[0])
+    sx = x.qparams()[0]
+    oc = w.shape[3] if op.kind == "DEPTHWISE_CONV_2D" else w.shape[0]
+    ws = np.broadcast_to(np.asarray(w.scale, np.float32).reshape(-1), (oc,)).astype(np.float32)
+    bias = np.zeros(oc, np.float32)
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = g.tensor(op.inputs[2])
+        if b.data is not None:
+            bias = (np.asarray(b.data, np.float64).reshape(-1) * sx * ws.astype(np.float64)).astype(np.float32)
+    return np.asarray(w.data, np.int8), ws, bias
+
+
+def trainable_chain(g: Graph) -> list[_Layer]:
+    """The model as a chain of trainable-engine layers (the final SOFTMAX becomes the loss)."""
+    layers: list[_Layer] = []
+    cur = g.inputs[0]
+    ops = list(g.ops)
+    for i, op in enumerate(ops):
+        if op.inputs[0] != cur:
+            raise ConvertError(f"{op.label(g)}: the model is not a simple chain (this op does not read the previous "
+                               "op's output); on-device training supports chains of " + TRAINABLE_CHAIN)
+        cur = op.outputs[0]
+        ins = _hwc(g.tensor(op.inputs[0]).shape)
+        outs = _hwc(g.tensor(op.outputs[0]).shape)
+        name = layer_name(g.tensor(op.outputs[0]).name, f"{op.kind.lower()}_{op.index}")
+        act = str(op.options.get("activation", "NONE"))
+        if act not in ACTS:
+            raise ConvertError(f"{op.label(g)}: activation {act} cannot be trained (NONE, RELU, RELU6 can)")
+        if op.kind == "RESHAPE":
+            continue
+        if op.kind == "SOFTMAX":
+            if i != len(ops) - 1:
+                raise ConvertError(f"{op.label(g)}: SOFTMAX must be the last op to train with cross-entropy")
+            continue
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            if int(op.options.get("dilation_h", 1)) != 1 or int(op.options.get("dilation_w", 1)) != 1:
+                raise ConvertError(f"{op.label(g)}: dilated convolutions cannot be trained on the board")
+            w8, ws, b = _weights(g, op)
+            wshape = tuple(int(v) for v in w8.shape)
+            if op.kind == "DEPTHWISE_CONV_2D" and wshape[3] != ins[2]:
+                raise ConvertError(f"{op.label(g)}: depthwise multiplier {wshape[3] // ins[2]} cannot be trained "
+                                   "(multiplier 1 can)")
+            sh, sw = int(op.options["stride_h"]), int(op.options["stride_w"])
+            pad = str(op.options["padding"])
+            conv = (sh, sw, _pad(ins[0], outs[0], wshape[1], sh, pad), _pad(ins[1], outs[1], wshape[2], sw, pad))
+            layers.append(_Layer(op, op.kind, name, act, ins, outs, wshape, conv=conv,  # type: ignore[arg-type]
+                                 w_int8=w8, w_scales=ws, bias=b))
+        elif op.kind == "FULLY_CONNECTED":
+            w8, ws, b = _weights(g, op)
+            o, d = (int(v) for v in w8.shape)
+            if d != ins[0] * ins[1] * ins[2]:
+                raise ConvertError(f"{op.label(g)}: FC input has {ins[0] * ins[1] * ins[2]} values, weights expect {d}")
+            layers.append(_Layer(op, op.kind, name, act, ins, (1, 1, o), (o, 1, 1, d), w_int8=w8, w_scales=ws, bias=b))
+        elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            if act != "NONE":
+                raise ConvertError(f"{op.label(g)}: pools with a fused activation cannot be trained")
+            fh, fw = int(op.options["filter_h"]), int(op.options["filter_w"])
+            sh, sw = int(op.options["stride_h"]), int(op.options["stride_w"])
+            pad = str(op.options["padding"])
+            pool = (sh, sw, _pad(ins[0], outs[0], fh, sh, pad), _pad(ins[1], outs[1], fw, sw, pad), fh, fw)
+            exact = op.kind == "MAX_POOL_2D" and sh >= fh and sw >= fw
+            layers.append(_Layer(op, op.kind, name, act, ins, outs, pool=pool, pool_exact=exact))
+        elif op.kind == "MEAN":
+            axes = g.tensor(op.inputs[1]).data if len(op.inputs) > 1 else None
+            ax = sorted(int(a) % 4 for a in np.asarray(axes).reshape(-1)) if axes is not None else []
+            if ax != [1, 2]:
+                raise ConvertError(f"{op.label(g)}: MEAN over axes {ax} cannot be trained (over H and W can)")
+            pool = (1, 1, 0, 0, ins[0], ins[1])
+            layers.append(_Layer(op, "AVERAGE_POOL_2D", name, "NONE", ins, (1, 1, ins[2]), pool=pool))
+        else:
+            raise ConvertError(f"{op.label(g)}: {op.kind} cannot be trained on the board; on-device training "
+                               "supports chains of " + TRAINABLE_CHAIN)
+    if not layers or not any(layer.has_weights for layer in layers):
+        raise ConvertError("the model has no weight layers to train")
+    if ops[-1].kind != "SOFTMAX":
+        raise ConvertError("training needs a classifier ending in SOFTMAX (the loss is softmax cross-entropy)")
+    return layers
+
+
+def _mark_trainable(layers: list[_Layer], update: str) -> None:
+    weight_layers = [la for la in layers if la.has_weights]
+    if update == "all":
+        chosen = weight_layers
+    elif update == "bias":
+        chosen = []
+    else:
+        n = int(update[5:])
+        if n > len(weight_layers):
+            raise ConvertError(f"--update {update}: the model has only {len(weight_layers)} weight layers "
+                               f"({', '.join(la.name for la in weight_layers)})")
+        chosen = weight_layers[-n:]
+    for la in weight_layers:
+        la.train_w = la in chosen
+        la.train_b = la.train_w or update == "bias"
+    first = next(i for i, la in enumerate(layers) if la.train_w or la.train_b)
+    for i, la in enumerate(layers):
+        la.need_dx = i > first
+
+
+def _round_up(v: int, a: int = 8) -> int:
+    return (v + a - 1) // a * a
+
+
+def _s8_scratch(la: _Layer) -> int:
+    """The INT8 kernels' scratch (the octo_train_*_scratch_size functions)."""
+    oc, kh, kw, c = la.w_shape
+    if la.kind == "CONV_2D":
+        fwd = oc * 4 + _round_up(kh * kw * c, 4)
+        bwd_in = oc * kh * kw * c
+        bwd_w = _round_up(2 * _round_up(kh * kw * c, 2) + 2 * _round_up(oc, 2), 4)
+        return max(fwd, bwd_in, bwd_w)
+    if la.kind == "FULLY_CONNECTED":
+        return max(oc * c, _round_up(2 * _round_up(c, 2) + 2 * _round_up(oc, 2), 4))
+    return 0
+
+
+class _Alloc:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def take(self, nbytes: int) -> int:
+        off = self.size
+        self.size = _round_up(off + max(nbytes, 0))
+        return off
+
+
+def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classes: int) -> dict[str, Any]:
+    """Offsets of every region; sizes by category. State first (the blob), then the rest."""
+    int8 = cfg.precision == "int8"
+    es = 1 if int8 else 4
+    b = cfg.batch
+    a = _Alloc()
+    a.take(HEADER_BYTES)
+    state: list[dict[str, int]] = []
+    for la in layers:
+        r: dict[str, int] = {"scal": a.take(SCALARS * 4)}
+        if la.has_weights:
+            n, oc = la.n_w, la.oc
+            if int8:
+                r["w"] = a.take(n * (2 if la.train_w else 1))
+                r["v"] = a.take(n * 2) if la.train_w else NONE
+                r["lac"] = a.take(oc * 16) if (la.train_w or la.train_b) else NONE
+            else:
+                r["w"] = a.take(n * 4)
+                r["v"] = a.take(n * 4) if la.train_w else NONE
+                r["lac"] = NONE
+            r["b"] = a.take(oc * 4)
+            r["vb"] = a.take(oc * 4) if la.train_b else NONE
+        state.append(r)
+    state_bytes = a.size
+    weights_bytes = state_bytes
+    w8 = [a.take(la.n_w) if (int8 and la.has_weights and la.train_w) else NONE for la in layers]
+    working = a.size - state_bytes
+    rt_off = a.take(len(layers) * RT_FLOATS * 4)
+    mark = a.size
+    stage_off = a.take(b * input_elems)
+    label_off = a.take(b * 4)
+    input_off = stage_off if int8 else a.take(b * input_elems * 4)
+    first_saved = next(i for i, la in enumerate(layers) if la.train_w or la.train_b) - 1
+    transient = [i for i in range(len(layers)) if i < first_saved]
+    ping = [0, 0]
+    for i in transient:
+        ping[i % 2] = max(ping[i % 2], b * int(np.prod(layers[i].out_shape)) * es)
+    pp = [a.take(ping[0]), a.take(ping[1])] if transient else [0, 0]
+    y_off = []
+    for i, la in enumerate(layers):
+        y_off.append(pp[i % 2] if i in transient else a.take(b * int(np.prod(la.out_shape)) * es))
+    activations = a.size - mark
+    mark = a.size
+    per_sample = [int(np.prod(la.out_shape)) for la in layers] + [int(np.prod(la.in_shape)) for la in layers]
+    tile_bytes = _round_up(max(max(per_sample) * 4, b * classes * 4))
+    tile_off = a.take(tile_bytes)
+    grad_need = [(la.n_w + la.oc) * 4 for la in layers if la.has_weights and (la.train_w or la.train_b)]
+    grad_off = a.take(max(grad_need, default=0))
+    lac_need = [_round_up(la.oc, 2) * 4 + la.oc * 8 for la, r in zip(layers, state, strict=True)
+                if r.get("lac", NONE) != NONE]
+    lacsum_off = a.take(max(lac_need, default=0))
+    gradients = a.size - mark
+    scratch_bytes = max((_s8_scratch(la) for la in layers), default=0) if int8 else 0
+    scratch_off = a.take(scratch_bytes)
+    offsets = [{"x": (input_off if i == 0 else y_off[i - 1]), "y": y_off[i], "w8": w8[i], **state[i]}
+               for i in range(len(layers))]
+    memory = {
+        "weights_and_optimizer": weights_bytes,
+        "working_weights": working,
+        "activations": activations,
+        "gradients": gradients,
+        "scratch": scratch_bytes + len(layers) * RT_FLOATS * 4,
+        "total": a.size,
+    }
+    return {"offsets": offsets, "state_bytes": state_bytes, "arena_bytes": a.size, "rt_off": rt_off,
+            "stage_off": stage_off, "label_off": label_off, "input_off": input_off, "tile_off": tile_off,
+            "tile_bytes": tile_bytes, "grad_off": grad_off, "lacsum_off": lacsum_off, "scratch_off": scratch_off,
+            "scratch_bytes": scratch_bytes, "memory": memory}
+
+
+def _c_floats(v: np.ndarray) -> str:
+    return ", ".join(f"{float(x):.9e}f" for x in np.asarray(v, np.float32).reshape(-1))
+
+
+def _c_ints(v: np.ndarray) -> str:
+    return ", ".join(str(int(x)) for x in np.asarray(v).reshape(-1))
+
+
+def _dims(s: tuple[int, ...]) -> str:
+    return "{" + ", ".join(str(int(v)) for v in s) + "}"
+
+
+def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainConfig, fingerprint: int,
+               config_crc: int, input_elems: int, classes: int) -> str:
+    out = [f"/* generated by converter/train_plan.py for {name} ({cfg.config_id}) - do not edit */",
+           '#include "octo/octo_train_app.h"', ""]
+    for i, la in enumerate(layers):
+        if la.has_weights:
+            assert la.w_int8 is not None and la.w_scales is not None and la.bias is not None
+            out.append(f"static const int8_t k_w{i}[] = {{{_c_ints(la.w_int8)}}};")
+            out.append(f"static const float k_ws{i}[] = {{{_c_floats(la.w_scales)}}};")
+            out.append(f"static const float k_b{i}[] = {{{_c_floats(la.bias)}}};")
+    out.append("")
+    out.append("static const octo_tlayer_t k_layers[] = {")
+    for i, la in enumerate(layers):
+        o = mem["offsets"][i]
+        sh, sw, ph, pw = la.conv
+        psh, psw, pph, ppw, fh, fw = la.pool
+        w = la.has_weights
+        bound = float(np.sqrt(6.0 / la.fan_in)) if w else 0.0
+        out.append(
+            f"    {{.kind = {KINDS[la.kind]}, .act = {ACTS[la.act]}, .train_w = {int(la.train_w)}, "
+            f".train_b = {int(la.train_b)}, .need_dx = {int(la.need_dx)}, .pool_exact = {int(la.pool_exact)}, "
+            f".op_index = {la.op.index},\n"
+            f"     .conv = {{{sh}, {sw}, {ph}, {pw}, 0}}, .pool = {{{psh}, {psw}, {pph}, {ppw}, {fh}, {fw}}},\n"
+            f"     .in = {_dims((1, *la.in_shape))}, .w = {_dims(la.w_shape)}, .out = {_dims((1, *la.out_shape))},\n"
+            f"     .x_off = {o['x']}u, .y_off = {o['y']}u, .w_off = {o.get('w', NONE)}u, .v_off = {o.get('v', NONE)}u, "
+            f".b_off = {o.get('b', NONE)}u, .vb_off = {o.get('vb', NONE)}u, .lac_off = {o.get('lac', NONE)}u, "
+            f".scal_off = {o['scal']}u, .w8_off = {o['w8']}u,\n"
+            f"     .init_w = {f'k_w{i}' if w else 'NULL'}, .init_ws = {f'k_ws{i}' if w else 'NULL'}, "
+            f".init_b = {f'k_b{i}' if w else 'NULL'}, .init_bound = {bound:.9e}f}},")
+    out.append("};")
+    out.append("")
+    out.append(f"uint8_t g_octo_train_arena[{mem['arena_bytes']}] __attribute__((aligned(8)));")
+    out.append("")
+    out.append("const octo_tmodel_t g_octo_train_model = {")
+    out.append(f'    .name = "{name}", .fingerprint = {fingerprint}u, .config_crc = {config_crc}u, '
+               f".precision = {0 if cfg.precision == 'int8' else 1}, .n_layers = {len(layers)}, .batch = {cfg.batch},")
+    out.append(f"    .input_elems = {input_elems}u, .classes = {classes}u, .state_bytes = {mem['state_bytes']}u, "
+               f".arena_bytes = {mem['arena_bytes']}u,")
+    out.append(f"    .stage_off = {mem['stage_off']}u, .label_off = {mem['label_off']}u, "
+               f".input_off = {mem['input_off']}u, .tile_off = {mem['tile_off']}u, .tile_bytes = {mem['tile_bytes']}u,")
+    out.append(f"    .grad_off = {mem['grad_off']}u, .lacsum_off = {mem['lacsum_off']}u, "
+               f".scratch_off = {mem['scratch_off']}u, .scratch_bytes = {mem['scratch_bytes']}u, "
+               f".rt_off = {mem['rt_off']}u,")
+    out.append("    .layers = k_layers,")
+    out.append("};")
+    return "\n".join(out) + "\n"
+
+
+def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[dict[str, Any], str]:
+    """(train_plan.json contents, train_model.c) for a converted INT8 .tflite."""
+    from converter.tflite_reader import parse_tflite  # noqa: PLC0415
+
+    g = parse_tflite(model, source)
+    layers = trainable_chain(g)
+    _mark_trainable(layers, cfg.update)
+    inp = g.input
+    input_shape = [int(v) for v in inp.shape[1:]]
+    input_elems = int(np.prod(input_shape))
+    classes = int(np.prod(layers[-1].out_shape))
+    if classes > 255:
+        raise ConvertError(f"training supports up to 255 classes; the model has {classes}")
+    mem = plan_memory(layers, cfg, input_elems, classes)
+    fingerprint = zlib.crc32(model)
+    config = {"precision": cfg.precision, "batch": cfg.batch, "update": cfg.update, "fingerprint": fingerprint,
+              "layers": [[la.op.index, int(la.train_w), int(la.train_b)] for la in layers],
+              "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"]}
+    config_crc = zlib.crc32(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
+    plan = {
+        "name": g.name or source, "config_id": cfg.config_id, "config": config, "config_crc": config_crc,
+        "fingerprint": fingerprint, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
+        "input_shape": input_shape, "input_elems": input_elems, "classes": classes,
+        "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"], "memory": mem["memory"],
+        "trainable_params": int(sum(la.n_w * la.train_w + la.oc * la.train_b for la in layers if la.has_weights)),
+        "layers": [{"op_index": la.op.index, "name": la.name, "kind": la.kind, "act": la.act,
+                    "train_w": la.train_w, "train_b": la.train_b, "need_dx": la.need_dx,
+                    "w_shape": list(la.w_shape) if la.has_weights else None, "oc": la.oc if la.has_weights else 0,
+                    "in_shape": list(la.in_shape), "out_shape": list(la.out_shape),
+                    "offsets": mem["offsets"][i]} for i, la in enumerate(layers)],
+    }
+    code = generate_c(source, layers, mem, cfg, fingerprint, config_crc, input_elems, classes)
+    return plan, code
+
+
+def check_fits(plan: dict[str, Any], board_name: str, sram_bytes: int) -> None:
+    """ConvertError with the numbers when the plan cannot fit the board's SRAM."""
+    need = plan["arena_bytes"] + FIRMWARE_RAM_BYTES
+    if need <= sram_bytes:
+        return
+    m = plan["memory"]
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in m.items() if k != "total")
+    raise ConvertError(
+        f"training {plan['name']} ({plan['precision']}, batch {plan['batch']}, update {plan['update']}) needs "
+        f"{plan['arena_bytes']:,} B of SRAM ({parts}) plus ~{FIRMWARE_RAM_BYTES // 1024} KiB for the firmware; "
+        f"{board_name} has {sram_bytes:,} B. Use a smaller --batch, --update last:N or bias, --precision int8, "
+        "or a board with more SRAM")
+
+
+def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str) -> TrainBuild:
+    """Writes <model_dir>/train/<config-id>/{train_model.c, train_plan.json}; checks the board's SRAM."""
+    model_path = model_dir / "model.tflite"
+    if not model_path.exists():
+        raise ConvertError(f"{model_dir} holds no converted model (no model.tflite); "
+                           f"run `octo convert <model> -o {model_dir}` first")
+    plan, code = make_plan(model_path.read_bytes(), cfg, model_dir.name)
+    if board_name != "host":
+        from host_tools.boards import get_board  # noqa: PLC0415
+
+        check_fits(plan, board_name, get_board(board_name).sram_bytes)
+    out = model_dir / "train" / cfg.config_id
+    out.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(out / "train_model.c", code)
+    _write_if_changed(out / "train_plan.json", json.dumps(plan, indent=1) + "\n")
+    return TrainBuild(out, plan, cfg)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+# --- decoding a state blob ----------------------------------------------------------------------
+
+def blob_header(blob: bytes) -> dict[str, Any]:
+    if len(blob) < HEADER_BYTES:
+        raise ConvertError(f"state blob is {len(blob)} bytes, shorter than its {HEADER_BYTES}-byte header")
+    magic, fp, cfg, step, prng, flags, init, seed = struct.unpack_from("<8I", blob, 0)
+    lr, mom, wd, iscale, prc_k, lac_l2 = struct.unpack_from("<6f", blob, 32)
+    if magic != STATE_MAGIC:
+        raise ConvertError(f"not an Octo training state (magic {magic:#x}, expected {STATE_MAGIC:#x})")
+    return {"fingerprint": fp, "config_crc": cfg, "step": step, "prng": prng, "flags": flags, "init": init,
+            "seed": seed, "lr": lr, "momentum": mom, "weight_decay": wd, "input_scale": iscale, "prc_k": prc_k,
+            "lac_l2": lac_l2}
+
+
+def decode_weights(plan: dict[str, Any], blob: bytes) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Float weights (TFLite layouts) and biases per IR op index, LAC folded in."""
+    if len(blob) != plan["state_bytes"]:
+        raise ConvertError(f"state blob has {len(blob)} bytes; this training build expects {plan['state_bytes']}")
+    hdr = blob_header(blob)
+    if hdr["config_crc"] != plan["config_crc"]:
+        raise ConvertError("the state blob belongs to another training configuration "
+                           f"(config CRC {hdr['config_crc']:#010x}, plan {plan['config_crc']:#010x})")
+    int8 = plan["precision"] == "int8"
+    lac_on = int8 and bool(hdr["flags"] & 1)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for la in plan["layers"]:
+        if la["w_shape"] is None:
+            continue
+        o = la["offsets"]
+        shape = tuple(la["w_shape"])
+        n = int(np.prod(shape))
+        oc = la["oc"]
+        wscale = struct.unpack_from("<f", blob, o["scal"])[0]
+        if not int8:
+            w = np.frombuffer(blob, np.float32, n, o["w"]).astype(np.float32)
+        elif la["train_w"]:
+            w = np.frombuffer(blob, np.int16, n, o["w"]).astype(np.float32) * np.float32(wscale)
+        else:
+            w = np.frombuffer(blob, np.int8, n, o["w"]).astype(np.float32) * np.float32(wscale)
+        w = w.reshape(shape)
+        b = np.frombuffer(blob, np.float32, oc, o["b"]).copy()
+        if lac_on and o["lac"] != NONE:
+            lac = np.frombuffer(blob, np.float32, 2 * oc, o["lac"])
+            gain, beta = 1.0 + lac[:oc], lac[oc:]
+            w = w * (gain.reshape(1, 1, 1, -1) if la["kind"] == "DEPTHWISE_CONV_2D"
+                     else gain.reshape(-1, *([1] * (len(shape) - 1))))
+            b = b * gain + beta
+        if la["kind"] == "FULLY_CONNECTED":
+            w = w.reshape(shape[0], shape[3])
+        out[int(la["op_index"])] = (w.astype(np.float32), b.astype(np.float32))
+    return out

@@ -1,0 +1,154 @@
+/*
+ * octo_trainer.h - the on-device training engine: one step (forward, loss,
+ * backward, SGD-momentum update) or one evaluation over a chain of layers
+ * described by a generated table (converter/train_plan.py writes
+ * train_model.c). INT8 ("Octo": LAC, PRC, stochastic rounding) or FP32 (the
+ * baseline) is fixed per build by the table; both share this loop.
+ *
+ * Memory: everything lives in one caller-provided arena laid out by the
+ * generated plan (no malloc). The first state_bytes of the arena are the
+ * *state blob* (weights, momentum, LAC, ranges, PRNG, step, hyper-parameters;
+ * layout in docs/TRAINING.md): reading it is a checkpoint, writing it back
+ * (then octo_trainer_commit) resumes bit-identically.
+ *
+ * Per step, with batch n (<= the plan's batch):
+ *   forward    layer by layer, each output saved in its slot (INT8: int8 with a
+ *              per-tensor scale from the *previous* step's range, so a layer
+ *              needs int32 scratch for one sample only; the first step probes
+ *              the range with an extra pass)
+ *   loss       softmax cross-entropy (mean over the batch)
+ *   backward   the gradient of a layer's output overwrites its saved output
+ *              (after the activation mask and LAC sums have read it); the weight
+ *              gradient is taken over the whole batch and applied at once, the
+ *              input gradient is computed one sample at a time
+ *   update     SGD with momentum; INT8 keeps int16 master weights and int16
+ *              momentum (per-tensor scales), updates them with stochastic
+ *              rounding and re-derives the int8 working copy.
+ */
+#ifndef OCTO_TRAINER_H
+#define OCTO_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "octo/octo_train.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OCTO_TRAIN_STATE_MAGIC 0x5354434Fu /* "OCTS" */
+#define OCTO_TRAIN_HEADER_BYTES 64u
+#define OCTO_TRAIN_NONE 0xFFFFFFFFu /* "no such region" offset */
+
+enum { OCTO_TRAIN_PREC_INT8 = 0, OCTO_TRAIN_PREC_FP32 = 1 };
+enum { OCTO_TL_CONV = 0, OCTO_TL_DW = 1, OCTO_TL_FC = 2, OCTO_TL_MAXPOOL = 3, OCTO_TL_AVGPOOL = 4 };
+enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
+
+/* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
+enum {
+    OCTO_TS_W_SCALE = 0, /* INT8: master int16 scale (trainable) or int8 scale (frozen) */
+    OCTO_TS_V_SCALE = 1, /* INT8: momentum int16 scale */
+    OCTO_TS_R_FWD = 2,   /* INT8: output range (real units) for the next step, 0 = unknown */
+    OCTO_TS_R_BWD = 3,   /* INT8: input-gradient range, 0 = unknown */
+    OCTO_TS_COUNT = 4
+};
+
+/* One layer of the chain. Dims are per sample (n = 1). Offsets are bytes into
+ * the arena; OCTO_TRAIN_NONE when a region does not exist. */
+typedef struct {
+    uint8_t kind;         /* OCTO_TL_* */
+    uint8_t act;          /* octo_train_act_t applied after the op (and after LAC) */
+    uint8_t train_w;      /* weights are updated */
+    uint8_t train_b;      /* bias is updated */
+    uint8_t need_dx;      /* the input gradient is computed (a trainable layer comes earlier) */
+    uint8_t pool_exact;   /* MAX_POOL windows do not overlap: dx is a copy of dy */
+    uint16_t op_index;    /* the IR op (for the host) */
+    octo_train_conv_params_t conv; /* CONV/DW (act field unused: see act) */
+    octo_train_pool_params_t pool; /* pools */
+    octo_dims_t in, w, out;
+    uint32_t x_off;   /* input slot: batch x in elements (int8 or float) */
+    uint32_t y_off;   /* output slot: batch x out elements */
+    uint32_t w_off;   /* state: master weights (f32 / i16) or frozen weights (f32 / i8) */
+    uint32_t v_off;   /* state: weight momentum (f32 / i16) */
+    uint32_t b_off;   /* state: bias f32 [OC] */
+    uint32_t vb_off;  /* state: bias momentum f32 [OC] */
+    uint32_t lac_off; /* state: LAC f32 gamma[OC], beta[OC], v_gamma[OC], v_beta[OC] */
+    uint32_t scal_off; /* state: OCTO_TS_COUNT floats */
+    uint32_t w8_off;  /* arena: INT8 working copy of trainable weights */
+    const int8_t *init_w;   /* converted weights (int8, per-channel scales) or NULL */
+    const float *init_ws;   /* their scales [OC] (conv/fc: per output row; dw: per channel) */
+    const float *init_b;    /* converted bias [OC] or NULL */
+    float init_bound;       /* He-uniform bound sqrt(6 / fan_in) for random init */
+} octo_tlayer_t;
+
+typedef struct {
+    const char *name;
+    uint32_t fingerprint;  /* CRC-32 of the model's .tflite */
+    uint32_t config_crc;   /* CRC-32 of the plan's configuration */
+    uint8_t precision;     /* OCTO_TRAIN_PREC_* */
+    uint8_t n_layers;
+    uint16_t batch;
+    uint32_t input_elems;  /* per sample */
+    uint32_t classes;
+    uint32_t state_bytes;
+    uint32_t arena_bytes;
+    uint32_t stage_off;    /* int8 [batch][input_elems] staged samples */
+    uint32_t label_off;    /* int32 [batch] labels */
+    uint32_t input_off;    /* FP32: float input slot (layer 0's x); INT8: == stage_off */
+    uint32_t tile_off;     /* 4-byte elements: one sample's largest layer output/input, >= batch*classes */
+    uint32_t tile_bytes;
+    uint32_t grad_off;     /* 4-byte weight+bias gradients of the largest layer */
+    uint32_t lacsum_off;   /* INT8: int32 S1[C] + int64 S2[C] of the largest layer */
+    uint32_t scratch_off;  /* kernel scratch */
+    uint32_t scratch_bytes;
+    uint32_t rt_off;       /* runtime floats per layer: [0] y scale, [1] w8 scale */
+    const octo_tlayer_t *layers;
+} octo_tmodel_t;
+
+/* Hyper-parameters, as TRAIN_INIT carries them. */
+typedef struct {
+    uint32_t seed;
+    uint32_t init;   /* 0 converted weights, 1 random (He-uniform) */
+    uint32_t flags;  /* OCTO_TRAIN_FLAG_* */
+    float lr;
+    float momentum;
+    float weight_decay;
+    float input_scale;
+    float prc_k;
+    float lac_l2;
+} octo_train_hparams_t;
+
+typedef struct {
+    float loss;
+    uint32_t correct;
+    uint32_t n;
+} octo_train_result_t;
+
+typedef struct {
+    const octo_tmodel_t *m;
+    uint8_t *arena; /* m->arena_bytes, 8-byte aligned */
+    int valid;      /* state initialised or committed */
+} octo_trainer_t;
+
+/* Binds the engine to its arena; the state is invalid until init/commit. */
+int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena) OCTO_CHECK_RESULT;
+/* Fresh state from the hyper-parameters (weights converted or random from the seed). */
+int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) OCTO_CHECK_RESULT;
+/* Validates a state blob written into the arena (magic, fingerprint, config)
+ * and re-derives the working copies. OCTO_E_STATE when it does not match. */
+int octo_trainer_commit(octo_trainer_t *t) OCTO_CHECK_RESULT;
+/* Samples [first, first+count): labels and int8 data into the staging buffer. */
+int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const uint8_t *labels,
+                       const int8_t *samples) OCTO_CHECK_RESULT;
+/* One training step on staged samples 0..n-1; the step counter advances. */
+int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) OCTO_CHECK_RESULT;
+/* Forward only (round to nearest, no state change); pred[n] = argmax. */
+int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) OCTO_CHECK_RESULT;
+uint32_t octo_trainer_step_count(const octo_trainer_t *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OCTO_TRAINER_H */

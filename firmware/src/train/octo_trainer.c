@@ -1,0 +1,988 @@
+/* octo_trainer.c - the training engine over a generated layer table (see octo_trainer.h). */
+#include "octo/octo_trainer.h"
+
+#include <string.h>
+
+#include "octo_train_internal.h"
+
+/* State blob header fields (byte offsets, docs/TRAINING.md). */
+enum {
+    H_MAGIC = 0,
+    H_FINGERPRINT = 4,
+    H_CONFIG = 8,
+    H_STEP = 12,
+    H_PRNG = 16,
+    H_FLAGS = 20,
+    H_INIT = 24,
+    H_SEED = 28,
+    H_LR = 32,
+    H_MOMENTUM = 36,
+    H_WD = 40,
+    H_INPUT_SCALE = 44,
+    H_PRC_K = 48,
+    H_LAC_L2 = 52
+};
+
+/* Runtime floats per layer (not state). */
+enum { RT_Y = 0, RT_W8 = 1, RT_DZ = 2, RT_GS = 3, RT_COUNT = 4 };
+
+#define W16_HIGH 16384 /* master weights above this are halved (scale doubled) */
+#define W16_LOW 4096   /* ... and below this doubled, keeping 12-14 significant bits */
+#define W16_INIT 8192.0f
+
+typedef struct {
+    const octo_tmodel_t *m;
+    uint8_t *a;
+    octo_train_hparams_t hp;
+    octo_train_prng_t prng;
+    uint32_t n;  /* samples in this batch */
+    int train;   /* 1 = training step (stochastic rounding, ranges updated), 0 = eval */
+} ctx_t;
+
+/* --- small helpers ----------------------------------------------------------------------------- */
+
+static uint32_t rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static void wr32(uint8_t *p, uint32_t v) {
+    memcpy(p, &v, 4);
+}
+static float rdf(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static void wrf(uint8_t *p, float v) {
+    memcpy(p, &v, 4);
+}
+
+#define AT(c, off, type) ((type *)(void *)((c)->a + (off)))
+
+static float absf(float v) {
+    return v < 0.0f ? -v : v;
+}
+
+static float uniform(octo_train_prng_t *r) {
+    return (float)(octo_train_prng_next(r) >> 8) * (1.0f / 16777216.0f);
+}
+
+static int32_t elems(const octo_dims_t *d) {
+    return d->h * d->w * d->c;
+}
+static int32_t w_count(const octo_tlayer_t *L) {
+    return L->w.n * L->w.h * L->w.w * L->w.c;
+}
+static int has_weights(const octo_tlayer_t *L) {
+    return L->kind == OCTO_TL_CONV || L->kind == OCTO_TL_DW || L->kind == OCTO_TL_FC;
+}
+static int32_t out_channels(const octo_tlayer_t *L) {
+    return L->kind == OCTO_TL_DW ? L->w.c : L->w.n;
+}
+/* Output channel of weight element i. */
+static int32_t w_channel(const octo_tlayer_t *L, int32_t i) {
+    return L->kind == OCTO_TL_DW ? i % L->w.c : i / (L->w.h * L->w.w * L->w.c);
+}
+static octo_dims_t batch_dims(const octo_dims_t *d, int32_t n) {
+    octo_dims_t r = *d;
+    r.n = n;
+    return r;
+}
+static float *rt(const ctx_t *c, uint32_t l) {
+    return AT(c, c->m->rt_off, float) + l * RT_COUNT;
+}
+static float *scal(const ctx_t *c, const octo_tlayer_t *L) {
+    return AT(c, L->scal_off, float);
+}
+static int lac_on(const ctx_t *c, const octo_tlayer_t *L) {
+    return c->m->precision == OCTO_TRAIN_PREC_INT8 && (c->hp.flags & OCTO_TRAIN_FLAG_LAC) != 0u &&
+           L->lac_off != OCTO_TRAIN_NONE;
+}
+static int8_t *slot8(const ctx_t *c, uint32_t off, const octo_dims_t *d, uint32_t s) {
+    return AT(c, off, int8_t) + (size_t)s * (size_t)elems(d);
+}
+static float *slotf(const ctx_t *c, uint32_t off, const octo_dims_t *d, uint32_t s) {
+    return AT(c, off, float) + (size_t)s * (size_t)elems(d);
+}
+/* Scale of layer l's input (the previous output, or the staged samples). */
+static float x_scale(const ctx_t *c, uint32_t l) {
+    return l == 0 ? c->hp.input_scale : rt(c, l - 1)[RT_Y];
+}
+/* int8 weights the kernels use: the working copy (trainable) or the frozen state. */
+static octo_train_q8_t w8_of(const ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    octo_train_q8_t q;
+    if (L->train_w) {
+        q.data = AT(c, L->w8_off, int8_t);
+        q.scale = rt(c, l)[RT_W8];
+    } else {
+        q.data = AT(c, L->w_off, int8_t);
+        q.scale = scal(c, L)[OCTO_TS_W_SCALE];
+    }
+    return q;
+}
+
+static void load_hparams(ctx_t *c) {
+    const uint8_t *h = c->a;
+    c->hp.seed = rd32(h + H_SEED);
+    c->hp.init = rd32(h + H_INIT);
+    c->hp.flags = rd32(h + H_FLAGS);
+    c->hp.lr = rdf(h + H_LR);
+    c->hp.momentum = rdf(h + H_MOMENTUM);
+    c->hp.weight_decay = rdf(h + H_WD);
+    c->hp.input_scale = rdf(h + H_INPUT_SCALE);
+    c->hp.prc_k = rdf(h + H_PRC_K);
+    c->hp.lac_l2 = rdf(h + H_LAC_L2);
+    c->prng.state = rd32(h + H_PRNG);
+}
+
+static void ctx_open(ctx_t *c, const octo_trainer_t *t, uint32_t n, int train) {
+    c->m = t->m;
+    c->a = t->arena;
+    c->n = n;
+    c->train = train;
+    load_hparams(c);
+}
+
+/* --- INT8 weights: int16 masters and the int8 working copy --------------------------------------- */
+
+static void refresh_w8(const ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    if (!has_weights(L) || !L->train_w || c->m->precision != OCTO_TRAIN_PREC_INT8) {
+        return;
+    }
+    const int16_t *w16 = AT(c, L->w_off, int16_t);
+    int8_t *w8 = AT(c, L->w8_off, int8_t);
+    const int32_t n = w_count(L);
+    int32_t wmax = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t v = w16[i] < 0 ? -w16[i] : w16[i];
+        wmax = v > wmax ? v : wmax;
+    }
+    const float s16 = scal(c, L)[OCTO_TS_W_SCALE];
+    if (wmax == 0) {
+        memset(w8, 0, (size_t)n);
+        rt(c, l)[RT_W8] = s16;
+        return;
+    }
+    const float f = 127.0f / (float)wmax;
+    for (int32_t i = 0; i < n; i++) {
+        w8[i] = (int8_t)octo_tr_round_sat((float)w16[i] * f, 127);
+    }
+    rt(c, l)[RT_W8] = s16 * (float)wmax / 127.0f;
+}
+
+/* Real value of converted/random initial weight i (the PRNG advances for random init). */
+static float init_weight(const octo_tlayer_t *L, int32_t i, int random, octo_train_prng_t *r) {
+    if (random || L->init_w == NULL) {
+        return (uniform(r) * 2.0f - 1.0f) * L->init_bound;
+    }
+    return (float)L->init_w[i] * L->init_ws[w_channel(L, i)];
+}
+
+static void init_layer(ctx_t *c, const octo_tlayer_t *L, int random) {
+    const int32_t n = w_count(L);
+    const int32_t oc = out_channels(L);
+    float *sc = scal(c, L);
+    octo_train_prng_t first = c->prng;
+    if (c->m->precision == OCTO_TRAIN_PREC_FP32) {
+        float *w = AT(c, L->w_off, float);
+        for (int32_t i = 0; i < n; i++) {
+            w[i] = init_weight(L, i, random, &c->prng);
+        }
+        if (L->v_off != OCTO_TRAIN_NONE) {
+            memset(AT(c, L->v_off, float), 0, (size_t)n * sizeof(float));
+        }
+    } else {
+        float wmax = 0.0f; /* pass 1: the range; pass 2 (same draws again): the values */
+        for (int32_t i = 0; i < n; i++) {
+            const float v = absf(init_weight(L, i, random, &c->prng));
+            wmax = v > wmax ? v : wmax;
+        }
+        c->prng = first;
+        if (wmax <= 0.0f) {
+            wmax = 1e-6f;
+        }
+        if (L->train_w) {
+            const float s16 = wmax / W16_INIT;
+            int16_t *w16 = AT(c, L->w_off, int16_t);
+            for (int32_t i = 0; i < n; i++) {
+                w16[i] = (int16_t)octo_tr_round_sat(init_weight(L, i, random, &c->prng) / s16, 32767);
+            }
+            memset(AT(c, L->v_off, int16_t), 0, (size_t)n * sizeof(int16_t));
+            sc[OCTO_TS_W_SCALE] = s16;
+            sc[OCTO_TS_V_SCALE] = 1.0f;
+        } else {
+            const float s8 = wmax / 127.0f;
+            int8_t *w8 = AT(c, L->w_off, int8_t);
+            for (int32_t i = 0; i < n; i++) {
+                w8[i] = (int8_t)octo_tr_round_sat(init_weight(L, i, random, &c->prng) / s8, 127);
+            }
+            sc[OCTO_TS_W_SCALE] = s8;
+        }
+    }
+    float *b = AT(c, L->b_off, float);
+    for (int32_t i = 0; i < oc; i++) {
+        b[i] = (!random && L->init_b != NULL) ? L->init_b[i] : 0.0f;
+    }
+    if (L->vb_off != OCTO_TRAIN_NONE) {
+        memset(AT(c, L->vb_off, float), 0, (size_t)oc * sizeof(float));
+    }
+    if (L->lac_off != OCTO_TRAIN_NONE) {
+        memset(AT(c, L->lac_off, float), 0, (size_t)oc * 4u * sizeof(float));
+    }
+}
+
+/* --- public: bind, init, commit, stage --------------------------------------------------------- */
+
+static size_t layer_scratch(const octo_tlayer_t *L) {
+    size_t s = 0;
+    if (L->kind == OCTO_TL_CONV) {
+        const size_t a = octo_train_conv2d_s8_fwd_scratch_size(&L->w);
+        const size_t b = octo_train_conv2d_s8_bwd_input_scratch_size(&L->w);
+        const size_t d = octo_train_conv2d_s8_bwd_weight_scratch_size(&L->w);
+        s = a > b ? a : b;
+        s = d > s ? d : s;
+    } else if (L->kind == OCTO_TL_FC) {
+        const size_t b = octo_train_fc_s8_bwd_input_scratch_size(&L->w);
+        const size_t d = octo_train_fc_s8_bwd_weight_scratch_size(&L->w);
+        s = b > d ? b : d;
+    }
+    return s;
+}
+
+int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena) {
+    if (t == NULL || m == NULL || arena == NULL || m->layers == NULL || m->n_layers == 0 || m->batch == 0 ||
+        ((uintptr_t)arena & 7u) != 0) {
+        return OCTO_E_ARG;
+    }
+    if (m->precision == OCTO_TRAIN_PREC_INT8) {
+        for (uint32_t l = 0; l < m->n_layers; l++) {
+            if (layer_scratch(&m->layers[l]) > m->scratch_bytes) {
+                return OCTO_E_NOMEM;
+            }
+        }
+    }
+    if (m->tile_bytes < (uint32_t)m->batch * m->classes * 4u) {
+        return OCTO_E_NOMEM;
+    }
+    t->m = m;
+    t->arena = arena;
+    t->valid = 0;
+    return OCTO_OK;
+}
+
+static void refresh_all(ctx_t *c) {
+    for (uint32_t l = 0; l < c->m->n_layers; l++) {
+        refresh_w8(c, l);
+    }
+}
+
+int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
+    if (t == NULL || t->m == NULL || hp == NULL || !(hp->input_scale > 0.0f) || !(hp->lr >= 0.0f) ||
+        !(hp->momentum >= 0.0f && hp->momentum < 1.0f) || !(hp->weight_decay >= 0.0f) || !(hp->prc_k >= 0.0f) ||
+        !(hp->lac_l2 >= 0.0f) || hp->init > 1u) {
+        return OCTO_E_ARG;
+    }
+    const octo_tmodel_t *m = t->m;
+    memset(t->arena, 0, m->state_bytes);
+    uint8_t *h = t->arena;
+    wr32(h + H_MAGIC, OCTO_TRAIN_STATE_MAGIC);
+    wr32(h + H_FINGERPRINT, m->fingerprint);
+    wr32(h + H_CONFIG, m->config_crc);
+    wr32(h + H_STEP, 0);
+    wr32(h + H_FLAGS, hp->flags);
+    wr32(h + H_INIT, hp->init);
+    wr32(h + H_SEED, hp->seed);
+    wrf(h + H_LR, hp->lr);
+    wrf(h + H_MOMENTUM, hp->momentum);
+    wrf(h + H_WD, hp->weight_decay);
+    wrf(h + H_INPUT_SCALE, hp->input_scale);
+    wrf(h + H_PRC_K, hp->prc_k);
+    wrf(h + H_LAC_L2, hp->lac_l2);
+    octo_train_prng_t r;
+    octo_train_prng_seed(&r, hp->seed);
+    wr32(h + H_PRNG, r.state);
+    ctx_t c;
+    ctx_open(&c, t, 0, 0);
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        if (has_weights(&m->layers[l])) {
+            init_layer(&c, &m->layers[l], hp->init == 1u);
+        }
+    }
+    wr32(h + H_PRNG, c.prng.state);
+    refresh_all(&c);
+    t->valid = 1;
+    return OCTO_OK;
+}
+
+int octo_trainer_commit(octo_trainer_t *t) {
+    if (t == NULL || t->m == NULL) {
+        return OCTO_E_ARG;
+    }
+    const uint8_t *h = t->arena;
+    t->valid = 0;
+    if (rd32(h + H_MAGIC) != OCTO_TRAIN_STATE_MAGIC || rd32(h + H_FINGERPRINT) != t->m->fingerprint ||
+        rd32(h + H_CONFIG) != t->m->config_crc || rd32(h + H_PRNG) == 0u) {
+        return OCTO_E_STATE;
+    }
+    ctx_t c;
+    ctx_open(&c, t, 0, 0);
+    if (!(c.hp.input_scale > 0.0f)) {
+        return OCTO_E_STATE;
+    }
+    refresh_all(&c);
+    t->valid = 1;
+    return OCTO_OK;
+}
+
+int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const uint8_t *labels,
+                       const int8_t *samples) {
+    if (t == NULL || t->m == NULL || labels == NULL || samples == NULL || first > t->m->batch ||
+        count > t->m->batch - first) {
+        return OCTO_E_ARG;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (labels[i] >= t->m->classes) {
+            return OCTO_E_ARG;
+        }
+    }
+    const octo_tmodel_t *m = t->m;
+    int32_t *lab = (int32_t *)(void *)(t->arena + m->label_off);
+    for (uint32_t i = 0; i < count; i++) {
+        lab[first + i] = labels[i];
+    }
+    memcpy(t->arena + m->stage_off + (size_t)first * m->input_elems, samples, (size_t)count * m->input_elems);
+    return OCTO_OK;
+}
+
+uint32_t octo_trainer_step_count(const octo_trainer_t *t) {
+    return (t != NULL && t->m != NULL && t->valid) ? rd32(t->arena + H_STEP) : 0xFFFFFFFFu;
+}
+
+/* --- INT8 forward ------------------------------------------------------------------------------ */
+
+/* One sample's accumulators -> int8 output: LAC (z*g + bq per channel), the
+ * activation, then rounding with inv = 127/range (inv 0: only measure).
+ * Returns max |z| after LAC and activation, in accumulator units. */
+static float post_tile(ctx_t *c, const int32_t *acc, int32_t count, int32_t ch, const float *lac, int32_t act,
+                       float six, float inv, int8_t *out) {
+    float amax = 0.0f;
+    const int sr = c->train;
+    for (int32_t i = 0; i < count; i++) {
+        float z = (float)acc[i];
+        if (lac != NULL) {
+            const int32_t k = i % ch;
+            z = z * lac[k] + lac[ch + k];
+        }
+        if (act != OCTO_TRAIN_ACT_NONE) {
+            z = z < 0.0f ? 0.0f : z;
+            if (act == OCTO_TRAIN_ACT_RELU6 && z > six) {
+                z = six;
+            }
+        }
+        const float az = absf(z);
+        amax = az > amax ? az : amax;
+        if (inv > 0.0f) {
+            out[i] = octo_tr_q8_round(z * inv, sr ? uniform(&c->prng) : 0.5f);
+        }
+    }
+    return amax;
+}
+
+/* Runs the op of layer l on sample s into the int32 tile; returns the kernel status. */
+static int fwd_kernel_s8(ctx_t *c, uint32_t l, uint32_t s, octo_train_q32_t *acc) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const octo_tmodel_t *m = c->m;
+    octo_train_q8_t x = {slot8(c, L->x_off, &L->in, s), x_scale(c, l)};
+    const octo_dims_t in = batch_dims(&L->in, 1);
+    const octo_dims_t out = batch_dims(&L->out, 1);
+    acc->data = AT(c, m->tile_off, int32_t);
+    if (L->kind == OCTO_TL_AVGPOOL) {
+        return octo_train_avgpool_s8_fwd(&L->pool, &in, &x, &out, acc);
+    }
+    const octo_train_q8_t w = w8_of(c, l);
+    const float *bias = AT(c, L->b_off, float);
+    octo_train_conv_params_t p = L->conv;
+    p.act = OCTO_TRAIN_ACT_NONE;
+    if (L->kind == OCTO_TL_CONV) {
+        return octo_train_conv2d_s8_fwd(&p, &in, &x, &L->w, &w, bias, AT(c, m->scratch_off, void), &out, acc);
+    }
+    if (L->kind == OCTO_TL_DW) {
+        return octo_train_dwconv_s8_fwd(&p, &in, &x, &L->w, &w, bias, &out, acc);
+    }
+    octo_train_fc_params_t fp = {OCTO_TRAIN_ACT_NONE};
+    return octo_train_fc_s8_fwd(&fp, &in, &x, &L->w, &w, bias, &out, acc);
+}
+
+static int fwd_layer_s8(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    if (L->kind == OCTO_TL_MAXPOOL) {
+        const octo_dims_t in = batch_dims(&L->in, (int32_t)c->n);
+        const octo_dims_t out = batch_dims(&L->out, (int32_t)c->n);
+        octo_train_q8_t x = {AT(c, L->x_off, int8_t), x_scale(c, l)};
+        octo_train_q8_t y = {AT(c, L->y_off, int8_t), 1.0f};
+        const int st = octo_train_maxpool_s8_fwd(&L->pool, &in, &x, &out, &y);
+        rt(c, l)[RT_Y] = y.scale;
+        return st;
+    }
+    const int32_t count = elems(&L->out);
+    const int32_t ch = L->out.c;
+    float *lac = NULL;
+    float acc_scale = 1.0f;
+    float *sc = scal(c, L);
+    float range = sc[OCTO_TS_R_FWD];
+    octo_train_q32_t acc;
+    for (int pass = range > 0.0f ? 1 : 0; pass < 2; pass++) {
+        float amax = 0.0f;
+        for (uint32_t s = 0; s < c->n; s++) {
+            const int st = fwd_kernel_s8(c, l, s, &acc);
+            if (st != OCTO_OK) {
+                return st;
+            }
+            if (s == 0) {
+                acc_scale = acc.scale;
+                if (lac_on(c, L)) { /* per-channel gain and offset in accumulator units */
+                    const float *g = AT(c, L->lac_off, float);
+                    lac = AT(c, c->m->grad_off, float);
+                    for (int32_t k = 0; k < ch; k++) {
+                        lac[k] = 1.0f + g[k];
+                        lac[ch + k] = g[ch + k] / acc_scale;
+                    }
+                }
+            }
+            const float six = 6.0f / acc_scale;
+            const float inv = pass == 1 ? 127.0f * acc_scale / range : 0.0f;
+            const float a = post_tile(c, acc.data, count, ch, lac, L->act, six, inv, slot8(c, L->y_off, &L->out, s));
+            amax = a > amax ? a : amax;
+        }
+        const float measured = amax > 0.0f ? amax * acc_scale : acc_scale;
+        if (pass == 0) {
+            range = measured;
+        } else if (c->train) {
+            sc[OCTO_TS_R_FWD] = measured; /* the next step's range */
+        }
+    }
+    rt(c, l)[RT_Y] = range / 127.0f;
+    return OCTO_OK;
+}
+
+/* --- FP32 forward ------------------------------------------------------------------------------ */
+
+static int fwd_layer_f32(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const octo_dims_t in = batch_dims(&L->in, (int32_t)c->n);
+    const octo_dims_t out = batch_dims(&L->out, (int32_t)c->n);
+    const float *x = AT(c, L->x_off, float);
+    float *y = AT(c, L->y_off, float);
+    const float *w = AT(c, L->w_off, float);
+    const float *b = AT(c, L->b_off, float);
+    octo_train_conv_params_t p = L->conv;
+    p.act = L->act;
+    switch (L->kind) {
+    case OCTO_TL_CONV:
+        return octo_train_conv2d_f32_fwd(&p, &in, x, &L->w, w, b, &out, y);
+    case OCTO_TL_DW:
+        return octo_train_dwconv_f32_fwd(&p, &in, x, &L->w, w, b, &out, y);
+    case OCTO_TL_FC: {
+        octo_train_fc_params_t fp = {L->act};
+        return octo_train_fc_f32_fwd(&fp, &in, x, &L->w, w, b, &out, y);
+    }
+    case OCTO_TL_MAXPOOL:
+        return octo_train_maxpool_f32_fwd(&L->pool, &in, x, &out, y);
+    default:
+        return octo_train_avgpool_f32_fwd(&L->pool, &in, x, &out, y);
+    }
+}
+
+static int forward(ctx_t *c) {
+    const octo_tmodel_t *m = c->m;
+    if (m->precision == OCTO_TRAIN_PREC_FP32) {
+        const int8_t *q = AT(c, m->stage_off, int8_t);
+        float *x = AT(c, m->input_off, float);
+        const size_t n = (size_t)c->n * m->input_elems;
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (float)q[i] * c->hp.input_scale;
+        }
+    }
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const int st = m->precision == OCTO_TRAIN_PREC_INT8 ? fwd_layer_s8(c, l) : fwd_layer_f32(c, l);
+        if (st != OCTO_OK) {
+            return st;
+        }
+    }
+    return OCTO_OK;
+}
+
+/* Loss, correct count and predictions from the last layer's output. */
+static int loss_and_grad(ctx_t *c, octo_train_result_t *res, uint8_t *pred, int want_grad) {
+    const octo_tmodel_t *m = c->m;
+    const uint32_t l = m->n_layers - 1u;
+    const octo_tlayer_t *L = &m->layers[l];
+    const int32_t *lab = AT(c, m->label_off, int32_t);
+    const uint32_t k = m->classes;
+    uint32_t correct = 0;
+    for (uint32_t s = 0; s < c->n; s++) {
+        uint32_t best = 0;
+        if (m->precision == OCTO_TRAIN_PREC_INT8) {
+            const int8_t *y = AT(c, L->y_off, int8_t) + (size_t)s * k;
+            for (uint32_t j = 1; j < k; j++) {
+                best = y[j] > y[best] ? j : best;
+            }
+        } else {
+            const float *y = AT(c, L->y_off, float) + (size_t)s * k;
+            for (uint32_t j = 1; j < k; j++) {
+                best = y[j] > y[best] ? j : best;
+            }
+        }
+        correct += best == (uint32_t)lab[s] ? 1u : 0u;
+        if (pred != NULL) {
+            pred[s] = (uint8_t)best;
+        }
+    }
+    res->correct = correct;
+    res->n = c->n;
+    if (m->precision == OCTO_TRAIN_PREC_INT8) {
+        octo_train_q8_t logits = {AT(c, L->y_off, int8_t), rt(c, l)[RT_Y]};
+        octo_train_q8_t d = {AT(c, m->tile_off, int8_t), 1.0f};
+        const int st = octo_train_softmax_xent_s8((int32_t)c->n, (int32_t)k, &logits, lab, &res->loss,
+                                                  want_grad ? &d : NULL);
+        rt(c, l)[RT_DZ] = d.scale;
+        return st;
+    }
+    return octo_train_softmax_xent_f32((int32_t)c->n, (int32_t)k, AT(c, L->y_off, float), lab, &res->loss,
+                                       want_grad ? AT(c, m->tile_off, float) : NULL);
+}
+
+/* --- backward helpers -------------------------------------------------------------------------- */
+
+/* INT8: layer p's output gradient for sample s: d (int8, scale sd) masked by
+ * p's activation (read from the saved output), LAC sums, then written over the
+ * saved output. */
+static void store_dz_s8(ctx_t *c, uint32_t p, uint32_t s, const int8_t *d) {
+    const octo_tlayer_t *P = &c->m->layers[p];
+    int8_t *y = slot8(c, P->y_off, &P->out, s);
+    const int32_t count = elems(&P->out);
+    int32_t lim = 128;
+    if (P->act == OCTO_TRAIN_ACT_RELU6) {
+        const float tt = 6.0f / rt(c, p)[RT_Y] - 0.5f;
+        if (tt < 128.0f) {
+            const int32_t f = octo_tr_floor(tt);
+            lim = (float)f == tt ? f : f + 1;
+        }
+    }
+    const int lac = lac_on(c, P);
+    const int32_t ch = P->out.c;
+    int32_t *s1 = AT(c, c->m->lacsum_off, int32_t);
+    int64_t *s2 = (int64_t *)(void *)(s1 + ((ch + 1) & ~1));
+    for (int32_t i = 0; i < count; i++) {
+        const int32_t v = y[i];
+        const int pass = P->act == OCTO_TRAIN_ACT_NONE || (v > 0 && v < lim);
+        const int32_t g = pass ? d[i] : 0;
+        if (lac && g != 0) {
+            const int32_t k = i % ch;
+            s1[k] += g;
+            s2[k] += (int64_t)g * v;
+        }
+        y[i] = (int8_t)g;
+    }
+}
+
+static void store_dz_f32(ctx_t *c, uint32_t p, uint32_t s, const float *d) {
+    const octo_tlayer_t *P = &c->m->layers[p];
+    float *y = slotf(c, P->y_off, &P->out, s);
+    const int32_t count = elems(&P->out);
+    for (int32_t i = 0; i < count; i++) {
+        const float v = y[i];
+        const int pass = P->act == OCTO_TRAIN_ACT_NONE ||
+                         (v > 0.0f && (P->act == OCTO_TRAIN_ACT_RELU || v < 6.0f));
+        y[i] = pass ? d[i] : 0.0f;
+    }
+}
+
+static void lac_sums_clear(ctx_t *c, uint32_t p) {
+    const octo_tlayer_t *P = &c->m->layers[p];
+    if (lac_on(c, P)) {
+        const int32_t ch = P->out.c;
+        memset(AT(c, c->m->lacsum_off, uint8_t), 0, (size_t)((ch + 1) & ~1) * 4u + (size_t)ch * 8u);
+    }
+}
+
+/* SGD with momentum on n floats. */
+static void sgd_f32(float *w, float *v, const float *g, float gscale, int32_t n, float lr, float mu, float wd) {
+    for (int32_t i = 0; i < n; i++) {
+        const float gi = g[i] * gscale + wd * w[i];
+        v[i] = mu * v[i] + gi;
+        w[i] -= lr * v[i];
+    }
+}
+
+/* INT8 layer l: LAC gradients from the sums, LAC update, and dz scaled by the
+ * (old) per-channel gain, in place. */
+static void lac_backward(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const int32_t ch = L->out.c;
+    float *g = AT(c, L->lac_off, float); /* gamma, beta, v_gamma, v_beta */
+    const int32_t *s1 = AT(c, c->m->lacsum_off, int32_t);
+    const int64_t *s2 = (const int64_t *)(const void *)(s1 + ((ch + 1) & ~1));
+    const float sdz = rt(c, l)[RT_DZ];
+    const float sy = rt(c, l)[RT_Y];
+    float *gain = AT(c, c->m->grad_off, float);
+    for (int32_t k = 0; k < ch; k++) {
+        gain[k] = 1.0f + g[k];
+        /* z' = z*(1+gamma) + beta and y = z' where dz != 0:  dL/dgamma = sum dz*z,  dL/dbeta = sum dz */
+        const float sum_dz = (float)s1[k] * sdz;
+        const float sum_dzy = (float)s2[k] * sdz * sy;
+        const float d_gamma = (sum_dzy - g[ch + k] * sum_dz) / gain[k] + c->hp.lac_l2 * g[k];
+        const float d_beta = sum_dz + c->hp.lac_l2 * g[ch + k];
+        g[2 * ch + k] = c->hp.momentum * g[2 * ch + k] + d_gamma;
+        g[3 * ch + k] = c->hp.momentum * g[3 * ch + k] + d_beta;
+        g[k] -= c->hp.lr * g[2 * ch + k];
+        g[ch + k] -= c->hp.lr * g[3 * ch + k];
+    }
+    const int32_t count = elems(&L->out);
+    for (uint32_t s = 0; s < c->n; s++) {
+        int8_t *dz = slot8(c, L->y_off, &L->out, s);
+        for (int32_t i = 0; i < count; i++) {
+            if (dz[i] != 0) {
+                dz[i] = (int8_t)octo_tr_round_sat((float)dz[i] * gain[i % ch], 127);
+            }
+        }
+    }
+}
+
+/* INT8 weights of layer l from int32 gradients dw (scale gs): int16 momentum
+ * and master weights, stochastic rounding, then the int8 working copy. */
+static void update_w16(ctx_t *c, uint32_t l, const int32_t *dw, float gs) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const int32_t n = w_count(L);
+    int16_t *w = AT(c, L->w_off, int16_t);
+    int16_t *v = AT(c, L->v_off, int16_t);
+    float *sc = scal(c, L);
+    float s16 = sc[OCTO_TS_W_SCALE];
+    const float sv = sc[OCTO_TS_V_SCALE];
+    const float mu = c->hp.momentum;
+    const float wd = c->hp.weight_decay * s16;
+    float vmax = 0.0f;
+    for (int32_t i = 0; i < n; i++) {
+        const float vi = mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]);
+        const float a = absf(vi);
+        vmax = a > vmax ? a : vmax;
+    }
+    const float sv_new = vmax > 0.0f ? vmax / 32767.0f : 1.0f;
+    const float inv_sv = 1.0f / sv_new;
+    const float k = c->hp.lr / s16;
+    int32_t wmax = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const float vi = mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]);
+        v[i] = (int16_t)octo_tr_round_sat(vi * inv_sv, 32767);
+        const float t = (float)w[i] - vi * k;
+        int32_t q = octo_tr_floor((t > 32767.0f ? 32767.0f : (t < -32767.0f ? -32767.0f : t)) + uniform(&c->prng));
+        q = q > 32767 ? 32767 : q;
+        w[i] = (int16_t)q;
+        const int32_t aq = q < 0 ? -q : q;
+        wmax = aq > wmax ? aq : wmax;
+    }
+    sc[OCTO_TS_V_SCALE] = sv_new;
+    if (wmax > W16_HIGH) {
+        for (int32_t i = 0; i < n; i++) {
+            w[i] = (int16_t)((w[i] + 1) >> 1);
+        }
+        s16 *= 2.0f;
+    } else if (wmax > 0 && wmax < W16_LOW) {
+        for (int32_t i = 0; i < n; i++) {
+            w[i] = (int16_t)(w[i] * 2);
+        }
+        s16 *= 0.5f;
+    }
+    sc[OCTO_TS_W_SCALE] = s16;
+    refresh_w8(c, l);
+}
+
+/* Bias gradient sum of dz per channel over the batch (bias-only updates skip the weight kernels). */
+static void bias_grad(ctx_t *c, const octo_tlayer_t *L, void *db) {
+    const int32_t ch = L->out.c;
+    const int32_t count = elems(&L->out) * (int32_t)c->n;
+    if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
+        int32_t *g = (int32_t *)db;
+        const int8_t *dz = AT(c, L->y_off, int8_t);
+        memset(g, 0, (size_t)ch * 4u);
+        for (int32_t i = 0; i < count; i++) {
+            g[i % ch] += dz[i];
+        }
+    } else {
+        float *g = (float *)db;
+        const float *dz = AT(c, L->y_off, float);
+        memset(g, 0, (size_t)ch * 4u);
+        for (int32_t i = 0; i < count; i++) {
+            g[i % ch] += dz[i];
+        }
+    }
+}
+
+/* Weight and bias gradients of layer l over the batch, into the gradient buffer
+ * (applied by apply_update once the input gradient has used the old weights). */
+static int layer_grads(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const octo_tmodel_t *m = c->m;
+    const int32_t nw = w_count(L);
+    const octo_dims_t in = batch_dims(&L->in, (int32_t)c->n);
+    const octo_dims_t out = batch_dims(&L->out, (int32_t)c->n);
+    void *grad = AT(c, m->grad_off, void);
+    void *db = (uint8_t *)grad + (size_t)nw * 4u;
+    int st = OCTO_OK;
+    if (!L->train_w) {
+        bias_grad(c, L, db);
+        return OCTO_OK;
+    }
+    if (m->precision == OCTO_TRAIN_PREC_INT8) {
+        octo_train_q8_t x = {AT(c, L->x_off, int8_t), x_scale(c, l)};
+        octo_train_q8_t dy = {AT(c, L->y_off, int8_t), rt(c, l)[RT_DZ]};
+        octo_train_q32_t dw = {(int32_t *)grad, 1.0f};
+        octo_train_q32_t dbq = {(int32_t *)db, 1.0f};
+        void *scr = AT(c, m->scratch_off, void);
+        if (L->kind == OCTO_TL_CONV) {
+            st = octo_train_conv2d_s8_bwd_weight(&L->conv, &in, &x, &out, &dy, &L->w, scr, &dw, &dbq);
+        } else if (L->kind == OCTO_TL_DW) {
+            st = octo_train_dwconv_s8_bwd_weight(&L->conv, &in, &x, &out, &dy, &L->w, &dw, &dbq);
+        } else {
+            st = octo_train_fc_s8_bwd_weight(&in, &x, &out, &dy, &L->w, scr, &dw, &dbq);
+        }
+        rt(c, l)[RT_GS] = dw.scale;
+        return st;
+    }
+    const float *x = AT(c, L->x_off, float);
+    const float *dy = AT(c, L->y_off, float);
+    if (L->kind == OCTO_TL_CONV) {
+        return octo_train_conv2d_f32_bwd_weight(&L->conv, &in, x, &out, dy, &L->w, (float *)grad, (float *)db);
+    }
+    if (L->kind == OCTO_TL_DW) {
+        return octo_train_dwconv_f32_bwd_weight(&L->conv, &in, x, &out, dy, &L->w, (float *)grad, (float *)db);
+    }
+    return octo_train_fc_f32_bwd_weight(&in, x, &out, dy, &L->w, (float *)grad, (float *)db);
+}
+
+/* The optimizer step of layer l from the gradient buffer. */
+static void apply_update(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const int32_t oc = out_channels(L);
+    const int32_t nw = w_count(L);
+    void *grad = AT(c, c->m->grad_off, void);
+    void *db = (uint8_t *)grad + (size_t)nw * 4u;
+    float db_scale = 1.0f;
+    if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
+        db_scale = rt(c, l)[RT_DZ];
+        if (L->train_w) {
+            update_w16(c, l, (const int32_t *)grad, rt(c, l)[RT_GS]);
+        }
+        float *f = (float *)db; /* int32 sums -> float in place */
+        const int32_t *q = (const int32_t *)db;
+        for (int32_t k = 0; k < oc; k++) {
+            f[k] = (float)q[k];
+        }
+    } else if (L->train_w) {
+        sgd_f32(AT(c, L->w_off, float), AT(c, L->v_off, float), (const float *)grad, 1.0f, nw, c->hp.lr,
+                c->hp.momentum, c->hp.weight_decay);
+    }
+    if (L->train_b) {
+        sgd_f32(AT(c, L->b_off, float), AT(c, L->vb_off, float), (const float *)db, db_scale, oc, c->hp.lr,
+                c->hp.momentum, 0.0f);
+    }
+}
+
+/* Input gradient of layer l for sample s into the tile (int32 or float). */
+static int dx_kernel(ctx_t *c, uint32_t l, uint32_t s, octo_train_q32_t *acc) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const octo_tmodel_t *m = c->m;
+    const octo_dims_t in = batch_dims(&L->in, 1);
+    const octo_dims_t out = batch_dims(&L->out, 1);
+    void *scr = AT(c, m->scratch_off, void);
+    if (m->precision == OCTO_TRAIN_PREC_FP32) {
+        const float *dy = slotf(c, L->y_off, &L->out, s);
+        float *dx = AT(c, m->tile_off, float);
+        const float *w = AT(c, L->w_off, float);
+        switch (L->kind) {
+        case OCTO_TL_CONV:
+            return octo_train_conv2d_f32_bwd_input(&L->conv, &in, &L->w, w, &out, dy, dx);
+        case OCTO_TL_DW:
+            return octo_train_dwconv_f32_bwd_input(&L->conv, &in, &L->w, w, &out, dy, dx);
+        case OCTO_TL_FC:
+            return octo_train_fc_f32_bwd_input(&in, &L->w, w, &out, dy, dx);
+        case OCTO_TL_MAXPOOL:
+            return octo_train_maxpool_f32_bwd(&L->pool, &in, slotf(c, L->x_off, &L->in, s), &out, dy, dx);
+        default:
+            return octo_train_avgpool_f32_bwd(&L->pool, &in, &out, dy, dx);
+        }
+    }
+    octo_train_q8_t dy = {slot8(c, L->y_off, &L->out, s), rt(c, l)[RT_DZ]};
+    acc->data = AT(c, m->tile_off, int32_t);
+    switch (L->kind) {
+    case OCTO_TL_CONV: {
+        const octo_train_q8_t w = w8_of(c, l);
+        return octo_train_conv2d_s8_bwd_input(&L->conv, &in, &L->w, &w, &out, &dy, scr, acc);
+    }
+    case OCTO_TL_DW: {
+        const octo_train_q8_t w = w8_of(c, l);
+        return octo_train_dwconv_s8_bwd_input(&L->conv, &in, &L->w, &w, &out, &dy, acc);
+    }
+    case OCTO_TL_FC: {
+        const octo_train_q8_t w = w8_of(c, l);
+        return octo_train_fc_s8_bwd_input(&in, &L->w, &w, &out, &dy, scr, acc);
+    }
+    case OCTO_TL_MAXPOOL: {
+        octo_train_q8_t x = {slot8(c, L->x_off, &L->in, s), x_scale(c, l)};
+        return octo_train_maxpool_s8_bwd(&L->pool, &in, &x, &out, &dy, acc);
+    }
+    default:
+        return octo_train_avgpool_s8_bwd(&L->pool, &in, &out, &dy, acc);
+    }
+}
+
+/* Input gradient of layer l for the whole batch, one sample at a time, into
+ * layer l-1's slot (INT8: rounded to nearest with the layer's delayed range,
+ * clipped by PRC). */
+static int backward_dx(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const uint32_t p = l - 1u;
+    const int32_t count = elems(&L->in);
+    lac_sums_clear(c, p);
+    octo_train_q32_t acc = {NULL, 1.0f};
+    if (c->m->precision == OCTO_TRAIN_PREC_FP32) {
+        for (uint32_t s = 0; s < c->n; s++) {
+            const int st = dx_kernel(c, l, s, &acc);
+            if (st != OCTO_OK) {
+                return st;
+            }
+            store_dz_f32(c, p, s, AT(c, c->m->tile_off, float));
+        }
+        return OCTO_OK;
+    }
+    float *sc = scal(c, L);
+    float range = sc[OCTO_TS_R_BWD];
+    const int exact = L->kind == OCTO_TL_MAXPOOL && L->pool_exact;
+    float acc_scale = 1.0f;
+    for (int pass = (exact || range > 0.0f) ? 1 : 0; pass < 2; pass++) {
+        uint32_t amax = 0;
+        uint64_t sum = 0;
+        float inv = 0.0f;
+        for (uint32_t s = 0; s < c->n; s++) {
+            int st = dx_kernel(c, l, s, &acc);
+            if (st != OCTO_OK) {
+                return st;
+            }
+            acc_scale = acc.scale;
+            const uint32_t a = octo_train_absmax_s32(acc.data, count);
+            amax = a > amax ? a : amax;
+            if (pass == 0) {
+                continue;
+            }
+            if (s == 0) {
+                inv = exact ? 1.0f : 127.0f * acc_scale / range;
+            }
+            int8_t *d = (int8_t *)(void *)acc.data; /* compacted in place */
+            for (int32_t i = 0; i < count; i++) {
+                const int32_t v = acc.data[i];
+                sum += (uint32_t)(v < 0 ? -v : v);
+                d[i] = octo_tr_q8_round((float)v * inv, 0.5f);
+            }
+            store_dz_s8(c, p, s, d);
+        }
+        const float measured = amax > 0u ? (float)amax * acc_scale : acc_scale;
+        if (pass == 0) {
+            range = measured;
+            continue;
+        }
+        rt(c, p)[RT_DZ] = exact ? acc_scale : range / 127.0f;
+        if (!exact && c->train) {
+            float next = measured;
+            if ((c->hp.flags & OCTO_TRAIN_FLAG_PRC) != 0u && c->hp.prc_k > 0.0f && sum > 0u) {
+                const float mean = (float)sum / ((float)count * (float)c->n) * acc_scale;
+                const float clip = c->hp.prc_k * mean;
+                next = clip < next ? clip : next;
+            }
+            sc[OCTO_TS_R_BWD] = next;
+        }
+    }
+    return OCTO_OK;
+}
+
+static int backward(ctx_t *c) {
+    const octo_tmodel_t *m = c->m;
+    const uint32_t last = m->n_layers - 1u;
+    /* dlogits (in the tile) -> the last layer's slot */
+    for (uint32_t s = 0; s < c->n; s++) {
+        if (m->precision == OCTO_TRAIN_PREC_INT8) {
+            if (s == 0) {
+                lac_sums_clear(c, last);
+            }
+            store_dz_s8(c, last, s, AT(c, m->tile_off, int8_t) + (size_t)s * m->classes);
+        } else {
+            store_dz_f32(c, last, s, AT(c, m->tile_off, float) + (size_t)s * m->classes);
+        }
+    }
+    for (uint32_t l = last + 1u; l-- > 0u;) {
+        const octo_tlayer_t *L = &m->layers[l];
+        if (lac_on(c, L)) {
+            lac_backward(c, l);
+        }
+        const int trains = has_weights(L) && (L->train_w || L->train_b);
+        if (trains) {
+            const int st = layer_grads(c, l); /* needs the saved input, before dx overwrites it */
+            if (st != OCTO_OK) {
+                return st;
+            }
+        }
+        if (L->need_dx) {
+            const int st = backward_dx(c, l); /* with the weights of the forward pass */
+            if (st != OCTO_OK) {
+                return st;
+            }
+        }
+        if (trains) {
+            apply_update(c, l);
+        }
+    }
+    return OCTO_OK;
+}
+
+int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
+    if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch) {
+        return OCTO_E_ARG;
+    }
+    if (!t->valid) {
+        return OCTO_E_STATE;
+    }
+    ctx_t c;
+    ctx_open(&c, t, n, 1);
+    int st = forward(&c);
+    if (st == OCTO_OK) {
+        st = loss_and_grad(&c, res, NULL, 1);
+    }
+    if (st == OCTO_OK) {
+        st = backward(&c);
+    }
+    if (st != OCTO_OK) {
+        t->valid = 0; /* ranges or weights half updated: the host restores its checkpoint */
+        return st;
+    }
+    wr32(t->arena + H_STEP, rd32(t->arena + H_STEP) + 1u);
+    wr32(t->arena + H_PRNG, c.prng.state);
+    return OCTO_OK;
+}
+
+int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) {
+    if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch) {
+        return OCTO_E_ARG;
+    }
+    if (!t->valid) {
+        return OCTO_E_STATE;
+    }
+    ctx_t c;
+    ctx_open(&c, t, n, 0);
+    int st = forward(&c);
+    if (st == OCTO_OK) {
+        st = loss_and_grad(&c, res, pred, 0);
+    }
+    return st;
+}
