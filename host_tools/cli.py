@@ -25,6 +25,39 @@ def _add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=115200, help="baud rate for real serial ports (default 115200)")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return n
+
+
+def _update_spec(text: str) -> str:
+    """--update: all | bias | last:N (N >= 1)."""
+    if text in ("all", "bias"):
+        return text
+    if text.startswith("last:") and text[5:].isdigit() and int(text[5:]) >= 1:
+        return f"last:{int(text[5:])}"
+    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias or last:N (the last N trainable layers)")
+
+
+def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
+    """The flags that select a training build (config-id = <precision>-b<batch>-<update>) and its run."""
+    p.add_argument("model", help="a folder written by `octo convert`")
+    p.add_argument("--board", "-b", help=board_help)
+    p.add_argument("--target", choices=["host", "board"], default="board",
+                   help="host = the same training engine compiled natively; board = on --board (default)")
+    p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
+                   help="int8 = Octo INT8 training (default); fp32 = the float baseline")
+    p.add_argument("--batch", type=_positive_int, default=16, help="samples per training step (default 16)")
+    p.add_argument("--update", type=_update_spec, default="all",
+                   help="what trains: all (default), last:N (the last N trainable layers) or bias")
+    p.add_argument("--run-dir", help="checkpoints and telemetry (default <model>/train/<config-id>/run)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from host_tools import commands as c  # noqa: PLC0415  (light module, no heavy imports)
 
@@ -109,6 +142,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", "-p", help="serial port of a board already running this model's firmware")
     p.add_argument("--runs", type=int, default=3, help="inferences to take the median of (default 3)")
     p.add_argument("--plot", help="write a per-layer bar chart (PNG) here")
+    _add_json(p)
+
+    from host_tools import train_cmds as tc  # noqa: PLC0415  (light: heavy imports are inside)
+
+    p = add("train", tc.cmd_train, "train a converted model on a board (or natively) in INT8 or FP32: "
+            "checkpoints, resume, progress, telemetry, accuracy and cost per sample")
+    _add_train_config(p, "board to train on (default virtual-m4; a virtual board is built and booted)")
+    p.add_argument("--port", "-p", help="serial port of a real board running this configuration's training firmware")
+    p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz)")
+    p.add_argument("--eval", help="evaluation .npz, run after every epoch (default MODEL/eval.npz if present)")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train in total (default 10)")
+    p.add_argument("--init", choices=["converted", "random"], default="converted",
+                   help="start from the converted model's weights (default) or fresh He-uniform weights")
+    p.add_argument("--no-lac", action="store_true", help="INT8: without loss-aware compensation (LAC)")
+    p.add_argument("--no-prc", action="store_true", help="INT8: without parameterized range clipping (PRC)")
+    p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning-rate schedule over the run (default cosine decay to 0)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--prc-k", type=float, default=3.0, help="PRC range parameter k (default 3.0)")
+    p.add_argument("--lac-l2", type=float, default=1e-4, help="LAC L2 regularization (default 1e-4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=50,
+                   help="steps between checkpoints (default 50; also at every epoch end)")
+    p.add_argument("--telemetry", help="JSON-lines log, one line per step and epoch (default RUN_DIR/telemetry.jsonl)")
+    _add_json(p)
+
+    p = add("export", tc.cmd_export, "export the trained weights of a training run's checkpoint as an INT8 .tflite "
+            "and measure its accuracy with TFLM")
+    _add_train_config(p, "the board the run trained on (default virtual-m4); with the other flags it selects "
+                         "the run's checkpoint, no board is needed")
+    p.add_argument("-o", "--output", required=True, help="the .tflite to write (e.g. tuned.tflite)")
+    p.add_argument("--eval", help="evaluation .npz for the accuracy check (default MODEL/eval.npz if present)")
+    p.add_argument("--data", help="representative inputs for quantization (default MODEL/train.npz)")
     _add_json(p)
 
     p = add("demo", c.cmd_demo, "the whole loop on the virtual board (what `make demo` runs)")

@@ -48,12 +48,15 @@ def build_host_trainer(train_dir: Path, *, sanitize: bool = False) -> Path:
     exe = out / f"octo-train-{h.hexdigest()[:12]}"
     if exe.exists():
         return exe
-    cmd = ["gcc", *flags, f"-I{fw / 'include'}", f"-I{train_dir}", *map(str, srcs), "-o", str(exe), "-lm"]
+    tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")  # concurrent builds must not see a half-written file
+    cmd = ["gcc", *flags, f"-I{fw / 'include'}", f"-I{train_dir}", *map(str, srcs), "-o", str(tmp), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
         raise OctoError(f"host build of the trainer failed:\n{proc.stderr.strip()[-3000:]}")
+    os.replace(tmp, exe)
     for old in out.glob("octo-train-*"):
-        if old != exe:
+        if old != exe and not old.name.endswith(".tmp"):
             old.unlink(missing_ok=True)
     return exe
 

@@ -22,7 +22,8 @@ enum {
     OCTO_MSG_EVAL = 0x24,
     OCTO_MSG_GET_WEIGHTS = 0x25,
     OCTO_MSG_SET_WEIGHTS = 0x26,
-    OCTO_MSG_COMMIT_WEIGHTS = 0x27
+    OCTO_MSG_COMMIT_WEIGHTS = 0x27,
+    OCTO_MSG_TRAIN_PROFILE = 0x28
 };
 
 /* The generated table and arena (train_model.c). */
@@ -39,6 +40,7 @@ int octo_train_get_weights(octo_proto_t *p, const octo_frame_t *req, uint8_t *re
 int octo_train_set_weights(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
                            size_t *resp_len);
 int octo_train_commit(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
+int octo_train_profile(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
 
 #ifdef __cplusplus
 }

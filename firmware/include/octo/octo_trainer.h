@@ -45,6 +45,10 @@ enum { OCTO_TRAIN_PREC_INT8 = 0, OCTO_TRAIN_PREC_FP32 = 1 };
 enum { OCTO_TL_CONV = 0, OCTO_TL_DW = 1, OCTO_TL_FC = 2, OCTO_TL_MAXPOOL = 3, OCTO_TL_AVGPOOL = 4 };
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
 
+/* octo_trainer_step: the loss or an activation range is not finite (the
+ * learning rate is too high); the state is invalid until restored. */
+#define OCTO_E_DIVERGED OCTO_E_STATE
+
 /* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
 enum {
     OCTO_TS_W_SCALE = 0, /* INT8: master int16 scale (trainable) or int8 scale (frozen) */
@@ -125,10 +129,16 @@ typedef struct {
     uint32_t n;
 } octo_train_result_t;
 
+/* Profile slots per layer: ticks of the last step or evaluation. */
+enum { OCTO_TP_FWD = 0, OCTO_TP_GRAD = 1, OCTO_TP_DX = 2, OCTO_TP_UPDATE = 3, OCTO_TP_COUNT = 4 };
+
 typedef struct {
     const octo_tmodel_t *m;
     uint8_t *arena; /* m->arena_bytes, 8-byte aligned */
     int valid;      /* state initialised or committed */
+    /* Optional profiling (set after bind): a clock and n_layers * OCTO_TP_COUNT counters. */
+    uint64_t (*clock)(void);
+    uint32_t *profile;
 } octo_trainer_t;
 
 /* Binds the engine to its arena; the state is invalid until init/commit. */
@@ -146,6 +156,8 @@ int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) O
 /* Forward only (round to nearest, no state change); pred[n] = argmax. */
 int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) OCTO_CHECK_RESULT;
 uint32_t octo_trainer_step_count(const octo_trainer_t *t);
+/* Sets the learning rate kept in the state (a host-side schedule); lr >= 0. */
+int octo_trainer_set_lr(octo_trainer_t *t, float lr) OCTO_CHECK_RESULT;
 
 #ifdef __cplusplus
 }

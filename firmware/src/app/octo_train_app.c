@@ -7,8 +7,13 @@
 
 #include "octo/octo_board.h"
 
+#ifndef OCTO_TRAIN_MAX_PROFILE_LAYERS
+#define OCTO_TRAIN_MAX_PROFILE_LAYERS 64u
+#endif
+
 static octo_trainer_t s_trainer;
 static int s_bound;
+static uint32_t s_profile[OCTO_TRAIN_MAX_PROFILE_LAYERS * OCTO_TP_COUNT];
 
 /* Binds the engine on first use; OCTO_OK or the bind status. */
 static int trainer(octo_proto_t *p, octo_trainer_t **out) {
@@ -17,6 +22,10 @@ static int trainer(octo_proto_t *p, octo_trainer_t **out) {
         if (st != OCTO_OK) {
             p->error_text = "training plan does not match the engine (rebuild with `octo train`)";
             return st;
+        }
+        if (g_octo_train_model.n_layers <= OCTO_TRAIN_MAX_PROFILE_LAYERS) {
+            s_trainer.clock = octo_board_ticks;
+            s_trainer.profile = s_profile;
         }
         s_bound = 1;
     }
@@ -127,7 +136,8 @@ int octo_train_step_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     if (st != OCTO_OK) {
         return st;
     }
-    if (req->len != 6 || cap < 16) {
+    if ((req->len != 6 && req->len != 10) || cap < 16) {
+        p->error_text = "TRAIN_STEP payload: u32 step, u16 n[, f32 lr]";
         return OCTO_E_PAYLOAD;
     }
     if (!t->valid) {
@@ -139,12 +149,22 @@ int octo_train_step_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
         return OCTO_E_STATE;
     }
     const uint32_t n = octo_get_u16(&req->payload[4]);
+    if (req->len == 10) { /* the host's learning-rate schedule: this step's rate */
+        st = octo_trainer_set_lr(t, get_f32(&req->payload[6]));
+        if (st != OCTO_OK) {
+            p->error_text = "TRAIN_STEP: lr must be >= 0";
+            return st;
+        }
+    }
     octo_train_result_t r;
     const uint64_t t0 = octo_board_ticks();
     st = octo_trainer_step(t, n, &r);
     const uint64_t t1 = octo_board_ticks();
     if (st != OCTO_OK) {
-        p->error_text = st == OCTO_E_ARG ? "TRAIN_STEP: n must be 1..batch" : "training step failed";
+        p->error_text = st == OCTO_E_ARG     ? "TRAIN_STEP: n must be 1..batch"
+                        : st == OCTO_E_DIVERGED ? "training diverged (loss or activations not finite): lower the "
+                                                  "learning rate and restore a checkpoint"
+                                                : "training step failed";
         return st;
     }
     octo_put_u32(&resp[0], octo_trainer_step_count(t));
@@ -252,6 +272,29 @@ int octo_train_commit(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, s
     }
     octo_put_u32(resp, octo_trainer_step_count(t));
     *resp_len = 4;
+    return OCTO_OK;
+}
+
+int octo_train_profile(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
+    (void)req;
+    octo_trainer_t *t = NULL;
+    const int st = trainer(p, &t);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    if (t->profile == NULL) {
+        p->error_text = "profiling is off for models with more than OCTO_TRAIN_MAX_PROFILE_LAYERS layers";
+        return OCTO_E_UNSUPPORTED;
+    }
+    const size_t n = (size_t)t->m->n_layers * OCTO_TP_COUNT;
+    if (cap < 1u + 4u * n) {
+        return OCTO_E_BUF;
+    }
+    resp[0] = t->m->n_layers;
+    for (size_t i = 0; i < n; i++) {
+        octo_put_u32(&resp[1 + 4 * i], t->profile[i]);
+    }
+    *resp_len = 1u + 4u * n;
     return OCTO_OK;
 }
 

@@ -29,15 +29,28 @@ enum { RT_Y = 0, RT_W8 = 1, RT_DZ = 2, RT_GS = 3, RT_COUNT = 4 };
 #define W16_HIGH 16384 /* master weights above this are halved (scale doubled) */
 #define W16_LOW 4096   /* ... and below this doubled, keeping 12-14 significant bits */
 #define W16_INIT 8192.0f
+#define LAC_GAMMA_MAX 0.5f /* the learned gain 1 + gamma stays within [0.5, 1.5] */
 
 typedef struct {
     const octo_tmodel_t *m;
+    const octo_trainer_t *t;
     uint8_t *a;
     octo_train_hparams_t hp;
     octo_train_prng_t prng;
     uint32_t n;  /* samples in this batch */
     int train;   /* 1 = training step (stochastic rounding, ranges updated), 0 = eval */
 } ctx_t;
+
+/* --- profiling --------------------------------------------------------------------------------- */
+
+static uint64_t prof_now(const ctx_t *c) {
+    return c->t->clock != NULL ? c->t->clock() : 0u;
+}
+static void prof_add(const ctx_t *c, uint32_t l, uint32_t slot, uint64_t since) {
+    if (c->t->profile != NULL && c->t->clock != NULL) {
+        c->t->profile[l * OCTO_TP_COUNT + slot] += (uint32_t)(c->t->clock() - since);
+    }
+}
 
 /* --- small helpers ----------------------------------------------------------------------------- */
 
@@ -139,6 +152,7 @@ static void load_hparams(ctx_t *c) {
 
 static void ctx_open(ctx_t *c, const octo_trainer_t *t, uint32_t n, int train) {
     c->m = t->m;
+    c->t = t;
     c->a = t->arena;
     c->n = n;
     c->train = train;
@@ -270,6 +284,8 @@ int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena)
     t->m = m;
     t->arena = arena;
     t->valid = 0;
+    t->clock = NULL;
+    t->profile = NULL;
     return OCTO_OK;
 }
 
@@ -359,6 +375,17 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
 
 uint32_t octo_trainer_step_count(const octo_trainer_t *t) {
     return (t != NULL && t->m != NULL && t->valid) ? rd32(t->arena + H_STEP) : 0xFFFFFFFFu;
+}
+
+int octo_trainer_set_lr(octo_trainer_t *t, float lr) {
+    if (t == NULL || t->m == NULL || !(lr >= 0.0f) || lr > 1e6f) {
+        return OCTO_E_ARG;
+    }
+    if (!t->valid) {
+        return OCTO_E_STATE;
+    }
+    wrf(t->arena + H_LR, lr);
+    return OCTO_OK;
 }
 
 /* --- INT8 forward ------------------------------------------------------------------------------ */
@@ -458,6 +485,9 @@ static int fwd_layer_s8(ctx_t *c, uint32_t l) {
             amax = a > amax ? a : amax;
         }
         const float measured = amax > 0.0f ? amax * acc_scale : acc_scale;
+        if (!(measured <= FLT_MAX)) {
+            return OCTO_E_DIVERGED;
+        }
         if (pass == 0) {
             range = measured;
         } else if (c->train) {
@@ -506,8 +536,13 @@ static int forward(ctx_t *c) {
             x[i] = (float)q[i] * c->hp.input_scale;
         }
     }
+    if (c->t->profile != NULL) {
+        memset(c->t->profile, 0, (size_t)m->n_layers * OCTO_TP_COUNT * sizeof(uint32_t));
+    }
     for (uint32_t l = 0; l < m->n_layers; l++) {
+        const uint64_t t0 = prof_now(c);
         const int st = m->precision == OCTO_TRAIN_PREC_INT8 ? fwd_layer_s8(c, l) : fwd_layer_f32(c, l);
+        prof_add(c, l, OCTO_TP_FWD, t0);
         if (st != OCTO_OK) {
             return st;
         }
@@ -557,47 +592,80 @@ static int loss_and_grad(ctx_t *c, octo_train_result_t *res, uint8_t *pred, int 
 
 /* --- backward helpers -------------------------------------------------------------------------- */
 
-/* INT8: layer p's output gradient for sample s: d (int8, scale sd) masked by
- * p's activation (read from the saved output), LAC sums, then written over the
- * saved output. */
-static void store_dz_s8(ctx_t *c, uint32_t p, uint32_t s, const int8_t *d) {
+/* Where a layer's output gradient goes: over its saved output, after the
+ * activation mask has read it (INT8: plus the LAC sums of that layer). */
+typedef struct {
+    int8_t *y8;
+    float *yf;
+    int32_t act;
+    int32_t lim;  /* INT8 ReLU6: outputs >= lim count as clipped */
+    int32_t ch;
+    int lac;
+    int32_t *s1;  /* sum of dz per channel */
+    int64_t *s2;  /* sum of dz * y per channel */
+} sink_t;
+
+static void sink_open(ctx_t *c, uint32_t p, uint32_t s, sink_t *k) {
     const octo_tlayer_t *P = &c->m->layers[p];
-    int8_t *y = slot8(c, P->y_off, &P->out, s);
-    const int32_t count = elems(&P->out);
-    int32_t lim = 128;
-    if (P->act == OCTO_TRAIN_ACT_RELU6) {
-        const float tt = 6.0f / rt(c, p)[RT_Y] - 0.5f;
-        if (tt < 128.0f) {
-            const int32_t f = octo_tr_floor(tt);
-            lim = (float)f == tt ? f : f + 1;
+    k->act = P->act;
+    k->ch = P->out.c;
+    k->lac = lac_on(c, P);
+    k->s1 = AT(c, c->m->lacsum_off, int32_t);
+    k->s2 = (int64_t *)(void *)(k->s1 + ((k->ch + 1) & ~1));
+    k->lim = 128;
+    if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
+        k->y8 = slot8(c, P->y_off, &P->out, s);
+        k->yf = NULL;
+        if (P->act == OCTO_TRAIN_ACT_RELU6) {
+            const float tt = 6.0f / rt(c, p)[RT_Y] - 0.5f;
+            if (tt < 128.0f) {
+                const int32_t f = octo_tr_floor(tt);
+                k->lim = (float)f == tt ? f : f + 1;
+            }
         }
-    }
-    const int lac = lac_on(c, P);
-    const int32_t ch = P->out.c;
-    int32_t *s1 = AT(c, c->m->lacsum_off, int32_t);
-    int64_t *s2 = (int64_t *)(void *)(s1 + ((ch + 1) & ~1));
-    for (int32_t i = 0; i < count; i++) {
-        const int32_t v = y[i];
-        const int pass = P->act == OCTO_TRAIN_ACT_NONE || (v > 0 && v < lim);
-        const int32_t g = pass ? d[i] : 0;
-        if (lac && g != 0) {
-            const int32_t k = i % ch;
-            s1[k] += g;
-            s2[k] += (int64_t)g * v;
-        }
-        y[i] = (int8_t)g;
+    } else {
+        k->y8 = NULL;
+        k->yf = slotf(c, P->y_off, &P->out, s);
     }
 }
 
-static void store_dz_f32(ctx_t *c, uint32_t p, uint32_t s, const float *d) {
-    const octo_tlayer_t *P = &c->m->layers[p];
-    float *y = slotf(c, P->y_off, &P->out, s);
-    const int32_t count = elems(&P->out);
-    for (int32_t i = 0; i < count; i++) {
-        const float v = y[i];
-        const int pass = P->act == OCTO_TRAIN_ACT_NONE ||
-                         (v > 0.0f && (P->act == OCTO_TRAIN_ACT_RELU || v < 6.0f));
-        y[i] = pass ? d[i] : 0.0f;
+static inline void sink_put8(const sink_t *k, int32_t i, int32_t g) {
+    const int32_t v = k->y8[i];
+    if (k->act != OCTO_TRAIN_ACT_NONE && !(v > 0 && v < k->lim)) {
+        g = 0;
+    }
+    if (k->lac && g != 0) {
+        const int32_t ch = i % k->ch;
+        k->s1[ch] += g;
+        k->s2[ch] += (int64_t)g * v;
+    }
+    k->y8[i] = (int8_t)g;
+}
+
+static inline void sink_putf(const sink_t *k, int32_t i, float g) {
+    const float v = k->yf[i];
+    const int pass = k->act == OCTO_TRAIN_ACT_NONE || (v > 0.0f && (k->act == OCTO_TRAIN_ACT_RELU || v < 6.0f));
+    k->yf[i] = pass ? g : 0.0f;
+}
+
+/* dlogits (in the tile) -> the last layer's slot. */
+static void store_dlogits(ctx_t *c) {
+    const uint32_t last = c->m->n_layers - 1u;
+    const int32_t k = (int32_t)c->m->classes;
+    for (uint32_t s = 0; s < c->n; s++) {
+        sink_t sk;
+        sink_open(c, last, s, &sk);
+        if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
+            const int8_t *d = AT(c, c->m->tile_off, int8_t) + (size_t)s * (size_t)k;
+            for (int32_t i = 0; i < k; i++) {
+                sink_put8(&sk, i, d[i]);
+            }
+        } else {
+            const float *d = AT(c, c->m->tile_off, float) + (size_t)s * (size_t)k;
+            for (int32_t i = 0; i < k; i++) {
+                sink_putf(&sk, i, d[i]);
+            }
+        }
     }
 }
 
@@ -629,16 +697,19 @@ static void lac_backward(ctx_t *c, uint32_t l) {
     const float sdz = rt(c, l)[RT_DZ];
     const float sy = rt(c, l)[RT_Y];
     float *gain = AT(c, c->m->grad_off, float);
+    const float inv_pos = 1.0f / (float)(L->out.h * L->out.w);
     for (int32_t k = 0; k < ch; k++) {
         gain[k] = 1.0f + g[k];
         /* z' = z*(1+gamma) + beta and y = z' where dz != 0:  dL/dgamma = sum dz*z,  dL/dbeta = sum dz */
         const float sum_dz = (float)s1[k] * sdz;
         const float sum_dzy = (float)s2[k] * sdz * sy;
-        const float d_gamma = (sum_dzy - g[ch + k] * sum_dz) / gain[k] + c->hp.lac_l2 * g[k];
-        const float d_beta = sum_dz + c->hp.lac_l2 * g[ch + k];
+        /* averaged over the positions a channel covers, so one learning rate suits every layer */
+        const float d_gamma = (sum_dzy - g[ch + k] * sum_dz) / gain[k] * inv_pos + c->hp.lac_l2 * g[k];
+        const float d_beta = sum_dz * inv_pos + c->hp.lac_l2 * g[ch + k];
         g[2 * ch + k] = c->hp.momentum * g[2 * ch + k] + d_gamma;
         g[3 * ch + k] = c->hp.momentum * g[3 * ch + k] + d_beta;
         g[k] -= c->hp.lr * g[2 * ch + k];
+        g[k] = g[k] > LAC_GAMMA_MAX ? LAC_GAMMA_MAX : (g[k] < -LAC_GAMMA_MAX ? -LAC_GAMMA_MAX : g[k]);
         g[ch + k] -= c->hp.lr * g[3 * ch + k];
     }
     const int32_t count = elems(&L->out);
@@ -842,59 +913,210 @@ static int dx_kernel(ctx_t *c, uint32_t l, uint32_t s, octo_train_q32_t *acc) {
 /* Input gradient of layer l for the whole batch, one sample at a time, into
  * layer l-1's slot (INT8: rounded to nearest with the layer's delayed range,
  * clipped by PRC). */
+/* MAX_POOL with non-overlapping windows: each dy goes to its window's first
+ * maximum (row-major), read from the saved input; the rest of the input gets
+ * 0. Exact in INT8 (the input gradient keeps dy's scale). */
+#define MAXPOOL_FUSED_TAPS 64
+
+static int maxpool_fusable(const octo_tlayer_t *L) {
+    return L->kind == OCTO_TL_MAXPOOL && L->pool_exact && L->pool.filter_h * L->pool.filter_w <= MAXPOOL_FUSED_TAPS;
+}
+
+/* Input offsets (h*W + w)*C of the in-image taps of output (oh, ow), row-major. */
+static int32_t window_taps(const octo_tlayer_t *L, int32_t oh, int32_t ow, int32_t *taps) {
+    const octo_train_pool_params_t *pp = &L->pool;
+    const int32_t h0 = oh * pp->stride_h - pp->pad_h, w0 = ow * pp->stride_w - pp->pad_w;
+    int32_t n = 0;
+    for (int32_t h = octo_tr_max(h0, 0); h < octo_tr_min(h0 + pp->filter_h, L->in.h); h++) {
+        for (int32_t w = octo_tr_max(w0, 0); w < octo_tr_min(w0 + pp->filter_w, L->in.w); w++) {
+            taps[n++] = (h * L->in.w + w) * L->in.c;
+        }
+    }
+    return n;
+}
+
+/* Zero the inputs that no window reads (right/bottom remainders). */
+static void zero_unread(const octo_tlayer_t *L, int8_t *y8, float *yf) {
+    const octo_train_pool_params_t *pp = &L->pool;
+    const int32_t C = L->in.c;
+    for (int32_t h = 0; h < L->in.h; h++) {
+        const int32_t rh = h + pp->pad_h;
+        const int row_in = rh % pp->stride_h < pp->filter_h && rh / pp->stride_h < L->out.h;
+        for (int32_t w = 0; w < L->in.w; w++) {
+            const int32_t rw = w + pp->pad_w;
+            if (row_in && rw % pp->stride_w < pp->filter_w && rw / pp->stride_w < L->out.w) {
+                continue;
+            }
+            if (y8 != NULL) {
+                memset(&y8[(h * L->in.w + w) * C], 0, (size_t)C);
+            } else {
+                memset(&yf[(h * L->in.w + w) * C], 0, (size_t)C * sizeof(float));
+            }
+        }
+    }
+}
+
+static void maxpool_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const int32_t C = L->in.c;
+    int32_t taps[MAXPOOL_FUSED_TAPS];
+    sink_t k;
+    sink_open(c, l - 1u, s, &k);
+    const int int8 = c->m->precision == OCTO_TRAIN_PREC_INT8;
+    int32_t o = 0;
+    for (int32_t oh = 0; oh < L->out.h; oh++) {
+        for (int32_t ow = 0; ow < L->out.w; ow++, o += C) {
+            const int32_t nt = window_taps(L, oh, ow, taps);
+            if (int8) {
+                const int8_t *d = slot8(c, L->y_off, &L->out, s) + o;
+                int8_t *y = k.y8;
+                for (int32_t ch = 0; ch < C; ch++) {
+                    int32_t best = taps[0] + ch;
+                    int32_t bv = y[best];
+                    for (int32_t t = 1; t < nt; t++) {
+                        const int32_t v = y[taps[t] + ch];
+                        if (v > bv) {
+                            bv = v;
+                            best = taps[t] + ch;
+                        }
+                    }
+                    const int32_t g = d[ch];
+                    for (int32_t t = 0; t < nt; t++) {
+                        y[taps[t] + ch] = 0;
+                    }
+                    y[best] = (int8_t)bv; /* the mask and LAC read the maximum */
+                    sink_put8(&k, best, g);
+                }
+            } else {
+                const float *d = slotf(c, L->y_off, &L->out, s) + o;
+                float *y = k.yf;
+                for (int32_t ch = 0; ch < C; ch++) {
+                    int32_t best = taps[0] + ch;
+                    float bv = y[best];
+                    for (int32_t t = 1; t < nt; t++) {
+                        const float v = y[taps[t] + ch];
+                        if (v > bv) {
+                            bv = v;
+                            best = taps[t] + ch;
+                        }
+                    }
+                    for (int32_t t = 0; t < nt; t++) {
+                        y[taps[t] + ch] = 0.0f;
+                    }
+                    y[best] = bv;
+                    sink_putf(&k, best, d[ch]);
+                }
+            }
+        }
+    }
+    zero_unread(L, k.y8, k.yf);
+}
+
+static int global_pool(const octo_tlayer_t *L) {
+    return L->kind == OCTO_TL_AVGPOOL && L->out.h == 1 && L->out.w == 1 && L->pool.filter_h >= L->in.h &&
+           L->pool.filter_w >= L->in.w && L->pool.pad_h == 0 && L->pool.pad_w == 0;
+}
+
+/* Global average pool: every input position gets dy / (H*W). INT8 keeps dy's
+ * integers and divides the scale (exact). */
+static void gap_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const int32_t C = L->in.c;
+    const int32_t n = elems(&L->in);
+    sink_t k;
+    sink_open(c, l - 1u, s, &k);
+    if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
+        const int8_t *d = slot8(c, L->y_off, &L->out, s);
+        for (int32_t i = 0; i < n; i += C) {
+            for (int32_t ch = 0; ch < C; ch++) {
+                sink_put8(&k, i + ch, d[ch]);
+            }
+        }
+    } else {
+        const float *d = slotf(c, L->y_off, &L->out, s);
+        const float inv = 1.0f / (float)(L->in.h * L->in.w);
+        for (int32_t i = 0; i < n; i += C) {
+            for (int32_t ch = 0; ch < C; ch++) {
+                sink_putf(&k, i + ch, d[ch] * inv);
+            }
+        }
+    }
+}
+
+/* Input gradient of layer l for the whole batch, one sample at a time, into
+ * layer l-1's slot (INT8: rounded to nearest with the layer's delayed range,
+ * clipped by PRC). */
 static int backward_dx(ctx_t *c, uint32_t l) {
     const octo_tlayer_t *L = &c->m->layers[l];
     const uint32_t p = l - 1u;
     const int32_t count = elems(&L->in);
+    const int int8 = c->m->precision == OCTO_TRAIN_PREC_INT8;
     lac_sums_clear(c, p);
+    if (maxpool_fusable(L) || global_pool(L)) {
+        for (uint32_t s = 0; s < c->n; s++) {
+            if (L->kind == OCTO_TL_MAXPOOL) {
+                maxpool_dx_fused(c, l, s);
+            } else {
+                gap_dx_fused(c, l, s);
+            }
+        }
+        if (int8) {
+            rt(c, p)[RT_DZ] = L->kind == OCTO_TL_MAXPOOL ? rt(c, l)[RT_DZ]
+                                                          : rt(c, l)[RT_DZ] / (float)(L->in.h * L->in.w);
+        }
+        return OCTO_OK;
+    }
     octo_train_q32_t acc = {NULL, 1.0f};
-    if (c->m->precision == OCTO_TRAIN_PREC_FP32) {
+    if (!int8) {
         for (uint32_t s = 0; s < c->n; s++) {
             const int st = dx_kernel(c, l, s, &acc);
             if (st != OCTO_OK) {
                 return st;
             }
-            store_dz_f32(c, p, s, AT(c, c->m->tile_off, float));
+            sink_t k;
+            sink_open(c, p, s, &k);
+            const float *d = AT(c, c->m->tile_off, float);
+            for (int32_t i = 0; i < count; i++) {
+                sink_putf(&k, i, d[i]);
+            }
         }
         return OCTO_OK;
     }
     float *sc = scal(c, L);
     float range = sc[OCTO_TS_R_BWD];
-    const int exact = L->kind == OCTO_TL_MAXPOOL && L->pool_exact;
     float acc_scale = 1.0f;
-    for (int pass = (exact || range > 0.0f) ? 1 : 0; pass < 2; pass++) {
+    for (int pass = range > 0.0f ? 1 : 0; pass < 2; pass++) {
         uint32_t amax = 0;
         uint64_t sum = 0;
-        float inv = 0.0f;
         for (uint32_t s = 0; s < c->n; s++) {
-            int st = dx_kernel(c, l, s, &acc);
+            const int st = dx_kernel(c, l, s, &acc);
             if (st != OCTO_OK) {
                 return st;
             }
             acc_scale = acc.scale;
-            const uint32_t a = octo_train_absmax_s32(acc.data, count);
-            amax = a > amax ? a : amax;
             if (pass == 0) {
+                const uint32_t a = octo_train_absmax_s32(acc.data, count);
+                amax = a > amax ? a : amax;
                 continue;
             }
-            if (s == 0) {
-                inv = exact ? 1.0f : 127.0f * acc_scale / range;
-            }
-            int8_t *d = (int8_t *)(void *)acc.data; /* compacted in place */
+            const float inv = 127.0f * acc_scale / range;
+            sink_t k;
+            sink_open(c, p, s, &k);
             for (int32_t i = 0; i < count; i++) {
                 const int32_t v = acc.data[i];
-                sum += (uint32_t)(v < 0 ? -v : v);
-                d[i] = octo_tr_q8_round((float)v * inv, 0.5f);
+                const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+                amax = a > amax ? a : amax;
+                sum += a;
+                sink_put8(&k, i, octo_tr_q8_round((float)v * inv, 0.5f));
             }
-            store_dz_s8(c, p, s, d);
         }
         const float measured = amax > 0u ? (float)amax * acc_scale : acc_scale;
         if (pass == 0) {
             range = measured;
             continue;
         }
-        rt(c, p)[RT_DZ] = exact ? acc_scale : range / 127.0f;
-        if (!exact && c->train) {
+        rt(c, p)[RT_DZ] = range / 127.0f;
+        if (c->train) {
             float next = measured;
             if ((c->hp.flags & OCTO_TRAIN_FLAG_PRC) != 0u && c->hp.prc_k > 0.0f && sum > 0u) {
                 const float mean = (float)sum / ((float)count * (float)c->n) * acc_scale;
@@ -910,43 +1132,43 @@ static int backward_dx(ctx_t *c, uint32_t l) {
 static int backward(ctx_t *c) {
     const octo_tmodel_t *m = c->m;
     const uint32_t last = m->n_layers - 1u;
-    /* dlogits (in the tile) -> the last layer's slot */
-    for (uint32_t s = 0; s < c->n; s++) {
-        if (m->precision == OCTO_TRAIN_PREC_INT8) {
-            if (s == 0) {
-                lac_sums_clear(c, last);
-            }
-            store_dz_s8(c, last, s, AT(c, m->tile_off, int8_t) + (size_t)s * m->classes);
-        } else {
-            store_dz_f32(c, last, s, AT(c, m->tile_off, float) + (size_t)s * m->classes);
-        }
-    }
+    lac_sums_clear(c, last);
+    store_dlogits(c);
     for (uint32_t l = last + 1u; l-- > 0u;) {
         const octo_tlayer_t *L = &m->layers[l];
+        const int trains = has_weights(L) && (L->train_w || L->train_b);
+        uint64_t t0 = prof_now(c);
         if (lac_on(c, L)) {
             lac_backward(c, l);
         }
-        const int trains = has_weights(L) && (L->train_w || L->train_b);
         if (trains) {
             const int st = layer_grads(c, l); /* needs the saved input, before dx overwrites it */
             if (st != OCTO_OK) {
                 return st;
             }
         }
+        prof_add(c, l, OCTO_TP_GRAD, t0);
+        t0 = prof_now(c);
         if (L->need_dx) {
             const int st = backward_dx(c, l); /* with the weights of the forward pass */
             if (st != OCTO_OK) {
                 return st;
             }
         }
+        prof_add(c, l, OCTO_TP_DX, t0);
+        t0 = prof_now(c);
         if (trains) {
             apply_update(c, l);
         }
+        prof_add(c, l, OCTO_TP_UPDATE, t0);
     }
     return OCTO_OK;
 }
 
 int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
+    if (t != NULL && t->m != NULL && res != NULL && n > 0u && n <= t->m->batch && t->valid) {
+        res->loss = 0.0f;
+    }
     if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch) {
         return OCTO_E_ARG;
     }
@@ -958,6 +1180,9 @@ int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
     int st = forward(&c);
     if (st == OCTO_OK) {
         st = loss_and_grad(&c, res, NULL, 1);
+    }
+    if (st == OCTO_OK && !(res->loss <= FLT_MAX)) {
+        st = OCTO_E_DIVERGED;
     }
     if (st == OCTO_OK) {
         st = backward(&c);

@@ -1,0 +1,219 @@
+"""`octo train | export`: on-device training (docs/TRAINING.md) and export of the trained weights.
+
+Heavy modules (numpy, the converter, TFLM, the training target) are imported
+inside the commands so `octo --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from host_tools.errors import OctoError
+from host_tools.output import Output
+
+if TYPE_CHECKING:
+    import numpy as np
+if TYPE_CHECKING:  # a block of its own: isort groups a module that exists differently from one that does not yet
+    from converter.train_plan import TrainBuild
+
+CALIB_SAMPLES = 500          # representative inputs for the exported model's quantization
+DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
+
+
+def _convert_error() -> type[Exception]:
+    from converter.ir import ConvertError  # noqa: PLC0415
+
+    return ConvertError
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def board_name_of(args: argparse.Namespace) -> str:
+    """`--target host` -> "host"; otherwise --board (default virtual-m4), checked against the board table."""
+    board = getattr(args, "board", None)
+    if getattr(args, "target", "board") == "host":
+        if board not in (None, "host"):
+            raise OctoError(f"--target host trains natively; it cannot be combined with --board {board}")
+        return "host"
+    if board == "host":
+        return "host"
+    from host_tools.boards import get_board  # noqa: PLC0415
+
+    return get_board(board or "virtual-m4").name
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    model_dir = Path(args.model)
+    if not (model_dir / "report.json").exists() or not (model_dir / "model.tflite").exists():
+        raise OctoError(f"{model_dir} is not a converted model folder (needs report.json and model.tflite)",
+                        hint=f"run `octo convert <model> -o {model_dir}` first")
+    return model_dir
+
+
+def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
+    """The training build (plan + generated C) of the configuration the flags select."""
+    from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
+
+    model_dir = _model_dir(args)
+    try:
+        cfg = TrainConfig(precision=args.precision, batch=args.batch, update=args.update)
+        return prepare_training(model_dir, cfg, board_name)
+    except _convert_error() as exc:
+        raise OctoError(str(exc)) from None
+
+
+def _default_file(flag: str | None, model_dir: Path, name: str) -> Path | None:
+    if flag:
+        return Path(flag)
+    path = model_dir / name
+    return path if path.exists() else None
+
+
+def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
+    return Path(args.run_dir) if getattr(args, "run_dir", None) else Path(tb.dir) / "run"
+
+
+# -- train -------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from host_tools.train import TrainOptions, load_dataset, run_training  # noqa: PLC0415
+    from host_tools.train_target import open_target  # noqa: PLC0415
+
+    out = Output(args.json)
+    board_name = board_name_of(args)
+    tb = prepare_build(args, board_name)
+    model_dir = Path(args.model)
+    data = _default_file(args.data, model_dir, "train.npz")
+    if data is None:
+        raise OctoError(f"no training data: {model_dir / 'train.npz'} does not exist",
+                        hint=f"pass --data with {DATA_HINT}")
+    train_xy = load_dataset(data, tb.plan)
+    eval_path = _default_file(args.eval, model_dir, "eval.npz")
+    eval_xy = load_dataset(eval_path, tb.plan) if eval_path else None
+    run_dir = _run_dir(args, tb)
+    opts = TrainOptions(
+        epochs=args.epochs, seed=args.seed, init=args.init, lac=not args.no_lac, prc=not args.no_prc, lr=args.lr,
+        schedule=getattr(args, "schedule", "cosine"),
+        momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
+        checkpoint_every=args.checkpoint_every, resume=args.resume,
+        telemetry=Path(args.telemetry) if args.telemetry else None,
+        progress=sys.stderr.isatty() and args.json != "-", model=str(model_dir))
+    n_eval = len(eval_xy[1]) if eval_xy is not None else 0
+    _say(f"training {model_dir} ({tb.config.config_id}) on {board_name}: {len(train_xy[1])} samples from {data}"
+         + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")
+         + f", {args.epochs} epoch(s); run dir {run_dir}")
+    with open_target(tb, board_name, args.port, _say) as target:
+        metrics = run_training(target, tb, train_xy, eval_xy, opts, _say, run_dir)
+    print_summary(out, metrics)
+    out.emit("octo.train/1", metrics)
+    return 0
+
+
+def _f(v: float | None, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def print_summary(out: Output, m: dict[str, Any]) -> None:
+    out.say(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'eval loss':>9} {'eval acc':>8} {'steps':>6} "
+            f"{'seconds':>8}")
+    for e in m["epochs"]:
+        out.say(f"{e['epoch']:>5} {_f(e['train_loss'], '.4f'):>10} {_f(e['train_accuracy'], '.4f'):>9} "
+                f"{_f(e['eval_loss'], '.4f'):>9} {_f(e['eval_accuracy'], '.4f'):>8} {e['steps']:>6} "
+                f"{e['seconds']:>8.1f}")
+    fin = m["final"]
+    cost = (f"{m['instructions_per_sample']:,.0f} instructions/sample" if m["instructions_per_sample"] is not None
+            else f"{m['cycles_per_sample']:,.0f} cycles/sample" if m["cycles_per_sample"] is not None
+            else "-/sample")
+    link = m["link"]
+    out.say(f"final eval accuracy {_f(fin['eval_accuracy'], '.4f')} (loss {_f(fin['eval_loss'], '.4f')}) after "
+            f"{m['steps']} steps on {m['board']}")
+    out.say(f"training step: {cost}; peak training SRAM {m['peak_training_sram_bytes']:,} B; link "
+            f"{link['bytes_sent']:,} B sent, {link['bytes_received']:,} B received"
+            + (f"; {m['recoveries']} recoveries" if m["recoveries"] else ""))
+    out.say(f"checkpoint: {m['checkpoint']}")
+
+
+# -- export ------------------------------------------------------------------------------------------
+def _calibration(args: argparse.Namespace, model_dir: Path, eval_path: Path | None) -> np.ndarray:
+    import numpy as np  # noqa: PLC0415
+
+    from converter.ir import ConvertError  # noqa: PLC0415
+    from converter.pipeline import load_npz  # noqa: PLC0415
+
+    path = _default_file(getattr(args, "data", None), model_dir, "train.npz") or eval_path
+    if path is None:
+        raise OctoError("export needs representative inputs to quantize the trained model",
+                        hint=f"pass --data with {DATA_HINT} (the training set)")
+    try:
+        x, _ = load_npz(path)
+    except ConvertError as exc:
+        raise OctoError(str(exc)) from None
+    if len(x) > CALIB_SAMPLES:
+        x = x[np.sort(np.random.default_rng(0).permutation(len(x))[:CALIB_SAMPLES])]
+    return x
+
+
+def tflite_accuracy(model: bytes, source: str, x: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of an INT8 .tflite on float inputs, run with TFLM (inputs quantized as TFLite's Quantize)."""
+    import numpy as np  # noqa: PLC0415
+
+    from converter.pipeline import quantize_inputs  # noqa: PLC0415
+    from converter.tflite_reader import parse_tflite  # noqa: PLC0415
+    from converter.tflm import tflm_run  # noqa: PLC0415
+
+    scale, zero_point = parse_tflite(model, source).input.qparams()
+    ys = tflm_run(model, quantize_inputs(x, scale, zero_point))
+    return float(np.mean(np.asarray(ys).reshape(len(y), -1).argmax(1) == y))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from host_tools.train import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
+
+    ConvertError = _convert_error()
+    from converter.train_export import export_tflite  # noqa: PLC0415
+    from converter.train_plan import decode_weights  # noqa: PLC0415
+
+    out = Output(args.json)
+    board_name = board_name_of(args)
+    tb = prepare_build(args, board_name)
+    model_dir = Path(args.model)
+    ck = read_checkpoint(_run_dir(args, tb))
+    check_checkpoint(ck, tb.config.config_id, int(tb.plan["fingerprint"]))
+    eval_path = _default_file(args.eval, model_dir, "eval.npz")
+    calib_x = _calibration(args, model_dir, eval_path)
+    out_path = Path(args.output)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        weights = decode_weights(tb.plan, ck.blob)
+        export_report = export_tflite(model_dir, weights, calib_x, out_path)
+    except ConvertError as exc:
+        raise OctoError(str(exc)) from None
+    history = ck.meta.get("history") or []
+    board_acc = history[-1].get("eval_accuracy") if history else None
+    tflite_acc = None
+    n_eval = 0
+    if eval_path is not None:
+        x, y = load_dataset(eval_path, tb.plan)
+        n_eval = len(y)
+        try:
+            tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
+        except ConvertError as exc:
+            raise OctoError(str(exc)) from None
+    out.say(f"exported the weights of step {ck.meta['step']} ({len(history)} epoch(s), {tb.config.config_id}) "
+            f"-> {out_path} ({out_path.stat().st_size:,} B)")
+    if tflite_acc is not None:
+        out.say(f"eval accuracy on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_acc:.4f}; "
+                f"on the board at the checkpoint {_f(board_acc, '.4f')}")
+    else:
+        out.say("no eval set (pass --eval FILE.npz) so the exported model's accuracy was not measured")
+    out.emit("octo.export/1", {
+        "model": str(model_dir), "config_id": tb.config.config_id, "checkpoint": str(ck.path),
+        "step": ck.meta["step"], "epochs": len(history), "output": str(out_path),
+        "tflite_bytes": out_path.stat().st_size, "eval_samples": n_eval, "tflite_eval_accuracy": tflite_acc,
+        "board_eval_accuracy": board_acc, "export": export_report,
+    })
+    return 0
