@@ -155,14 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train in total (default 10)")
     p.add_argument("--init", choices=["converted", "random"], default="converted",
                    help="start from the converted model's weights (default) or fresh He-uniform weights")
-    p.add_argument("--no-lac", action="store_true", help="INT8: without loss-aware compensation (LAC)")
-    p.add_argument("--no-prc", action="store_true", help="INT8: without parameterized range clipping (PRC)")
+    p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
+                   help="INT8: loss-aware compensation, a learned per-channel gain and offset (default on: the "
+                        "best measured, bench/results/train.json)")
+    p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
+                   help="INT8: parameterized range clipping of backward tensors at k x mean|g| (default off: "
+                        "it did not help in bench/results/train.json)")
     p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule over the run (default cosine decay to 0)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
-    p.add_argument("--prc-k", type=float, default=3.0, help="PRC range parameter k (default 3.0)")
+    p.add_argument("--prc-k", type=float, default=16.0, help="PRC range parameter k (default 16, the best measured)")
     p.add_argument("--lac-l2", type=float, default=1e-4, help="LAC L2 regularization (default 1e-4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")

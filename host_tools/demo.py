@@ -7,7 +7,10 @@ Stages (each prints what it does and what it measured):
   4. convert the digits CNN (trained on scikit-learn's digits), show its report
   5. run the held-out digits on the virtual board: accuracy measured on the board,
      per-layer instructions and a bar chart (PNG) next to the report
-Later capabilities (train, SGQ, PASS) append their stages here.
+  6. on-device INT8 training (Octo): a digits CNN pretrained on digits 0-4 learns all ten
+     on the virtual board (live progress), the FP32 baseline runs the same engine natively,
+     a loss/accuracy plot (PNG) of both, and the exported .tflite checked by TFLM
+Later capabilities (SGQ, PASS) append their stages here.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
         qemu.stop(board)
 
     summary["inference"] = _inference_stages(board, out_dir)
+    summary["training"] = _training_stage(board, out_dir)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nDemo finished; summary in {out_dir / 'summary.json'}")
     return 0
@@ -106,3 +110,85 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
     print(f"   {res['total']:,} instructions per inference ({res['instructions_per_mac']} per MAC); chart {chart}")
     return {"board_accuracy": round(acc, 6), "samples": len(y), "instructions": res["total"],
             "instructions_per_mac": res["instructions_per_mac"], "chart": str(chart)}
+
+
+DEMO_TRAIN_EPOCHS = 3
+
+
+def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
+    import sys  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from converter.pipeline import convert  # noqa: PLC0415
+    from converter.train_export import export_tflite  # noqa: PLC0415
+    from converter.train_plan import TrainConfig, decode_weights, prepare_training  # noqa: PLC0415
+    from host_tools.paths import repo_root  # noqa: PLC0415
+    from host_tools.train import TrainOptions, TrainSession, load_dataset, run_training  # noqa: PLC0415
+    from host_tools.train_cmds import tflite_accuracy  # noqa: PLC0415
+    from host_tools.train_target import open_target  # noqa: PLC0415
+
+    _stage(6, f"On-device INT8 training (Octo) on {board.name}: learn digits 5-9 on the board")
+    say = lambda m: print(f"   {m}", flush=True)
+    model_dir = out_dir / "digits04"
+    convert(repo_root() / "models" / "digits_cnn_0to4.py", model_dir, say=say)
+    runs: dict[str, dict] = {}
+    blob = b""
+    int8_tb = None
+    for precision, target in (("int8", board.name), ("fp32", "host")):
+        tb = prepare_training(model_dir, TrainConfig(precision, 16, "last:2"), target)
+        train_xy = load_dataset(model_dir / "train.npz", tb.plan)
+        eval_xy = load_dataset(model_dir / "eval.npz", tb.plan)
+        where = board.name if target != "host" else "the host (same C engine, natively: the FP32 baseline)"
+        say(f"{precision.upper()} on {where}: {tb.plan['trainable_params']:,} trainable parameters (last 2 layers), "
+            f"static training plan {tb.plan['arena_bytes']:,} B of SRAM")
+        opts = TrainOptions(epochs=DEMO_TRAIN_EPOCHS, seed=1, lr=0.05, progress=sys.stderr.isatty(),
+                            model=str(model_dir))
+        with open_target(tb, target, say=say) as t:
+            m = run_training(t, tb, train_xy, eval_xy, opts, say, out_dir / f"train-{precision}")
+            if precision == "int8":
+                blob = TrainSession(t.client).get_state()
+                int8_tb = tb
+        runs[precision] = m
+        ips = m.get("instructions_per_sample")
+        say(f"{precision.upper()}: held-out accuracy {m['epochs'][0]['eval_accuracy']:.3f} after epoch 1 -> "
+            f"{m['final']['eval_accuracy']:.3f} after {DEMO_TRAIN_EPOCHS}"
+            + (f"; {ips:,.0f} instructions per training sample" if ips else ""))
+    plot = out_dir / "training.png"
+    _plot_training(runs, plot)
+    say(f"loss/accuracy plot {plot}")
+    tuned = out_dir / "digits-tuned.tflite"
+    with np.load(model_dir / "train.npz") as d:
+        calib = d["x"][:300]
+    assert int8_tb is not None
+    export_tflite(model_dir, decode_weights(int8_tb.plan, blob), calib, tuned)
+    with np.load(model_dir / "eval.npz") as d:
+        acc = tflite_accuracy(tuned.read_bytes(), str(tuned), d["x"], d["y"])
+    say(f"exported {tuned} ({tuned.stat().st_size:,} B): TFLM runs it at {acc:.3f} held-out accuracy "
+        f"(board INT8 evaluation {runs['int8']['final']['eval_accuracy']:.3f})")
+    return {"int8": {k: runs["int8"][k] for k in ("final", "instructions_per_sample", "peak_training_sram_bytes")},
+            "fp32": {k: runs["fp32"][k] for k in ("final", "peak_training_sram_bytes")},
+            "exported": str(tuned), "exported_tflm_accuracy": round(acc, 6), "plot": str(plot)}
+
+
+def _plot_training(runs: dict[str, dict], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, m in runs.items():
+        ep = [e["epoch"] for e in m["epochs"]]
+        a1.plot(ep, [e["train_loss"] for e in m["epochs"]], marker="o", label=f"{name.upper()} train")
+        a2.plot(ep, [e["eval_accuracy"] for e in m["epochs"]], marker="o", label=f"{name.upper()} held-out")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("cross-entropy")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy")
+    a1.legend()
+    a2.legend()
+    fig.suptitle("digits CNN pretrained on 0-4, trained on all ten on the board (INT8) vs FP32")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

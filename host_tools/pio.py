@@ -119,7 +119,8 @@ def build_dir(board: Board, model_dir: Path | None = None, train_dir: Path | Non
 
 
 def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbose: bool = False,
-                   model_dir: Path | None = None, train_dir: Path | None = None) -> BuildResult:
+                   model_dir: Path | None = None, train_dir: Path | None = None,
+                   ldscript: Path | None = None) -> BuildResult:
     """`pio run -e <board>` in firmware/; one-line errors for the usual failures.
 
     model_dir: a converted model folder (the output of `octo convert`); its generated C
@@ -149,6 +150,8 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
             raise OctoError(f"{train_dir} holds no training build (no train_model.c)")
         env["OCTO_TRAIN_DIR"] = str(train_dir.resolve())
         env["PLATFORMIO_BUILD_DIR"] = str(train_dir.resolve() / "fw")
+    if ldscript is not None:  # benchmarks only: a larger memory budget than the board's
+        env["OCTO_LDSCRIPT"] = str(ldscript.resolve())
     cmd = [*pio_executable(), "run", "-d", str(firmware_dir()), "-e", board.name]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     log = proc.stdout + proc.stderr

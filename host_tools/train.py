@@ -67,7 +67,10 @@ STEP_TIMEOUT_MIN_S = 10.0      # later deadlines: max(this, factor x slowest ste
 STEP_TIMEOUT_FACTOR = 20.0
 MAX_RECOVERIES_IN_ROW = 3      # board resets without progress before giving up
 CHECKPOINT_EVERY = 50
-PRC_K_DEFAULT = 3.0            # TRAIN_INIT prc_k (PRC clipping range parameter)
+PRC_K_DEFAULT = 16.0           # TRAIN_INIT prc_k (PRC clips backward tensors at k x mean|g|)
+# Defaults of the Octo techniques: the best measured in bench/results/train.json (ablation table).
+DEFAULT_LAC = True
+DEFAULT_PRC = False
 LAC_L2_DEFAULT = 1e-4          # TRAIN_INIT lac_l2 (L2 pull of LAC compensation to identity)
 CHECKPOINT_META = "checkpoint.json"
 CHECKPOINT_SCHEMA = "octo.train.checkpoint/1"
@@ -423,8 +426,8 @@ class TrainOptions:
     epochs: int = 10
     seed: int = 0
     init: str = "converted"          # "converted" | "random"
-    lac: bool = True
-    prc: bool = True
+    lac: bool = DEFAULT_LAC
+    prc: bool = DEFAULT_PRC
     lr: float = 0.05
     schedule: str = "cosine"         # "cosine": lr * (1 + cos(pi * step / total)) / 2; "constant"
     momentum: float = 0.9

@@ -80,7 +80,7 @@ def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
 
 # -- train -------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from host_tools.train import TrainOptions, load_dataset, run_training  # noqa: PLC0415
+    from host_tools.train import DEFAULT_LAC, DEFAULT_PRC, TrainOptions, load_dataset, run_training  # noqa: PLC0415
     from host_tools.train_target import open_target  # noqa: PLC0415
 
     out = Output(args.json)
@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     eval_xy = load_dataset(eval_path, tb.plan) if eval_path else None
     run_dir = _run_dir(args, tb)
     opts = TrainOptions(
-        epochs=args.epochs, seed=args.seed, init=args.init, lac=not args.no_lac, prc=not args.no_prc, lr=args.lr,
+        epochs=args.epochs, seed=args.seed, init=args.init, lac=DEFAULT_LAC if args.lac is None else args.lac,
+        prc=DEFAULT_PRC if args.prc is None else args.prc, lr=args.lr,
         schedule=getattr(args, "schedule", "cosine"),
         momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
         checkpoint_every=args.checkpoint_every, resume=args.resume,

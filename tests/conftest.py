@@ -76,3 +76,13 @@ def host_cc(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return exe
 
     return build
+
+
+@pytest.fixture(scope="session")
+def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zoo digits CNN converted once per session (model.tflite, train.npz, eval.npz, octo/)."""
+    from converter.pipeline import convert
+
+    out = tmp_path_factory.mktemp("digits") / "digits"
+    convert(ROOT / "models" / "digits_cnn.py", out, say=lambda s: None)
+    return out

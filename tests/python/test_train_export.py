@@ -10,7 +10,7 @@ import pytest
 
 from converter.codegen import layer_name
 from converter.ir import ConvertError, Graph
-from converter.pipeline import convert, quantize_inputs
+from converter.pipeline import quantize_inputs
 from converter.tflite_reader import read_tflite
 from converter.tflm import tflm_run
 from converter.train_export import export_tflite, graph_float_weights, keras_from_graph
@@ -29,9 +29,8 @@ class Digits:
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Digits:
-    out = tmp_path_factory.mktemp("train-export") / "digits"
-    convert(ROOT / "models" / "digits_cnn.py", out, say=lambda s: None)
+def digits(digits_dir: Path) -> Digits:
+    out = digits_dir
     g = read_tflite(out / "model.tflite")
     with np.load(out / "eval.npz") as ev, np.load(out / "train.npz") as tr:
         x, y, x_train = ev["x"], ev["y"], tr["x"]

@@ -72,7 +72,8 @@ env.Append(
         "-Wl,--gc-sections",
         "-Wl,-Map,${BUILD_DIR}/firmware.map",
         "-L$PROJECT_DIR/ld",
-        "-T%s" % octo.get("ldscript"),
+        # OCTO_LDSCRIPT: a benchmark may link against a larger RAM budget (speed only, never a real board)
+        "-T%s" % os.environ.get("OCTO_LDSCRIPT", octo.get("ldscript")),
     ],
     LIBS=["c", "m", "gcc"],
 )

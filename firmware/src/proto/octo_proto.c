@@ -44,7 +44,7 @@ static int send_response(octo_proto_t *p, uint8_t type, uint16_t req_id, const u
 }
 
 static int send_error(octo_proto_t *p, uint16_t req_id, uint8_t req_type, int status, const char *text) {
-    uint8_t body[64];
+    uint8_t body[4 + 160]; /* status, type, length, up to 160 bytes of text */
     size_t tlen = text != NULL ? strlen(text) : 0;
     if (tlen > sizeof body - 4) {
         tlen = sizeof body - 4;

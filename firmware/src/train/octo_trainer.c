@@ -29,7 +29,10 @@ enum { RT_Y = 0, RT_W8 = 1, RT_DZ = 2, RT_GS = 3, RT_COUNT = 4 };
 #define W16_HIGH 16384 /* master weights above this are halved (scale doubled) */
 #define W16_LOW 4096   /* ... and below this doubled, keeping 12-14 significant bits */
 #define W16_INIT 8192.0f
-#define LAC_GAMMA_MAX 0.5f /* the learned gain 1 + gamma stays within [0.5, 1.5] */
+#define LAC_GAMMA_MAX 0.5f
+/* A quantization range follows the largest recent value: max(this step's statistic, RANGE_DECAY * the
+ * previous range), so one small batch (an epoch's last) cannot shrink it and saturate the next. */
+#define RANGE_DECAY 0.95f /* the learned gain 1 + gamma stays within [0.5, 1.5] */
 
 typedef struct {
     const octo_tmodel_t *m;
@@ -491,7 +494,8 @@ static int fwd_layer_s8(ctx_t *c, uint32_t l) {
         if (pass == 0) {
             range = measured;
         } else if (c->train) {
-            sc[OCTO_TS_R_FWD] = measured; /* the next step's range */
+            const float decayed = RANGE_DECAY * range;
+            sc[OCTO_TS_R_FWD] = measured > decayed ? measured : decayed; /* the next step's range */
         }
     }
     rt(c, l)[RT_Y] = range / 127.0f;
@@ -1123,7 +1127,8 @@ static int backward_dx(ctx_t *c, uint32_t l) {
                 const float clip = c->hp.prc_k * mean;
                 next = clip < next ? clip : next;
             }
-            sc[OCTO_TS_R_BWD] = next;
+            const float decayed = RANGE_DECAY * range;
+            sc[OCTO_TS_R_BWD] = next > decayed ? next : decayed;
         }
     }
     return OCTO_OK;
