@@ -226,15 +226,23 @@ def _round_up(v: int, a: int = 8) -> int:
 
 
 def _s8_scratch(la: _Layer) -> int:
-    """The INT8 kernels' scratch (the octo_train_*_scratch_size functions)."""
-    oc, kh, kw, c = la.w_shape
-    if la.kind == "CONV_2D":
-        fwd = oc * 4 + _round_up(kh * kw * c, 4)
-        bwd_in = oc * kh * kw * c
-        bwd_w = _round_up(2 * _round_up(kh * kw * c, 2) + 2 * _round_up(oc, 2), 4)
+    """The INT8 kernels' scratch: mirrors the octo_train_*_scratch_size functions (a test compares them)."""
+    return s8_scratch_bytes(la.kind, la.w_shape)
+
+
+def s8_scratch_bytes(kind: str, w_shape: tuple[int, int, int, int]) -> int:
+    def r4(v: int) -> int:
+        return _round_up(v, 4)
+
+    oc, kh, kw, c = w_shape
+    if kind == "CONV_2D":
+        row = r4(kw * c)
+        fwd = 2 * r4(oc) * kh * row + 8 * r4(oc) + kh * row
+        bwd_in = 2 * r4(c) * kh * kw * oc + 4 * r4(c)
+        bwd_w = 16 * (kh * kw * c + oc) + 2 * row
         return max(fwd, bwd_in, bwd_w)
-    if la.kind == "FULLY_CONNECTED":
-        return max(oc * c, _round_up(2 * _round_up(c, 2) + 2 * _round_up(oc, 2), 4))
+    if kind == "FULLY_CONNECTED":
+        return max(oc * c, 16 * (c + oc))
     return 0
 
 

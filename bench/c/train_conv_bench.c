@@ -1,6 +1,7 @@
-/* train_conv_bench.c - time one training step of a 3x3 conv 16x16x16 -> 16
- * (stride 1, SAME, batch 1) on a virtual board, FP32 and INT8, pass by pass.
- * Built and run by bench/train_kernel_bench.py; prints "pass ticks" lines over
+/* train_conv_bench.c - time one training step of a KxK conv HxWxC -> OC
+ * (stride 1, SAME, batch 1; 3x3 16x16x16 -> 16 unless -DBENCH_H=... etc.) on a
+ * virtual board, FP32 and INT8, pass by pass. Built and run by
+ * bench/train_kernel_bench.py once per shape; prints "pass ticks" lines over
  * semihosting. Ticks are SysTick at 25 MHz: instructions = ticks x 40 under
  * QEMU -icount shift=0. */
 #include <stdint.h>
@@ -10,11 +11,26 @@
 #include "octo/octo_train_f32.h"
 #include "octo/octo_train_s8.h"
 
-#define H 16
-#define W 16
-#define C 16
-#define OC 16
-#define K 3
+#ifndef BENCH_H
+#define BENCH_H 16
+#endif
+#ifndef BENCH_W
+#define BENCH_W 16
+#endif
+#ifndef BENCH_C
+#define BENCH_C 16
+#endif
+#ifndef BENCH_OC
+#define BENCH_OC 16
+#endif
+#ifndef BENCH_K
+#define BENCH_K 3
+#endif
+#define H BENCH_H
+#define W BENCH_W
+#define C BENCH_C
+#define OC BENCH_OC
+#define K BENCH_K
 #define NX (H * W * C)
 #define NY (H * W * OC)
 #define NW (OC * K * K * C)
@@ -85,7 +101,13 @@ int main(void) {
     octo_board_init();
     fill();
     const octo_dims_t in = {1, H, W, C}, out = {1, H, W, OC}, wd = {OC, K, K, C};
-    const octo_train_conv_params_t p = {1, 1, 1, 1, OCTO_TRAIN_ACT_RELU};
+    const octo_train_conv_params_t p = {1, 1, K / 2, K / 2, OCTO_TRAIN_ACT_RELU};
+    if (octo_train_conv2d_s8_fwd_scratch_size(&wd) > sizeof s_scratch ||
+        octo_train_conv2d_s8_bwd_input_scratch_size(&wd) > sizeof s_scratch ||
+        octo_train_conv2d_s8_bwd_weight_scratch_size(&wd) > sizeof s_scratch) {
+        say("train-bench: scratch too small\n");
+        octo_board_exit(1);
+    }
     TIME("f32_fwd", octo_train_conv2d_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
     TIME("f32_bwd_input", octo_train_conv2d_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
     TIME("f32_bwd_weight", octo_train_conv2d_f32_bwd_weight(&p, &in, s_xf, &out, s_dyf, &wd, s_dwf, s_dbf));

@@ -255,3 +255,23 @@ def test_exported_model_runs_in_tflm_with_the_boards_accuracy(digits_dir: Path, 
     ours = run_host(build_host_runner(tmp_path / "tuned" / "octo"), xq, g.output.size)
     assert np.array_equal(ours, ref.reshape(ours.shape))
     assert abs(acc_tflm - m["final"]["eval_accuracy"]) <= 0.015, (acc_tflm, m["final"])
+
+
+def test_plan_scratch_mirrors_the_kernels(host_cc) -> None:
+    """converter/train_plan.py sizes kernel scratch with its own copy of the C formulas: they must agree."""
+    import subprocess
+
+    from converter.train_plan import s8_scratch_bytes
+
+    fw = ROOT / "firmware"
+    exe = host_cc("train_scratch_sizes", [ROOT / "tests" / "c" / "train_scratch_sizes.c",
+                                          *sorted((fw / "src" / "train").glob("octo_train_*.c")),
+                                          fw / "src" / "common" / "octo_status.c"], sanitize=False)
+    shapes = [("conv", (16, 3, 3, 8)), ("conv", (8, 3, 3, 1)), ("conv", (32, 1, 1, 16)), ("conv", (10, 5, 3, 7)),
+              ("conv", (64, 1, 1, 64)), ("fc", (10, 1, 1, 32)), ("fc", (7, 1, 1, 300))]
+    args = []
+    for kind, (o, kh, kw, c) in shapes:
+        args += ["conv", str(o), str(kh), str(kw), str(c)] if kind == "conv" else ["fc", str(o), str(c)]
+    got = [int(v) for v in subprocess.run([str(exe), *args], capture_output=True, text=True, check=True).stdout.split()]
+    want = [s8_scratch_bytes("CONV_2D" if k == "conv" else "FULLY_CONNECTED", s) for k, s in shapes]
+    assert got == want

@@ -29,22 +29,25 @@ extern "C" {
 
 /* y->data [N,OH,OW,OC] = act(conv(x, w) + bias / (sx*sw)), y->scale = sx*sw.
  * bias [OC] float or NULL, rounded to the accumulator scale (clamped to +-2^30);
- * ReLU6 clamps at round(6 / (sx*sw)). Scratch: the im2col patch and the bias. */
+ * ReLU6 clamps at round(6 / (sx*sw)). Scratch: the weights expanded to int16 in
+ * blocks of four output channels, the bias, zero-padded kernel rows:
+ * 2*OC4*KH*R4 + 8*OC4 + KH*R4 bytes (OC4 = OC and R4 = KW*C rounded up to 4). */
 int octo_train_conv2d_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
                              const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias, void *scratch,
                              const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
 size_t octo_train_conv2d_s8_fwd_scratch_size(const octo_dims_t *w_dims);
 
 /* dx->data [N,H,W,C] = input gradient, dx->scale = sdy*sw. Scratch: the
- * weights transposed to [C][KH][KW][OC] (the size of w). */
+ * transposed weights expanded to int16 in blocks of four input channels:
+ * 2*C4*KH*KW*OC + 4*C4 bytes (C4 = C rounded up to 4). */
 int octo_train_conv2d_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
                                    const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
                                    const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) OCTO_CHECK_RESULT;
 size_t octo_train_conv2d_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
 
 /* dw->data [OC,KH,KW,C] (scale sx*sdy) and db->data [OC] (scale sdy; db may be
- * NULL), summed over the batch. Scratch: two receptive fields and two dy rows,
- * interleaved for SMLAD. */
+ * NULL), summed over the batch. Scratch: eight receptive fields and eight dy
+ * rows as int16, two zero-padded kernel rows: 16*(KH*KW*C + OC) + 2*R4 bytes. */
 int octo_train_conv2d_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
                                     const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
                                     const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
@@ -74,7 +77,7 @@ int octo_train_fc_s8_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_
                                const octo_dims_t *out_dims, const octo_train_q8_t *dy, void *scratch,
                                octo_train_q32_t *dx) OCTO_CHECK_RESULT;
 size_t octo_train_fc_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
-/* Scratch: two input rows and two dy rows, interleaved for SMLAD. */
+/* Scratch: eight input rows and eight dy rows as int16, 16*(D + O) bytes. */
 int octo_train_fc_s8_bwd_weight(const octo_dims_t *in_dims, const octo_train_q8_t *x, const octo_dims_t *out_dims,
                                 const octo_train_q8_t *dy, const octo_dims_t *w_dims, void *scratch,
                                 octo_train_q32_t *dw, octo_train_q32_t *db) OCTO_CHECK_RESULT;

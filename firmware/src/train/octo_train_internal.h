@@ -183,51 +183,185 @@ static inline void octo_tr_mac4_s8(const int8_t *a, const int8_t *b, int32_t acc
     acc[3] = octo_smlatt(a13, b13, acc[3]);
 }
 
-/* Pair-interleaved layout of two int8 rows r0, r1 of length n (n2 = n rounded
- * up to even): for every even k the four bytes r0[k] r0[k+1] r1[k] r1[k+1], so
- * SXTB16 of a word gives (r0[k], r1[k]) and SXTB16 ROR 8 gives (r0[k+1], r1[k+1]). */
-static inline int32_t octo_tr_il_index(int32_t k, int32_t row) {
-    return ((k >> 1) << 2) + (row << 1) + (k & 1);
+/* --- INT8 blocked kernels (octo_train_conv2d_s8.c; Thumb-2 assembly on DSP cores) ------------ */
+
+/* Weights pre-expanded to int16 pairs in the order SXTB16 unpacks activations:
+ * for a group of four activations a[0..3] (one 32-bit load) and one output j of a
+ * block of four, the two words (w[0], w[2]) and (w[1], w[3]) (low halfword first),
+ * so SMLAD(SXTB16(a), ...) + SMLAD(SXTB16 ROR 8(a), ...) adds the four products.
+ * A block's group is 8 words: output 0's pair, output 1's, output 2's, output 3's. */
+#define OCTO_TR_GROUP_BYTES 32
+
+/* Halfword packing: (lo(a), lo(b)) and (hi(a), hi(b)) as (low, high) halfwords (PKHBT, PKHTB). */
+#if OCTO_HAVE_DSP
+static inline uint32_t octo_tr_pk_lo(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
 }
 
-/* Rank-2 update for a weight gradient over a pair of positions:
- *   dw[o][k] += dy0[o] * p0[k] + dy1[o] * p1[k]   (o < n_o, k < n_k)
- * with dy_il and p_il the pair-interleaved rows (octo_tr_il_index): one SMLAD
- * per (o, k). dw is row-major [n_o][n_k]. */
-static inline void octo_tr_rank2_s8(const int8_t *dy_il, int32_t n_o, const int8_t *p_il, int32_t n_k,
-                                    int32_t *dw) {
-    const int32_t k_even = n_k & ~1;
-    for (int32_t o = 0; o < n_o; o += 2) {
-        const uint32_t vd = octo_read_u32(&dy_il[o << 1]);
-        const uint32_t d0 = octo_sxtb16(vd);      /* (dy0[o], dy1[o]) */
-        const uint32_t d1 = octo_sxtb16_ror8(vd); /* (dy0[o+1], dy1[o+1]) */
-        int32_t *w0 = &dw[o * n_k];
-        if (o + 1 < n_o) {
-            int32_t *w1 = w0 + n_k;
-            for (int32_t k = 0; k < k_even; k += 2) {
-                const uint32_t vp = octo_read_u32(&p_il[k << 1]);
-                const uint32_t pa = octo_sxtb16(vp), pb = octo_sxtb16_ror8(vp);
-                w0[k] = octo_smlad(d0, pa, w0[k]);
-                w0[k + 1] = octo_smlad(d0, pb, w0[k + 1]);
-                w1[k] = octo_smlad(d1, pa, w1[k]);
-                w1[k + 1] = octo_smlad(d1, pb, w1[k + 1]);
-            }
-            if (k_even < n_k) {
-                const uint32_t pa = octo_sxtb16(octo_read_u32(&p_il[k_even << 1]));
-                w0[k_even] = octo_smlad(d0, pa, w0[k_even]);
-                w1[k_even] = octo_smlad(d1, pa, w1[k_even]);
-            }
-        } else {
-            for (int32_t k = 0; k < k_even; k += 2) {
-                const uint32_t vp = octo_read_u32(&p_il[k << 1]);
-                w0[k] = octo_smlad(d0, octo_sxtb16(vp), w0[k]);
-                w0[k + 1] = octo_smlad(d0, octo_sxtb16_ror8(vp), w0[k + 1]);
-            }
-            if (k_even < n_k) {
-                w0[k_even] = octo_smlad(d0, octo_sxtb16(octo_read_u32(&p_il[k_even << 1])), w0[k_even]);
-            }
+static inline uint32_t octo_tr_pk_hi(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+static inline uint32_t octo_tr_pk_lo(uint32_t a, uint32_t b) {
+    return (a & 0xFFFFu) | (b << 16);
+}
+
+static inline uint32_t octo_tr_pk_hi(uint32_t a, uint32_t b) {
+    return (a >> 16) | (b & 0xFFFF0000u);
+}
+#endif
+
+/* Two words of expanded weights from four int8 weights (w[0..3] in one little-endian word). */
+static inline void octo_tr_expand4(uint32_t v, uint32_t *dst) {
+    dst[0] = octo_sxtb16(v);
+    dst[1] = octo_sxtb16_ror8(v);
+}
+
+/* The 4x4 transpose for the input gradient: v_i holds w[o_i][c_0..c_3] (four
+ * output channels o_i, four input channels c_j); dst gets for each c_j the two
+ * words (w[o_0][c_j], w[o_2][c_j]) and (w[o_1][c_j], w[o_3][c_j]) (PKHBT/PKHTB). */
+static inline void octo_tr_expand_t4(uint32_t v0, uint32_t v1, uint32_t v2, uint32_t v3, uint32_t *dst) {
+    const uint32_t e0 = octo_sxtb16(v0), e2 = octo_sxtb16(v2), o0 = octo_sxtb16_ror8(v0), o2 = octo_sxtb16_ror8(v2);
+    const uint32_t e1 = octo_sxtb16(v1), e3 = octo_sxtb16(v3), o1 = octo_sxtb16_ror8(v1), o3 = octo_sxtb16_ror8(v3);
+    dst[0] = octo_tr_pk_lo(e0, e2); /* c_0 */
+    dst[1] = octo_tr_pk_lo(e1, e3);
+    dst[2] = octo_tr_pk_lo(o0, o2); /* c_1 */
+    dst[3] = octo_tr_pk_lo(o1, o3);
+    dst[4] = octo_tr_pk_hi(e0, e2); /* c_2 */
+    dst[5] = octo_tr_pk_hi(e1, e3);
+    dst[6] = octo_tr_pk_hi(o0, o2); /* c_3 */
+    dst[7] = octo_tr_pk_hi(o1, o3);
+}
+
+/* The weight-gradient stage: eight positions q side by side, int16 [k][8] (16
+ * bytes per k: the words (q0, q1), (q2, q3), ...), written a pair of positions
+ * at a time: dst[4*i] = (a[i], b[i]), i < n (four bytes per load, SXTB16 then
+ * PKHBT/PKHTB); b NULL stands for zeros. */
+static inline void octo_tr_stage2(uint32_t *dst, const int8_t *a, const int8_t *b, int32_t n) {
+    int32_t i = 0;
+    if (b == NULL) {
+        for (; i < n; i++, dst += 4) {
+            *dst = (uint16_t)a[i];
+        }
+        return;
+    }
+    for (; i + 4 <= n; i += 4, dst += 16) {
+        const uint32_t va = octo_read_u32(&a[i]), vb = octo_read_u32(&b[i]);
+        const uint32_t ea = octo_sxtb16(va), eb = octo_sxtb16(vb);
+        const uint32_t oa = octo_sxtb16_ror8(va), ob = octo_sxtb16_ror8(vb);
+        dst[0] = octo_tr_pk_lo(ea, eb);
+        dst[4] = octo_tr_pk_lo(oa, ob);
+        dst[8] = octo_tr_pk_hi(ea, eb);
+        dst[12] = octo_tr_pk_hi(oa, ob);
+    }
+    for (; i < n; i++, dst += 4) {
+        *dst = octo_tr_pk_lo((uint32_t)(int32_t)a[i], (uint32_t)(int32_t)b[i]);
+    }
+}
+
+/* db[o] += the eight staged dy values of output o (de as for octo_tr_rank8_s8), two per SMLAD. */
+static inline void octo_tr_sum8(const uint32_t *de, int32_t no, int32_t *db) {
+    for (int32_t o = 0; o < no; o++, de += 4) {
+        int32_t acc = db[o];
+        acc = octo_smlad(de[0], 0x00010001u, acc);
+        acc = octo_smlad(de[1], 0x00010001u, acc);
+        acc = octo_smlad(de[2], 0x00010001u, acc);
+        acc = octo_smlad(de[3], 0x00010001u, acc);
+        db[o] = acc;
+    }
+}
+
+/* One contiguous run of activations: n >= 1 groups of four int8 at a (any
+ * alignment), against the weights at byte offset woff of every block. */
+typedef struct {
+    const int8_t *a;
+    int32_t woff;
+    int32_t n;
+} octo_tr_seg_t;
+
+/* For each of nblk >= 1 blocks of four outputs: acc = init (four int32, or 0
+ * when init is NULL), plus, for every segment, the dot of its activations with
+ * the block's weights; act (OCTO_TRAIN_ACT_*) then clamps at 0 and, for ReLU6,
+ * at hi; the four results go to out (which may be init). Blocks are wstride
+ * bytes apart from w (4-byte aligned). */
+typedef struct {
+    const octo_tr_seg_t *seg;
+    int32_t nseg;
+    const uint32_t *w;
+    int32_t wstride;
+    int32_t nblk;
+    const int32_t *init;
+    int32_t *out;
+    int32_t act;
+    int32_t hi;
+} octo_tr_blk4_t;
+
+void octo_tr_blk4_s8(const octo_tr_blk4_t *job);
+
+/* Rank-8 weight-gradient update over eight positions q:
+ *   dw[o][k] += sum_q d_q[o] * p_q[k]   (o < no, k < nk)
+ * pe holds int16 p_q[k] at [k][q] and de int16 d_q[o] at [o][q] as words (the
+ * pair q = 2i, 2i+1, low halfword first, for one SMLAD); dw is [no][nk]. */
+typedef struct {
+    const uint32_t *pe;
+    const uint32_t *de;
+    int32_t *dw;
+    int32_t nk;
+    int32_t no;
+} octo_tr_rank8_t;
+
+void octo_tr_rank8_s8(const octo_tr_rank8_t *job);
+
+/* The same update when only positions 0 and 1 hold data (the other dy are zero):
+ * one SMLAD per (o, k) on the first word of each stage row, four outputs per pass. */
+static inline void octo_tr_rank2_s8(const octo_tr_rank8_t *job) {
+    const int32_t nk = job->nk, no = job->no;
+    int32_t o = 0;
+    for (; o + 4 <= no; o += 4) {
+        const uint32_t d0 = job->de[4 * o], d1 = job->de[4 * o + 4], d2 = job->de[4 * o + 8], d3 = job->de[4 * o + 12];
+        int32_t *r0 = &job->dw[o * nk], *r1 = r0 + nk, *r2 = r1 + nk, *r3 = r2 + nk;
+        const uint32_t *pk = job->pe;
+        for (int32_t k = 0; k < nk; k++, pk += 4) {
+            const uint32_t v = *pk;
+            r0[k] = octo_smlad(d0, v, r0[k]);
+            r1[k] = octo_smlad(d1, v, r1[k]);
+            r2[k] = octo_smlad(d2, v, r2[k]);
+            r3[k] = octo_smlad(d3, v, r3[k]);
         }
     }
+    for (; o < no; o++) {
+        const uint32_t d = job->de[4 * o];
+        int32_t *row = &job->dw[o * nk];
+        const uint32_t *pk = job->pe;
+        for (int32_t k = 0; k < nk; k++, pk += 4) {
+            row[k] = octo_smlad(d, *pk, row[k]);
+        }
+    }
+}
+
+/* The rank-8 update of a stage holding nq positions (the rest zero). */
+static inline void octo_tr_rank_s8(const octo_tr_rank8_t *job, int32_t nq) {
+    if (nq <= 2) {
+        octo_tr_rank2_s8(job);
+    } else {
+        octo_tr_rank8_s8(job);
+    }
+}
+
+/* Four int8 from p as a little-endian word, bytes n..3 zero (n <= 4). */
+static inline uint32_t octo_tr_read_part(const int8_t *p, int32_t n) {
+    if (n >= 4) {
+        return octo_read_u32(p);
+    }
+    uint8_t t[4] = {0, 0, 0, 0};
+    for (int32_t i = 0; i < n; i++) {
+        t[i] = (uint8_t)p[i];
+    }
+    return octo_read_u32(t);
 }
 
 /* Float biases in the accumulator scale acc_scale: round(b / acc_scale), clamped to +-2^30. */
