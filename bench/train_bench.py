@@ -54,7 +54,7 @@ def _default_variant() -> str:
 
 
 DEFAULT_VARIANT = _default_variant()
-SPEED_MODELS = {"digits_cnn": 16, "ds_cnn": 4, "mobilenet_v1_025": 4}  # model -> batch for the speed runs
+SPEED_MODELS = {"digits_cnn": 16, "ds_cnn": 16, "mobilenet_v1_025": 16}  # model -> batch for the speed runs
 
 
 def converted(name: str, work: Path) -> Path:
@@ -173,6 +173,39 @@ def speed_section(work: Path, board: str) -> dict[str, Any]:
     return out
 
 
+def conv_step_section(work: Path, board: str) -> dict[str, Any]:
+    """One full training step of a 3x3 conv 16x16x16->16 inside the engine (forward with rounding, weight
+    and input gradients, the update), from TRAIN_PROFILE, per training MAC (3 x forward MACs)."""
+    out_dir = work / "conv16"
+    if not (out_dir / "model.tflite").exists():
+        import keras
+
+        from converter.pipeline import convert
+
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((16, 16, 16), name="input")
+        x = keras.layers.Conv2D(16, 1, activation="relu", name="pre")(inp)
+        x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv")(x)
+        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+        outp = keras.layers.Softmax(name="softmax")(keras.layers.Dense(10, name="fc")(x))
+        work.mkdir(parents=True, exist_ok=True)
+        keras.Model(inp, outp).save(work / "conv16.keras")
+        np.savez(work / "conv16-calib.npz", x=np.random.default_rng(0).random((64, 16, 16, 16), np.float32))
+        convert(work / "conv16.keras", out_dir, calib=work / "conv16-calib.npz", say=lambda s: None)
+    rows = {}
+    for prec, lac in (("int8", True), ("int8", False), ("fp32", False)):
+        r = speed_run(out_dir, prec, 16, board, 3, lac, False, True)
+        conv = next(la for la in r["layers"] if la["name"] == "conv")
+        macs = 16 * 16 * 16 * 9 * 16
+        total = conv["forward"] + conv["weight_grad"] + conv["input_grad"] + conv["update"]
+        rows[f"{prec}{'+lac' if lac else ''}"] = {**conv, "forward_macs": macs,
+                                                 "instructions_per_training_mac": round(total / (3 * macs), 3)}
+    print("conv 3x3 16x16x16->16 full training step: " + ", ".join(
+        f"{k} {v['instructions_per_training_mac']} instr/training MAC" for k, v in rows.items()), flush=True)
+    return {"board": board, "layer": "conv 3x3 16x16x16->16 SAME ReLU, batch 16, inside the engine", "rows": rows,
+            "goal_int8_instructions_per_training_mac": 4.0}
+
+
 def memory_section(work: Path, batch: int) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, make_plan
 
@@ -212,9 +245,10 @@ def main() -> int:
     doc["accuracy"] = prev.get("accuracy") if args.skip_accuracy else accuracy_section(
         work, list(range(1, args.seeds + 1)), args.jobs)
     doc["speed"] = prev.get("speed") if args.skip_speed else speed_section(work, args.board)
+    doc["conv_step"] = prev.get("conv_step") if args.skip_speed else conv_step_section(work, args.board)
     kernels = ROOT / "bench" / "results" / "train-kernels-virtual-m4.json"
     if kernels.exists():
-        doc["kernel_step"] = json.loads(kernels.read_text()).get("int8_step")
+        doc["kernels"] = {k: json.loads(kernels.read_text()).get(k) for k in ("instructions_per_mac", "step")}
     write_results(args.out, "octo.bench.train/1", **doc)
     return 0
 

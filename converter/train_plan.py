@@ -25,7 +25,7 @@ from converter.ir import ConvertError, Graph, Op
 HEADER_BYTES = 64
 STATE_MAGIC = 0x5354434F
 NONE = 0xFFFFFFFF
-SCALARS = 4                       # per-layer floats in the state: w scale, v scale, fwd range, bwd range
+SCALARS = 5                       # per-layer floats in the state: w scale, v scale, fwd range, bwd range, next v scale
 RT_FLOATS = 4                     # runtime floats per layer (not state)
 KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2, "MAX_POOL_2D": 3, "AVERAGE_POOL_2D": 4}
 ACTS = {"NONE": 0, "RELU": 1, "RELU6": 2}

@@ -178,9 +178,17 @@ class TrainSession:
         x = np.ascontiguousarray(samples, np.int8).reshape(count, -1)
         elems = x.shape[1]
         per = (self.max_payload - LOAD_HEAD.size) // (1 + elems)
-        if per < 1:
-            raise OctoError(f"one training sample ({elems} bytes) does not fit the board's {self.max_payload}-byte "
-                            "frames", hint="build the firmware with a larger OCTO_MAX_PAYLOAD or use a smaller input")
+        if per < 1:  # a sample larger than a frame goes in parts
+            chunk = self.max_payload - 8
+            for i in range(count):
+                for o in range(0, elems, chunk):
+                    part = x[i, o : o + chunk].tobytes()
+                    r = self._req(P.MSG_TRAIN_LOAD_PART, struct.pack("<HBBI", first + i, int(lab[i]), 0, o) + part,
+                                  want=4)
+                    if struct.unpack_from("<I", r)[0] != o + len(part):
+                        raise OctoError(f"TRAIN_LOAD_PART: the board staged sample {first + i} only up to "
+                                        f"{struct.unpack_from('<I', r)[0]} bytes")
+            return
         for off in range(0, count, per):
             c = min(per, count - off)
             payload = LOAD_HEAD.pack(first + off, c) + lab[off : off + c].tobytes() + x[off : off + c].tobytes()
@@ -830,7 +838,7 @@ class _Trainer:
             "config": {"config_id": cfg.config_id, "precision": cfg.precision, "batch": cfg.batch,
                        "update": cfg.update, "lac": o.lac, "prc": o.prc, "init": o.init, "seed": o.seed, "lr": o.lr,
                        "momentum": o.momentum, "weight_decay": o.weight_decay, "prc_k": o.prc_k,
-                       "lac_l2": o.lac_l2, "epochs": o.epochs},
+                       "lac_l2": o.lac_l2, "schedule": o.schedule, "epochs": o.epochs},
             "epochs": self.pos.history,
             "final": {"eval_accuracy": last.get("eval_accuracy"), "eval_loss": last.get("eval_loss")},
             "instructions_per_sample": ips,

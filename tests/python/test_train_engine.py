@@ -130,6 +130,27 @@ def test_eval_does_not_change_the_state(host_int8: tuple[TrainSession, object]) 
     assert sess.get_state() == before
 
 
+def test_samples_larger_than_a_frame_are_staged_in_parts(host_int8: tuple[TrainSession, object]) -> None:
+    """TRAIN_LOAD_PART: with frames too small for one sample the host sends parts; the board evaluates
+    exactly what it evaluates after a whole-sample TRAIN_LOAD."""
+    sess, _ = host_int8
+    sess.init(seed=3, init_random=True, lac=True, prc=False, lr=0.05, momentum=0.9, weight_decay=0.0,
+              input_scale=1 / 127, prc_k=16.0, lac_l2=1e-4)
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(-127, 128, (4, 64)).astype(np.int8), rng.integers(0, 10, 4)
+    sess.load(0, y, x)
+    whole = sess.eval(4)
+    sess.load(0, np.zeros(4, int), np.zeros((4, 64), np.int8))
+    saved = sess.client.max_payload
+    try:
+        sess.client.max_payload = 40  # 32 data bytes per TRAIN_LOAD_PART
+        sess.load(0, y, x)
+    finally:
+        sess.client.max_payload = saved
+    parts = sess.eval(4)
+    assert np.array_equal(parts.preds, whole.preds) and parts.loss == whole.loss and parts.correct == whole.correct
+
+
 def test_resume_after_board_reset_is_bit_identical(digits_dir: Path, tmp_path: Path) -> None:
     """Kill the (native) board mid-training: the host restores the last checkpoint and replays, and the
     final weights equal an uninterrupted run's."""

@@ -391,13 +391,6 @@ def test_session_chunks_every_frame_within_max_payload() -> None:
     assert [t for t, _ in client.frames[:-1]] == [P.MSG_SET_WEIGHTS] * -(-STATE_BYTES // 60)
 
 
-def test_session_rejects_a_sample_larger_than_a_frame() -> None:
-    client = FakeClient(FakeBoard(), max_payload=16)
-    client.hello()
-    with pytest.raises(OctoError, match="does not fit the board's 16-byte frames"):
-        T.TrainSession(client).load(0, np.array([1]), np.zeros((1, ELEMS), np.int8))
-
-
 def test_short_reply_is_a_clear_error() -> None:
     class Short(FakeClient):
         def request(self, msg_type: int, payload: bytes = b"", **kw: Any) -> bytes:

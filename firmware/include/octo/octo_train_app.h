@@ -23,7 +23,8 @@ enum {
     OCTO_MSG_GET_WEIGHTS = 0x25,
     OCTO_MSG_SET_WEIGHTS = 0x26,
     OCTO_MSG_COMMIT_WEIGHTS = 0x27,
-    OCTO_MSG_TRAIN_PROFILE = 0x28
+    OCTO_MSG_TRAIN_PROFILE = 0x28,
+    OCTO_MSG_TRAIN_LOAD_PART = 0x29
 };
 
 /* The generated table and arena (train_model.c). */
@@ -40,6 +41,7 @@ int octo_train_get_weights(octo_proto_t *p, const octo_frame_t *req, uint8_t *re
 int octo_train_set_weights(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
                            size_t *resp_len);
 int octo_train_commit(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
+int octo_train_load_part(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
 int octo_train_profile(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
 
 #ifdef __cplusplus

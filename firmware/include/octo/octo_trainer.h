@@ -55,7 +55,8 @@ enum {
     OCTO_TS_V_SCALE = 1, /* INT8: momentum int16 scale */
     OCTO_TS_R_FWD = 2,   /* INT8: output range (real units) for the next step, 0 = unknown */
     OCTO_TS_R_BWD = 3,   /* INT8: input-gradient range, 0 = unknown */
-    OCTO_TS_COUNT = 4
+    OCTO_TS_V_NEXT = 4,  /* INT8: scale for storing the next momentum (2x the last max), 0 = unknown */
+    OCTO_TS_COUNT = 5
 };
 
 /* One layer of the chain. Dims are per sample (n = 1). Offsets are bytes into
@@ -151,6 +152,9 @@ int octo_trainer_commit(octo_trainer_t *t) OCTO_CHECK_RESULT;
 /* Samples [first, first+count): labels and int8 data into the staging buffer. */
 int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const uint8_t *labels,
                        const int8_t *samples) OCTO_CHECK_RESULT;
+/* Part of one sample: label and bytes [offset, offset+len) of its int8 data (samples larger than a frame). */
+int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, uint32_t offset, const int8_t *data,
+                            uint32_t len) OCTO_CHECK_RESULT;
 /* One training step on staged samples 0..n-1; the step counter advances. */
 int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) OCTO_CHECK_RESULT;
 /* Forward only (round to nearest, no state change); pred[n] = argmax. */

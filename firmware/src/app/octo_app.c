@@ -54,6 +54,7 @@ static const octo_handler_t k_handlers[] = {
     {OCTO_MSG_SET_WEIGHTS, octo_train_set_weights},
     {OCTO_MSG_COMMIT_WEIGHTS, octo_train_commit},
     {OCTO_MSG_TRAIN_PROFILE, octo_train_profile},
+    {OCTO_MSG_TRAIN_LOAD_PART, octo_train_load_part},
 #endif
 };
 #define N_HANDLERS (sizeof k_handlers / sizeof k_handlers[0])

@@ -123,6 +123,28 @@ int octo_train_load(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, siz
     return OCTO_OK;
 }
 
+int octo_train_load_part(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
+    octo_trainer_t *t = NULL;
+    int st = trainer(p, &t);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    if (req->len < 8 || cap < 4) {
+        return OCTO_E_PAYLOAD;
+    }
+    const uint32_t off = octo_get_u32(&req->payload[4]);
+    const uint32_t len = req->len - 8u;
+    st = octo_trainer_stage_part(t, octo_get_u16(&req->payload[0]), req->payload[2], off,
+                                 (const int8_t *)&req->payload[8], len);
+    if (st != OCTO_OK) {
+        p->error_text = "TRAIN_LOAD_PART: sample beyond the batch, label >= classes, or bytes beyond the sample";
+        return st;
+    }
+    octo_put_u32(resp, off + len);
+    *resp_len = 4;
+    return OCTO_OK;
+}
+
 static void put_result(uint8_t *resp, const octo_train_result_t *r, uint32_t ticks) {
     memcpy(&resp[0], &r->loss, 4);
     octo_put_u16(&resp[4], (uint16_t)r->correct);

@@ -164,30 +164,39 @@ static void ctx_open(ctx_t *c, const octo_trainer_t *t, uint32_t n, int train) {
 
 /* --- INT8 weights: int16 masters and the int8 working copy --------------------------------------- */
 
-static void refresh_w8(const ctx_t *c, uint32_t l) {
+/* The int8 working copy of layer l from its int16 masters, whose max |w| is wmax. */
+static void quantize_w8(const ctx_t *c, uint32_t l, int32_t wmax) {
     const octo_tlayer_t *L = &c->m->layers[l];
-    if (!has_weights(L) || !L->train_w || c->m->precision != OCTO_TRAIN_PREC_INT8) {
-        return;
-    }
     const int16_t *w16 = AT(c, L->w_off, int16_t);
     int8_t *w8 = AT(c, L->w8_off, int8_t);
     const int32_t n = w_count(L);
-    int32_t wmax = 0;
-    for (int32_t i = 0; i < n; i++) {
-        const int32_t v = w16[i] < 0 ? -w16[i] : w16[i];
-        wmax = v > wmax ? v : wmax;
-    }
     const float s16 = scal(c, L)[OCTO_TS_W_SCALE];
     if (wmax == 0) {
         memset(w8, 0, (size_t)n);
         rt(c, l)[RT_W8] = s16;
         return;
     }
-    const float f = 127.0f / (float)wmax;
+    const float f = 127.0f / (float)wmax; /* |w16 * f| <= 127 */
     for (int32_t i = 0; i < n; i++) {
-        w8[i] = (int8_t)octo_tr_round_sat((float)w16[i] * f, 127);
+        const float x = (float)w16[i] * f;
+        w8[i] = (int8_t)(int32_t)(x >= 0.0f ? x + 0.5f : x - 0.5f);
     }
     rt(c, l)[RT_W8] = s16 * (float)wmax / 127.0f;
+}
+
+static void refresh_w8(const ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    if (!has_weights(L) || !L->train_w || c->m->precision != OCTO_TRAIN_PREC_INT8) {
+        return;
+    }
+    const int16_t *w16 = AT(c, L->w_off, int16_t);
+    const int32_t n = w_count(L);
+    int32_t wmax = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t v = w16[i] < 0 ? -w16[i] : w16[i];
+        wmax = v > wmax ? v : wmax;
+    }
+    quantize_w8(c, l, wmax);
 }
 
 /* Real value of converted/random initial weight i (the PRNG advances for random init). */
@@ -373,6 +382,17 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
         lab[first + i] = labels[i];
     }
     memcpy(t->arena + m->stage_off + (size_t)first * m->input_elems, samples, (size_t)count * m->input_elems);
+    return OCTO_OK;
+}
+
+int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, uint32_t offset, const int8_t *data,
+                            uint32_t len) {
+    if (t == NULL || t->m == NULL || data == NULL || sample >= t->m->batch || label >= t->m->classes ||
+        offset > t->m->input_elems || len > t->m->input_elems - offset) {
+        return OCTO_E_ARG;
+    }
+    ((int32_t *)(void *)(t->arena + t->m->label_off))[sample] = label;
+    memcpy(t->arena + t->m->stage_off + (size_t)sample * t->m->input_elems + offset, data, len);
     return OCTO_OK;
 }
 
@@ -727,8 +747,11 @@ static void lac_backward(ctx_t *c, uint32_t l) {
     }
 }
 
-/* INT8 weights of layer l from int32 gradients dw (scale gs): int16 momentum
- * and master weights, stochastic rounding, then the int8 working copy. */
+/* INT8 weights of layer l from int32 gradients dw (scale gs), in one pass:
+ * momentum v = mu*v + g (+ decay) stored as int16 with the scale chosen from
+ * the previous step's largest |v| (2x headroom, saturating), master int16
+ * weights w -= lr*v with stochastic rounding (16 random bits per weight, two
+ * weights per PRNG draw), then the int8 working copy. */
 static void update_w16(ctx_t *c, uint32_t l, const int32_t *dw, float gs) {
     const octo_tlayer_t *L = &c->m->layers[l];
     const int32_t n = w_count(L);
@@ -739,40 +762,57 @@ static void update_w16(ctx_t *c, uint32_t l, const int32_t *dw, float gs) {
     const float sv = sc[OCTO_TS_V_SCALE];
     const float mu = c->hp.momentum;
     const float wd = c->hp.weight_decay * s16;
+    float sv_store = sc[OCTO_TS_V_NEXT];
+    if (!(sv_store > 0.0f)) { /* first update: measure */
+        float m = 0.0f;
+        for (int32_t i = 0; i < n; i++) {
+            const float a = absf(mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]));
+            m = a > m ? a : m;
+        }
+        sv_store = m > 0.0f ? m / 16383.0f : 1e-30f;
+    }
+    const float inv_sv = 1.0f / sv_store;
+    const float k = c->hp.lr / s16;
     float vmax = 0.0f;
+    int32_t wmax = 0;
+    uint32_t bits = 0;
     for (int32_t i = 0; i < n; i++) {
         const float vi = mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]);
         const float a = absf(vi);
         vmax = a > vmax ? a : vmax;
-    }
-    const float sv_new = vmax > 0.0f ? vmax / 32767.0f : 1.0f;
-    const float inv_sv = 1.0f / sv_new;
-    const float k = c->hp.lr / s16;
-    int32_t wmax = 0;
-    for (int32_t i = 0; i < n; i++) {
-        const float vi = mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]);
-        v[i] = (int16_t)octo_tr_round_sat(vi * inv_sv, 32767);
-        const float t = (float)w[i] - vi * k;
-        int32_t q = octo_tr_floor((t > 32767.0f ? 32767.0f : (t < -32767.0f ? -32767.0f : t)) + uniform(&c->prng));
+        float vq = vi * inv_sv;
+        vq = vq > 32767.0f ? 32767.0f : (vq < -32767.0f ? -32767.0f : vq);
+        v[i] = (int16_t)(int32_t)(vq >= 0.0f ? vq + 0.5f : vq - 0.5f);
+        if ((i & 1) == 0) {
+            bits = octo_train_prng_next(&c->prng);
+        }
+        const float u = (float)(bits & 0xFFFFu) * (1.0f / 65536.0f);
+        bits >>= 16;
+        float t = (float)w[i] - vi * k;
+        t = t > 32767.0f ? 32767.0f : (t < -32767.0f ? -32767.0f : t);
+        int32_t q = octo_tr_floor(t + u);
         q = q > 32767 ? 32767 : q;
         w[i] = (int16_t)q;
         const int32_t aq = q < 0 ? -q : q;
         wmax = aq > wmax ? aq : wmax;
     }
-    sc[OCTO_TS_V_SCALE] = sv_new;
+    sc[OCTO_TS_V_SCALE] = sv_store;
+    sc[OCTO_TS_V_NEXT] = vmax > 0.0f ? vmax / 16383.0f : sv_store;
     if (wmax > W16_HIGH) {
         for (int32_t i = 0; i < n; i++) {
             w[i] = (int16_t)((w[i] + 1) >> 1);
         }
         s16 *= 2.0f;
+        wmax = (wmax + 1) >> 1;
     } else if (wmax > 0 && wmax < W16_LOW) {
         for (int32_t i = 0; i < n; i++) {
             w[i] = (int16_t)(w[i] * 2);
         }
         s16 *= 0.5f;
+        wmax *= 2;
     }
     sc[OCTO_TS_W_SCALE] = s16;
-    refresh_w8(c, l);
+    quantize_w8(c, l, wmax);
 }
 
 /* Bias gradient sum of dz per channel over the batch (bias-only updates skip the weight kernels). */
