@@ -70,7 +70,7 @@ CHECKPOINT_EVERY = 50
 PRC_K_DEFAULT = 16.0           # TRAIN_INIT prc_k (PRC clips backward tensors at k x mean|g|)
 # Defaults of the Octo techniques: the best measured in bench/results/train.json (ablation table).
 DEFAULT_LAC = True
-DEFAULT_PRC = False
+DEFAULT_PRC = True
 LAC_L2_DEFAULT = 1e-4          # TRAIN_INIT lac_l2 (L2 pull of LAC compensation to identity)
 CHECKPOINT_META = "checkpoint.json"
 CHECKPOINT_SCHEMA = "octo.train.checkpoint/1"

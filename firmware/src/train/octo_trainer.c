@@ -1210,19 +1210,22 @@ static int backward(ctx_t *c) {
     return OCTO_OK;
 }
 
-int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
-    if (t != NULL && t->m != NULL && res != NULL && n > 0u && n <= t->m->batch && t->valid) {
-        res->loss = 0.0f;
-    }
+/* Arguments of a step or an evaluation: OCTO_E_ARG, OCTO_E_STATE (no valid state) or OCTO_OK. */
+static int run_check(const octo_trainer_t *t, uint32_t n, const octo_train_result_t *res) {
     if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch) {
         return OCTO_E_ARG;
     }
-    if (!t->valid) {
-        return OCTO_E_STATE;
+    return t->valid ? OCTO_OK : OCTO_E_STATE;
+}
+
+int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
+    int st = run_check(t, n, res);
+    if (st != OCTO_OK) {
+        return st;
     }
     ctx_t c;
     ctx_open(&c, t, n, 1);
-    int st = forward(&c);
+    st = forward(&c);
     if (st == OCTO_OK) {
         st = loss_and_grad(&c, res, NULL, 1);
     }
@@ -1242,15 +1245,13 @@ int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
 }
 
 int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) {
-    if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch) {
-        return OCTO_E_ARG;
-    }
-    if (!t->valid) {
-        return OCTO_E_STATE;
+    int st = run_check(t, n, res);
+    if (st != OCTO_OK) {
+        return st;
     }
     ctx_t c;
     ctx_open(&c, t, n, 0);
-    int st = forward(&c);
+    st = forward(&c);
     if (st == OCTO_OK) {
         st = loss_and_grad(&c, res, pred, 0);
     }
