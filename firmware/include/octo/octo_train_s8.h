@@ -56,6 +56,11 @@ size_t octo_train_conv2d_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims);
 
 /* --- DEPTHWISE_CONV_2D, multiplier 1 (no scratch) --------------------------------------------- */
 
+/* Layouts as octo_train_dwconv_f32_*: x [N,H,W,C], w [1,KH,KW,C], y/dy [N,OH,OW,C];
+ * y, dx, dw, db int32 as for CONV_2D. With C >= 4 and KH*KW <= 49, four
+ * channels run per SIMD word with no bounds checks inside the image (about
+ * 0.9 KB of stack for the tap table); other shapes take plain loops, same bits. */
+
 int octo_train_dwconv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
                              const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias,
                              const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
