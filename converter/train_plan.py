@@ -303,6 +303,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     tile_bytes = _round_up(max(max(per_sample) * 4, b * classes * 4))
     tile_off = a.take(tile_bytes)
     grad_need = [(la.n_w + la.oc) * 4 for la in layers if la.has_weights and (la.train_w or la.train_b)]
+    grad_need += [2 * la.out_shape[2] * 4 for la in layers]  # INT8 forward: per-channel multiplier and offset
     grad_off = a.take(max(grad_need, default=0))
     lac_need = [_round_up(la.oc, 2) * 4 + la.oc * 8 for la, r in zip(layers, state, strict=True)
                 if r.get("lac", NONE) != NONE]

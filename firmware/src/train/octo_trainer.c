@@ -413,29 +413,40 @@ int octo_trainer_set_lr(octo_trainer_t *t, float lr) {
 
 /* --- INT8 forward ------------------------------------------------------------------------------ */
 
-/* One sample's accumulators -> int8 output: LAC (z*g + bq per channel), the
- * activation, then rounding with inv = 127/range (inv 0: only measure).
- * Returns max |z| after LAC and activation, in accumulator units. */
-static float post_tile(ctx_t *c, const int32_t *acc, int32_t count, int32_t ch, const float *lac, int32_t act,
-                       float six, float inv, int8_t *out) {
+/* One sample's accumulators -> int8 output, per pixel and channel k:
+ * z = acc*m[k] + b[k] (LAC and the output scale folded together), the
+ * activation (clamp at 0 and at six), then, when quant, rounding to int8
+ * (stochastic in training: 16 random bits per value, two values per PRNG
+ * draw; else to nearest). Returns max |z|. */
+static float post_tile(ctx_t *c, const int32_t *acc, int32_t pixels, int32_t ch, const float *m, const float *b,
+                       int32_t act, float six, int quant, int8_t *out) {
     float amax = 0.0f;
     const int sr = c->train;
-    for (int32_t i = 0; i < count; i++) {
-        float z = (float)acc[i];
-        if (lac != NULL) {
-            const int32_t k = i % ch;
-            z = z * lac[k] + lac[ch + k];
-        }
-        if (act != OCTO_TRAIN_ACT_NONE) {
-            z = z < 0.0f ? 0.0f : z;
-            if (act == OCTO_TRAIN_ACT_RELU6 && z > six) {
-                z = six;
+    uint32_t bits = 0;
+    int32_t left = 0;
+    for (int32_t p = 0; p < pixels; p++, acc += ch, out += ch) {
+        for (int32_t k = 0; k < ch; k++) {
+            float z = (float)acc[k] * m[k] + b[k];
+            if (act != OCTO_TRAIN_ACT_NONE) {
+                z = z > 0.0f ? z : 0.0f;
+                z = z < six ? z : six;
             }
-        }
-        const float az = absf(z);
-        amax = az > amax ? az : amax;
-        if (inv > 0.0f) {
-            out[i] = octo_tr_q8_round(z * inv, sr ? uniform(&c->prng) : 0.5f);
+            const float az = absf(z);
+            amax = az > amax ? az : amax;
+            if (quant) {
+                z = z > 127.0f ? 127.0f : (z < -127.0f ? -127.0f : z);
+                float u = 0.5f;
+                if (sr) {
+                    if (left == 0) {
+                        bits = octo_train_prng_next(&c->prng);
+                        left = 2;
+                    }
+                    u = (float)(bits & 0xFFFFu) * (1.0f / 65536.0f);
+                    bits >>= 16;
+                    left--;
+                }
+                out[k] = (int8_t)octo_tr_floor(z + u); /* z + u < 128 */
+            }
         }
     }
     return amax;
@@ -477,37 +488,39 @@ static int fwd_layer_s8(ctx_t *c, uint32_t l) {
         rt(c, l)[RT_Y] = y.scale;
         return st;
     }
-    const int32_t count = elems(&L->out);
+    const int32_t pixels = L->out.h * L->out.w;
     const int32_t ch = L->out.c;
-    float *lac = NULL;
-    float acc_scale = 1.0f;
+    float *mb = AT(c, c->m->grad_off, float); /* per channel: multiplier [ch], offset [ch] */
+    const float *g = lac_on(c, L) ? AT(c, L->lac_off, float) : NULL;
     float *sc = scal(c, L);
     float range = sc[OCTO_TS_R_FWD];
     octo_train_q32_t acc;
     for (int pass = range > 0.0f ? 1 : 0; pass < 2; pass++) {
         float amax = 0.0f;
+        float unit = 1.0f; /* pass 0: accumulator units; pass 1: int8 units (x inv) */
+        float acc_scale = 1.0f;
+        float six = FLT_MAX;
         for (uint32_t s = 0; s < c->n; s++) {
             const int st = fwd_kernel_s8(c, l, s, &acc);
             if (st != OCTO_OK) {
                 return st;
             }
-            if (s == 0) {
+            if (s == 0) { /* LAC gain/offset and the output scale, per channel */
                 acc_scale = acc.scale;
-                if (lac_on(c, L)) { /* per-channel gain and offset in accumulator units */
-                    const float *g = AT(c, L->lac_off, float);
-                    lac = AT(c, c->m->grad_off, float);
-                    for (int32_t k = 0; k < ch; k++) {
-                        lac[k] = 1.0f + g[k];
-                        lac[ch + k] = g[ch + k] / acc_scale;
-                    }
+                unit = pass == 1 ? 127.0f * acc_scale / range : 1.0f;
+                for (int32_t k = 0; k < ch; k++) {
+                    mb[k] = (g != NULL ? 1.0f + g[k] : 1.0f) * unit;
+                    mb[ch + k] = g != NULL ? g[ch + k] / acc_scale * unit : 0.0f;
+                }
+                if (L->act == OCTO_TRAIN_ACT_RELU6) {
+                    six = 6.0f / acc_scale * unit;
                 }
             }
-            const float six = 6.0f / acc_scale;
-            const float inv = pass == 1 ? 127.0f * acc_scale / range : 0.0f;
-            const float a = post_tile(c, acc.data, count, ch, lac, L->act, six, inv, slot8(c, L->y_off, &L->out, s));
+            const float a = post_tile(c, acc.data, pixels, ch, mb, mb + ch, L->act, six, pass == 1,
+                                      slot8(c, L->y_off, &L->out, s));
             amax = a > amax ? a : amax;
         }
-        const float measured = amax > 0.0f ? amax * acc_scale : acc_scale;
+        const float measured = amax > 0.0f ? amax / unit * acc_scale : acc_scale;
         if (!(measured <= FLT_MAX)) {
             return OCTO_E_DIVERGED;
         }
@@ -1146,12 +1159,28 @@ static int backward_dx(ctx_t *c, uint32_t l) {
             const float inv = 127.0f * acc_scale / range;
             sink_t k;
             sink_open(c, p, s, &k);
-            for (int32_t i = 0; i < count; i++) {
-                const int32_t v = acc.data[i];
-                const uint32_t a = (uint32_t)(v < 0 ? -v : v);
-                amax = a > amax ? a : amax;
-                sum += a;
-                sink_put8(&k, i, octo_tr_q8_round((float)v * inv, 0.5f));
+            const int32_t *v = acc.data;
+            int8_t *y = k.y8;
+            for (int32_t px = 0; px < count; px += k.ch, v += k.ch, y += k.ch) {
+                for (int32_t j = 0; j < k.ch; j++) { /* round to nearest, activation mask, LAC sums */
+                    const int32_t vj = v[j];
+                    const uint32_t a = (uint32_t)(vj < 0 ? -vj : vj);
+                    amax = a > amax ? a : amax;
+                    sum += a;
+                    float x = (float)vj * inv;
+                    x = x > 127.0f ? 127.0f : (x < -127.0f ? -127.0f : x);
+                    int32_t q = octo_tr_floor(x + 0.5f);
+                    q = q > 127 ? 127 : q;
+                    const int32_t yv = y[j];
+                    if (k.act != OCTO_TRAIN_ACT_NONE && !(yv > 0 && yv < k.lim)) {
+                        q = 0;
+                    }
+                    if (k.lac && q != 0) {
+                        k.s1[j] += q;
+                        k.s2[j] += (int64_t)q * yv;
+                    }
+                    y[j] = (int8_t)q;
+                }
             }
         }
         const float measured = amax > 0u ? (float)amax * acc_scale : acc_scale;
