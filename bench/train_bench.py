@@ -54,7 +54,7 @@ def _default_variant() -> str:
 
 
 DEFAULT_VARIANT = _default_variant()
-SPEED_MODELS = {"digits_cnn": 16, "ds_cnn": 16, "mobilenet_v1_025": 16}  # model -> batch for the speed runs
+SPEED_MODELS = {"digits_cnn": 16, "ds_cnn": 8, "mobilenet_v1_025": 8}  # model -> batch for the speed runs
 
 
 def converted(name: str, work: Path) -> Path:
