@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -46,6 +49,20 @@ def _check_calib(calib: np.ndarray, in_shape: tuple[int, ...] | None) -> None:
         raise ConvertError(f"calibration samples have shape {tuple(calib.shape[1:])}, the model expects {in_shape}")
 
 
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what native code writes to file descriptor 1 to descriptor 2 for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _full_int8(conv: Any, samples: np.ndarray, what: str) -> bytes:
     """Configure a TFLiteConverter for full-integer INT8 (int8 input/output) and run it."""
     import tensorflow as tf  # noqa: PLC0415
@@ -62,7 +79,8 @@ def _full_int8(conv: Any, samples: np.ndarray, what: str) -> bytes:
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     try:
-        return bytes(conv.convert())
+        with _stdout_to_stderr():  # the converter's C++ prints to fd 1, which would corrupt `--json -`
+            return bytes(conv.convert())
     except Exception as exc:  # TF's converter errors are long; keep the first line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConvertError(f"TFLite could not quantize {what} to INT8: {first}") from None

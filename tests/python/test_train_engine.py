@@ -296,3 +296,26 @@ def test_plan_scratch_mirrors_the_kernels(host_cc) -> None:
     got = [int(v) for v in subprocess.run([str(exe), *args], capture_output=True, text=True, check=True).stdout.split()]
     want = [s8_scratch_bytes("CONV_2D" if k == "conv" else "FULLY_CONNECTED", s) for k, s in shapes]
     assert got == want
+
+
+def test_cli_train_and_export_write_clean_json_to_stdout(digits_dir: Path, tmp_path: Path) -> None:
+    """`octo train/export --json -`: stdout is exactly one JSON document (TF's native prints go to stderr)."""
+    import json
+    import subprocess
+    import sys
+
+    with np.load(digits_dir / "train.npz") as d:
+        np.savez(tmp_path / "small.npz", x=d["x"][:160], y=d["y"][:160])
+    common = ["--target", "host", "--update", "last:2", "--run-dir", str(tmp_path / "run")]
+    octo = [sys.executable, "-m", "host_tools.cli"]
+    tr = subprocess.run([*octo, "train", str(digits_dir), "--epochs", "1", "--data", str(tmp_path / "small.npz"),
+                         *common, "--json", "-"], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert tr.returncode == 0, tr.stderr[-2000:]
+    m = json.loads(tr.stdout)
+    assert m["schema"] == "octo.train/1" and m["steps"] == 10 and m["config"]["lac"] and m["config"]["prc"]
+    ex = subprocess.run([*octo, "export", str(digits_dir), *common, "-o", str(tmp_path / "t.tflite"), "--json", "-"],
+                        capture_output=True, text=True, check=False, cwd=ROOT)
+    assert ex.returncode == 0, ex.stderr[-2000:]
+    e = json.loads(ex.stdout)
+    assert e["schema"] == "octo.export/1" and e["step"] == 10 and (tmp_path / "t.tflite").stat().st_size > 1000
+    assert abs(e["tflite_eval_accuracy"] - e["board_eval_accuracy"]) <= 0.03
