@@ -7,9 +7,11 @@ used for fast experiments and as the first check against TFLM.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,31 @@ def kernel_sources() -> list[Path]:
     return out
 
 
+class HostBuildError(Exception):
+    """gcc failed; the message is the tail of its output."""
+
+
+def compile_cached(sources: list[Path], flags: list[str], out_dir: Path, stem: str, *,
+                   hash_also: Sequence[Path] = ()) -> Path:
+    """gcc sources -> out_dir/<stem>-<hash>, rebuilt only when the flags, the sources or the files in
+    hash_also (headers) change. The binary appears atomically, so concurrent builds never run a partial one."""
+    h = hashlib.sha256(" ".join(flags).encode())
+    for p in [*sources, *hash_also]:
+        h.update(p.read_bytes())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exe = out_dir / f"{stem}-{h.hexdigest()[:12]}"
+    if exe.exists():
+        return exe
+    tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")
+    proc = subprocess.run(["gcc", *flags, *map(str, sources), "-o", str(tmp), "-lm"], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise HostBuildError(proc.stderr.strip()[-3000:])
+    os.replace(tmp, exe)
+    return exe
+
+
 def build_host_runner(model_dir: Path, *, sanitize: bool = False, extra_flags: list[str] | None = None) -> Path:
     """Build <model_dir>/host/octo_infer (cached on the sources' content)."""
     if shutil.which("gcc") is None:
@@ -38,22 +65,12 @@ def build_host_runner(model_dir: Path, *, sanitize: bool = False, extra_flags: l
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", *(extra_flags or [])]
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
-    h = hashlib.sha256(" ".join(flags).encode())
-    for s in sources:
-        h.update(s.read_bytes())
-    for hdr in sorted((fw / "include" / "octo").glob("*.h")):
-        h.update(hdr.read_bytes())
-    out_dir = model_dir / "host"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    exe = out_dir / f"octo_infer-{h.hexdigest()[:12]}"
-    if exe.exists():
-        return exe
-    cmd = ["gcc", *flags, f"-I{fw / 'include'}", f"-I{model_dir}", "-include", "octo_model_config.h",
-           *map(str, sources), "-o", str(exe), "-lm"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise ConvertError(f"host build of {model_dir / 'model.c'} failed:\n{proc.stderr.strip()[-3000:]}")
-    return exe
+    flags += [f"-I{fw / 'include'}", f"-I{model_dir}", "-include", "octo_model_config.h"]
+    try:
+        return compile_cached(sources, flags, model_dir / "host", "octo_infer",
+                              hash_also=sorted((fw / "include" / "octo").glob("*.h")))
+    except HostBuildError as exc:
+        raise ConvertError(f"host build of {model_dir / 'model.c'} failed:\n{exc}") from None
 
 
 def run_host(exe: Path, inputs_q: np.ndarray, output_size: int) -> np.ndarray:

@@ -666,13 +666,14 @@ static void sink_open(ctx_t *c, uint32_t p, uint32_t s, sink_t *k) {
     }
 }
 
-static inline void sink_put8(const sink_t *k, int32_t i, int32_t g) {
+/* Element i (channel ch) of the output gradient: masked by the activation read from the saved output,
+ * added to the LAC sums, then written over the saved output. */
+static inline void sink_put8(const sink_t *k, int32_t i, int32_t ch, int32_t g) {
     const int32_t v = k->y8[i];
     if (k->act != OCTO_TRAIN_ACT_NONE && !(v > 0 && v < k->lim)) {
         g = 0;
     }
     if (k->lac && g != 0) {
-        const int32_t ch = i % k->ch;
         k->s1[ch] += g;
         k->s2[ch] += (int64_t)g * v;
     }
@@ -695,7 +696,7 @@ static void store_dlogits(ctx_t *c) {
         if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
             const int8_t *d = AT(c, c->m->tile_off, int8_t) + (size_t)s * (size_t)k;
             for (int32_t i = 0; i < k; i++) {
-                sink_put8(&sk, i, d[i]);
+                sink_put8(&sk, i, i, d[i]); /* the last layer's output: one pixel, channel = class */
             }
         } else {
             const float *d = AT(c, c->m->tile_off, float) + (size_t)s * (size_t)k;
@@ -1042,7 +1043,7 @@ static void maxpool_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
                         y[taps[t] + ch] = 0;
                     }
                     y[best] = (int8_t)bv; /* the mask and LAC read the maximum */
-                    sink_put8(&k, best, g);
+                    sink_put8(&k, best, ch, g);
                 }
             } else {
                 const float *d = slotf(c, L->y_off, &L->out, s) + o;
@@ -1086,7 +1087,7 @@ static void gap_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
         const int8_t *d = slot8(c, L->y_off, &L->out, s);
         for (int32_t i = 0; i < n; i += C) {
             for (int32_t ch = 0; ch < C; ch++) {
-                sink_put8(&k, i + ch, d[ch]);
+                sink_put8(&k, i + ch, ch, d[ch]);
             }
         }
     } else {
@@ -1159,27 +1160,16 @@ static int backward_dx(ctx_t *c, uint32_t l) {
             const float inv = 127.0f * acc_scale / range;
             sink_t k;
             sink_open(c, p, s, &k);
-            const int32_t *v = acc.data;
-            int8_t *y = k.y8;
-            for (int32_t px = 0; px < count; px += k.ch, v += k.ch, y += k.ch) {
-                for (int32_t j = 0; j < k.ch; j++) { /* round to nearest, activation mask, LAC sums */
-                    const int32_t vj = v[j];
+            for (int32_t px = 0; px < count; px += k.ch) {
+                for (int32_t j = 0; j < k.ch; j++) { /* round to nearest, then the sink */
+                    const int32_t vj = acc.data[px + j];
                     const uint32_t a = (uint32_t)(vj < 0 ? -vj : vj);
                     amax = a > amax ? a : amax;
                     sum += a;
                     float x = (float)vj * inv;
                     x = x > 127.0f ? 127.0f : (x < -127.0f ? -127.0f : x);
-                    int32_t q = octo_tr_floor(x + 0.5f);
-                    q = q > 127 ? 127 : q;
-                    const int32_t yv = y[j];
-                    if (k.act != OCTO_TRAIN_ACT_NONE && !(yv > 0 && yv < k.lim)) {
-                        q = 0;
-                    }
-                    if (k.lac && q != 0) {
-                        k.s1[j] += q;
-                        k.s2[j] += (int64_t)q * yv;
-                    }
-                    y[j] = (int8_t)q;
+                    const int32_t q = octo_tr_floor(x + 0.5f);
+                    sink_put8(&k, px + j, j, q > 127 ? 127 : q);
                 }
             }
         }
