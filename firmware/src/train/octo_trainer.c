@@ -642,7 +642,9 @@ typedef struct {
     int64_t *s2;  /* sum of dz * y per channel */
 } sink_t;
 
-static void sink_open(ctx_t *c, uint32_t p, uint32_t s, sink_t *k) {
+static sink_t sink_open(ctx_t *c, uint32_t p, uint32_t s) {
+    sink_t sk;
+    sink_t *k = &sk;
     const octo_tlayer_t *P = &c->m->layers[p];
     k->act = P->act;
     k->ch = P->out.c;
@@ -664,26 +666,27 @@ static void sink_open(ctx_t *c, uint32_t p, uint32_t s, sink_t *k) {
         k->y8 = NULL;
         k->yf = slotf(c, P->y_off, &P->out, s);
     }
+    return sk;
 }
 
 /* Element i (channel ch) of the output gradient: masked by the activation read from the saved output,
  * added to the LAC sums, then written over the saved output. */
-static inline void sink_put8(const sink_t *k, int32_t i, int32_t ch, int32_t g) {
-    const int32_t v = k->y8[i];
-    if (k->act != OCTO_TRAIN_ACT_NONE && !(v > 0 && v < k->lim)) {
+static inline void sink_put8(sink_t k, int32_t i, int32_t ch, int32_t g) { /* by value: no aliasing with y8 */
+    const int32_t v = k.y8[i];
+    if (k.act != OCTO_TRAIN_ACT_NONE && !(v > 0 && v < k.lim)) {
         g = 0;
     }
-    if (k->lac && g != 0) {
-        k->s1[ch] += g;
-        k->s2[ch] += (int64_t)g * v;
+    if (k.lac && g != 0) {
+        k.s1[ch] += g;
+        k.s2[ch] += (int64_t)g * v;
     }
-    k->y8[i] = (int8_t)g;
+    k.y8[i] = (int8_t)g;
 }
 
-static inline void sink_putf(const sink_t *k, int32_t i, float g) {
-    const float v = k->yf[i];
-    const int pass = k->act == OCTO_TRAIN_ACT_NONE || (v > 0.0f && (k->act == OCTO_TRAIN_ACT_RELU || v < 6.0f));
-    k->yf[i] = pass ? g : 0.0f;
+static inline void sink_putf(sink_t k, int32_t i, float g) {
+    const float v = k.yf[i];
+    const int pass = k.act == OCTO_TRAIN_ACT_NONE || (v > 0.0f && (k.act == OCTO_TRAIN_ACT_RELU || v < 6.0f));
+    k.yf[i] = pass ? g : 0.0f;
 }
 
 /* dlogits (in the tile) -> the last layer's slot. */
@@ -691,17 +694,16 @@ static void store_dlogits(ctx_t *c) {
     const uint32_t last = c->m->n_layers - 1u;
     const int32_t k = (int32_t)c->m->classes;
     for (uint32_t s = 0; s < c->n; s++) {
-        sink_t sk;
-        sink_open(c, last, s, &sk);
+        const sink_t sk = sink_open(c, last, s);
         if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
             const int8_t *d = AT(c, c->m->tile_off, int8_t) + (size_t)s * (size_t)k;
             for (int32_t i = 0; i < k; i++) {
-                sink_put8(&sk, i, i, d[i]); /* the last layer's output: one pixel, channel = class */
+                sink_put8(sk, i, i, d[i]); /* the last layer's output: one pixel, channel = class */
             }
         } else {
             const float *d = AT(c, c->m->tile_off, float) + (size_t)s * (size_t)k;
             for (int32_t i = 0; i < k; i++) {
-                sink_putf(&sk, i, d[i]);
+                sink_putf(sk, i, d[i]);
             }
         }
     }
@@ -1018,8 +1020,7 @@ static void maxpool_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
     const octo_tlayer_t *L = &c->m->layers[l];
     const int32_t C = L->in.c;
     int32_t taps[MAXPOOL_FUSED_TAPS];
-    sink_t k;
-    sink_open(c, l - 1u, s, &k);
+    const sink_t k = sink_open(c, l - 1u, s);
     const int int8 = c->m->precision == OCTO_TRAIN_PREC_INT8;
     int32_t o = 0;
     for (int32_t oh = 0; oh < L->out.h; oh++) {
@@ -1043,7 +1044,7 @@ static void maxpool_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
                         y[taps[t] + ch] = 0;
                     }
                     y[best] = (int8_t)bv; /* the mask and LAC read the maximum */
-                    sink_put8(&k, best, ch, g);
+                    sink_put8(k, best, ch, g);
                 }
             } else {
                 const float *d = slotf(c, L->y_off, &L->out, s) + o;
@@ -1062,7 +1063,7 @@ static void maxpool_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
                         y[taps[t] + ch] = 0.0f;
                     }
                     y[best] = bv;
-                    sink_putf(&k, best, d[ch]);
+                    sink_putf(k, best, d[ch]);
                 }
             }
         }
@@ -1081,13 +1082,12 @@ static void gap_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
     const octo_tlayer_t *L = &c->m->layers[l];
     const int32_t C = L->in.c;
     const int32_t n = elems(&L->in);
-    sink_t k;
-    sink_open(c, l - 1u, s, &k);
+    const sink_t k = sink_open(c, l - 1u, s);
     if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
         const int8_t *d = slot8(c, L->y_off, &L->out, s);
         for (int32_t i = 0; i < n; i += C) {
             for (int32_t ch = 0; ch < C; ch++) {
-                sink_put8(&k, i + ch, ch, d[ch]);
+                sink_put8(k, i + ch, ch, d[ch]);
             }
         }
     } else {
@@ -1095,7 +1095,7 @@ static void gap_dx_fused(ctx_t *c, uint32_t l, uint32_t s) {
         const float inv = 1.0f / (float)(L->in.h * L->in.w);
         for (int32_t i = 0; i < n; i += C) {
             for (int32_t ch = 0; ch < C; ch++) {
-                sink_putf(&k, i + ch, d[ch] * inv);
+                sink_putf(k, i + ch, d[ch] * inv);
             }
         }
     }
@@ -1131,11 +1131,10 @@ static int backward_dx(ctx_t *c, uint32_t l) {
             if (st != OCTO_OK) {
                 return st;
             }
-            sink_t k;
-            sink_open(c, p, s, &k);
+            const sink_t k = sink_open(c, p, s);
             const float *d = AT(c, c->m->tile_off, float);
             for (int32_t i = 0; i < count; i++) {
-                sink_putf(&k, i, d[i]);
+                sink_putf(k, i, d[i]);
             }
         }
         return OCTO_OK;
@@ -1158,8 +1157,7 @@ static int backward_dx(ctx_t *c, uint32_t l) {
                 continue;
             }
             const float inv = 127.0f * acc_scale / range;
-            sink_t k;
-            sink_open(c, p, s, &k);
+            const sink_t k = sink_open(c, p, s);
             for (int32_t px = 0; px < count; px += k.ch) {
                 for (int32_t j = 0; j < k.ch; j++) { /* round to nearest, then the sink */
                     const int32_t vj = acc.data[px + j];
@@ -1169,7 +1167,7 @@ static int backward_dx(ctx_t *c, uint32_t l) {
                     float x = (float)vj * inv;
                     x = x > 127.0f ? 127.0f : (x < -127.0f ? -127.0f : x);
                     const int32_t q = octo_tr_floor(x + 0.5f);
-                    sink_put8(&k, px + j, j, q > 127 ? 127 : q);
+                    sink_put8(k, px + j, j, q > 127 ? 127 : q);
                 }
             }
         }
