@@ -184,6 +184,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="representative inputs for quantization (default MODEL/train.npz)")
     _add_json(p)
 
+    from host_tools import codec_cmds as cc  # noqa: PLC0415  (light: numpy is imported inside the command)
+
+    p = add("codec", cc.cmd_codec_bench, "split-learning codecs (SGQ, uniform, fp32) offline; see docs/SGQ.md")
+    codec_sub = p.add_subparsers(dest="codec_command", metavar="ACTION", required=True)
+    p = codec_sub.add_parser("bench", help="bytes per sample, ratio vs fp32 and reconstruction error per codec "
+                             "and bit width",
+                             description="encode and decode a saved [N,H,W,C] tensor in payloads of --batch samples "
+                             "with each codec and bit width; report bytes (headers included), ratio vs fp32, "
+                             "relative L2, max abs error and cosine")
+    p.set_defaults(func=cc.cmd_codec_bench)
+    p.add_argument("--features", "-f", required=True, help=".npy float tensor [N,H,W,C] (features or gradients)")
+    p.add_argument("--kind", choices=cc.KINDS, default="features",
+                   help="features (device -> cloud) or gradients (cloud -> device); default features")
+    p.add_argument("--codec", default="sgq", help="comma-separated codecs: sgq, uniform, fp32 (default sgq)")
+    p.add_argument("--bits", default="2,4,8", help="comma-separated bit widths from 2, 4, 8 (default 2,4,8)")
+    p.add_argument("--batch", type=_positive_int, default=16, help="samples per payload (default 16)")
+    p.add_argument("--groups", type=_positive_int, default=4, help="SGQ channel groups (default 4; at most C)")
+    p.add_argument("--stripe", default="2x0", help="SGQ stripe ROWSxCOLS, 0 = full (default 2x0: 2-row bands)")
+    p.add_argument("--rounding", choices=["nearest", "stochastic"], default="nearest",
+                   help="rounding of gradient codes (default nearest)")
+    p.add_argument("--seed", type=int, default=0, help="stochastic rounding seed (default 0)")
+    _add_json(p)
+
     p = add("demo", c.cmd_demo, "the whole loop on the virtual board (what `make demo` runs)")
     p.add_argument("--board", "-b", default="virtual-m4", help="virtual board (default virtual-m4)")
     p.add_argument("--out", default="build/demo", help="folder for the demo's outputs (default build/demo)")

@@ -1,0 +1,760 @@
+/* octo_sgq.c - SGQ encoder and decoder. Format and semantics: octo/octo_sgq.h
+ * and docs/SGQ.md; host_tools/sgq.py is the bit-exact Python twin.
+ *
+ * Quantizer (integer only; x is the value's offset in its range, d the width):
+ *   UNSIGNED/ASYMMETRIC, L = 2^bits - 1 levels above lo:
+ *     code = min((x * R + r) >> 16, L),  R = (L << 16) / d
+ *     value = lo + ((code * Q + 2^15) >> 16),  Q = ((d << 17) + L) / (2L)
+ *   SYMMETRIC, K = 2^(bits-1) - 1 levels a side, x = |v|, d = m:
+ *     mag = (x * R + r) >> 16 (<= K), code = K +- mag;  value = +-((|code-K| * Q + 2^15) >> 16)
+ *   r = 2^15 (nearest) or the top 16 bits of an xorshift32 draw (stochastic).
+ * x * R <= d * R <= L << 16 < 2^24 and code * Q <= d << 16, so every product
+ * fits in 32 bits and a decoded value never leaves [lo, hi].
+ */
+#include "octo/octo_sgq.h"
+
+#include <string.h>
+
+/* --- scratch layout ------------------------------------------------------------------------------ */
+
+/* One range's quantizer, cached for the G groups of the current stripe. */
+typedef struct {
+    int32_t lo;   /* range low end (0 for UNSIGNED and SYMMETRIC) */
+    uint32_t mul; /* encoder R or decoder Q; 0 = zero-width range (no code) */
+} sgq_entry_t;
+
+typedef struct {
+    uint8_t *gmap;       /* [C] group id per channel (holds the channel statistic first) */
+    uint16_t *gsize;     /* [G] channels per group */
+    uint16_t *hist;      /* [129] counting-sort histogram (aliases entries) */
+    sgq_entry_t *entries; /* [G] */
+} sgq_scratch_t;
+
+#define HIST_LEN 129u
+
+#if defined(__GNUC__) || defined(__clang__)
+#define OCTO_SGQ_INLINE inline __attribute__((always_inline))
+#else
+#define OCTO_SGQ_INLINE inline
+#endif
+
+static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
+
+size_t octo_sgq_scratch_size(int32_t c, int32_t groups) {
+    if (c < 1 || c > OCTO_SGQ_MAX_DIM || groups < 1 || groups > OCTO_SGQ_MAX_GROUPS) {
+        return 0;
+    }
+    return OCTO_SGQ_SCRATCH_LEN(c, groups);
+}
+
+static int scratch_split(const octo_sgq_ctx_t *ctx, int32_t c, int32_t g, sgq_scratch_t *s) {
+    if (ctx == NULL || ctx->buf == NULL || ((uintptr_t)ctx->buf & 3u) != 0) {
+        return OCTO_E_ARG;
+    }
+    if (ctx->size < octo_sgq_scratch_size(c, g)) {
+        return OCTO_E_BUF;
+    }
+    uint8_t *p = (uint8_t *)ctx->buf;
+    s->gmap = p;
+    p += align4((size_t)c);
+    s->gsize = (uint16_t *)(void *)p;
+    p += align4((size_t)g * 2u);
+    s->hist = (uint16_t *)(void *)p;
+    s->entries = (sgq_entry_t *)(void *)p;
+    return OCTO_OK;
+}
+
+/* --- small helpers ------------------------------------------------------------------------------- */
+
+static uint32_t map_bits(int32_t g) { return OCTO_SGQ_MAP_BITS(g); }
+
+static int bits_code(int32_t bits) { return bits == 2 ? 0 : bits == 4 ? 1 : bits == 8 ? 2 : -1; }
+
+static uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1u) / b; }
+
+static void put_u16(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static uint32_t get_u16(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8); }
+
+static uint32_t float_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_float(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Finite, positive, not zero (subnormals allowed), by its bits: the same test on every target. */
+static int scale_bits_ok(uint32_t u) { return (u & 0x80000000u) == 0 && (u & 0x7F800000u) != 0x7F800000u && u != 0; }
+
+/* xorshift32 (13/17/5) seeded with MurmurHash3's fmix32, as octo_train_prng_seed. */
+static uint32_t prng_seed(uint32_t seed) {
+    uint32_t z = seed + 0x9E3779B9u;
+    z ^= z >> 16;
+    z *= 0x85EBCA6Bu;
+    z ^= z >> 13;
+    z *= 0xC2B2AE35u;
+    z ^= z >> 16;
+    return z != 0u ? z : 0x6D2B79F5u;
+}
+
+static uint32_t prng_next(uint32_t *state) {
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return x;
+}
+
+/* Range geometry shared by encoder and decoder. */
+typedef struct {
+    uint32_t n, h, w, c, g;
+    uint32_t sh, sw, th, tw;
+    uint32_t shared;
+} sgq_geom_t;
+
+static void geom_init(sgq_geom_t *geo, const octo_dims_t *d, uint32_t g, uint32_t sh, uint32_t sw, uint32_t shared) {
+    geo->n = (uint32_t)d->n;
+    geo->h = (uint32_t)d->h;
+    geo->w = (uint32_t)d->w;
+    geo->c = (uint32_t)d->c;
+    geo->g = g;
+    geo->sh = sh;
+    geo->sw = sw;
+    geo->th = ceil_div(geo->h, sh);
+    geo->tw = ceil_div(geo->w, sw);
+    geo->shared = shared;
+}
+
+static uint32_t geom_ranges(const sgq_geom_t *geo) { return (geo->shared ? 1u : geo->n) * geo->th * geo->tw * geo->g; }
+
+/* Values coded: the sum over ranges of non-zero width of stripe pixels * group channels. */
+static uint32_t coded_count(const sgq_geom_t *geo, const uint8_t *ranges, int32_t mode, const uint16_t *gsize) {
+    uint32_t count = 0;
+    uint32_t r = 0;
+    const uint32_t nr = geo->shared ? 1u : geo->n;
+    for (uint32_t n = 0; n < nr; n++) {
+        for (uint32_t ty = 0; ty < geo->th; ty++) {
+            const uint32_t rows = (ty + 1u) * geo->sh <= geo->h ? geo->sh : geo->h - ty * geo->sh;
+            for (uint32_t tx = 0; tx < geo->tw; tx++) {
+                const uint32_t cols = (tx + 1u) * geo->sw <= geo->w ? geo->sw : geo->w - tx * geo->sw;
+                for (uint32_t gi = 0; gi < geo->g; gi++, r++) {
+                    const int zero = mode == OCTO_SGQ_RANGE_ASYMMETRIC ? ranges[2u * r] == ranges[2u * r + 1u]
+                                                                       : ranges[r] == 0u;
+                    if (!zero) {
+                        count += rows * cols * gsize[gi];
+                    }
+                }
+            }
+        }
+    }
+    /* with shared ranges every sample is coded against the same ranges */
+    return geo->shared ? count * geo->n : count;
+}
+
+/* Width and low end of range r. */
+static void range_at(const uint8_t *ranges, int32_t mode, uint32_t r, int32_t *lo, uint32_t *d) {
+    if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
+        *lo = (int8_t)ranges[2u * r];
+        *d = (uint32_t)((int32_t)(int8_t)ranges[2u * r + 1u] - *lo);
+    } else {
+        *lo = 0;
+        *d = ranges[r];
+    }
+}
+
+/* Load the G quantizers of the stripe whose first range is rbase. */
+static void load_entries(sgq_entry_t *e, const uint8_t *ranges, int32_t mode, uint32_t rbase, uint32_t g, uint32_t levels,
+                         int decode) {
+    for (uint32_t i = 0; i < g; i++) {
+        int32_t lo;
+        uint32_t d;
+        range_at(ranges, mode, rbase + i, &lo, &d);
+        e[i].lo = lo;
+        if (d == 0u) {
+            e[i].mul = 0u;
+        } else if (decode) {
+            e[i].mul = ((d << 17) + levels) / (2u * levels);
+        } else {
+            e[i].mul = (levels << 16) / d;
+        }
+    }
+}
+
+/* Walks the NHWC tensor pixel by pixel and yields each pixel's first range. */
+typedef struct {
+    const sgq_geom_t *geo;
+    uint32_t n, y, x;   /* current pixel */
+    uint32_t ty, tx;    /* its stripe row and column */
+    uint32_t ry, rx;    /* rows/columns left in the current stripe */
+} sgq_walk_t;
+
+static void walk_start(sgq_walk_t *wk, const sgq_geom_t *geo) {
+    wk->geo = geo;
+    wk->n = wk->y = wk->x = 0;
+    wk->ty = wk->tx = 0;
+    wk->ry = geo->sh;
+    wk->rx = geo->sw;
+}
+
+static uint32_t walk_rbase(const sgq_walk_t *wk) {
+    const sgq_geom_t *geo = wk->geo;
+    const uint32_t nn = geo->shared ? 0u : wk->n;
+    return ((nn * geo->th + wk->ty) * geo->tw + wk->tx) * geo->g;
+}
+
+static void walk_next(sgq_walk_t *wk) {
+    const sgq_geom_t *geo = wk->geo;
+    if (++wk->x < geo->w) {
+        if (--wk->rx == 0u) {
+            wk->tx++;
+            wk->rx = geo->sw;
+        }
+        return;
+    }
+    wk->x = 0;
+    wk->tx = 0;
+    wk->rx = geo->sw;
+    if (++wk->y < geo->h) {
+        if (--wk->ry == 0u) {
+            wk->ty++;
+            wk->ry = geo->sh;
+        }
+        return;
+    }
+    wk->y = 0;
+    wk->ty = 0;
+    wk->ry = geo->sh;
+    wk->n++;
+}
+
+/* --- bit writer / reader: 32-bit words, LSB first, stored little-endian ------------------------ */
+
+typedef struct {
+    uint8_t *p;
+    uint32_t acc;
+    uint32_t nbits;
+} sgq_bitw_t;
+
+static inline void bitw_put(sgq_bitw_t *bw, uint32_t code, uint32_t bits) {
+    bw->acc |= code << bw->nbits;
+    bw->nbits += bits;
+    if (bw->nbits == 32u) { /* 32 % bits == 0: a code never straddles words */
+        bw->p[0] = (uint8_t)bw->acc;
+        bw->p[1] = (uint8_t)(bw->acc >> 8);
+        bw->p[2] = (uint8_t)(bw->acc >> 16);
+        bw->p[3] = (uint8_t)(bw->acc >> 24);
+        bw->p += 4;
+        bw->acc = 0;
+        bw->nbits = 0;
+    }
+}
+
+static void bitw_flush(sgq_bitw_t *bw) {
+    for (uint32_t k = 0; k < bw->nbits; k += 8u) {
+        *bw->p++ = (uint8_t)(bw->acc >> k);
+    }
+}
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+    uint32_t acc;
+    uint32_t nbits;
+} sgq_bitr_t;
+
+/* Next `bits`-bit code; the caller guarantees the bytes exist (the length check). */
+static inline uint32_t bitr_get(sgq_bitr_t *br, uint32_t bits) {
+    if (br->nbits == 0u) {
+        if (br->end - br->p >= 4) {
+            br->acc = (uint32_t)br->p[0] | ((uint32_t)br->p[1] << 8) | ((uint32_t)br->p[2] << 16) |
+                      ((uint32_t)br->p[3] << 24);
+            br->p += 4;
+            br->nbits = 32u;
+        } else {
+            br->acc = *br->p++;
+            br->nbits = 8u;
+        }
+    }
+    const uint32_t code = br->acc & ((1u << bits) - 1u);
+    br->acc >>= bits;
+    br->nbits -= bits;
+    return code;
+}
+
+/* --- encoder --------------------------------------------------------------------------------------- */
+
+static int dims_ok(const octo_dims_t *d, uint64_t *elems) {
+    if (d->n < 1 || d->h < 1 || d->w < 1 || d->c < 1 || d->n > OCTO_SGQ_MAX_DIM || d->h > OCTO_SGQ_MAX_DIM ||
+        d->w > OCTO_SGQ_MAX_DIM || d->c > OCTO_SGQ_MAX_DIM) {
+        return 0;
+    }
+    *elems = (uint64_t)d->n * (uint64_t)d->h * (uint64_t)d->w * (uint64_t)d->c;
+    return *elems <= OCTO_SGQ_MAX_ELEMS;
+}
+
+static int params_ok(const octo_dims_t *d, const octo_sgq_params_t *p) {
+    const int32_t gmax = d->c < OCTO_SGQ_MAX_GROUPS ? d->c : OCTO_SGQ_MAX_GROUPS;
+    const int32_t shmax = d->h < OCTO_SGQ_MAX_STRIPE ? d->h : OCTO_SGQ_MAX_STRIPE;
+    const int32_t swmax = d->w < OCTO_SGQ_MAX_STRIPE ? d->w : OCTO_SGQ_MAX_STRIPE;
+    return bits_code(p->bits) >= 0 && p->groups >= 1 && p->groups <= gmax && p->stripe_h >= 1 &&
+           p->stripe_h <= shmax && p->stripe_w >= 1 && p->stripe_w <= swmax && p->range_mode >= 0 &&
+           p->range_mode <= OCTO_SGQ_RANGE_AUTO && (p->shared == 0 || p->shared == 1) && p->grouping >= 0 &&
+           p->grouping <= OCTO_SGQ_GROUP_INTERLEAVED &&
+           (p->rounding == OCTO_SGQ_ROUND_NEAREST || p->rounding == OCTO_SGQ_ROUND_STOCHASTIC);
+}
+
+int octo_sgq_encoded_max_len(const octo_dims_t *dims, const octo_sgq_params_t *params, size_t *out_len) {
+    uint64_t elems;
+    if (dims == NULL || params == NULL || out_len == NULL || !dims_ok(dims, &elems) || !params_ok(dims, params)) {
+        return OCTO_E_ARG;
+    }
+    sgq_geom_t geo;
+    geom_init(&geo, dims, (uint32_t)params->groups, (uint32_t)params->stripe_h, (uint32_t)params->stripe_w, 0u);
+    const uint64_t total = OCTO_SGQ_HEADER_LEN + ceil_div(geo.c * map_bits(params->groups), 8u) +
+                           2u * (uint64_t)geom_ranges(&geo) + (elems * (uint64_t)params->bits + 7u) / 8u;
+    if (total > (uint64_t)SIZE_MAX) {
+        return OCTO_E_ARG;
+    }
+    *out_len = (size_t)total;
+    return OCTO_OK;
+}
+
+/* Pass 0: the minimum value and, when stat != NULL, per-channel max |v| (v after the SYMMETRIC clamp). */
+static int32_t channel_stats(const int8_t *q, uint32_t pixels, uint32_t c, int sym, uint8_t *stat) {
+    int32_t vmin = 127;
+    if (stat == NULL) {
+        for (uint32_t i = 0; i < pixels * c; i++) {
+            vmin = q[i] < vmin ? q[i] : vmin;
+        }
+        return vmin;
+    }
+    memset(stat, 0, c);
+    for (uint32_t px = 0; px < pixels; px++, q += c) {
+        for (uint32_t ch = 0; ch < c; ch++) {
+            const int32_t v = q[ch];
+            vmin = v < vmin ? v : vmin;
+            const uint32_t a = (uint32_t)(v < 0 ? (sym && v == -128 ? 127 : -v) : v);
+            stat[ch] = a > stat[ch] ? (uint8_t)a : stat[ch];
+        }
+    }
+    return vmin;
+}
+
+/* Rank channels by (statistic, index) with a counting sort and turn the
+ * statistic in gmap[] into a group id, in place. */
+static void group_by_rank(uint8_t *gmap, uint32_t c, uint32_t g, int interleaved, uint16_t *hist) {
+    memset(hist, 0, HIST_LEN * sizeof hist[0]);
+    for (uint32_t ch = 0; ch < c; ch++) {
+        hist[gmap[ch]]++;
+    }
+    uint32_t start = 0;
+    for (uint32_t s = 0; s < HIST_LEN; s++) {
+        const uint32_t k = hist[s];
+        hist[s] = (uint16_t)start;
+        start += k;
+    }
+    for (uint32_t ch = 0; ch < c; ch++) {
+        const uint32_t rank = hist[gmap[ch]]++;
+        gmap[ch] = (uint8_t)(interleaved ? rank % g : rank * g / c);
+    }
+}
+
+/* Everything pass 2 (codes) needs. */
+typedef struct {
+    const sgq_geom_t *geo;
+    const int8_t *q;
+    const uint8_t *ranges;
+    int32_t mode;
+    uint32_t levels;
+    const uint8_t *gmap;
+    sgq_entry_t *entries;
+    uint8_t *dst;
+    int stochastic;
+    uint32_t rng;
+} sgq_code_job_t;
+
+/* Pass 2, with `bits` a constant at each call site (so shifts and the word test fold). */
+static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bits) {
+    const sgq_geom_t *geo = job->geo;
+    const int sym = job->mode == OCTO_SGQ_RANGE_SYMMETRIC;
+    const uint32_t levels = job->levels;
+    const uint32_t c = geo->c;
+    const uint32_t pixels = geo->n * geo->h * geo->w;
+    /* locals, not job fields: the byte stores below may alias anything */
+    const uint8_t *const gmap = job->gmap;
+    const sgq_entry_t *const entries = job->entries;
+    const int stochastic = job->stochastic;
+    uint8_t *wp = job->dst;
+    uint32_t acc = 0, nbits = 0, rng = job->rng;
+    uint32_t cached = UINT32_MAX;
+    sgq_walk_t wk;
+    walk_start(&wk, geo);
+    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
+        const int8_t *v = &job->q[(size_t)px * c];
+        const uint32_t rbase = walk_rbase(&wk);
+        if (rbase != cached) {
+            load_entries(job->entries, job->ranges, job->mode, rbase, geo->g, levels, 0);
+            cached = rbase;
+        }
+        for (uint32_t ch = 0; ch < c; ch++) {
+            const sgq_entry_t e = entries[gmap[ch]];
+            if (e.mul == 0u) {
+                continue;
+            }
+            const uint32_t r = stochastic ? prng_next(&rng) >> 16 : 0x8000u;
+            const int32_t x = v[ch];
+            uint32_t code;
+            if (sym) {
+                const uint32_t a = (uint32_t)(x < 0 ? (x == -128 ? 127 : -x) : x);
+                const uint32_t mag = (a * e.mul + r) >> 16;
+                code = x < 0 ? levels - mag : levels + mag;
+            } else {
+                code = ((uint32_t)(x - e.lo) * e.mul + r) >> 16;
+                code = code > levels ? levels : code;
+            }
+            acc |= code << nbits;
+            nbits += bits;
+            if (nbits == 32u) { /* 32 % bits == 0: a code never straddles words */
+                wp[0] = (uint8_t)acc;
+                wp[1] = (uint8_t)(acc >> 8);
+                wp[2] = (uint8_t)(acc >> 16);
+                wp[3] = (uint8_t)(acc >> 24);
+                wp += 4;
+                acc = 0;
+                nbits = 0;
+            }
+        }
+    }
+    for (uint32_t k = 0; k < nbits; k += 8u) {
+        *wp++ = (uint8_t)(acc >> k);
+    }
+}
+
+int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params, const octo_sgq_ctx_t *ctx,
+                    uint8_t *dst, size_t cap, size_t *out_len) {
+    uint64_t elems64;
+    if (in == NULL || in->data == NULL || params == NULL || dst == NULL || out_len == NULL ||
+        !dims_ok(&in->dims, &elems64) || !params_ok(&in->dims, params) || !scale_bits_ok(float_bits(in->scale))) {
+        return OCTO_E_ARG;
+    }
+    sgq_scratch_t s;
+    int st = scratch_split(ctx, in->dims.c, params->groups, &s);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    const uint32_t elems = (uint32_t)elems64;
+    const uint32_t g = (uint32_t)params->groups;
+    const uint32_t bits = (uint32_t)params->bits;
+    sgq_geom_t geo;
+    geom_init(&geo, &in->dims, g, (uint32_t)params->stripe_h, (uint32_t)params->stripe_w, (uint32_t)params->shared);
+    const int8_t *q = in->data;
+
+    /* pass 0: range mode, channel statistics, group map */
+    int32_t mode = params->range_mode;
+    const int sym = mode == OCTO_SGQ_RANGE_SYMMETRIC;
+    const uint32_t pixels = elems / geo.c;
+    const int ranked = params->group_map == NULL && g > 1u;
+    int32_t vmin = 0;
+    if (ranked || mode == OCTO_SGQ_RANGE_AUTO || mode == OCTO_SGQ_RANGE_UNSIGNED) {
+        vmin = channel_stats(q, pixels, geo.c, sym, ranked ? s.gmap : NULL);
+    }
+    if (mode == OCTO_SGQ_RANGE_AUTO) {
+        mode = vmin >= 0 ? OCTO_SGQ_RANGE_UNSIGNED : OCTO_SGQ_RANGE_ASYMMETRIC;
+    } else if (mode == OCTO_SGQ_RANGE_UNSIGNED && vmin < 0) {
+        return OCTO_E_ARG;
+    }
+    if (params->group_map != NULL) {
+        memcpy(s.gmap, params->group_map, geo.c);
+    } else if (g == 1u) {
+        memset(s.gmap, 0, geo.c);
+    } else {
+        const int interleaved = params->grouping == OCTO_SGQ_GROUP_INTERLEAVED ||
+                                (params->grouping == OCTO_SGQ_GROUP_AUTO && sym && bits == 2u);
+        group_by_rank(s.gmap, geo.c, g, interleaved, s.hist);
+    }
+    memset(s.gsize, 0, g * sizeof s.gsize[0]);
+    for (uint32_t ch = 0; ch < geo.c; ch++) {
+        if (s.gmap[ch] >= g) {
+            return OCTO_E_ARG; /* only a caller's group_map can do this */
+        }
+        s.gsize[s.gmap[ch]]++;
+    }
+    for (uint32_t gi = 0; gi < g; gi++) {
+        if (s.gsize[gi] == 0u) {
+            return OCTO_E_ARG;
+        }
+    }
+
+    /* header and group map */
+    const uint32_t mb = map_bits((int32_t)g);
+    const uint32_t map_len = ceil_div(geo.c * mb, 8u);
+    const uint32_t n_ranges = geom_ranges(&geo);
+    const uint32_t ranges_len = n_ranges * (mode == OCTO_SGQ_RANGE_ASYMMETRIC ? 2u : 1u);
+    const size_t head_len = (size_t)OCTO_SGQ_HEADER_LEN + map_len + ranges_len;
+    if (cap < head_len) {
+        return OCTO_E_BUF;
+    }
+    dst[0] = (uint8_t)OCTO_SGQ_MAGIC;
+    dst[1] = (uint8_t)OCTO_SGQ_FORMAT_VERSION;
+    dst[2] = (uint8_t)((uint32_t)bits_code(params->bits) | ((uint32_t)mode << 2) | ((uint32_t)params->shared << 4));
+    dst[3] = (uint8_t)g;
+    put_u16(&dst[4], geo.n);
+    put_u16(&dst[6], geo.h);
+    put_u16(&dst[8], geo.w);
+    put_u16(&dst[10], geo.c);
+    dst[12] = (uint8_t)geo.sh;
+    dst[13] = (uint8_t)geo.sw;
+    const uint32_t sb = float_bits(in->scale);
+    dst[14] = (uint8_t)sb;
+    dst[15] = (uint8_t)(sb >> 8);
+    dst[16] = (uint8_t)(sb >> 16);
+    dst[17] = (uint8_t)(sb >> 24);
+    if (mb != 0u) {
+        sgq_bitw_t bw = {&dst[OCTO_SGQ_HEADER_LEN], 0u, 0u};
+        for (uint32_t ch = 0; ch < geo.c; ch++) {
+            bitw_put(&bw, s.gmap[ch], mb);
+        }
+        bitw_flush(&bw);
+    }
+
+    /* pass 1: ranges, accumulated in place */
+    uint8_t *ranges = &dst[OCTO_SGQ_HEADER_LEN + map_len];
+    if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
+        for (uint32_t r = 0; r < n_ranges; r++) {
+            ranges[2u * r] = (uint8_t)(int8_t)127;      /* lo starts high */
+            ranges[2u * r + 1u] = (uint8_t)(int8_t)-128; /* hi starts low */
+        }
+    } else {
+        memset(ranges, 0, n_ranges);
+    }
+    sgq_walk_t wk;
+    walk_start(&wk, &geo);
+    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
+        const int8_t *v = &q[(size_t)px * geo.c];
+        const uint32_t rbase = walk_rbase(&wk);
+        if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
+            for (uint32_t ch = 0; ch < geo.c; ch++) {
+                uint8_t *rp = &ranges[2u * (rbase + s.gmap[ch])];
+                if (v[ch] < (int8_t)rp[0]) {
+                    rp[0] = (uint8_t)v[ch];
+                }
+                if (v[ch] > (int8_t)rp[1]) {
+                    rp[1] = (uint8_t)v[ch];
+                }
+            }
+        } else {
+            for (uint32_t ch = 0; ch < geo.c; ch++) {
+                const int32_t x = v[ch];
+                const uint8_t a = (uint8_t)(x < 0 ? (x == -128 ? 127 : -x) : x); /* SYMMETRIC: |clamped v| */
+                uint8_t *rp = &ranges[rbase + s.gmap[ch]];
+                if (a > *rp) {
+                    *rp = a;
+                }
+            }
+        }
+    }
+
+    /* exact length */
+    const uint32_t count = coded_count(&geo, ranges, mode, s.gsize);
+    const size_t total = head_len + ceil_div(count, 8u / bits);
+    if (cap < total) {
+        return OCTO_E_BUF;
+    }
+
+    /* pass 2: codes */
+    const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
+    sgq_code_job_t job = {&geo, q, ranges, mode, levels, s.gmap, s.entries, &dst[head_len],
+                          params->rounding == OCTO_SGQ_ROUND_STOCHASTIC, prng_seed(params->seed)};
+    switch (bits) {
+    case 2u: encode_codes(&job, 2u); break;
+    case 4u: encode_codes(&job, 4u); break;
+    default: encode_codes(&job, 8u); break;
+    }
+    *out_len = total;
+    return OCTO_OK;
+}
+
+/* --- decoder --------------------------------------------------------------------------------------- */
+
+int octo_sgq_parse_header(const uint8_t *src, size_t len, octo_sgq_info_t *info) {
+    if (src == NULL || info == NULL) {
+        return OCTO_E_ARG;
+    }
+    if (len < OCTO_SGQ_HEADER_LEN) {
+        return OCTO_SGQ_E_SHORT;
+    }
+    if (src[0] != OCTO_SGQ_MAGIC) {
+        return OCTO_SGQ_E_MAGIC;
+    }
+    if (src[1] != OCTO_SGQ_FORMAT_VERSION) {
+        return OCTO_SGQ_E_VERSION;
+    }
+    const uint32_t mode_byte = src[2];
+    const uint32_t bc = mode_byte & 3u;
+    const uint32_t mode = (mode_byte >> 2) & 3u;
+    const uint32_t g = src[3];
+    const uint32_t n = get_u16(&src[4]), h = get_u16(&src[6]), w = get_u16(&src[8]), c = get_u16(&src[10]);
+    const uint32_t sh = src[12], sw = src[13];
+    const uint32_t sb = (uint32_t)src[14] | ((uint32_t)src[15] << 8) | ((uint32_t)src[16] << 16) |
+                        ((uint32_t)src[17] << 24);
+    if ((mode_byte & 0xE0u) != 0u || bc == 3u || mode == 3u || n == 0u || h == 0u || w == 0u || c == 0u ||
+        g < 1u || g > c || sh < 1u || sh > h || sw < 1u || sw > w || !scale_bits_ok(sb)) {
+        return OCTO_SGQ_E_HEADER;
+    }
+    const uint64_t elems = (uint64_t)n * h * w * c;
+    if (elems > OCTO_SGQ_MAX_ELEMS) {
+        return OCTO_SGQ_E_SHAPE;
+    }
+    info->version = (int32_t)src[1];
+    info->bits = 2 << bc;
+    info->range_mode = (int32_t)mode;
+    info->shared = (int32_t)((mode_byte >> 4) & 1u);
+    info->groups = (int32_t)g;
+    info->stripe_h = (int32_t)sh;
+    info->stripe_w = (int32_t)sw;
+    info->dims.n = (int32_t)n;
+    info->dims.h = (int32_t)h;
+    info->dims.w = (int32_t)w;
+    info->dims.c = (int32_t)c;
+    info->scale = bits_float(sb);
+    info->elems = (uint32_t)elems;
+    info->map_len = ceil_div(c * map_bits((int32_t)g), 8u);
+    sgq_geom_t geo;
+    geom_init(&geo, &info->dims, g, sh, sw, (uint32_t)info->shared);
+    info->n_ranges = geom_ranges(&geo);
+    info->ranges_len = info->n_ranges * (mode == OCTO_SGQ_RANGE_ASYMMETRIC ? 2u : 1u);
+    info->head_len = OCTO_SGQ_HEADER_LEN + info->map_len + info->ranges_len;
+    return OCTO_OK;
+}
+
+int octo_sgq_decode(const uint8_t *src, size_t len, const octo_sgq_ctx_t *ctx, int8_t *out, size_t out_cap,
+                    octo_sgq_info_t *info) {
+    if (src == NULL || out == NULL || info == NULL || ctx == NULL || ctx->buf == NULL ||
+        ((uintptr_t)ctx->buf & 3u) != 0) {
+        return OCTO_E_ARG;
+    }
+    int st = octo_sgq_parse_header(src, len, info);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    if (out_cap < info->elems) {
+        return OCTO_E_BUF;
+    }
+    sgq_scratch_t s;
+    st = scratch_split(ctx, info->dims.c, info->groups, &s);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    if (len < info->head_len) {
+        return OCTO_SGQ_E_LENGTH;
+    }
+    const uint32_t g = (uint32_t)info->groups;
+    const uint32_t c = (uint32_t)info->dims.c;
+    const uint32_t bits = (uint32_t)info->bits;
+    const int32_t mode = info->range_mode;
+
+    /* group map */
+    memset(s.gsize, 0, g * sizeof s.gsize[0]);
+    const uint32_t mb = map_bits((int32_t)g);
+    if (mb == 0u) {
+        memset(s.gmap, 0, c);
+        s.gsize[0] = (uint16_t)c;
+    } else {
+        sgq_bitr_t br = {&src[OCTO_SGQ_HEADER_LEN], &src[OCTO_SGQ_HEADER_LEN + info->map_len], 0u, 0u};
+        for (uint32_t ch = 0; ch < c; ch++) {
+            const uint32_t id = bitr_get(&br, mb);
+            if (id >= g) {
+                return OCTO_SGQ_E_GROUPS;
+            }
+            s.gmap[ch] = (uint8_t)id;
+            s.gsize[id]++;
+        }
+        if (br.acc != 0u) { /* padding bits of the last byte (map_len is exactly the bytes read) */
+            return OCTO_SGQ_E_GROUPS;
+        }
+        for (uint32_t gi = 0; gi < g; gi++) {
+            if (s.gsize[gi] == 0u) {
+                return OCTO_SGQ_E_GROUPS;
+            }
+        }
+    }
+
+    /* ranges */
+    const uint8_t *ranges = &src[OCTO_SGQ_HEADER_LEN + info->map_len];
+    for (uint32_t r = 0; r < info->n_ranges; r++) {
+        if (mode == OCTO_SGQ_RANGE_ASYMMETRIC ? (int8_t)ranges[2u * r] > (int8_t)ranges[2u * r + 1u]
+                                              : ranges[r] > 127u) {
+            return OCTO_SGQ_E_RANGE;
+        }
+    }
+
+    /* exact length */
+    sgq_geom_t geo;
+    geom_init(&geo, &info->dims, g, (uint32_t)info->stripe_h, (uint32_t)info->stripe_w, (uint32_t)info->shared);
+    const uint32_t count = coded_count(&geo, ranges, mode, s.gsize);
+    if (len - info->head_len != ceil_div(count, 8u / bits)) {
+        return OCTO_SGQ_E_LENGTH;
+    }
+
+    /* codes */
+    const int sym = mode == OCTO_SGQ_RANGE_SYMMETRIC;
+    const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
+    sgq_bitr_t br = {&src[info->head_len], &src[len], 0u, 0u};
+    uint32_t cached = UINT32_MAX;
+    sgq_walk_t wk;
+    walk_start(&wk, &geo);
+    const uint32_t pixels = info->elems / c;
+    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
+        int8_t *o = &out[(size_t)px * c];
+        const uint32_t rbase = walk_rbase(&wk);
+        if (rbase != cached) {
+            load_entries(s.entries, ranges, mode, rbase, g, levels, 1);
+            cached = rbase;
+        }
+        for (uint32_t ch = 0; ch < c; ch++) {
+            const sgq_entry_t *e = &s.entries[s.gmap[ch]];
+            if (e->mul == 0u) {
+                o[ch] = (int8_t)e->lo;
+                continue;
+            }
+            const uint32_t code = bitr_get(&br, bits);
+            if (sym) {
+                if (code > 2u * levels) {
+                    return OCTO_SGQ_E_CODE;
+                }
+                const int32_t mag = (int32_t)((((code >= levels ? code - levels : levels - code) * e->mul) + 0x8000u) >> 16);
+                o[ch] = (int8_t)(code >= levels ? mag : -mag);
+            } else {
+                o[ch] = (int8_t)(e->lo + (int32_t)((code * e->mul + 0x8000u) >> 16));
+            }
+        }
+    }
+    if (br.acc != 0u) { /* padding bits after the last code (the length check left no whole bytes) */
+        return OCTO_SGQ_E_CODE;
+    }
+    return OCTO_OK;
+}
+
+const char *octo_sgq_status_name(int status) {
+    switch (status) {
+    case OCTO_SGQ_E_SHORT: return "OCTO_SGQ_E_SHORT";
+    case OCTO_SGQ_E_MAGIC: return "OCTO_SGQ_E_MAGIC";
+    case OCTO_SGQ_E_VERSION: return "OCTO_SGQ_E_VERSION";
+    case OCTO_SGQ_E_HEADER: return "OCTO_SGQ_E_HEADER";
+    case OCTO_SGQ_E_SHAPE: return "OCTO_SGQ_E_SHAPE";
+    case OCTO_SGQ_E_LENGTH: return "OCTO_SGQ_E_LENGTH";
+    case OCTO_SGQ_E_GROUPS: return "OCTO_SGQ_E_GROUPS";
+    case OCTO_SGQ_E_RANGE: return "OCTO_SGQ_E_RANGE";
+    case OCTO_SGQ_E_CODE: return "OCTO_SGQ_E_CODE";
+    default: return octo_status_name(status);
+    }
+}
