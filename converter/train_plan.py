@@ -234,12 +234,29 @@ def s8_scratch_bytes(kind: str, w_shape: tuple[int, int, int, int]) -> int:
     def r4(v: int) -> int:
         return _round_up(v, 4)
 
+    def fit(budget: int, unit: int, most: int, least: int = 1) -> int:  # units of `unit` bytes within budget
+        return max(least, min(budget // unit, most))
+
     oc, kh, kw, c = w_shape
     if kind == "CONV_2D":
-        row = r4(kw * c)
-        fwd = 2 * r4(oc) * kh * row + 8 * r4(oc) + kh * row
-        bwd_in = 2 * r4(c) * kh * kw * oc + 4 * r4(c)
-        bwd_w = 16 * (kh * kw * c + oc) + 2 * row
+        row, k4, oc4, c4, taps = r4(kw * c), r4(kh * kw * c), r4(oc), r4(c), kh * kw
+        # forward: the pixel path (expanded fields, padded weight rows) or the segment path (a chunk of
+        # expanded weights, at most 8 KiB or one block of four output channels)
+        pad_rows = 2048 // k4 // 4 * 4
+        pad_rows = 4 if pad_rows < 4 else min(pad_rows, oc4)
+        blk = 8 * kh * row
+        fwd = 4 * oc4 + 9 * k4 + pad_rows * k4
+        if taps > 1 and (kw * c) % 4 == 0:  # 1x1 kernels and rows that are not whole words: pixels only
+            fwd = max(fwd, 8 * oc4 + fit(8192, blk, oc4 // 4) * blk + kh * row)
+        # input gradient: a chunk of expanded transposed weights (at most 8 KiB or one block of four input
+        # channels), 2 KiB of expanded dy; out_c % 4 != 0 with kernels larger than 1x1: a chunk of the int8
+        # transpose (at most 8 KiB or one input channel)
+        blk = 8 * taps * oc4
+        ch = fit(8192, blk, c4 // 4)
+        bwd_in = ch * blk + 16 * ch + oc4 + 2048
+        if oc % 4 != 0 and taps > 1:
+            bwd_in = max(bwd_in, fit(8192, taps * oc, c) * taps * oc)
+        bwd_w = 16 * (kh * kw * c + oc) + 2 * k4  # staged fields and dy rows, two fields assembled at the border
         return max(fwd, bwd_in, bwd_w)
     if kind == "FULLY_CONNECTED":
         return max(oc * c, 16 * (c + oc))

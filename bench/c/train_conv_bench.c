@@ -1,7 +1,13 @@
 /* train_conv_bench.c - time one training step of a KxK conv HxWxC -> OC
- * (stride 1, SAME, batch 1; 3x3 16x16x16 -> 16 unless -DBENCH_H=... etc.) on a
- * virtual board, FP32 and INT8, pass by pass. With -DBENCH_DW=1 the layer is a
- * KxK depthwise conv (multiplier 1, OC = C) of stride BENCH_S, SAME, batch 1.
+ * (stride BENCH_S, default 1, SAME, batch 1; 3x3 16x16x16 -> 16 unless
+ * -DBENCH_H=... etc.) on a virtual board, FP32 and INT8, pass by pass. With
+ * -DBENCH_DW=1 the layer is a KxK depthwise conv (multiplier 1, OC = C) of
+ * stride BENCH_S, SAME, batch 1. SAME pads as TensorFlow (and the training
+ * engine): the odd pixel of padding goes bottom/right. BENCH_ACT is the fused
+ * activation (default ReLU; the engine passes none). BENCH_NB is the batch of
+ * the weight-gradient passes (default 1; the engine runs them over the whole
+ * batch, the forward and input-gradient passes per sample). The INT8 kernels'
+ * scratch sizes are printed as "scratch pass bytes" lines.
  * Built and run by bench/train_kernel_bench.py once per shape; prints "pass
  * ticks" lines over semihosting. Ticks are SysTick at 25 MHz: instructions =
  * ticks x 40 under QEMU -icount shift=0. */
@@ -33,6 +39,12 @@
 #ifndef BENCH_S
 #define BENCH_S 1
 #endif
+#ifndef BENCH_NB
+#define BENCH_NB 1
+#endif
+#ifndef BENCH_ACT
+#define BENCH_ACT OCTO_TRAIN_ACT_RELU
+#endif
 #define H BENCH_H
 #define W BENCH_W
 #define C BENCH_C
@@ -47,8 +59,11 @@
 #define OC BENCH_OC
 #define NW (OC * K * K * C)
 #endif
+#define NB BENCH_NB
 #define NX (H * W * C)
 #define NY (OH * OW * OC)
+#define NXB (NB * NX) /* the weight-gradient pass reads NB samples */
+#define NYB (NB * NY)
 
 #define NBIG (NX > NY ? NX : NY)
 static float s_wf[NW], s_bf[OC], s_dwf[NW], s_dbf[OC];
@@ -58,11 +73,11 @@ static int32_t s_dw32[NW], s_db32[OC];
 /* The FP32 passes run first: the INT8 operands take their memory afterwards (fill). */
 static union {
     struct {
-        float x[NX], dy[NY], big[NBIG];
+        float x[NXB], dy[NYB], big[NBIG];
     } f;
     struct {
         int32_t acc[NBIG];
-        int8_t x[NX], dy[NY], y[NY], dx[NX];
+        int8_t x[NXB], dy[NYB], y[NY], dx[NX];
     } q;
 } s_pool;
 #define s_xf s_pool.f.x
@@ -75,8 +90,8 @@ static union {
 #define s_y8 s_pool.q.y
 #define s_dx8 s_pool.q.dx
 #else
-static float s_xf[NX], s_yf[NY], s_dyf[NY], s_dxf[NX];
-static int8_t s_x8[NX], s_dy8[NY], s_y8[NY], s_dx8[NX];
+static float s_xf[NXB], s_yf[NY], s_dyf[NYB], s_dxf[NX];
+static int8_t s_x8[NXB], s_dy8[NYB], s_y8[NY], s_dx8[NX];
 static int32_t s_acc[NBIG];
 static uint8_t s_scratch[NW * 4 + 4096] __attribute__((aligned(8)));
 #endif
@@ -109,7 +124,7 @@ static void report(const char *name, uint64_t ticks) {
 /* The operands from one seeded sequence: FP32 (f32 != 0) and/or INT8 (s8 != 0). */
 static void fill(int f32, int s8) {
     uint32_t s = 12345u;
-    for (int i = 0; i < NX; i++) {
+    for (int i = 0; i < NXB; i++) {
         s = s * 1664525u + 1013904223u;
         if (f32) {
             s_xf[i] = (float)((int32_t)(s >> 24) - 128) / 128.0f;
@@ -123,7 +138,7 @@ static void fill(int f32, int s8) {
         s_wf[i] = (float)((int32_t)(s >> 24) - 128) / 512.0f;
         s_w8[i] = (int8_t)((int32_t)(s >> 24) - 128);
     }
-    for (int i = 0; i < NY; i++) {
+    for (int i = 0; i < NYB; i++) {
         s = s * 1664525u + 1013904223u;
         if (f32) {
             s_dyf[i] = (float)((int32_t)(s >> 24) - 128) / 1024.0f;
@@ -136,6 +151,14 @@ static void fill(int f32, int s8) {
         s_bf[i] = 0.01f * (float)i;
     }
 }
+
+#if !BENCH_DW
+static void report_scratch(const char *pass, size_t bytes) {
+    char name[48] = "scratch ";
+    memcpy(&name[8], pass, strlen(pass) + 1);
+    report(name, (uint64_t)bytes);
+}
+#endif
 
 #define TIME(name, call)                                   \
     do {                                                   \
@@ -151,7 +174,7 @@ static void fill(int f32, int s8) {
 int main(void) {
     octo_board_init();
     fill(1, 0);
-    octo_train_conv_params_t p = {S, S, 0, 0, OCTO_TRAIN_ACT_RELU};
+    octo_train_conv_params_t p = {S, S, 0, 0, BENCH_ACT};
     int32_t oh = 0, ow = 0;
     if (octo_train_padding(H, K, S, 1, &oh, &p.pad_h) != OCTO_OK ||
         octo_train_padding(W, K, S, 1, &ow, &p.pad_w) != OCTO_OK || oh != OH || ow != OW) {
@@ -159,9 +182,10 @@ int main(void) {
         octo_board_exit(1);
     }
     const octo_dims_t in = {1, H, W, C}, out = {1, OH, OW, C}, wd = {1, K, K, C};
+    const octo_dims_t inb = {NB, H, W, C}, outb = {NB, OH, OW, C};
     TIME("f32_fwd", octo_train_dwconv_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
     TIME("f32_bwd_input", octo_train_dwconv_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
-    TIME("f32_bwd_weight", octo_train_dwconv_f32_bwd_weight(&p, &in, s_xf, &out, s_dyf, &wd, s_dwf, s_dbf));
+    TIME("f32_bwd_weight", octo_train_dwconv_f32_bwd_weight(&p, &inb, s_xf, &outb, s_dyf, &wd, s_dwf, s_dbf));
 
     fill(0, 1);
     octo_train_prng_t rng;
@@ -174,7 +198,7 @@ int main(void) {
     TIME("s8_fwd_requant", octo_train_requant_s8(&acc, NY, OCTO_TRAIN_ROUND_STOCHASTIC, &rng, &y));
     TIME("s8_bwd_input", octo_train_dwconv_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, &acc));
     TIME("s8_bwd_input_requant", octo_train_requant_s8(&acc, NX, OCTO_TRAIN_ROUND_NEAREST, &rng, &dx));
-    TIME("s8_bwd_weight", octo_train_dwconv_s8_bwd_weight(&p, &in, &x, &out, &dy, &wd, &dw, &db));
+    TIME("s8_bwd_weight", octo_train_dwconv_s8_bwd_weight(&p, &inb, &x, &outb, &dy, &wd, &dw, &db));
     say("train-bench done\n");
     octo_board_exit(0);
     return 0;
@@ -183,8 +207,18 @@ int main(void) {
 int main(void) {
     octo_board_init();
     fill(1, 1);
-    const octo_dims_t in = {1, H, W, C}, out = {1, H, W, OC}, wd = {OC, K, K, C};
-    const octo_train_conv_params_t p = {1, 1, K / 2, K / 2, OCTO_TRAIN_ACT_RELU};
+    octo_train_conv_params_t p = {S, S, 0, 0, BENCH_ACT};
+    int32_t oh = 0, ow = 0;
+    if (octo_train_padding(H, K, S, 1, &oh, &p.pad_h) != OCTO_OK ||
+        octo_train_padding(W, K, S, 1, &ow, &p.pad_w) != OCTO_OK || oh != OH || ow != OW) {
+        say("train-bench: padding\n");
+        octo_board_exit(1);
+    }
+    const octo_dims_t in = {1, H, W, C}, out = {1, OH, OW, OC}, wd = {OC, K, K, C};
+    const octo_dims_t inb = {NB, H, W, C}, outb = {NB, OH, OW, OC};
+    report_scratch("fwd", octo_train_conv2d_s8_fwd_scratch_size(&wd));
+    report_scratch("bwd_input", octo_train_conv2d_s8_bwd_input_scratch_size(&wd));
+    report_scratch("bwd_weight", octo_train_conv2d_s8_bwd_weight_scratch_size(&wd));
     if (octo_train_conv2d_s8_fwd_scratch_size(&wd) > sizeof s_scratch ||
         octo_train_conv2d_s8_bwd_input_scratch_size(&wd) > sizeof s_scratch ||
         octo_train_conv2d_s8_bwd_weight_scratch_size(&wd) > sizeof s_scratch) {
@@ -193,7 +227,7 @@ int main(void) {
     }
     TIME("f32_fwd", octo_train_conv2d_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
     TIME("f32_bwd_input", octo_train_conv2d_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
-    TIME("f32_bwd_weight", octo_train_conv2d_f32_bwd_weight(&p, &in, s_xf, &out, s_dyf, &wd, s_dwf, s_dbf));
+    TIME("f32_bwd_weight", octo_train_conv2d_f32_bwd_weight(&p, &inb, s_xf, &outb, s_dyf, &wd, s_dwf, s_dbf));
 
     octo_train_prng_t rng;
     octo_train_prng_seed(&rng, 7u);
@@ -205,7 +239,7 @@ int main(void) {
     TIME("s8_fwd_requant", octo_train_requant_s8(&acc, NY, OCTO_TRAIN_ROUND_STOCHASTIC, &rng, &y));
     TIME("s8_bwd_input", octo_train_conv2d_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, s_scratch, &acc));
     TIME("s8_bwd_input_requant", octo_train_requant_s8(&acc, NX, OCTO_TRAIN_ROUND_NEAREST, &rng, &dx));
-    TIME("s8_bwd_weight", octo_train_conv2d_s8_bwd_weight(&p, &in, &x, &out, &dy, &wd, s_scratch, &dw, &db));
+    TIME("s8_bwd_weight", octo_train_conv2d_s8_bwd_weight(&p, &inb, &x, &outb, &dy, &wd, s_scratch, &dw, &db));
     say("train-bench done\n");
     octo_board_exit(0);
     return 0;

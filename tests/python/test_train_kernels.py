@@ -161,6 +161,9 @@ CONV_CASES = {
                                     wgain=3.0),
     "3x3_s1_same_16x16x16": dict(n=1, h=16, w=16, c=16, oc=16, k=(3, 3), s=(1, 1), same=True, act="relu"),
     "3x3_s2_valid_odd_positions": dict(n=1, h=7, w=7, c=3, oc=4, k=(3, 3), s=(2, 2), same=False, act=None),
+    # small maps (MobileNet's last layers): the pixel-path forward, 1x1 input gradient with out_c % 4 != 0
+    "1x1_map_pointwise_oc10": dict(n=2, h=1, w=1, c=24, oc=10, k=(1, 1), s=(1, 1), same=True, act=None),
+    "2x2_map_pointwise_c12": dict(n=1, h=2, w=2, c=12, oc=8, k=(1, 1), s=(1, 1), same=True, act=None),
 }
 DW_CASES = {
     "3x3_s1_same_relu_n2": dict(n=2, h=8, w=8, c=8, k=(3, 3), s=(1, 1), same=True, act="relu"),
@@ -169,6 +172,9 @@ DW_CASES = {
     "5x3_s1_same_c8": dict(n=3, h=9, w=8, c=8, k=(5, 3), s=(1, 1), same=True, act="relu"),
     "3x3_s1_same_16x16x32_nobias": dict(n=1, h=16, w=16, c=32, k=(3, 3), s=(1, 1), same=True, act=None,
                                         bias=False),
+    # small maps: channels innermost (one kernel call per output over every channel group)
+    "3x3_s2_same_2x2_c12": dict(n=2, h=2, w=2, c=12, k=(3, 3), s=(2, 2), same=True, act=None),
+    "3x3_s1_same_1x1_c9": dict(n=2, h=1, w=1, c=9, k=(3, 3), s=(1, 1), same=True, act=None),
 }
 
 
@@ -831,3 +837,46 @@ def test_dsp_and_portable_paths_bit_identical_on_virtual_boards(host_cc: Callabl
         # QEMU writes the semihosting console to stderr
         lines = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("train-dsp-check")]
         assert lines == [expected], f"{board}: {lines} != host {expected!r}"
+
+
+BENCH_BUDGET_LD = """/* a benchmark-only memory budget: QEMU's mps2 machines have 4 MiB of SRAM (never a real board) */
+MEMORY
+{
+    FLASH (rx)  : ORIGIN = 0x00000000, LENGTH = 4096K
+    RAM   (rwx) : ORIGIN = 0x20000000, LENGTH = 4096K
+}
+OCTO_STACK_SIZE = 16K;
+INCLUDE octo_cortexm.ld
+"""
+
+
+@pytest.mark.qemu
+def test_int8_conv_kernels_exact_on_mobilenet_and_edge_shapes(host_cc: Callable[..., Path], tmp_path: Path) -> None:
+    """tests/c/train_s8_exact.c: every int32 result of the INT8 CONV_2D / DEPTHWISE_CONV_2D kernels equals a naive
+    int64 reference on the MobileNetV1-0.25 layer shapes (as the engine calls them) and on edge shapes (1x1 and 2x2
+    maps, channels not a multiple of 4, pixel counts not a multiple of 4, stride-2 SAME/VALID, misaligned operands,
+    int8 -128..127), scratch exactly the advertised size with guard bytes intact: on the host (portable C, ASan and
+    UBSan) and on the virtual boards (M4/M7 the Thumb-2 DSP assembly, M3 the portable C), the last two with a
+    benchmark-only 4 MiB memory budget (the largest layer's reference does not fit 256 KiB)."""
+    assert shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"), (
+        "arm-none-eabi-gcc or qemu-system-arm not installed: run `make setup`")
+    src = ROOT / "tests" / "c" / "train_s8_exact.c"
+    kernels = sorted((ROOT / "firmware" / "src" / "train").glob("octo_train_*.c"))
+    host = subprocess.run([str(host_cc("train_s8_exact", [src, *kernels, *SOURCES[len(TRAIN_SRC):]]))],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert host.returncode == 0 and host.stdout.strip().endswith(" cases ok"), host.stdout + host.stderr
+    (tmp_path / "bench-4mib.ld").write_text(BENCH_BUDGET_LD)
+    for board, (flags, machine) in QEMU_BOARDS.items():
+        elf = tmp_path / f"{board}.elf"
+        cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+               f"-I{ROOT / 'firmware' / 'include'}", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+               "-Wl,--gc-sections", f"-L{ROOT / 'firmware' / 'ld'}", f"-L{tmp_path}", "-Tbench-4mib.ld", str(src),
+               str(ROOT / "firmware" / "boards" / "cortexm" / "startup_cortexm.c"), *map(str, kernels),
+               str(ROOT / "firmware" / "src" / "common" / "octo_status.c"), "-o", str(elf)]
+        build = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert build.returncode == 0, build.stderr
+        run = subprocess.run(["qemu-system-arm", "-machine", machine, "-nodefaults", "-display", "none", "-monitor",
+                              "none", "-nic", "none", "-kernel", str(elf), "-semihosting-config",
+                              "enable=on,target=native"], capture_output=True, text=True, timeout=600, check=False)
+        lines = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("train-s8-exact")]
+        assert run.returncode == 0 and lines == [host.stdout.strip()], f"{board}: rc {run.returncode}\n{lines}"

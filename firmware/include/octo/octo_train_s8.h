@@ -29,17 +29,25 @@ extern "C" {
 
 /* y->data [N,OH,OW,OC] = act(conv(x, w) + bias / (sx*sw)), y->scale = sx*sw.
  * bias [OC] float or NULL, rounded to the accumulator scale (clamped to +-2^30);
- * ReLU6 clamps at round(6 / (sx*sw)). Scratch: the weights expanded to int16 in
- * blocks of four output channels, the bias, zero-padded kernel rows:
- * 2*OC4*KH*R4 + 8*OC4 + KH*R4 bytes (OC4 = OC and R4 = KW*C rounded up to 4). */
+ * ReLU6 clamps at round(6 / (sx*sw)). Scratch (OC4 = OC, K4 = KH*KW*C and R4 =
+ * KW*C rounded up to 4): the larger of the pixel path's 4*OC4 + 9*K4 + P*K4
+ * (bias sums, four receptive fields as int16 and one as int8, P = min(OC4,
+ * max(4, 2048/K4 rounded down to 4)) zero-padded weight rows) and, for kernels
+ * larger than 1x1 with R4 == KW*C, the segment path's 8*OC4 + B*KH*R4*8 + KH*R4
+ * (bias and block sums, B = min(OC4/4, max(1, 8192/(8*KH*R4))) blocks of four
+ * output channels expanded to int16, zero-padded kernel rows). */
 int octo_train_conv2d_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
                              const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias, void *scratch,
                              const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
 size_t octo_train_conv2d_s8_fwd_scratch_size(const octo_dims_t *w_dims);
 
-/* dx->data [N,H,W,C] = input gradient, dx->scale = sdy*sw. Scratch: the
- * transposed weights expanded to int16 in blocks of four input channels:
- * 2*C4*KH*KW*OC + 4*C4 bytes (C4 = C rounded up to 4). */
+/* dx->data [N,H,W,C] = input gradient, dx->scale = sdy*sw. Scratch (C4 = C and
+ * OC4 = OC rounded up to 4): B blocks of four input channels of the transposed
+ * weights expanded to int16, their sums, a padded dy row and 2048 bytes of dy
+ * expanded to int16 (used when a call's dy fits): B*(8*KH*KW*OC4 + 16) + OC4 +
+ * 2048 with B = min(C4/4, max(1, 8192/(8*KH*KW*OC4))); when OC % 4 != 0 and
+ * KH*KW > 1 at least T*KH*KW*OC (the int8 transpose of T = min(C, max(1,
+ * 8192/(KH*KW*OC))) input channels). */
 int octo_train_conv2d_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
                                    const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
                                    const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) OCTO_CHECK_RESULT;
@@ -47,7 +55,8 @@ size_t octo_train_conv2d_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
 
 /* dw->data [OC,KH,KW,C] (scale sx*sdy) and db->data [OC] (scale sdy; db may be
  * NULL), summed over the batch. Scratch: eight receptive fields and eight dy
- * rows as int16, two zero-padded kernel rows: 16*(KH*KW*C + OC) + 2*R4 bytes. */
+ * rows as int16, two receptive fields assembled at the image border:
+ * 16*(KH*KW*C + OC) + 2*K4 bytes (K4 = KH*KW*C rounded up to 4). */
 int octo_train_conv2d_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
                                     const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
                                     const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
@@ -59,7 +68,9 @@ size_t octo_train_conv2d_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims);
 /* Layouts as octo_train_dwconv_f32_*: x [N,H,W,C], w [1,KH,KW,C], y/dy [N,OH,OW,C];
  * y, dx, dw, db int32 as for CONV_2D. With C >= 4 and KH*KW <= 49, four
  * channels run per SIMD word with no bounds checks inside the image (about
- * 0.9 KB of stack for the tap table); other shapes take plain loops, same bits. */
+ * 0.9 KB of stack for the tap table); maps of at most 16 pixels walk every
+ * channel group of an output in one call instead (at most 0.5 KB of stack);
+ * other shapes take plain loops, same bits. */
 
 int octo_train_dwconv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
                              const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias,

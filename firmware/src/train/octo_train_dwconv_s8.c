@@ -30,13 +30,21 @@
  *              channels a pass (octo_tr_dw_wgrad3). The bias gradient sums dy
  *              with SXTAB16 in 16-bit lanes, flushed every 255 positions.
  *
+ * small maps   (at most OCTO_TR_DW_SMALL pixels in and out: MobileNet's 4x4,
+ *              2x2 and 1x1 layers) the blocks above would cost more to set up
+ *              per channel group and border output than their MACs: every
+ *              output (output pixel, input pixel, weight tap) gets its list of
+ *              (a, b) offset pairs once and one call walks all channel groups
+ *              through it (octo_tr_dwc_s8: LDRD + 2 LDR + 4 SXTB16 + 4 SMLAxy
+ *              per pair and group).
+ *
  * Fewer than four channels, more than OCTO_TR_DW_TAPS taps or tensors whose
  * byte offsets might not fit in int32 take the plain per-tap loops (generic_*).
  * No scratch: the fast path keeps at most ~0.9 KB on the stack (records and
- * segments). Every sum is an exact int32 sum of the same int8 products
- * (bounded by OCTO_TRAIN_S8_MAX_TERMS), so the order of the additions does not
- * matter: the assembly on DSP cores, the C below and the generic loops give the
- * same bits. */
+ * segments), the small-map path 0.5 KB (pairs). Every sum is an exact int32
+ * sum of the same int8 products (bounded by OCTO_TRAIN_S8_MAX_TERMS), so the
+ * order of the additions does not matter: the assembly on DSP cores, the C
+ * below and the generic loops give the same bits. */
 #include <string.h>
 
 #include "octo_train_internal.h"
@@ -1222,6 +1230,380 @@ static void fast_bias_grad(const int8_t *dy, int32_t positions, int32_t C, int32
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Small maps: channels innermost                                                                 */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* On maps of a few pixels the blocks above cost more to set up (records and blocks per channel
+ * group, a block per border output) than their MACs. Here each output (an output pixel, an input
+ * pixel of the input gradient, a tap of the weight gradient) gets its list of (a, b) byte offsets
+ * once, and one kernel call walks every group of four channels through it:
+ *   out[c + j] = init[c + j] (or 0) + sum over the pairs of a[pa + c + j] * b[pb + c + j]
+ * (LDRD + 2 LDR + 4 SXTB16 + 4 SMLAxy per pair and group). The last C % 4 channels take a plain
+ * loop, so a call never reads or writes them twice and init may be out. */
+
+/* The small-map path: maps of at most OCTO_TR_DW_SMALL pixels (in and out), C >= 4. */
+#define OCTO_TR_DW_SMALL 16
+/* Pairs per kernel call of the weight gradient (a tap's positions run in chunks). */
+#define OCTO_TR_DW_CHUNK 64
+
+/* Offsets on ARM: 0 pairs, 4 npairs (>= 1), 8 a, 12 b, 16 groups (>= 1), 20 init (or NULL), 24 out. */
+typedef struct {
+    const int32_t *pairs;
+    int32_t npairs;
+    const int8_t *a;
+    const int8_t *b;
+    int32_t groups;
+    const int32_t *init;
+    int32_t *out;
+} octo_tr_dwc_t;
+
+#if OCTO_TR_DW_ASM
+void octo_tr_dwc_s8(const octo_tr_dwc_t *job);
+
+/* One pair (r10) into the sums r0-r3: a at r12 + offset, b at lr + offset. */
+#define OCTO_TR_DWC_PAIR                                                                                               \
+    "ldrd r4, r5, [r10], #8\n\t"                                                                                       \
+    "ldr r6, [r12, r4]\n\t"                                                                                            \
+    "ldr r7, [lr, r5]\n\t"                                                                                             \
+    "sxtb16 r8, r6, ror #8\n\t"                                                                                        \
+    "sxtb16 r6, r6\n\t"                                                                                                \
+    "sxtb16 r9, r7, ror #8\n\t"                                                                                        \
+    "sxtb16 r7, r7\n\t"                                                                                                \
+    "smlabb r0, r6, r7, r0\n\t"                                                                                        \
+    "smlatt r2, r6, r7, r2\n\t"                                                                                        \
+    "smlabb r1, r8, r9, r1\n\t"                                                                                        \
+    "smlatt r3, r8, r9, r3\n\t"
+
+/* job (r0) as octo_tr_dwc_t. Frame: [sp] pairs, [sp+4] end of pairs, [sp+8] init (or 0), [sp+12]
+ * out, [sp+16] groups left, [sp+20] npairs odd. Loop: r0-r3 the sums, r4/r5 a pair, r6-r9 unpacked,
+ * r10 the pairs, r11 their end, r12 a, lr b (both at the group's channel). */
+__asm__(".section .text.octo_tr_dwc_s8,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".p2align 2\n\t"
+        ".global octo_tr_dwc_s8\n\t"
+        ".type octo_tr_dwc_s8, %function\n\t"
+        ".thumb_func\n"
+        "octo_tr_dwc_s8:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldm r0, {r1-r7}\n\t" /* pairs npairs a b groups init out */
+        "add r8, r1, r2, lsl #3\n\t"
+        "strd r1, r8, [sp, #0]\n\t"
+        "strd r6, r7, [sp, #8]\n\t"
+        "str r5, [sp, #16]\n\t"
+        "and r8, r2, #1\n\t"
+        "str r8, [sp, #20]\n\t"
+        "mov r12, r3\n\t"
+        "mov lr, r4\n"
+        ".Ldc_grp:\n\t"
+        "ldr r4, [sp, #8]\n\t"
+        "cbz r4, .Ldc_zero\n\t"
+        "ldm r4!, {r0-r3}\n\t"
+        "str r4, [sp, #8]\n\t"
+        "b .Ldc_pairs\n"
+        ".Ldc_zero:\n\t"
+        "movs r0, #0\n\t"
+        "movs r1, #0\n\t"
+        "movs r2, #0\n\t"
+        "movs r3, #0\n"
+        ".Ldc_pairs:\n\t"
+        "ldrd r10, r11, [sp, #0]\n\t"
+        "ldr r4, [sp, #20]\n\t"
+        "cbnz r4, .Ldc_odd\n"
+        ".Ldc_loop:\n\t"
+        OCTO_TR_DWC_PAIR
+        ".Ldc_odd:\n\t"
+        OCTO_TR_DWC_PAIR
+        "cmp r10, r11\n\t"
+        "bne .Ldc_loop\n\t"
+        "ldr r4, [sp, #12]\n\t"
+        "stm r4!, {r0-r3}\n\t"
+        "str r4, [sp, #12]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "ldr r4, [sp, #16]\n\t"
+        "subs r4, r4, #1\n\t"
+        "str r4, [sp, #16]\n\t"
+        "bne .Ldc_grp\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size octo_tr_dwc_s8, .-octo_tr_dwc_s8\n\t"
+        ".text");
+
+/* Pairs outermost (few pairs, many groups): each pair walks every group, the sums in out (the first
+ * pair starts from init, or from products alone when init is NULL). r0-r3 the sums, r4-r7 the
+ * operands, r8 a, r9 b (at the group's channel), r10 the sums read, r11 out, r12 end of a's
+ * groups, lr the pairs. Frame: [sp] end of the pairs, [sp+4] a, [sp+8] b, [sp+12] out,
+ * [sp+16] 16*groups. */
+#define OCTO_TR_DWP_LOAD                                                                                               \
+    "ldr r4, [r8], #4\n\t"                                                                                             \
+    "ldr r5, [r9], #4\n\t"                                                                                             \
+    "sxtb16 r6, r4, ror #8\n\t"                                                                                        \
+    "sxtb16 r4, r4\n\t"                                                                                                \
+    "sxtb16 r7, r5, ror #8\n\t"                                                                                        \
+    "sxtb16 r5, r5\n\t"
+void octo_tr_dwp_s8(const octo_tr_dwc_t *job);
+__asm__(".section .text.octo_tr_dwp_s8,\"ax\",%progbits\n\t"
+        ".syntax unified\n\t"
+        ".thumb\n\t"
+        ".p2align 2\n\t"
+        ".global octo_tr_dwp_s8\n\t"
+        ".type octo_tr_dwp_s8, %function\n\t"
+        ".thumb_func\n"
+        "octo_tr_dwp_s8:\n\t"
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #20\n\t"
+        "ldm r0, {r1-r7}\n\t" /* pairs npairs a b groups init out */
+        "add r8, r1, r2, lsl #3\n\t"
+        "str r8, [sp, #0]\n\t"
+        "strd r3, r4, [sp, #4]\n\t"
+        "str r7, [sp, #12]\n\t"
+        "lsl r5, r5, #4\n\t"
+        "str r5, [sp, #16]\n\t"
+        "mov lr, r1\n\t"
+        "mov r10, r6\n\t"
+        "ldrd r4, r5, [lr], #8\n\t" /* the first pair */
+        "add r8, r3, r4\n\t"
+        "ldr r9, [sp, #8]\n\t"
+        "add r9, r9, r5\n\t"
+        "mov r11, r7\n\t"
+        "ldr r12, [sp, #16]\n\t"
+        "add r12, r8, r12, lsr #2\n\t"
+        "cmp r10, #0\n\t"
+        "beq .Ldp_first0\n"
+        ".Ldp_first:\n\t"
+        "ldm r10!, {r0-r3}\n\t"
+        OCTO_TR_DWP_LOAD
+        "smlabb r0, r4, r5, r0\n\t"
+        "smlatt r2, r4, r5, r2\n\t"
+        "smlabb r1, r6, r7, r1\n\t"
+        "smlatt r3, r6, r7, r3\n\t"
+        "stm r11!, {r0-r3}\n\t"
+        "cmp r8, r12\n\t"
+        "bne .Ldp_first\n\t"
+        "b .Ldp_next\n"
+        ".Ldp_first0:\n\t"
+        OCTO_TR_DWP_LOAD
+        "smulbb r0, r4, r5\n\t"
+        "smultt r2, r4, r5\n\t"
+        "smulbb r1, r6, r7\n\t"
+        "smultt r3, r6, r7\n\t"
+        "stm r11!, {r0-r3}\n\t"
+        "cmp r8, r12\n\t"
+        "bne .Ldp_first0\n"
+        ".Ldp_next:\n\t"
+        "ldr r4, [sp, #0]\n\t"
+        "cmp lr, r4\n\t"
+        "beq .Ldp_done\n\t"
+        "ldrd r4, r5, [lr], #8\n\t"
+        "ldrd r8, r9, [sp, #4]\n\t"
+        "add r8, r8, r4\n\t"
+        "add r9, r9, r5\n\t"
+        "ldrd r10, r12, [sp, #12]\n\t"
+        "mov r11, r10\n\t"
+        "add r12, r8, r12, lsr #2\n"
+        ".Ldp_loop:\n\t"
+        "ldm r10!, {r0-r3}\n\t"
+        OCTO_TR_DWP_LOAD
+        "smlabb r0, r4, r5, r0\n\t"
+        "smlatt r2, r4, r5, r2\n\t"
+        "smlabb r1, r6, r7, r1\n\t"
+        "smlatt r3, r6, r7, r3\n\t"
+        "stm r11!, {r0-r3}\n\t"
+        "cmp r8, r12\n\t"
+        "bne .Ldp_loop\n\t"
+        "b .Ldp_next\n"
+        ".Ldp_done:\n\t"
+        "add sp, sp, #20\n\t"
+        "pop {r4-r11, pc}\n\t"
+        ".size octo_tr_dwp_s8, .-octo_tr_dwp_s8\n\t"
+        ".text");
+#else
+static void octo_tr_dwc_s8(const octo_tr_dwc_t *j) {
+    for (int32_t g = 0; g < j->groups; g++) {
+        const int32_t c = 4 * g;
+        int32_t acc[4] = {0, 0, 0, 0};
+        if (j->init != NULL) {
+            memcpy(acc, &j->init[c], sizeof acc);
+        }
+        for (int32_t i = 0; i < j->npairs; i++) {
+            const uint32_t va = octo_read_u32(&j->a[j->pairs[2 * i] + c]);
+            const uint32_t vb = octo_read_u32(&j->b[j->pairs[2 * i + 1] + c]);
+            const uint32_t a02 = octo_sxtb16(va), a13 = octo_sxtb16_ror8(va);
+            const uint32_t b02 = octo_sxtb16(vb), b13 = octo_sxtb16_ror8(vb);
+            acc[0] = octo_smlabb(a02, b02, acc[0]);
+            acc[2] = octo_smlatt(a02, b02, acc[2]);
+            acc[1] = octo_smlabb(a13, b13, acc[1]);
+            acc[3] = octo_smlatt(a13, b13, acc[3]);
+        }
+        memcpy(&j->out[c], acc, sizeof acc);
+    }
+}
+
+/* pairs outermost on ARM; the same sums */
+static void octo_tr_dwp_s8(const octo_tr_dwc_t *j) {
+    octo_tr_dwc_s8(j);
+}
+#endif
+
+/* Pair lists this short walk the pairs outermost (octo_tr_dwp_s8: the sums of a group go through
+ * memory once per pair, no per-group setup); longer ones the groups (octo_tr_dwc_s8). */
+#define OCTO_TR_DW_FEWPAIRS 8
+
+/* out[c] = init[c] (or 0) + the sums of the n pairs, every channel c < C (init may be out). */
+static void dwc_run(const int32_t *pairs, int32_t n, const int8_t *a, const int8_t *b, int32_t C,
+                    const int32_t *init, int32_t *out) {
+    const int32_t G = C / 4;
+    if (n == 0) {
+        if (init == NULL) {
+            memset(out, 0, (size_t)C * sizeof(int32_t));
+        } else if (init != out) {
+            memcpy(out, init, (size_t)C * sizeof(int32_t));
+        }
+        return;
+    }
+    if (G > 0) {
+        const octo_tr_dwc_t job = {pairs, n, a, b, G, init, out};
+        if (n <= OCTO_TR_DW_FEWPAIRS) {
+            octo_tr_dwp_s8(&job);
+        } else {
+            octo_tr_dwc_s8(&job);
+        }
+    }
+    for (int32_t c = 4 * G; c < C; c++) {
+        int32_t acc = init != NULL ? init[c] : 0;
+        for (int32_t i = 0; i < n; i++) {
+            acc += (int32_t)a[pairs[2 * i] + c] * (int32_t)b[pairs[2 * i + 1] + c];
+        }
+        out[c] = acc;
+    }
+}
+
+static int dw_small_ok(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const octo_dims_t *out_dims) {
+    return in_dims->c >= 4 && (int64_t)w_dims->h * w_dims->w <= OCTO_TR_DW_TAPS &&
+           (int64_t)in_dims->h * in_dims->w <= OCTO_TR_DW_SMALL &&
+           (int64_t)out_dims->h * out_dims->w <= OCTO_TR_DW_SMALL;
+}
+
+/* bias[i] * inv rounded to the accumulator scale, i < n: octo_tr_bias_acc, with the common case
+ * (|v| < 2^30: no clamp, not NaN) tested once. NULL bias: zeros. */
+static void bias_acc_n(const float *bias, int32_t n, float inv, int32_t *out) {
+    for (int32_t i = 0; i < n; i++) {
+        const float v = bias == NULL ? 0.0f : bias[i] * inv;
+        const int inside = v < 1073741824.0f && v > -1073741824.0f; /* false for NaN */
+        out[i] = inside ? (int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f) : octo_tr_bias_acc(bias, i, inv);
+    }
+}
+
+/* The biases (in accumulator units) go to the first output pixel's slots, which the others start
+ * from; that pixel runs last, in place. */
+__attribute__((noinline))
+static void small_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const int8_t *x,
+                      const octo_dims_t *w_dims, const int8_t *w, const float *bias, float inv, int32_t six,
+                      const octo_dims_t *out_dims, int32_t *y) {
+    const int32_t H = in_dims->h, W = in_dims->w, C = in_dims->c;
+    const int32_t OH = out_dims->h, OW = out_dims->w, KH = w_dims->h, KW = w_dims->w;
+    int32_t pairs[2 * OCTO_TR_DW_TAPS];
+    if (bias != NULL) {
+        bias_acc_n(bias, C, inv, y);
+    }
+    const int32_t *init = bias != NULL ? y : NULL;
+    for (int32_t pos = in_dims->n * OH * OW - 1; pos >= 0; pos--) {
+        const int32_t ox = pos % OW, oy = pos / OW % OH, b = pos / (OW * OH);
+        const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+        int32_t ky0, ky1, kx0, kx1, n = 0;
+        octo_tr_taps(iy0, KH, H, &ky0, &ky1);
+        octo_tr_taps(ix0, KW, W, &kx0, &kx1);
+        for (int32_t ky = ky0; ky < ky1; ky++) {
+            for (int32_t kx = kx0; kx < kx1; kx++, n++) {
+                pairs[2 * n] = ((b * H + iy0 + ky) * W + ix0 + kx) * C;
+                pairs[2 * n + 1] = (ky * KW + kx) * C;
+            }
+        }
+        dwc_run(pairs, n, x, w, C, init, &y[pos * C]);
+    }
+    if (p->act != OCTO_TRAIN_ACT_NONE) {
+        const int32_t count = octo_tr_count(out_dims);
+        for (int32_t i = 0; i < count; i++) {
+            y[i] = octo_tr_act_s32(y[i], p->act, six);
+        }
+    }
+}
+
+__attribute__((noinline))
+static void small_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                            const octo_dims_t *w_dims, const int8_t *w, const octo_dims_t *out_dims,
+                            const int8_t *dy, int32_t *dx) {
+    const int32_t H = in_dims->h, W = in_dims->w, C = in_dims->c;
+    const int32_t OH = out_dims->h, OW = out_dims->w, KH = w_dims->h, KW = w_dims->w;
+    const int32_t SH = p->stride_h, SW = p->stride_w;
+    int32_t pairs[2 * OCTO_TR_DW_TAPS];
+    for (int32_t b = 0; b < in_dims->n; b++) {
+        for (int32_t iy = 0; iy < H; iy++) {
+            const int32_t ty = iy + p->pad_h;
+            for (int32_t ix = 0; ix < W; ix++) {
+                const int32_t tx = ix + p->pad_w;
+                int32_t n = 0;
+                for (int32_t ky = ty % SH; ky < KH && ky <= ty; ky += SH) {
+                    const int32_t oy = (ty - ky) / SH;
+                    if (oy >= OH) {
+                        continue;
+                    }
+                    for (int32_t kx = tx % SW; kx < KW && kx <= tx; kx += SW) {
+                        const int32_t ox = (tx - kx) / SW;
+                        if (ox < OW) {
+                            pairs[2 * n] = ((b * OH + oy) * OW + ox) * C;
+                            pairs[2 * n + 1] = (ky * KW + kx) * C;
+                            n++;
+                        }
+                    }
+                }
+                dwc_run(pairs, n, dy, w, C, NULL, &dx[((b * H + iy) * W + ix) * C]);
+            }
+        }
+    }
+}
+
+__attribute__((noinline))
+static void small_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const int8_t *x,
+                             const octo_dims_t *out_dims, const int8_t *dy, const octo_dims_t *w_dims,
+                             int32_t *dw) {
+    const int32_t H = in_dims->h, W = in_dims->w, C = in_dims->c;
+    const int32_t OH = out_dims->h, OW = out_dims->w, KW = w_dims->w;
+    int32_t pairs[2 * OCTO_TR_DW_CHUNK];
+    for (int32_t t = 0; t < w_dims->h * KW; t++) {
+        const int32_t ky = t / KW, kx = t % KW;
+        int32_t *out = &dw[t * C];
+        int32_t n = 0, first = 1;
+        for (int32_t b = 0; b < in_dims->n; b++) {
+            for (int32_t oy = 0; oy < OH; oy++) {
+                const int32_t iy = oy * p->stride_h - p->pad_h + ky;
+                if (iy < 0 || iy >= H) {
+                    continue;
+                }
+                for (int32_t ox = 0; ox < OW; ox++) {
+                    const int32_t ix = ox * p->stride_w - p->pad_w + kx;
+                    if (ix < 0 || ix >= W) {
+                        continue;
+                    }
+                    pairs[2 * n] = ((b * OH + oy) * OW + ox) * C;
+                    pairs[2 * n + 1] = ((b * H + iy) * W + ix) * C;
+                    if (++n == OCTO_TR_DW_CHUNK) {
+                        dwc_run(pairs, n, dy, x, C, first ? NULL : out, out);
+                        n = 0;
+                        first = 0;
+                    }
+                }
+            }
+        }
+        if (n > 0 || first) {
+            dwc_run(pairs, n, dy, x, C, first ? NULL : out, out);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* API                                                                                            */
 /* ---------------------------------------------------------------------------------------------- */
 
@@ -1238,7 +1620,9 @@ int octo_train_dwconv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_
     }
     const float inv = 1.0f / acc_scale;
     const int32_t six = octo_tr_six(acc_scale);
-    if (dw_fast_ok(p, in_dims, w_dims, out_dims)) {
+    if (dw_small_ok(in_dims, w_dims, out_dims)) {
+        small_fwd(p, in_dims, x->data, w_dims, w->data, bias, inv, six, out_dims, y->data);
+    } else if (dw_fast_ok(p, in_dims, w_dims, out_dims)) {
         fast_fwd(p, in_dims, x->data, w_dims, w->data, bias, inv, six, out_dims, y->data);
     } else {
         generic_fwd(p, in_dims, x->data, w_dims, w->data, bias, inv, six, out_dims, y->data);
@@ -1258,7 +1642,9 @@ int octo_train_dwconv_s8_bwd_input(const octo_train_conv_params_t *p, const octo
     if (w_dims->h * w_dims->w > OCTO_TRAIN_S8_MAX_TERMS || !octo_tr_scale_ok(acc_scale)) {
         return OCTO_E_ARG;
     }
-    if (dw_fast_ok(p, in_dims, w_dims, out_dims)) {
+    if (dw_small_ok(in_dims, w_dims, out_dims)) {
+        small_bwd_input(p, in_dims, w_dims, w->data, out_dims, dy->data, dx->data);
+    } else if (dw_fast_ok(p, in_dims, w_dims, out_dims)) {
         fast_bwd_input(p, in_dims, w_dims, w->data, out_dims, dy->data, dx->data);
     } else {
         generic_bwd_input(p, in_dims, w_dims, w->data, out_dims, dy->data, dx->data);
@@ -1279,8 +1665,11 @@ int octo_train_dwconv_s8_bwd_weight(const octo_train_conv_params_t *p, const oct
     if ((int64_t)in_dims->n * out_dims->h * out_dims->w > OCTO_TRAIN_S8_MAX_TERMS || !octo_tr_scale_ok(acc_scale)) {
         return OCTO_E_ARG;
     }
-    const int fast = dw_fast_ok(p, in_dims, w_dims, out_dims);
-    if (fast) {
+    const int small = dw_small_ok(in_dims, w_dims, out_dims);
+    const int fast = small || dw_fast_ok(p, in_dims, w_dims, out_dims); /* C >= 4: the SIMD bias gradient */
+    if (small) {
+        small_bwd_weight(p, in_dims, x->data, out_dims, dy->data, w_dims, dw->data);
+    } else if (fast) {
         fast_bwd_weight(p, in_dims, x->data, out_dims, dy->data, w_dims, dw->data);
     } else {
         generic_bwd_weight(p, in_dims, x->data, out_dims, dy->data, w_dims, dw->data);
