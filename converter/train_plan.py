@@ -25,8 +25,12 @@ from converter.ir import ConvertError, Graph, Op
 HEADER_BYTES = 64
 STATE_MAGIC = 0x5354434F
 NONE = 0xFFFFFFFF
-SCALARS = 5                       # per-layer floats in the state: w scale, v scale, fwd range, bwd range, next v scale
-RT_FLOATS = 4                     # runtime floats per layer (not state)
+SCALARS = 6  # per-layer floats in the state: w scale, v scale, fwd range, bwd range, next v scale, gradient shift
+RT_FLOATS = 3                     # runtime floats per layer (not state)
+STATE_LAYOUT = 2  # INT8 masters as hi/lo int8 planes, 6 scalars (1: int16 masters + an int8 working copy)
+# Weight-gradient buffer budget: CONV/FC layers whose gradients need more are trained in blocks of output
+# channels (and their input gradient waits in a side buffer meanwhile).
+GRAD_BLOCK_BYTES = 16 * 1024
 KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2, "MAX_POOL_2D": 3, "AVERAGE_POOL_2D": 4}
 ACTS = {"NONE": 0, "RELU": 1, "RELU6": 2}
 WEIGHT_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -41,6 +45,7 @@ class TrainConfig:
     precision: str = "int8"   # "int8" (Octo) or "fp32" (the baseline)
     batch: int = 16
     update: str = "all"       # "all", "last:N" or "bias"
+    split: str = ""           # split learning: the chain ends after this layer, the host supplies its gradient
 
     def __post_init__(self) -> None:
         if self.precision not in ("int8", "fp32"):
@@ -50,11 +55,13 @@ class TrainConfig:
         if self.update not in ("all", "bias") and not (
                 self.update.startswith("last:") and self.update[5:].isdigit() and int(self.update[5:]) >= 1):
             raise ConvertError(f"--update must be all, bias or last:N (N >= 1), got {self.update!r}")
+        if self.split and self.precision != "int8":
+            raise ConvertError("split learning runs the device half in INT8 (--precision int8)")
 
     @property
     def config_id(self) -> str:
         upd = self.update.replace(":", "")
-        return f"{self.precision}-b{self.batch}-{upd}"
+        return f"{self.precision}-b{self.batch}-{upd}" + (f"-split-{self.split}" if self.split else "")
 
 
 @dataclass
@@ -134,12 +141,15 @@ def _weights(g: Graph, op: Op) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(w.data, np.int8), ws, bias
 
 
-def trainable_chain(g: Graph) -> list[_Layer]:
-    """The model as a chain of trainable-engine layers (the final SOFTMAX becomes the loss)."""
+def trainable_chain(g: Graph, split: str = "") -> list[_Layer]:
+    """The model as a chain of trainable-engine layers (the final SOFTMAX becomes the loss), or with split
+    the layers up to and including the one named split (the device half of split learning)."""
     layers: list[_Layer] = []
     cur = g.inputs[0]
     ops = list(g.ops)
     for i, op in enumerate(ops):
+        if split and layers and layers[-1].name == split:
+            return layers
         if op.inputs[0] != cur:
             raise ConvertError(f"{op.label(g)}: the model is not a simple chain (this op does not read the previous "
                                "op's output); on-device training supports chains of " + TRAINABLE_CHAIN)
@@ -194,9 +204,11 @@ def trainable_chain(g: Graph) -> list[_Layer]:
         else:
             raise ConvertError(f"{op.label(g)}: {op.kind} cannot be trained on the board; on-device training "
                                "supports chains of " + TRAINABLE_CHAIN)
+    if split and not (layers and layers[-1].name == split):
+        raise ConvertError(f"no layer named {split!r} to split at; layers: " + ", ".join(la.name for la in layers))
     if not layers or not any(layer.has_weights for layer in layers):
         raise ConvertError("the model has no weight layers to train")
-    if ops[-1].kind != "SOFTMAX":
+    if not split and ops[-1].kind != "SOFTMAX":
         raise ConvertError("training needs a classifier ending in SOFTMAX (the loss is softmax cross-entropy)")
     return layers
 
@@ -263,6 +275,28 @@ def s8_scratch_bytes(kind: str, w_shape: tuple[int, int, int, int]) -> int:
     return 0
 
 
+def _pixels(la: _Layer) -> int:
+    return int(la.out_shape[0] * la.out_shape[1])
+
+
+def chunk_channels(la: _Layer, batch: int, es: int) -> int:
+    """Output channels per weight-gradient block: all of them unless a CONV/FC layer's trainable weight
+    gradients exceed GRAD_BLOCK_BYTES; then the most that fit (a multiple of 4 when possible), when the
+    blocks and their side buffers (output-gradient columns, the batch's input gradient) need less."""
+    if not (la.has_weights and la.train_w) or la.kind == "DEPTHWISE_CONV_2D":
+        return la.oc if la.has_weights else 0
+    per = la.n_w // la.oc
+    if (la.n_w + la.oc) * 4 <= GRAD_BLOCK_BYTES:
+        return la.oc
+    cb = max(1, GRAD_BLOCK_BYTES // ((per + 1) * 4 + batch * _pixels(la) * es))
+    if cb >= 4:
+        cb -= cb % 4
+    if cb >= la.oc:
+        return la.oc
+    side = _round_up(batch * _pixels(la) * cb * es) + (batch * int(np.prod(la.in_shape)) * es if la.need_dx else 0)
+    return cb if cb * (per + 1) * 4 + side < (la.n_w + la.oc) * 4 else la.oc  # only when blocks need less
+
+
 class _Alloc:
     def __init__(self) -> None:
         self.size = 0
@@ -286,7 +320,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
         if la.has_weights:
             n, oc = la.n_w, la.oc
             if int8:
-                r["w"] = a.take(n * (2 if la.train_w else 1))
+                r["w"] = a.take(n * (2 if la.train_w else 1))  # trainable: hi plane then lo plane
                 r["v"] = a.take(n * 2) if la.train_w else NONE
                 r["lac"] = a.take(oc * 16) if (la.train_w or la.train_b) else NONE
             else:
@@ -298,8 +332,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
         state.append(r)
     state_bytes = a.size
     weights_bytes = state_bytes
-    w8 = [a.take(la.n_w) if (int8 and la.has_weights and la.train_w) else NONE for la in layers]
-    working = a.size - state_bytes
+    working = 0  # INT8 kernels read the hi plane of the masters: no separate working copy
     rt_off = a.take(len(layers) * RT_FLOATS * 4)
     mark = a.size
     stage_off = a.take(b * input_elems)
@@ -319,17 +352,29 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     per_sample = [int(np.prod(la.out_shape)) for la in layers] + [int(np.prod(la.in_shape)) for la in layers]
     tile_bytes = _round_up(max(max(per_sample) * 4, b * classes * 4))
     tile_off = a.take(tile_bytes)
-    grad_need = [(la.n_w + la.oc) * 4 for la in layers if la.has_weights and (la.train_w or la.train_b)]
+    chunk = [chunk_channels(la, b, es) for la in layers]
+    grad_need = [(la.n_w + la.oc) * 4 for la, cb in zip(layers, chunk, strict=True)
+                 if la.has_weights and (la.train_w or la.train_b) and cb == la.oc]
     grad_need += [2 * la.out_shape[2] * 4 for la in layers]  # INT8 forward: per-channel multiplier and offset
+    block_need = [(cb * (la.n_w // la.oc + 1) * 4, _round_up(b * _pixels(la) * cb * es),
+                   b * int(np.prod(la.in_shape)) * es if la.need_dx else 0)
+                  for la, cb in zip(layers, chunk, strict=True) if la.has_weights and cb < la.oc]
+    grad_need += [sum(n) for n in block_need]
     grad_off = a.take(max(grad_need, default=0))
+    dyb_off = [NONE] * len(layers)
+    dxt_off = [NONE] * len(layers)
+    for i, (la, cb) in enumerate(zip(layers, chunk, strict=True)):
+        if la.has_weights and cb < la.oc:
+            dyb_off[i] = grad_off + cb * (la.n_w // la.oc + 1) * 4
+            dxt_off[i] = dyb_off[i] + _round_up(b * _pixels(la) * cb * es) if la.need_dx else NONE
     lac_need = [_round_up(la.oc, 2) * 4 + la.oc * 8 for la, r in zip(layers, state, strict=True)
                 if r.get("lac", NONE) != NONE]
     lacsum_off = a.take(max(lac_need, default=0))
     gradients = a.size - mark
     scratch_bytes = max((_s8_scratch(la) for la in layers), default=0) if int8 else 0
     scratch_off = a.take(scratch_bytes)
-    offsets = [{"x": (input_off if i == 0 else y_off[i - 1]), "y": y_off[i], "w8": w8[i], **state[i]}
-               for i in range(len(layers))]
+    offsets = [{"x": (input_off if i == 0 else y_off[i - 1]), "y": y_off[i], "dyb": dyb_off[i], "dxt": dxt_off[i],
+                **state[i]} for i in range(len(layers))]
     memory = {
         "weights_and_optimizer": weights_bytes,
         "working_weights": working,
@@ -341,7 +386,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     return {"offsets": offsets, "state_bytes": state_bytes, "arena_bytes": a.size, "rt_off": rt_off,
             "stage_off": stage_off, "label_off": label_off, "input_off": input_off, "tile_off": tile_off,
             "tile_bytes": tile_bytes, "grad_off": grad_off, "lacsum_off": lacsum_off, "scratch_off": scratch_off,
-            "scratch_bytes": scratch_bytes, "memory": memory}
+            "scratch_bytes": scratch_bytes, "chunk_oc": chunk, "memory": memory}
 
 
 def _c_floats(v: np.ndarray) -> str:
@@ -357,7 +402,7 @@ def _dims(s: tuple[int, ...]) -> str:
 
 
 def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainConfig, fingerprint: int,
-               config_crc: int, input_elems: int, classes: int) -> str:
+               config_crc: int, input_elems: int, classes: int, split: bool = False) -> str:
     out = [f"/* generated by converter/train_plan.py for {name} ({cfg.config_id}) - do not edit */",
            '#include "octo/octo_train_app.h"', ""]
     for i, la in enumerate(layers):
@@ -382,7 +427,8 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
             f"     .in = {_dims((1, *la.in_shape))}, .w = {_dims(la.w_shape)}, .out = {_dims((1, *la.out_shape))},\n"
             f"     .x_off = {o['x']}u, .y_off = {o['y']}u, .w_off = {o.get('w', NONE)}u, .v_off = {o.get('v', NONE)}u, "
             f".b_off = {o.get('b', NONE)}u, .vb_off = {o.get('vb', NONE)}u, .lac_off = {o.get('lac', NONE)}u, "
-            f".scal_off = {o['scal']}u, .w8_off = {o['w8']}u,\n"
+            f".scal_off = {o['scal']}u, .dyb_off = {o['dyb']}u, .dxt_off = {o['dxt']}u, "
+            f".chunk_oc = {mem['chunk_oc'][i]},\n"
             f"     .init_w = {f'k_w{i}' if w else 'NULL'}, .init_ws = {f'k_ws{i}' if w else 'NULL'}, "
             f".init_b = {f'k_b{i}' if w else 'NULL'}, .init_bound = {bound:.9e}f}},")
     out.append("};")
@@ -391,7 +437,8 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
     out.append("")
     out.append("const octo_tmodel_t g_octo_train_model = {")
     out.append(f'    .name = "{name}", .fingerprint = {fingerprint}u, .config_crc = {config_crc}u, '
-               f".precision = {0 if cfg.precision == 'int8' else 1}, .n_layers = {len(layers)}, .batch = {cfg.batch},")
+               f".precision = {0 if cfg.precision == 'int8' else 1}, .n_layers = {len(layers)}, .batch = {cfg.batch}, "
+               f".split = {int(split)},")
     out.append(f"    .input_elems = {input_elems}u, .classes = {classes}u, .state_bytes = {mem['state_bytes']}u, "
                f".arena_bytes = {mem['arena_bytes']}u,")
     out.append(f"    .stage_off = {mem['stage_off']}u, .label_off = {mem['label_off']}u, "
@@ -409,33 +456,35 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
     from converter.tflite_reader import parse_tflite  # noqa: PLC0415
 
     g = parse_tflite(model, source)
-    layers = trainable_chain(g)
+    layers = trainable_chain(g, cfg.split)
     _mark_trainable(layers, cfg.update)
     inp = g.input
     input_shape = [int(v) for v in inp.shape[1:]]
     input_elems = int(np.prod(input_shape))
-    classes = int(np.prod(layers[-1].out_shape))
+    classes = 0 if cfg.split else int(np.prod(layers[-1].out_shape))
     if classes > 255:
         raise ConvertError(f"training supports up to 255 classes; the model has {classes}")
     mem = plan_memory(layers, cfg, input_elems, classes)
     fingerprint = zlib.crc32(model)
-    config = {"precision": cfg.precision, "batch": cfg.batch, "update": cfg.update, "fingerprint": fingerprint,
+    config = {"layout": STATE_LAYOUT, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
+              "split": cfg.split, "fingerprint": fingerprint,
               "layers": [[la.op.index, int(la.train_w), int(la.train_b)] for la in layers],
               "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"]}
     config_crc = zlib.crc32(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
     plan = {
         "name": g.name or source, "config_id": cfg.config_id, "config": config, "config_crc": config_crc,
         "fingerprint": fingerprint, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
-        "input_shape": input_shape, "input_elems": input_elems, "classes": classes,
+        "input_shape": input_shape, "input_elems": input_elems, "classes": classes, "split": cfg.split,
+        "split_shape": list(layers[-1].out_shape) if cfg.split else None,
         "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"], "memory": mem["memory"],
         "trainable_params": int(sum(la.n_w * la.train_w + la.oc * la.train_b for la in layers if la.has_weights)),
         "layers": [{"op_index": la.op.index, "name": la.name, "kind": la.kind, "act": la.act,
                     "train_w": la.train_w, "train_b": la.train_b, "need_dx": la.need_dx,
                     "w_shape": list(la.w_shape) if la.has_weights else None, "oc": la.oc if la.has_weights else 0,
                     "in_shape": list(la.in_shape), "out_shape": list(la.out_shape),
-                    "offsets": mem["offsets"][i]} for i, la in enumerate(layers)],
+                    "chunk_oc": mem["chunk_oc"][i], "offsets": mem["offsets"][i]} for i, la in enumerate(layers)],
     }
-    code = generate_c(source, layers, mem, cfg, fingerprint, config_crc, input_elems, classes)
+    code = generate_c(source, layers, mem, cfg, fingerprint, config_crc, input_elems, classes, bool(cfg.split))
     return plan, code
 
 
@@ -512,8 +561,10 @@ def decode_weights(plan: dict[str, Any], blob: bytes) -> dict[int, tuple[np.ndar
         wscale = struct.unpack_from("<f", blob, o["scal"])[0]
         if not int8:
             w = np.frombuffer(blob, np.float32, n, o["w"]).astype(np.float32)
-        elif la["train_w"]:
-            w = np.frombuffer(blob, np.int16, n, o["w"]).astype(np.float32) * np.float32(wscale)
+        elif la["train_w"]:  # masters M = 256 * hi + lo
+            hi = np.frombuffer(blob, np.int8, n, o["w"]).astype(np.int32)
+            lo = np.frombuffer(blob, np.int8, n, o["w"] + n).astype(np.int32)
+            w = (hi * 256 + lo).astype(np.float32) * np.float32(wscale)
         else:
             w = np.frombuffer(blob, np.int8, n, o["w"]).astype(np.float32) * np.float32(wscale)
         w = w.reshape(shape)

@@ -6,6 +6,7 @@ TFLM runs with the accuracy the board measured."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import struct
 import zlib
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from converter import train_plan
 from converter.ir import ConvertError
 from converter.train_plan import TrainConfig, decode_weights, make_plan, prepare_training
 from host_tools import protocol as P
@@ -116,6 +118,41 @@ def test_host_and_virtual_boards_train_bit_identically(digits_dir: Path, precisi
             _steps(sess, x, y, scale, 4)
             digests[board] = hashlib.sha256(sess.get_state()).hexdigest()
     assert len(set(digests.values())) == 1, digests
+
+
+def _forced_blocks(la: train_plan._Layer, batch: int, es: int) -> int:
+    """3 output channels per block for every trainable conv, 4 for the FC (remainders included)."""
+    if not (la.has_weights and la.train_w) or la.kind == "DEPTHWISE_CONV_2D":
+        return la.oc if la.has_weights else 0
+    return min(la.oc, 4 if la.kind == "FULLY_CONNECTED" else 3)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_weight_gradients_in_blocks_give_the_same_bits(digits_dir: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
+    """Layers whose weight gradients exceed the gradient buffer train in blocks of output channels, the
+    input gradient waiting in a side buffer: the state after a few steps (the first update's momentum
+    measurement included) is the same bits as in one piece. Blocks are forced on every conv and the FC;
+    the default plan blocks none of this small model's layers."""
+    x, y, _, _, scale = _data(digits_dir)
+    states = []
+    for forced in (False, True):
+        if forced:
+            monkeypatch.setattr(train_plan, "chunk_channels", _forced_blocks)
+        model = tmp_path / f"forced{int(forced)}" / digits_dir.name
+        shutil.copytree(digits_dir, model, ignore=shutil.ignore_patterns("train"))
+        tb = prepare_training(model, TrainConfig(precision, BATCH, "all"), "host")
+        blocked = {la["name"]: la["chunk_oc"] for la in tb.plan["layers"]
+                   if la["w_shape"] is not None and la["chunk_oc"] < la["oc"]}
+        assert blocked == ({"conv1": 3, "conv2": 3, "conv3": 3, "fc": 4} if forced else {}), blocked
+        with open_target(tb, "host", say=lambda s: None, sanitize=True) as t:
+            sess = TrainSession(t.client)
+            sess.init(seed=5, init_random=True, lac=True, prc=True, lr=0.05, momentum=0.9, weight_decay=1e-4,
+                      input_scale=scale, prc_k=16.0, lac_l2=1e-4)
+            _steps(sess, x, y, scale, 3)
+            blob = sess.get_state()
+        states.append(blob[:8] + blob[12:])  # bytes 8..12: the configuration CRC (the plans differ)
+    assert states[0] == states[1]
 
 
 def test_eval_does_not_change_the_state(host_int8: tuple[TrainSession, object]) -> None:

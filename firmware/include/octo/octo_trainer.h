@@ -51,12 +51,13 @@ enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
 
 /* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
 enum {
-    OCTO_TS_W_SCALE = 0, /* INT8: master int16 scale (trainable) or int8 scale (frozen) */
+    OCTO_TS_W_SCALE = 0, /* INT8: master scale (trainable) or int8 scale (frozen) */
     OCTO_TS_V_SCALE = 1, /* INT8: momentum int16 scale */
     OCTO_TS_R_FWD = 2,   /* INT8: output range (real units) for the next step, 0 = unknown */
     OCTO_TS_R_BWD = 3,   /* INT8: input-gradient range, 0 = unknown */
-    OCTO_TS_V_NEXT = 4,  /* INT8: scale for storing the next momentum (2x the last max), 0 = unknown */
-    OCTO_TS_COUNT = 5
+    OCTO_TS_V_NEXT = 4,  /* INT8: scale for storing the next momentum (2-4x headroom), 0 = unknown */
+    OCTO_TS_G_SHIFT = 5, /* INT8: right shift bringing the weight-gradient sums to 15 bits (from the last step) */
+    OCTO_TS_COUNT = 6
 };
 
 /* One layer of the chain. Dims are per sample (n = 1). Offsets are bytes into
@@ -74,13 +75,16 @@ typedef struct {
     octo_dims_t in, w, out;
     uint32_t x_off;   /* input slot: batch x in elements (int8 or float) */
     uint32_t y_off;   /* output slot: batch x out elements */
-    uint32_t w_off;   /* state: master weights (f32 / i16) or frozen weights (f32 / i8) */
+    uint32_t w_off;   /* state: FP32 weights; INT8 trainable: masters as int8 planes hi[n] (the working
+                       * copy the kernels read, scale 256 x OCTO_TS_W_SCALE) then lo[n]; INT8 frozen: int8 */
     uint32_t v_off;   /* state: weight momentum (f32 / i16) */
     uint32_t b_off;   /* state: bias f32 [OC] */
     uint32_t vb_off;  /* state: bias momentum f32 [OC] */
     uint32_t lac_off; /* state: LAC f32 gamma[OC], beta[OC], v_gamma[OC], v_beta[OC] */
     uint32_t scal_off; /* state: OCTO_TS_COUNT floats */
-    uint32_t w8_off;  /* arena: INT8 working copy of trainable weights */
+    uint32_t dyb_off; /* arena: output-gradient columns of one block (chunk_oc < OC), else unused */
+    uint32_t dxt_off; /* arena: the batch's input gradient while blocks update (chunk_oc < OC) */
+    uint16_t chunk_oc; /* output channels per weight-gradient block (= OC: the whole layer at once) */
     const int8_t *init_w;   /* converted weights (int8, per-channel scales) or NULL */
     const float *init_ws;   /* their scales [OC] (conv/fc: per output row; dw: per channel) */
     const float *init_b;    /* converted bias [OC] or NULL */
@@ -95,7 +99,8 @@ typedef struct {
     uint8_t n_layers;
     uint16_t batch;
     uint32_t input_elems;  /* per sample */
-    uint32_t classes;
+    uint32_t classes;      /* loss models: classes; split models: values per sample of the last output */
+    uint8_t split;         /* 1: the chain ends at a split point, the host supplies the output gradients */
     uint32_t state_bytes;
     uint32_t arena_bytes;
     uint32_t stage_off;    /* int8 [batch][input_elems] staged samples */
@@ -103,11 +108,11 @@ typedef struct {
     uint32_t input_off;    /* FP32: float input slot (layer 0's x); INT8: == stage_off */
     uint32_t tile_off;     /* 4-byte elements: one sample's largest layer output/input, >= batch*classes */
     uint32_t tile_bytes;
-    uint32_t grad_off;     /* 4-byte weight+bias gradients of the largest layer */
+    uint32_t grad_off;     /* 4-byte weight+bias gradients of the largest layer or block */
     uint32_t lacsum_off;   /* INT8: int32 S1[C] + int64 S2[C] of the largest layer */
     uint32_t scratch_off;  /* kernel scratch */
     uint32_t scratch_bytes;
-    uint32_t rt_off;       /* runtime floats per layer: [0] y scale, [1] w8 scale */
+    uint32_t rt_off;       /* runtime floats per layer: y scale, dz scale, weight-gradient scale */
     const octo_tlayer_t *layers;
 } octo_tmodel_t;
 
@@ -137,6 +142,7 @@ typedef struct {
     const octo_tmodel_t *m;
     uint8_t *arena; /* m->arena_bytes, 8-byte aligned */
     int valid;      /* state initialised or committed */
+    uint32_t pending; /* split models: samples of a training forward awaiting its backward (0: none) */
     /* Optional profiling (set after bind): a clock and n_layers * OCTO_TP_COUNT counters. */
     uint64_t (*clock)(void);
     uint32_t *profile;
@@ -160,6 +166,14 @@ int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) O
 /* Forward only (round to nearest, no state change); pred[n] = argmax. */
 int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) OCTO_CHECK_RESULT;
 uint32_t octo_trainer_step_count(const octo_trainer_t *t);
+/* Split models (split learning, the device half). Forward of staged samples 0..n-1, in training mode
+ * (train = 1: stochastic rounding, ranges and the PRNG advance, the backward must follow) or evaluation
+ * mode (train = 0: no state change). out gets the last layer's int8 outputs [n][out elems] (in the
+ * arena, valid until the next call) and their scale. OCTO_E_ARG for models with a loss. */
+int octo_trainer_forward(octo_trainer_t *t, uint32_t n, int train, octo_train_q8_t *out) OCTO_CHECK_RESULT;
+/* The output gradient of the last training forward (int8 [n][out elems], scale > 0): backward and
+ * update of every layer; the step counter advances. OCTO_E_STATE without a pending forward of n samples. */
+int octo_trainer_backward(octo_trainer_t *t, uint32_t n, const int8_t *dy, float dy_scale) OCTO_CHECK_RESULT;
 /* Sets the learning rate kept in the state (a host-side schedule); lr >= 0. */
 int octo_trainer_set_lr(octo_trainer_t *t, float lr) OCTO_CHECK_RESULT;
 

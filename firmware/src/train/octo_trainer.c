@@ -24,11 +24,15 @@ enum {
 };
 
 /* Runtime floats per layer (not state). */
-enum { RT_Y = 0, RT_W8 = 1, RT_DZ = 2, RT_GS = 3, RT_COUNT = 4 };
+enum { RT_Y = 0, RT_DZ = 1, RT_GS = 2, RT_COUNT = 3 };
 
-#define W16_HIGH 16384 /* master weights above this are halved (scale doubled) */
-#define W16_LOW 4096   /* ... and below this doubled, keeping 12-14 significant bits */
-#define W16_INIT 8192.0f
+/* INT8 master weights: M = hi*256 + lo (two int8 planes, lo in [-128, 127]), so hi = round(M/256) is the
+ * int8 working copy the kernels read, at scale 256x the master's. |M| stays <= W_LIMIT (hi within +-127);
+ * when max |M| leaves [W_LOW, W_HIGH] the masters are rescaled to W_TARGET (hi keeps 7 significant bits). */
+#define W_LIMIT 32639
+#define W_HIGH 31500
+#define W_LOW 24000
+#define W_TARGET 28000.0f
 #define LAC_GAMMA_MAX 0.5f
 /* A quantization range follows the largest recent value: max(this step's statistic, RANGE_DECAY * the
  * previous range), so one small batch (an epoch's last) cannot shrink it and saturate the next. */
@@ -42,6 +46,7 @@ typedef struct {
     octo_train_prng_t prng;
     uint32_t n;  /* samples in this batch */
     int train;   /* 1 = training step (stochastic rounding, ranges updated), 0 = eval */
+    void *dx_to; /* non-NULL: input gradients go here (batch-major) instead of over the saved outputs */
 } ctx_t;
 
 /* --- profiling --------------------------------------------------------------------------------- */
@@ -129,12 +134,10 @@ static float x_scale(const ctx_t *c, uint32_t l) {
 static octo_train_q8_t w8_of(const ctx_t *c, uint32_t l) {
     const octo_tlayer_t *L = &c->m->layers[l];
     octo_train_q8_t q;
+    q.data = AT(c, L->w_off, int8_t); /* trainable: the hi plane of the masters */
+    q.scale = scal(c, L)[OCTO_TS_W_SCALE];
     if (L->train_w) {
-        q.data = AT(c, L->w8_off, int8_t);
-        q.scale = rt(c, l)[RT_W8];
-    } else {
-        q.data = AT(c, L->w_off, int8_t);
-        q.scale = scal(c, L)[OCTO_TS_W_SCALE];
+        q.scale *= 256.0f;
     }
     return q;
 }
@@ -159,44 +162,33 @@ static void ctx_open(ctx_t *c, const octo_trainer_t *t, uint32_t n, int train) {
     c->a = t->arena;
     c->n = n;
     c->train = train;
+    c->dx_to = NULL;
     load_hparams(c);
 }
 
-/* --- INT8 weights: int16 masters and the int8 working copy --------------------------------------- */
+/* --- INT8 weights: masters as hi/lo int8 planes ------------------------------------------------- */
 
-/* The int8 working copy of layer l from its int16 masters, whose max |w| is wmax. */
-static void quantize_w8(const ctx_t *c, uint32_t l, int32_t wmax) {
-    const octo_tlayer_t *L = &c->m->layers[l];
-    const int16_t *w16 = AT(c, L->w_off, int16_t);
-    int8_t *w8 = AT(c, L->w8_off, int8_t);
-    const int32_t n = w_count(L);
-    const float s16 = scal(c, L)[OCTO_TS_W_SCALE];
-    if (wmax == 0) {
-        memset(w8, 0, (size_t)n);
-        rt(c, l)[RT_W8] = s16;
-        return;
-    }
-    const float f = 127.0f / (float)wmax; /* |w16 * f| <= 127 */
-    for (int32_t i = 0; i < n; i++) {
-        const float x = (float)w16[i] * f;
-        w8[i] = (int8_t)(int32_t)(x >= 0.0f ? x + 0.5f : x - 0.5f);
-    }
-    rt(c, l)[RT_W8] = s16 * (float)wmax / 127.0f;
+/* A trainable INT8 layer keeps master M of weight i as hi[i] = round(M / 256) (the working copy) and
+ * lo[i] = M - 256 * hi[i] in [-128, 127]; the lo plane follows the hi plane. */
+static inline int32_t master_get(const int8_t *hi, const int8_t *lo, int32_t i) {
+    return (int32_t)hi[i] * 256 + (int32_t)lo[i];
+}
+static inline void master_put(int8_t *hi, int8_t *lo, int32_t i, int32_t m) {
+    const int32_t h = (m + 128) >> 8;
+    hi[i] = (int8_t)h;
+    lo[i] = (int8_t)(m - h * 256);
 }
 
-static void refresh_w8(const ctx_t *c, uint32_t l) {
-    const octo_tlayer_t *L = &c->m->layers[l];
-    if (!has_weights(L) || !L->train_w || c->m->precision != OCTO_TRAIN_PREC_INT8) {
-        return;
-    }
-    const int16_t *w16 = AT(c, L->w_off, int16_t);
+/* Rescales layer L's masters (largest |M| = wmax > 0) to W_TARGET, rounding to nearest. */
+static void master_rescale(const ctx_t *c, const octo_tlayer_t *L, int32_t wmax) {
     const int32_t n = w_count(L);
-    int32_t wmax = 0;
+    int8_t *hi = AT(c, L->w_off, int8_t);
+    int8_t *lo = hi + n;
+    const float f = W_TARGET / (float)wmax;
     for (int32_t i = 0; i < n; i++) {
-        const int32_t v = w16[i] < 0 ? -w16[i] : w16[i];
-        wmax = v > wmax ? v : wmax;
+        master_put(hi, lo, i, octo_tr_round_sat((float)master_get(hi, lo, i) * f, W_LIMIT));
     }
-    quantize_w8(c, l, wmax);
+    scal(c, L)[OCTO_TS_W_SCALE] *= (float)wmax / W_TARGET;
 }
 
 /* Real value of converted/random initial weight i (the PRNG advances for random init). */
@@ -231,10 +223,10 @@ static void init_layer(ctx_t *c, const octo_tlayer_t *L, int random) {
             wmax = 1e-6f;
         }
         if (L->train_w) {
-            const float s16 = wmax / W16_INIT;
-            int16_t *w16 = AT(c, L->w_off, int16_t);
+            const float s16 = wmax / W_TARGET;
+            int8_t *hi = AT(c, L->w_off, int8_t);
             for (int32_t i = 0; i < n; i++) {
-                w16[i] = (int16_t)octo_tr_round_sat(init_weight(L, i, random, &c->prng) / s16, 32767);
+                master_put(hi, hi + n, i, octo_tr_round_sat(init_weight(L, i, random, &c->prng) / s16, W_LIMIT));
             }
             memset(AT(c, L->v_off, int16_t), 0, (size_t)n * sizeof(int16_t));
             sc[OCTO_TS_W_SCALE] = s16;
@@ -296,15 +288,10 @@ int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena)
     t->m = m;
     t->arena = arena;
     t->valid = 0;
+    t->pending = 0;
     t->clock = NULL;
     t->profile = NULL;
     return OCTO_OK;
-}
-
-static void refresh_all(ctx_t *c) {
-    for (uint32_t l = 0; l < c->m->n_layers; l++) {
-        refresh_w8(c, l);
-    }
 }
 
 int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
@@ -340,8 +327,8 @@ int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
         }
     }
     wr32(h + H_PRNG, c.prng.state);
-    refresh_all(&c);
     t->valid = 1;
+    t->pending = 0;
     return OCTO_OK;
 }
 
@@ -360,8 +347,8 @@ int octo_trainer_commit(octo_trainer_t *t) {
     if (!(c.hp.input_scale > 0.0f)) {
         return OCTO_E_STATE;
     }
-    refresh_all(&c);
     t->valid = 1;
+    t->pending = 0;
     return OCTO_OK;
 }
 
@@ -372,7 +359,7 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
         return OCTO_E_ARG;
     }
     for (uint32_t i = 0; i < count; i++) {
-        if (labels[i] >= t->m->classes) {
+        if (!t->m->split && labels[i] >= t->m->classes) {
             return OCTO_E_ARG;
         }
     }
@@ -387,8 +374,9 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
 
 int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, uint32_t offset, const int8_t *data,
                             uint32_t len) {
-    if (t == NULL || t->m == NULL || data == NULL || sample >= t->m->batch || label >= t->m->classes ||
-        offset > t->m->input_elems || len > t->m->input_elems - offset) {
+    if (t == NULL || t->m == NULL || data == NULL || sample >= t->m->batch ||
+        (!t->m->split && label >= t->m->classes) || offset > t->m->input_elems ||
+        len > t->m->input_elems - offset) {
         return OCTO_E_ARG;
     }
     ((int32_t *)(void *)(t->arena + t->m->label_off))[sample] = label;
@@ -413,18 +401,12 @@ int octo_trainer_set_lr(octo_trainer_t *t, float lr) {
 
 /* --- INT8 forward ------------------------------------------------------------------------------ */
 
-/* One sample's accumulators -> int8 output, per pixel and channel k:
- * z = acc*m[k] + b[k] (LAC and the output scale folded together), the
- * activation (clamp at 0 and at six), then, when quant, rounding to int8
- * (stochastic in training: 16 random bits per value, two values per PRNG
- * draw; else to nearest). Returns max |z|. */
-static float post_tile(ctx_t *c, const int32_t *acc, int32_t pixels, int32_t ch, const float *m, const float *b,
-                       int32_t act, float six, int quant, int8_t *out) {
+/* One sample's accumulators, per pixel and channel k: z = acc*m[k] + b[k] (LAC and the scale folded
+ * together), then the activation (clamp at 0 and at six). Returns max |z| (the first step's probe). */
+static float post_tile_probe(const int32_t *acc, int32_t pixels, int32_t ch, const float *m, const float *b,
+                             int32_t act, float six) {
     float amax = 0.0f;
-    const int sr = c->train;
-    uint32_t bits = 0;
-    int32_t left = 0;
-    for (int32_t p = 0; p < pixels; p++, acc += ch, out += ch) {
+    for (int32_t p = 0; p < pixels; p++, acc += ch) {
         for (int32_t k = 0; k < ch; k++) {
             float z = (float)acc[k] * m[k] + b[k];
             if (act != OCTO_TRAIN_ACT_NONE) {
@@ -433,23 +415,67 @@ static float post_tile(ctx_t *c, const int32_t *acc, int32_t pixels, int32_t ch,
             }
             const float az = absf(z);
             amax = az > amax ? az : amax;
-            if (quant) {
-                z = z > 127.0f ? 127.0f : (z < -127.0f ? -127.0f : z);
-                float u = 0.5f;
-                if (sr) {
-                    if (left == 0) {
-                        bits = octo_train_prng_next(&c->prng);
-                        left = 2;
-                    }
-                    u = (float)(bits & 0xFFFFu) * (1.0f / 65536.0f);
-                    bits >>= 16;
-                    left--;
-                }
-                out[k] = (int8_t)octo_tr_floor(z + u); /* z + u < 128 */
-            }
         }
     }
     return amax;
+}
+
+/* While rounding to int8, z is held with Q_FRAC fraction bits: exact for |z| < 2^(22 - Q_FRAC) int8 units. */
+#define Q_FRAC 14
+#define Q_OUT (1 << (22 - Q_FRAC))
+#define RND_MAGIC 12582912.0f /* 1.5 * 2^23: x + RND_MAGIC keeps round(x) in its low mantissa bits */
+
+/* round(x) (ties to even) for |x| < 2^22; a value of magnitude >= 2^22 for larger |x| and NaN. */
+static inline int32_t round_bits(float x) {
+    const float y = x + RND_MAGIC;
+    uint32_t u;
+    memcpy(&u, &y, sizeof u);
+    return (int32_t)(u - 0x4B400000u);
+}
+
+/* One sample's accumulators -> int8 output, per pixel and channel k: z = acc*m[k] + b[k] with m and b
+ * scaled by 2^Q_FRAC (so z is in int8 units x 2^Q_FRAC), the activation (clamp to [lo, hi]), then
+ * rounding: stochastic in training (Q_FRAC random bits per value, two values per PRNG draw), else to
+ * nearest, saturated to +-127. *amax gets max |z| (>= 2^22: beyond Q_OUT int8 units); NaN -> -1. */
+static int post_tile(ctx_t *c, const int32_t *acc, int32_t pixels, int32_t ch, const float *m, const float *b,
+                     int32_t lo, int32_t hi, int8_t *out, uint32_t *amax) {
+    uint32_t top = *amax;
+    const int sr = c->train;
+    octo_train_prng_t rng = c->prng;
+    uint32_t bits = 0;
+    int32_t left = 0;
+    for (int32_t p = 0; p < pixels; p++, acc += ch, out += ch) {
+        for (int32_t k = 0; k < ch; k++) {
+            const float zf = (float)acc[k] * m[k] + b[k];
+            int32_t z = round_bits(zf);
+            if ((uint32_t)(z + (1 << 22)) >= (1u << 23)) { /* out of the exact range: saturate */
+                if (!(zf == zf)) {
+                    return -1;
+                }
+                z = zf > 0.0f ? (1 << 22) : -(1 << 22);
+            }
+            z = z > lo ? z : lo;
+            z = z < hi ? z : hi;
+            const uint32_t a = (uint32_t)(z ^ (z >> 31));
+            top = a > top ? a : top;
+            int32_t r = 1 << (Q_FRAC - 1);
+            if (sr) {
+                if (left == 0) {
+                    bits = octo_train_prng_next(&rng);
+                    left = 2;
+                }
+                r = (int32_t)(bits & ((1u << Q_FRAC) - 1u));
+                bits >>= 16;
+                left--;
+            }
+            int32_t q = (z + r) >> Q_FRAC;
+            q = q > 127 ? 127 : (q < -127 ? -127 : q);
+            out[k] = (int8_t)q;
+        }
+    }
+    c->prng = rng;
+    *amax = top;
+    return 0;
 }
 
 /* Runs the op of layer l on sample s into the int32 tile; returns the kernel status. */
@@ -496,10 +522,12 @@ static int fwd_layer_s8(ctx_t *c, uint32_t l) {
     float range = sc[OCTO_TS_R_FWD];
     octo_train_q32_t acc;
     for (int pass = range > 0.0f ? 1 : 0; pass < 2; pass++) {
-        float amax = 0.0f;
-        float unit = 1.0f; /* pass 0: accumulator units; pass 1: int8 units (x inv) */
+        float amax = 0.0f;  /* pass 0, real units x unit */
+        uint32_t qmax = 0;  /* pass 1, int8 units x 2^Q_FRAC */
+        float unit = 1.0f;  /* pass 0: accumulator units; pass 1: int8 units x 2^Q_FRAC */
         float acc_scale = 1.0f;
         float six = FLT_MAX;
+        int32_t lo = INT32_MIN, hi = INT32_MAX;
         for (uint32_t s = 0; s < c->n; s++) {
             const int st = fwd_kernel_s8(c, l, s, &acc);
             if (st != OCTO_OK) {
@@ -507,7 +535,7 @@ static int fwd_layer_s8(ctx_t *c, uint32_t l) {
             }
             if (s == 0) { /* LAC gain/offset and the output scale, per channel */
                 acc_scale = acc.scale;
-                unit = pass == 1 ? 127.0f * acc_scale / range : 1.0f;
+                unit = pass == 1 ? 127.0f * (float)(1 << Q_FRAC) * acc_scale / range : 1.0f;
                 for (int32_t k = 0; k < ch; k++) {
                     mb[k] = (g != NULL ? 1.0f + g[k] : 1.0f) * unit;
                     mb[ch + k] = g != NULL ? g[ch + k] / acc_scale * unit : 0.0f;
@@ -515,10 +543,21 @@ static int fwd_layer_s8(ctx_t *c, uint32_t l) {
                 if (L->act == OCTO_TRAIN_ACT_RELU6) {
                     six = 6.0f / acc_scale * unit;
                 }
+                if (L->act != OCTO_TRAIN_ACT_NONE) {
+                    lo = 0;
+                    hi = six < (float)(1 << 22) ? (int32_t)six : (1 << 22); /* six >= 0 */
+                }
             }
-            const float a = post_tile(c, acc.data, pixels, ch, mb, mb + ch, L->act, six, pass == 1,
-                                      slot8(c, L->y_off, &L->out, s));
-            amax = a > amax ? a : amax;
+            if (pass == 0) {
+                const float a = post_tile_probe(acc.data, pixels, ch, mb, mb + ch, L->act, six);
+                amax = a > amax ? a : amax;
+            } else if (post_tile(c, acc.data, pixels, ch, mb, mb + ch, lo, hi, slot8(c, L->y_off, &L->out, s),
+                                 &qmax) != 0) {
+                return OCTO_E_DIVERGED;
+            }
+        }
+        if (pass == 1) {
+            amax = (float)qmax;
         }
         const float measured = amax > 0.0f ? amax / unit * acc_scale : acc_scale;
         if (!(measured <= FLT_MAX)) {
@@ -632,8 +671,10 @@ static int loss_and_grad(ctx_t *c, octo_train_result_t *res, uint8_t *pred, int 
 /* Where a layer's output gradient goes: over its saved output, after the
  * activation mask has read it (INT8: plus the LAC sums of that layer). */
 typedef struct {
-    int8_t *y8;
+    int8_t *y8;   /* the saved output (read: mask, LAC) */
     float *yf;
+    int8_t *o8;   /* where the gradient goes: y8, or the redirect buffer */
+    float *of;
     int32_t act;
     int32_t lim;  /* INT8 ReLU6: outputs >= lim count as clipped */
     int32_t ch;
@@ -666,6 +707,13 @@ static sink_t sink_open(ctx_t *c, uint32_t p, uint32_t s) {
         k->y8 = NULL;
         k->yf = slotf(c, P->y_off, &P->out, s);
     }
+    k->o8 = k->y8;
+    k->of = k->yf;
+    if (c->dx_to != NULL) {
+        const size_t at = (size_t)s * (size_t)elems(&P->out);
+        k->o8 = k->y8 != NULL ? (int8_t *)c->dx_to + at : NULL;
+        k->of = k->yf != NULL ? (float *)c->dx_to + at : NULL;
+    }
     return sk;
 }
 
@@ -680,13 +728,13 @@ static inline void sink_put8(sink_t k, int32_t i, int32_t ch, int32_t g) { /* by
         k.s1[ch] += g;
         k.s2[ch] += (int64_t)g * v;
     }
-    k.y8[i] = (int8_t)g;
+    k.o8[i] = (int8_t)g;
 }
 
 static inline void sink_putf(sink_t k, int32_t i, float g) {
     const float v = k.yf[i];
     const int pass = k.act == OCTO_TRAIN_ACT_NONE || (v > 0.0f && (k.act == OCTO_TRAIN_ACT_RELU || v < 6.0f));
-    k.yf[i] = pass ? g : 0.0f;
+    k.of[i] = pass ? g : 0.0f;
 }
 
 /* dlogits (in the tile) -> the last layer's slot. */
@@ -763,72 +811,194 @@ static void lac_backward(ctx_t *c, uint32_t l) {
     }
 }
 
-/* INT8 weights of layer l from int32 gradients dw (scale gs), in one pass:
- * momentum v = mu*v + g (+ decay) stored as int16 with the scale chosen from
- * the previous step's largest |v| (2x headroom, saturating), master int16
- * weights w -= lr*v with stochastic rounding (16 random bits per weight, two
- * weights per PRNG draw), then the int8 working copy. */
-static void update_w16(ctx_t *c, uint32_t l, const int32_t *dw, float gs) {
-    const octo_tlayer_t *L = &c->m->layers[l];
+/* The INT8 optimizer step of a layer, in 32-bit fixed point. Per weight, with g the int32 gradient
+ * sum, v the int16 momentum and M the master:
+ *   gq = g >> gsh                                  saturated to 16 bits (gsh from the last step's largest |g|)
+ *   v' = (am*v + bm*gq + cm*M + 2^(sh-1)) >> sh    saturated to +-32767, in units of the new momentum scale
+ *   M' = M + (((r16 << rl) - km*v') >> kt)         r16: 16 random bits (stochastic rounding)
+ * so v' = mu*v + g + wd*w and w' = w - lr*v' in real units. The coefficients come from the float scales
+ * once per layer and step: 14 significant bits each (the decay term, much smaller, has its own shift). */
+typedef struct {
+    int32_t am, bm, sh, half;  /* momentum and gradient coefficients, scaled by 2^sh */
+    int32_t cm, csh;           /* decay coefficient, scaled by 2^(sh + csh) (0: no decay) */
+    int32_t gsh;               /* gradient pre-shift */
+    int32_t km, kt, rl;        /* lr in master units per momentum unit, scaled by 2^kt; rl = kt - 16 */
+    float sv_store;            /* the new momentum scale */
+    uint32_t vor, gor;         /* OR of |v'| and |g| (the next scales), largest |M'| */
+    int32_t wmax;
+    uint32_t bits;             /* unused random bits of the last draw (weights in pairs, across blocks) */
+} upd_t;
+
+/* Largest s <= smax with a * 2^s < 2^bits (0 when a is already that large or not finite). */
+static int32_t fx_shift(float a, int32_t bits, int32_t smax) {
+    const float lim = (float)(1u << bits);
+    int32_t s = 0;
+    if (!(a < lim)) {
+        return 0;
+    }
+    while (s < smax && a * 2.0f < lim) {
+        a *= 2.0f;
+        s++;
+    }
+    return s;
+}
+
+/* round(x * 2^s), saturated to +-lim. */
+static int32_t fx_mant(float x, int32_t s, int32_t lim) {
+    for (int32_t i = 0; i < s; i++) {
+        x *= 2.0f;
+    }
+    return octo_tr_round_sat(x, lim);
+}
+
+/* Bits of u (0 for 0): u < 2^bits. */
+static int32_t bit_len(uint32_t u) {
+    int32_t b = 0;
+    while (u != 0u) {
+        u >>= 1;
+        b++;
+    }
+    return b;
+}
+
+/* The gradient pre-shift for sums whose magnitudes OR to gor: 14 bits, so a doubling still fits 16. */
+static int32_t g_shift_for(uint32_t gor) {
+    const int32_t b = bit_len(gor);
+    return b > 14 ? b - 14 : 0;
+}
+
+/* On a layer's first update: the largest |new momentum| in real units and the OR of |g| for the
+ * gradients dw[0..cnt) of weights [w0, w0+cnt) (the momentum scale and the gradient shift). */
+static float upd_measure(const ctx_t *c, const octo_tlayer_t *L, int32_t w0, int32_t cnt, const int32_t *dw,
+                         float gs, uint32_t *gor) {
     const int32_t n = w_count(L);
-    int16_t *w = AT(c, L->w_off, int16_t);
-    int16_t *v = AT(c, L->v_off, int16_t);
-    float *sc = scal(c, L);
-    float s16 = sc[OCTO_TS_W_SCALE];
+    const int8_t *hi = AT(c, L->w_off, int8_t);
+    const int16_t *v = AT(c, L->v_off, int16_t);
+    const float *sc = scal(c, L);
     const float sv = sc[OCTO_TS_V_SCALE];
-    const float mu = c->hp.momentum;
-    const float wd = c->hp.weight_decay * s16;
-    float sv_store = sc[OCTO_TS_V_NEXT];
-    if (!(sv_store > 0.0f)) { /* first update: measure */
-        float m = 0.0f;
-        for (int32_t i = 0; i < n; i++) {
-            const float a = absf(mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]));
-            m = a > m ? a : m;
-        }
-        sv_store = m > 0.0f ? m / 16383.0f : 1e-30f;
+    const float wd = c->hp.weight_decay * sc[OCTO_TS_W_SCALE];
+    float m = 0.0f;
+    for (int32_t i = 0; i < cnt; i++) {
+        const int32_t j = w0 + i;
+        const float a = absf(c->hp.momentum * ((float)v[j] * sv) + (float)dw[i] * gs +
+                             wd * (float)master_get(hi, hi + n, j));
+        m = a > m ? a : m;
+        *gor |= (uint32_t)(dw[i] ^ (dw[i] >> 31));
     }
-    const float inv_sv = 1.0f / sv_store;
-    const float k = c->hp.lr / s16;
-    float vmax = 0.0f;
-    int32_t wmax = 0;
-    uint32_t bits = 0;
-    for (int32_t i = 0; i < n; i++) {
-        const float vi = mu * ((float)v[i] * sv) + ((float)dw[i] * gs + wd * (float)w[i]);
-        const float a = absf(vi);
-        vmax = a > vmax ? a : vmax;
-        float vq = vi * inv_sv;
-        vq = vq > 32767.0f ? 32767.0f : (vq < -32767.0f ? -32767.0f : vq);
-        v[i] = (int16_t)(int32_t)(vq >= 0.0f ? vq + 0.5f : vq - 0.5f);
-        if ((i & 1) == 0) {
-            bits = octo_train_prng_next(&c->prng);
+    return m;
+}
+
+static void upd_open(const ctx_t *c, const octo_tlayer_t *L, float gs, float sv_store, upd_t *u) {
+    const float *sc = scal(c, L);
+    const float s16 = sc[OCTO_TS_W_SCALE];
+    u->gsh = (int32_t)sc[OCTO_TS_G_SHIFT];
+    const float a = absf(c->hp.momentum * sc[OCTO_TS_V_SCALE] / sv_store);
+    const float b = absf(gs * (float)(1u << u->gsh) / sv_store);
+    const float d = absf(c->hp.weight_decay * s16 / sv_store);
+    /* |v|, |gq| <= 2^15 and coefficients < 2^14: each product < 2^29, the sum fits int32 */
+    u->sh = fx_shift(a > b ? a : b, 14, 30);
+    u->half = u->sh > 0 ? 1 << (u->sh - 1) : 0;
+    u->am = fx_mant(a, u->sh, 1 << 14);
+    u->bm = fx_mant(b, u->sh, 1 << 14);
+    u->cm = 0;
+    u->csh = 0;
+    if (d > 0.0f) {
+        const int32_t ds = fx_shift(d, 14, 60);
+        u->csh = ds > u->sh ? ds - u->sh : 0;
+        u->cm = fx_mant(d, u->sh + u->csh, 1 << 14);
+    }
+    const float k = c->hp.lr * sv_store / s16;
+    u->kt = fx_shift(k, 15, 30); /* |km*v'| < 2^30 */
+    u->kt = u->kt < 16 ? 16 : u->kt; /* a step of more than half the masters' range per unit is capped */
+    u->km = fx_mant(k, u->kt, 1 << 15);
+    u->rl = u->kt - 16;
+    u->sv_store = sv_store;
+    u->vor = 0;
+    u->gor = 0;
+    u->wmax = 0;
+    u->bits = 0;
+}
+
+/* Saturation to int16 (one SSAT on ARMv7-M). */
+static inline int32_t sat16(int32_t x) {
+#if defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return x > 32767 ? 32767 : (x < -32768 ? -32768 : x);
+#endif
+}
+
+/* Updates momentum and masters of weights [w0, w0+cnt) from their gradients dw[0..cnt): the momentum
+ * pass, then the weight pass (two short loops keep every constant in a register). */
+static void upd_run(ctx_t *c, const octo_tlayer_t *L, upd_t *u, int32_t w0, int32_t cnt, const int32_t *dw) {
+    const int32_t n = w_count(L);
+    int8_t *hi = AT(c, L->w_off, int8_t) + w0;
+    int8_t *lo = hi + n;
+    int16_t *v = AT(c, L->v_off, int16_t) + w0;
+    {
+        const int32_t am = u->am, bm = u->bm, sh = u->sh, half = u->half, gsh = u->gsh;
+        uint32_t vor = u->vor, gor = u->gor;
+        if (u->cm == 0) {
+            for (int32_t i = 0; i < cnt; i++) {
+                const int32_t g = dw[i];
+                gor |= (uint32_t)(g ^ (g >> 31));
+                const int32_t vq = sat16((am * v[i] + bm * sat16(g >> gsh) + half) >> sh);
+                v[i] = (int16_t)vq;
+                vor |= (uint32_t)(vq ^ (vq >> 31));
+            }
+        } else {
+            const int32_t cm = u->cm, csh = u->csh;
+            for (int32_t i = 0; i < cnt; i++) {
+                const int32_t g = dw[i];
+                gor |= (uint32_t)(g ^ (g >> 31));
+                const int32_t m = (int32_t)hi[i] * 256 + (int32_t)lo[i];
+                const int32_t vq = sat16((am * v[i] + bm * sat16(g >> gsh) + half + ((cm * m) >> csh)) >> sh);
+                v[i] = (int16_t)vq;
+                vor |= (uint32_t)(vq ^ (vq >> 31));
+            }
         }
-        const float u = (float)(bits & 0xFFFFu) * (1.0f / 65536.0f);
+        u->vor = vor;
+        u->gor = gor;
+    }
+    const int32_t km = u->km, kt = u->kt, rl = u->rl;
+    int32_t wmax = u->wmax;
+    uint32_t bits = u->bits;
+    octo_train_prng_t rng = c->prng;
+    for (int32_t i = 0; i < cnt; i++) {
+        if (((w0 + i) & 1) == 0) {
+            bits = octo_train_prng_next(&rng);
+        }
+        const int32_t r = (int32_t)((bits & 0xFFFFu) << rl);
         bits >>= 16;
-        float t = (float)w[i] - vi * k;
-        t = t > 32767.0f ? 32767.0f : (t < -32767.0f ? -32767.0f : t);
-        int32_t q = octo_tr_floor(t + u);
-        q = q > 32767 ? 32767 : q;
-        w[i] = (int16_t)q;
-        const int32_t aq = q < 0 ? -q : q;
-        wmax = aq > wmax ? aq : wmax;
-    }
-    sc[OCTO_TS_V_SCALE] = sv_store;
-    sc[OCTO_TS_V_NEXT] = vmax > 0.0f ? vmax / 16383.0f : sv_store;
-    if (wmax > W16_HIGH) {
-        for (int32_t i = 0; i < n; i++) {
-            w[i] = (int16_t)((w[i] + 1) >> 1);
+        int32_t m = (int32_t)hi[i] * 256 + (int32_t)lo[i];
+        m += (r - v[i] * km) >> kt;
+        if ((uint32_t)(m + W_LIMIT) > 2u * W_LIMIT) {
+            m = m > 0 ? W_LIMIT : -W_LIMIT;
         }
-        s16 *= 2.0f;
-        wmax = (wmax + 1) >> 1;
-    } else if (wmax > 0 && wmax < W16_LOW) {
-        for (int32_t i = 0; i < n; i++) {
-            w[i] = (int16_t)(w[i] * 2);
-        }
-        s16 *= 0.5f;
-        wmax *= 2;
+        const int32_t h = (m + 128) >> 8;
+        hi[i] = (int8_t)h;
+        lo[i] = (int8_t)(m - h * 256);
+        const int32_t aw = m ^ (m >> 31); /* |m| or |m| - 1: enough for the band */
+        wmax = aw > wmax ? aw : wmax;
     }
-    sc[OCTO_TS_W_SCALE] = s16;
-    quantize_w8(c, l, wmax);
+    c->prng = rng;
+    u->wmax = wmax;
+    u->bits = bits;
+}
+
+/* After the last block: the next momentum scale (from the OR of |v'|: 2-4x headroom), the next gradient
+ * shift and, when the masters left their band, a rescale. */
+static void upd_close(const ctx_t *c, const octo_tlayer_t *L, const upd_t *u) {
+    float *sc = scal(c, L);
+    sc[OCTO_TS_V_SCALE] = u->sv_store;
+    const int32_t vb = bit_len(u->vor); /* |v'| < 2^vb */
+    sc[OCTO_TS_V_NEXT] = vb > 0 ? u->sv_store * (float)(1u << vb) / 16384.0f : u->sv_store;
+    sc[OCTO_TS_G_SHIFT] = (float)g_shift_for(u->gor);
+    if (u->wmax > W_HIGH || (u->wmax > 0 && u->wmax < W_LOW)) {
+        master_rescale(c, L, u->wmax);
+    }
 }
 
 /* Bias gradient sum of dz per channel over the batch (bias-only updates skip the weight kernels). */
@@ -852,73 +1022,110 @@ static void bias_grad(ctx_t *c, const octo_tlayer_t *L, void *db) {
     }
 }
 
-/* Weight and bias gradients of layer l over the batch, into the gradient buffer
- * (applied by apply_update once the input gradient has used the old weights). */
-static int layer_grads(ctx_t *c, uint32_t l) {
+/* Weight and bias gradients of layer l's output channels [o0, o0+ob) over the batch into grad
+ * ([ob][weights per channel], 4-byte elements) and db [ob]. A block narrower than the layer copies its
+ * output-gradient columns to dyb first (conv and FC weights are output-channel major). */
+static int grads_block(ctx_t *c, uint32_t l, int32_t o0, int32_t ob, void *grad, void *db) {
     const octo_tlayer_t *L = &c->m->layers[l];
     const octo_tmodel_t *m = c->m;
-    const int32_t nw = w_count(L);
+    const int int8 = m->precision == OCTO_TRAIN_PREC_INT8;
     const octo_dims_t in = batch_dims(&L->in, (int32_t)c->n);
-    const octo_dims_t out = batch_dims(&L->out, (int32_t)c->n);
-    void *grad = AT(c, m->grad_off, void);
-    void *db = (uint8_t *)grad + (size_t)nw * 4u;
-    int st = OCTO_OK;
+    octo_dims_t out = batch_dims(&L->out, (int32_t)c->n);
+    octo_dims_t wd = L->w;
+    void *dy = AT(c, L->y_off, void);
     if (!L->train_w) {
         bias_grad(c, L, db);
         return OCTO_OK;
     }
-    if (m->precision == OCTO_TRAIN_PREC_INT8) {
+    if (ob != L->out.c) {
+        const size_t es = int8 ? 1u : 4u;
+        const int32_t rows = (int32_t)c->n * (elems(&L->out) / L->out.c);
+        uint8_t *dst = AT(c, L->dyb_off, uint8_t);
+        const uint8_t *src = (const uint8_t *)dy + (size_t)o0 * es;
+        for (int32_t r = 0; r < rows; r++) {
+            memcpy(dst + (size_t)r * (size_t)ob * es, src + (size_t)r * (size_t)L->out.c * es, (size_t)ob * es);
+        }
+        dy = dst;
+        out.c = ob;
+        wd.n = ob;
+    }
+    int st;
+    if (int8) {
         octo_train_q8_t x = {AT(c, L->x_off, int8_t), x_scale(c, l)};
-        octo_train_q8_t dy = {AT(c, L->y_off, int8_t), rt(c, l)[RT_DZ]};
+        octo_train_q8_t dyq = {(int8_t *)dy, rt(c, l)[RT_DZ]};
         octo_train_q32_t dw = {(int32_t *)grad, 1.0f};
         octo_train_q32_t dbq = {(int32_t *)db, 1.0f};
         void *scr = AT(c, m->scratch_off, void);
         if (L->kind == OCTO_TL_CONV) {
-            st = octo_train_conv2d_s8_bwd_weight(&L->conv, &in, &x, &out, &dy, &L->w, scr, &dw, &dbq);
+            st = octo_train_conv2d_s8_bwd_weight(&L->conv, &in, &x, &out, &dyq, &wd, scr, &dw, &dbq);
         } else if (L->kind == OCTO_TL_DW) {
-            st = octo_train_dwconv_s8_bwd_weight(&L->conv, &in, &x, &out, &dy, &L->w, &dw, &dbq);
+            st = octo_train_dwconv_s8_bwd_weight(&L->conv, &in, &x, &out, &dyq, &wd, &dw, &dbq);
         } else {
-            st = octo_train_fc_s8_bwd_weight(&in, &x, &out, &dy, &L->w, scr, &dw, &dbq);
+            st = octo_train_fc_s8_bwd_weight(&in, &x, &out, &dyq, &wd, scr, &dw, &dbq);
         }
         rt(c, l)[RT_GS] = dw.scale;
         return st;
     }
     const float *x = AT(c, L->x_off, float);
-    const float *dy = AT(c, L->y_off, float);
     if (L->kind == OCTO_TL_CONV) {
-        return octo_train_conv2d_f32_bwd_weight(&L->conv, &in, x, &out, dy, &L->w, (float *)grad, (float *)db);
+        return octo_train_conv2d_f32_bwd_weight(&L->conv, &in, x, &out, (const float *)dy, &wd, (float *)grad,
+                                                (float *)db);
     }
     if (L->kind == OCTO_TL_DW) {
-        return octo_train_dwconv_f32_bwd_weight(&L->conv, &in, x, &out, dy, &L->w, (float *)grad, (float *)db);
+        return octo_train_dwconv_f32_bwd_weight(&L->conv, &in, x, &out, (const float *)dy, &wd, (float *)grad,
+                                                (float *)db);
     }
-    return octo_train_fc_f32_bwd_weight(&in, x, &out, dy, &L->w, (float *)grad, (float *)db);
+    return octo_train_fc_f32_bwd_weight(&in, x, &out, (const float *)dy, &wd, (float *)grad, (float *)db);
 }
 
-/* The optimizer step of layer l from the gradient buffer. */
-static void apply_update(ctx_t *c, uint32_t l) {
+/* The optimizer step of output channels [o0, o0+ob) from their gradients (grads_block). */
+static void update_block(ctx_t *c, uint32_t l, upd_t *u, int32_t o0, int32_t ob, void *grad, void *db) {
     const octo_tlayer_t *L = &c->m->layers[l];
-    const int32_t oc = out_channels(L);
-    const int32_t nw = w_count(L);
-    void *grad = AT(c, c->m->grad_off, void);
-    void *db = (uint8_t *)grad + (size_t)nw * 4u;
+    const int32_t per = w_count(L) / out_channels(L);
     float db_scale = 1.0f;
     if (c->m->precision == OCTO_TRAIN_PREC_INT8) {
         db_scale = rt(c, l)[RT_DZ];
         if (L->train_w) {
-            update_w16(c, l, (const int32_t *)grad, rt(c, l)[RT_GS]);
+            upd_run(c, L, u, o0 * per, ob * per, (const int32_t *)grad);
         }
         float *f = (float *)db; /* int32 sums -> float in place */
         const int32_t *q = (const int32_t *)db;
-        for (int32_t k = 0; k < oc; k++) {
+        for (int32_t k = 0; k < ob; k++) {
             f[k] = (float)q[k];
         }
     } else if (L->train_w) {
-        sgd_f32(AT(c, L->w_off, float), AT(c, L->v_off, float), (const float *)grad, 1.0f, nw, c->hp.lr,
-                c->hp.momentum, c->hp.weight_decay);
+        sgd_f32(AT(c, L->w_off, float) + (size_t)o0 * (size_t)per, AT(c, L->v_off, float) + (size_t)o0 * (size_t)per,
+                (const float *)grad, 1.0f, ob * per, c->hp.lr, c->hp.momentum, c->hp.weight_decay);
     }
     if (L->train_b) {
-        sgd_f32(AT(c, L->b_off, float), AT(c, L->vb_off, float), (const float *)db, db_scale, oc, c->hp.lr,
-                c->hp.momentum, 0.0f);
+        sgd_f32(AT(c, L->b_off, float) + o0, AT(c, L->vb_off, float) + o0, (const float *)db, db_scale, ob,
+                c->hp.lr, c->hp.momentum, 0.0f);
+    }
+}
+
+/* Opens the INT8 optimizer of layer l once the first gradient block is known; on the layer's first
+ * update the momentum scale is measured from grad (the whole layer's gradients, or NULL when the
+ * caller measured it into m_pre and gor_pre). */
+static void upd_begin(ctx_t *c, uint32_t l, upd_t *u, const int32_t *grad, float m_pre, uint32_t gor_pre) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    if (c->m->precision != OCTO_TRAIN_PREC_INT8 || !L->train_w) {
+        return;
+    }
+    const float gs = rt(c, l)[RT_GS];
+    float sv_store = scal(c, L)[OCTO_TS_V_NEXT];
+    if (!(sv_store > 0.0f)) {
+        uint32_t gor = 0;
+        const float mx = grad != NULL ? upd_measure(c, L, 0, w_count(L), grad, gs, &gor) : m_pre;
+        sv_store = mx > 0.0f ? mx / 16383.0f : 1e-30f;
+        scal(c, L)[OCTO_TS_G_SHIFT] = (float)g_shift_for(grad != NULL ? gor : gor_pre);
+    }
+    upd_open(c, L, gs, sv_store, u);
+}
+
+static void upd_end(ctx_t *c, uint32_t l, const upd_t *u) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    if (c->m->precision == OCTO_TRAIN_PREC_INT8 && L->train_w) {
+        upd_close(c, L, u);
     }
 }
 
@@ -1159,15 +1366,17 @@ static int backward_dx(ctx_t *c, uint32_t l) {
             const float inv = 127.0f * acc_scale / range;
             const sink_t k = sink_open(c, p, s);
             for (int32_t px = 0; px < count; px += k.ch) {
-                for (int32_t j = 0; j < k.ch; j++) { /* round to nearest, then the sink */
+                for (int32_t j = 0; j < k.ch; j++) { /* round to nearest (ties to even), then the sink */
                     const int32_t vj = acc.data[px + j];
                     const uint32_t a = (uint32_t)(vj < 0 ? -vj : vj);
                     amax = a > amax ? a : amax;
                     sum += a;
-                    float x = (float)vj * inv;
-                    x = x > 127.0f ? 127.0f : (x < -127.0f ? -127.0f : x);
-                    const int32_t q = octo_tr_floor(x + 0.5f);
-                    sink_put8(k, px + j, j, q > 127 ? 127 : q);
+                    int32_t q = round_bits((float)vj * inv);
+                    if ((uint32_t)(q + (1 << 22)) >= (1u << 23)) { /* beyond the exact range */
+                        q = vj > 0 ? 127 : -127;
+                    }
+                    q = q > 127 ? 127 : (q < -127 ? -127 : q);
+                    sink_put8(k, px + j, j, q);
                 }
             }
         }
@@ -1191,11 +1400,67 @@ static int backward_dx(ctx_t *c, uint32_t l) {
     return OCTO_OK;
 }
 
+/* A layer whose weight gradients do not fit the gradient buffer at once (L->chunk_oc output channels
+ * at a time): the input gradient goes to a side buffer first (it needs the old weights, and the weight
+ * gradients need the saved input it would overwrite), then gradient and update block by block, then
+ * the input gradient moves over the saved input. On a layer's first update the momentum scale needs
+ * every gradient first: one extra gradient sweep. */
+static int train_chunked(ctx_t *c, uint32_t l) {
+    const octo_tlayer_t *L = &c->m->layers[l];
+    const int32_t oc = out_channels(L);
+    const int32_t per = w_count(L) / oc;
+    const int32_t cb = L->chunk_oc;
+    void *grad = AT(c, c->m->grad_off, void);
+    void *db = (uint8_t *)grad + (size_t)cb * (size_t)per * 4u;
+    uint64_t t0 = prof_now(c);
+    if (L->need_dx) {
+        c->dx_to = AT(c, L->dxt_off, void);
+        const int st = backward_dx(c, l);
+        c->dx_to = NULL;
+        if (st != OCTO_OK) {
+            return st;
+        }
+    }
+    prof_add(c, l, OCTO_TP_DX, t0);
+    float m_pre = 0.0f;
+    uint32_t gor_pre = 0;
+    const int measure = c->m->precision == OCTO_TRAIN_PREC_INT8 && !(scal(c, L)[OCTO_TS_V_NEXT] > 0.0f);
+    upd_t u;
+    for (int pass = measure ? 0 : 1; pass < 2; pass++) { /* pass 0: the first update's measurement */
+        for (int32_t o0 = 0; o0 < oc; o0 += cb) {
+            const int32_t ob = oc - o0 < cb ? oc - o0 : cb;
+            t0 = prof_now(c);
+            const int st = grads_block(c, l, o0, ob, grad, db);
+            prof_add(c, l, OCTO_TP_GRAD, t0);
+            if (st != OCTO_OK) {
+                return st;
+            }
+            t0 = prof_now(c);
+            if (pass == 0) {
+                const float mx = upd_measure(c, L, o0 * per, ob * per, (const int32_t *)grad, rt(c, l)[RT_GS],
+                                             &gor_pre);
+                m_pre = mx > m_pre ? mx : m_pre;
+                continue;
+            }
+            if (o0 == 0) {
+                upd_begin(c, l, &u, NULL, m_pre, gor_pre);
+            }
+            update_block(c, l, &u, o0, ob, grad, db);
+            prof_add(c, l, OCTO_TP_UPDATE, t0);
+        }
+    }
+    upd_end(c, l, &u);
+    if (L->need_dx) {
+        const size_t es = c->m->precision == OCTO_TRAIN_PREC_INT8 ? 1u : 4u;
+        memcpy(AT(c, L->x_off, uint8_t), AT(c, L->dxt_off, uint8_t), (size_t)c->n * (size_t)elems(&L->in) * es);
+    }
+    return OCTO_OK;
+}
+
+/* Backward and update of every layer, from the output gradient in the last layer's slot. */
 static int backward(ctx_t *c) {
     const octo_tmodel_t *m = c->m;
     const uint32_t last = m->n_layers - 1u;
-    lac_sums_clear(c, last);
-    store_dlogits(c);
     for (uint32_t l = last + 1u; l-- > 0u;) {
         const octo_tlayer_t *L = &m->layers[l];
         const int trains = has_weights(L) && (L->train_w || L->train_b);
@@ -1203,8 +1468,18 @@ static int backward(ctx_t *c) {
         if (lac_on(c, L)) {
             lac_backward(c, l);
         }
+        if (trains && L->train_w && L->chunk_oc < out_channels(L)) {
+            prof_add(c, l, OCTO_TP_GRAD, t0);
+            const int st = train_chunked(c, l);
+            if (st != OCTO_OK) {
+                return st;
+            }
+            continue;
+        }
+        void *grad = AT(c, m->grad_off, void);
+        void *db = (uint8_t *)grad + (size_t)w_count(L) * 4u;
         if (trains) {
-            const int st = layer_grads(c, l); /* needs the saved input, before dx overwrites it */
+            const int st = grads_block(c, l, 0, L->out.c, grad, db); /* before dx overwrites the input */
             if (st != OCTO_OK) {
                 return st;
             }
@@ -1220,7 +1495,10 @@ static int backward(ctx_t *c) {
         prof_add(c, l, OCTO_TP_DX, t0);
         t0 = prof_now(c);
         if (trains) {
-            apply_update(c, l);
+            upd_t u;
+            upd_begin(c, l, &u, (const int32_t *)grad, 0.0f, 0u);
+            update_block(c, l, &u, 0, L->out.c, grad, db);
+            upd_end(c, l, &u);
         }
         prof_add(c, l, OCTO_TP_UPDATE, t0);
     }
@@ -1229,10 +1507,71 @@ static int backward(ctx_t *c) {
 
 /* Arguments of a step or an evaluation: OCTO_E_ARG, OCTO_E_STATE (no valid state) or OCTO_OK. */
 static int run_check(const octo_trainer_t *t, uint32_t n, const octo_train_result_t *res) {
-    if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch) {
+    if (t == NULL || t->m == NULL || res == NULL || n == 0u || n > t->m->batch || t->m->split) {
         return OCTO_E_ARG;
     }
     return t->valid ? OCTO_OK : OCTO_E_STATE;
+}
+
+int octo_trainer_forward(octo_trainer_t *t, uint32_t n, int train, octo_train_q8_t *out) {
+    if (t == NULL || t->m == NULL || out == NULL || n == 0u || n > t->m->batch || !t->m->split ||
+        t->m->precision != OCTO_TRAIN_PREC_INT8) {
+        return OCTO_E_ARG;
+    }
+    if (!t->valid) {
+        return OCTO_E_STATE;
+    }
+    ctx_t c;
+    ctx_open(&c, t, n, train != 0);
+    t->pending = 0;
+    const int st = forward(&c);
+    if (st != OCTO_OK) {
+        if (train) {
+            t->valid = 0;
+        }
+        return st;
+    }
+    const octo_tlayer_t *L = &t->m->layers[t->m->n_layers - 1u];
+    out->data = AT(&c, L->y_off, int8_t);
+    out->scale = rt(&c, t->m->n_layers - 1u)[RT_Y];
+    if (train) {
+        wr32(t->arena + H_PRNG, c.prng.state);
+        t->pending = n;
+    }
+    return OCTO_OK;
+}
+
+int octo_trainer_backward(octo_trainer_t *t, uint32_t n, const int8_t *dy, float dy_scale) {
+    if (t == NULL || t->m == NULL || dy == NULL || n == 0u || !t->m->split || !(dy_scale > 0.0f) ||
+        !(dy_scale <= FLT_MAX)) {
+        return OCTO_E_ARG;
+    }
+    if (!t->valid || t->pending != n) {
+        return OCTO_E_STATE;
+    }
+    ctx_t c;
+    ctx_open(&c, t, n, 1);
+    t->pending = 0;
+    const uint32_t last = t->m->n_layers - 1u;
+    const octo_tlayer_t *L = &t->m->layers[last];
+    const int32_t e = elems(&L->out);
+    lac_sums_clear(&c, last);
+    for (uint32_t s = 0; s < n; s++) {
+        const sink_t k = sink_open(&c, last, s);
+        const int8_t *d = dy + (size_t)s * (size_t)e;
+        for (int32_t i = 0; i < e; i++) {
+            sink_put8(k, i, i % L->out.c, d[i] < -127 ? -127 : d[i]);
+        }
+    }
+    rt(&c, last)[RT_DZ] = dy_scale;
+    const int st = backward(&c);
+    if (st != OCTO_OK) {
+        t->valid = 0;
+        return st;
+    }
+    wr32(t->arena + H_STEP, rd32(t->arena + H_STEP) + 1u);
+    wr32(t->arena + H_PRNG, c.prng.state);
+    return OCTO_OK;
 }
 
 int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
@@ -1250,6 +1589,8 @@ int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) {
         st = OCTO_E_DIVERGED;
     }
     if (st == OCTO_OK) {
+        lac_sums_clear(&c, t->m->n_layers - 1u);
+        store_dlogits(&c);
         st = backward(&c);
     }
     if (st != OCTO_OK) {
