@@ -156,11 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", choices=["converted", "random"], default="converted",
                    help="start from the converted model's weights (default) or fresh He-uniform weights")
     p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
-                   help="INT8: loss-aware compensation, a learned per-channel gain and offset (default on: the "
-                        "best measured, bench/results/train.json)")
+                   help="INT8: loss-aware compensation, a learned per-channel gain and offset (default off: "
+                        "plain INT8 measured best, bench/results/train.json)")
     p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
-                   help="INT8: parameterized range clipping of backward tensors at k x mean|g| (default on: "
-                        "with LAC, the best measured, bench/results/train.json)")
+                   help="INT8: parameterized range clipping of backward tensors at k x mean|g| (default off: "
+                        "plain INT8 measured best, bench/results/train.json)")
     p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule over the run (default cosine decay to 0)")
