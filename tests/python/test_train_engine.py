@@ -20,7 +20,15 @@ from converter.ir import ConvertError
 from converter.train_plan import TrainConfig, decode_weights, make_plan, prepare_training
 from host_tools import protocol as P
 from host_tools.errors import BoardError
-from host_tools.train import TrainOptions, TrainSession, compute_input_scale, quantize_samples, run_training
+from host_tools.train import (
+    DEFAULT_LAC,
+    DEFAULT_PRC,
+    TrainOptions,
+    TrainSession,
+    compute_input_scale,
+    quantize_samples,
+    run_training,
+)
 from host_tools.train_target import open_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -349,7 +357,8 @@ def test_cli_train_and_export_write_clean_json_to_stdout(digits_dir: Path, tmp_p
                          *common, "--json", "-"], capture_output=True, text=True, check=False, cwd=ROOT)
     assert tr.returncode == 0, tr.stderr[-2000:]
     m = json.loads(tr.stdout)
-    assert m["schema"] == "octo.train/1" and m["steps"] == 10 and m["config"]["lac"] and m["config"]["prc"]
+    assert m["schema"] == "octo.train/1" and m["steps"] == 10
+    assert (m["config"]["lac"], m["config"]["prc"]) == (DEFAULT_LAC, DEFAULT_PRC)  # the measured defaults
     ex = subprocess.run([*octo, "export", str(digits_dir), *common, "-o", str(tmp_path / "t.tflite"), "--json", "-"],
                         capture_output=True, text=True, check=False, cwd=ROOT)
     assert ex.returncode == 0, ex.stderr[-2000:]
