@@ -216,6 +216,38 @@ def keras_from_graph(g: Graph, weights: Weights) -> Any:
                        name=_model_name(g))
 
 
+def keras_tail(g: Graph, split_op: int, weights: Weights | None = None, *, logits: bool = True) -> Any:
+    """The cloud half of split learning: a float keras.Model (any batch size) from the output of op
+    `split_op` (NHWC, per sample as in the IR) through the rest of a chain, holding `weights` (else the
+    IR's own). logits=True leaves out a final SOFTMAX (the loss takes logits)."""
+    import keras  # noqa: PLC0415
+
+    ops = [op for op in g.ops if op.index > split_op]
+    if not 0 <= split_op < len(g.ops) or not ops:
+        raise ConvertError(f"op {split_op} is not followed by any op: nothing left for the cloud")
+    if logits and ops[-1].kind == "SOFTMAX":
+        ops = ops[:-1]
+    for op in ops:
+        if op.kind not in KERAS_OPS:
+            raise ConvertError(f"{op.label(g)}: {op.kind} cannot run in the cloud half; supported: "
+                               f"{', '.join(KERAS_OPS)}")
+    merged = _check_weights(g, weights or {})
+    names = _layer_names(g)
+    cut = g.ops[split_op].outputs[0]
+    inp = keras.Input(tuple(int(v) for v in g.tensors[cut].shape[1:]), name="split_features")
+    values: dict[int, Any] = {cut: inp}
+    for op in ops:
+        n_act = 2 if op.kind == "ADD" else 1
+        acts = []
+        for ti in op.inputs[:n_act]:
+            if ti not in values:
+                raise ConvertError(f"{op.label(g)}: reads tensor {g.tensors[ti].name!r}, which the cloud half does "
+                                   "not compute (a skip connection across the split point)")
+            acts.append(values[ti])
+        values[op.outputs[0]] = _build_layer(g, op, names[op.index], acts[0], merged.get(op.index), acts[1:])
+    return keras.Model(inp, values[ops[-1].outputs[0]], name=f"{_model_name(g)}_cloud")
+
+
 def _kinds(g: Graph) -> list[str]:
     return ["PAD" if op.kind == "PADV2" else op.kind for op in g.ops]
 

@@ -38,6 +38,7 @@ TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, 
                    "MEAN over H and W, RESHAPE, and a final SOFTMAX")
 # Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
 FIRMWARE_RAM_BYTES = 32 * 1024
+FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq.py)
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     gradients = a.size - mark
     scratch_bytes = max((_s8_scratch(la) for la in layers), default=0) if int8 else 0
     scratch_off = a.take(scratch_bytes)
+    collab = _collab_regions(a, layers[-1], b) if cfg.split else None
     offsets = [{"x": (input_off if i == 0 else y_off[i - 1]), "y": y_off[i], "dyb": dyb_off[i], "dxt": dxt_off[i],
                 **state[i]} for i in range(len(layers))]
     memory = {
@@ -381,12 +383,35 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
         "activations": activations,
         "gradients": gradients,
         "scratch": scratch_bytes + len(layers) * RT_FLOATS * 4,
+        **({"collab": collab["bytes"]} if collab else {}),
         "total": a.size,
     }
     return {"offsets": offsets, "state_bytes": state_bytes, "arena_bytes": a.size, "rt_off": rt_off,
             "stage_off": stage_off, "label_off": label_off, "input_off": input_off, "tile_off": tile_off,
             "tile_bytes": tile_bytes, "grad_off": grad_off, "lacsum_off": lacsum_off, "scratch_off": scratch_off,
-            "scratch_bytes": scratch_bytes, "chunk_oc": chunk, "memory": memory}
+            "scratch_bytes": scratch_bytes, "chunk_oc": chunk, "collab": collab, "memory": memory}
+
+
+def sgq_scratch_bytes(c: int, groups: int) -> int:
+    """OCTO_SGQ_SCRATCH_LEN(c, groups) of octo_sgq.h: group ids, group sizes, max(histogram, range entries)."""
+    return _round_up(c, 4) + _round_up(2 * groups, 4) + max(8 * groups, 260)
+
+
+def _collab_regions(a: _Alloc, last: _Layer, batch: int) -> dict[str, int]:
+    """Split plans: the split-learning buffers of the COLLAB_* messages (docs/SGQ.md) after everything else.
+    One payload area (encoded features out, then the gradient payload in) as large as the biggest payload
+    the device accepts, the fp32 one (12-byte header + batch x elems float32; every SGQ setting needs less);
+    the decoded int8 output gradient; the SGQ scratch for any group count (G <= min(C, 255))."""
+    elems = int(np.prod(last.out_shape))
+    c = int(last.out_shape[2])
+    payload = FP32_PAYLOAD_HEADER + 4 * batch * elems
+    dy = batch * elems
+    sgq = sgq_scratch_bytes(c, min(c, 255))
+    start = a.size
+    r = {"payload_off": a.take(payload), "payload_bytes": payload, "dy_off": a.take(dy), "dy_bytes": dy,
+         "sgq_off": a.take(sgq), "sgq_bytes": sgq}
+    r["bytes"] = a.size - start
+    return r
 
 
 def _c_floats(v: np.ndarray) -> str:
@@ -448,6 +473,13 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
                f".rt_off = {mem['rt_off']}u,")
     out.append("    .layers = k_layers,")
     out.append("};")
+    co = mem.get("collab") or {}
+    out.append("")
+    out.append("/* split learning (COLLAB_* messages): payload, int8 output gradient and SGQ scratch in the arena; "
+               "zero = not a split build */")
+    out.append("const octo_collab_mem_t g_octo_train_collab = {" + ", ".join(
+        f".{k} = {int(co.get(k, 0))}u" for k in ("payload_off", "payload_bytes", "dy_off", "dy_bytes", "sgq_off",
+                                                  "sgq_bytes")) + "};")
     return "\n".join(out) + "\n"
 
 
@@ -476,6 +508,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
         "fingerprint": fingerprint, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
         "input_shape": input_shape, "input_elems": input_elems, "classes": classes, "split": cfg.split,
         "split_shape": list(layers[-1].out_shape) if cfg.split else None,
+        "collab": mem["collab"],
         "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"], "memory": mem["memory"],
         "trainable_params": int(sum(la.n_w * la.train_w + la.oc * la.train_b for la in layers if la.has_weights)),
         "layers": [{"op_index": la.op.index, "name": la.name, "kind": la.kind, "act": la.act,

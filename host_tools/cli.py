@@ -184,6 +184,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="representative inputs for quantization (default MODEL/train.npz)")
     _add_json(p)
 
+    from host_tools import collab_cmds as cb  # noqa: PLC0415  (light: heavy imports are inside)
+
+    p = add("collab", cb.cmd_collab, "split learning: N boards run the layers up to --split in INT8 and exchange "
+            "SGQ/uniform/fp32-encoded features and gradients with a TensorFlow cloud running the rest")
+    p.add_argument("model", help="a folder written by `octo convert`")
+    p.add_argument("--split", required=True, help="the last layer the boards run (a layer name, e.g. conv2)")
+    p.add_argument("--codec", choices=["sgq", "uniform", "fp32"], default="sgq",
+                   help="sgq (default), uniform (per-payload uniform quantization, same format) or fp32")
+    p.add_argument("--bits", type=int, choices=[2, 4, 8], default=4, help="code width of sgq/uniform (default 4)")
+    p.add_argument("--groups", type=_positive_int, default=4, help="SGQ channel groups (default 4; at most C)")
+    p.add_argument("--stripe", default="2x0", help="SGQ stripe ROWSxCOLS, 0 = full (default 2x0: 2-row bands)")
+    p.add_argument("--gradient-bits", type=int, choices=[2, 4, 8],
+                   help="code width of the gradients when it differs from --bits (e.g. --bits 2 --gradient-bits 4)")
+    p.add_argument("--gradient-rounding", choices=["nearest", "stochastic"], default="nearest",
+                   help="rounding of gradient codes on the cloud (default nearest)")
+    p.add_argument("--boards", type=_positive_int, default=2, help="boards training concurrently (default 2)")
+    p.add_argument("--board", "-b", help="board kind (default virtual-m4; each board gets its own QEMU)")
+    p.add_argument("--target", choices=["host", "board"], default="board",
+                   help="host = the device half compiled natively, one process per board; board = --board")
+    p.add_argument("--port", "-p", help="real boards: comma-separated serial ports, one per board")
+    p.add_argument("--batch", type=_positive_int, default=16, help="samples per step and board (default 16)")
+    p.add_argument("--update", type=_update_spec, default="all",
+                   help="what trains on the boards: all (default), last:N or bias")
+    p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz), "
+                   "split into one shard per board")
+    p.add_argument("--eval", help="evaluation .npz, run on every board after every epoch (default MODEL/eval.npz)")
+    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs over each board's shard (default 5)")
+    p.add_argument("--init", choices=["converted", "random"], default="converted",
+                   help="both halves start from the converted weights (default) or fresh He-uniform weights")
+    p.add_argument("--lr", type=float, help="SGD learning rate of the boards (default 0.005 with converted weights, "
+                   "0.05 with --init random)")
+    p.add_argument("--cloud-lr", type=float, help="SGD learning rate of the cloud (default: --lr)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning-rate schedule over each board's steps (default cosine decay to 0)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
+                   help="INT8 loss-aware compensation on the boards (default on)")
+    p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
+                   help="INT8 parameterized range clipping on the boards (default on)")
+    p.add_argument("--prc-k", type=float, default=16.0, help="PRC range parameter k (default 16)")
+    p.add_argument("--lac-l2", type=float, default=1e-4, help="LAC L2 regularization (default 1e-4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of shards, batch order, random init (default 0)")
+    p.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
+                   help="read the exact device features every step to measure the feature reconstruction error "
+                        "(not counted as traffic; default on)")
+    p.add_argument("--run-dir", help="telemetry folder (default <model>/train/<config-id>/collab)")
+    p.add_argument("--telemetry", help="JSON-lines log, one line per board step and epoch (default "
+                   "RUN_DIR/telemetry.jsonl)")
+    _add_json(p)
+
     from host_tools import codec_cmds as cc  # noqa: PLC0415  (light: numpy is imported inside the command)
 
     p = add("codec", cc.cmd_codec_bench, "split-learning codecs (SGQ, uniform, fp32) offline; see docs/SGQ.md")

@@ -10,7 +10,11 @@ Stages (each prints what it does and what it measured):
   6. on-device INT8 training (Octo): a digits CNN pretrained on digits 0-4 learns all ten
      on the virtual board (live progress), the FP32 baseline runs the same engine natively,
      a loss/accuracy plot (PNG) of both, and the exported .tflite checked by TFLM
-Later capabilities (SGQ, PASS) append their stages here.
+  7. split learning (SGQ): two virtual boards run the digits CNN up to conv2 in INT8 and exchange
+     4-bit SGQ features and gradients with a TensorFlow cloud (a short live run), then a plot (PNG) of
+     bytes on the wire vs held-out accuracy for FP32, uniform and SGQ at 2/4/8 bits from
+     bench/results/collab.json (or, without that file, from quick native runs of each setting)
+Later capabilities (PASS) append their stages here.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
 
     summary["inference"] = _inference_stages(board, out_dir)
     summary["training"] = _training_stage(board, out_dir)
+    summary["collab"] = _collab_stage(board, out_dir)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nDemo finished; summary in {out_dir / 'summary.json'}")
     return 0
@@ -190,5 +195,123 @@ def _plot_training(runs: dict[str, dict], path: Path) -> None:
     a2.legend()
     fig.suptitle("digits CNN pretrained on 0-4, trained on all ten on the board (INT8) vs FP32")
     fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+DEMO_COLLAB_TRAIN = 640     # samples of the live split-learning run (20 steps per board)
+DEMO_COLLAB_LR = 0.002      # fine-tuning the converted CNN: float SGD in the cloud is unstable above ~0.005 here
+COLLAB_SETTINGS = [("fp32", 32), ("uniform", 2), ("uniform", 4), ("uniform", 8), ("sgq", 2), ("sgq", 4), ("sgq", 8)]
+
+
+def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
+    import sys  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
+    from host_tools.collab import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.paths import repo_root  # noqa: PLC0415
+
+    _stage(7, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
+    say = lambda m: print(f"   {m}", flush=True)
+    model_dir = out_dir / "digits"
+    tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), board.name)
+    with np.load(model_dir / "train.npz") as d:
+        train_xy = (d["x"][:DEMO_COLLAB_TRAIN], d["y"][:DEMO_COLLAB_TRAIN])
+    with np.load(model_dir / "eval.npz") as d:
+        eval_xy = (d["x"], d["y"])
+    say(f"the converted digits CNN is fine-tuned split after conv2: each board runs conv1+conv2 in INT8 on "
+        f"{DEMO_COLLAB_TRAIN // 2} of its own digits and sends 4-bit SGQ features (8x8x16 per sample); the cloud runs "
+        f"the rest in TensorFlow and sends back 4-bit SGQ gradients; device plan {tb.plan['arena_bytes']:,} B of SRAM "
+        f"(split buffers {tb.plan['memory']['collab']:,} B)")
+    opts = CollabOptions(epochs=1, seed=1, lr=DEMO_COLLAB_LR, progress=sys.stderr.isatty(), model=str(model_dir))
+    with open_boards(tb, board.name, 2, say=say) as targets:
+        live = run_collab(targets, tb, train_xy, eval_xy, CodecSpec("sgq", 4), opts, say, out_dir / "collab")
+    b, ips = live["bytes_per_sample"], live["device"]["instructions_per_sample"] or {}
+    say(f"held-out accuracy {live['final']['eval_accuracy']:.3f} (boards "
+        f"{', '.join(f'{a:.3f}' for a in live['final']['eval_accuracy_per_board'])}); per sample "
+        f"{b['up_wire']:.0f} B up and {b['down_wire']:.0f} B down on the wire (FP32 payloads {b['fp32_payload']:.0f} B "
+        f"each way); encode {ips.get('encode', 0):,.0f} and decode {ips.get('decode', 0):,.0f} instructions/sample")
+    bench = repo_root() / "bench" / "results" / "collab.json"
+    panels, source = _collab_points(bench, model_dir)
+    plot = out_dir / "collab.png"
+    _plot_collab(panels, source, plot)
+    say(f"bytes vs accuracy plot {plot} ({source})")
+    return {"live": {"final": live["final"], "bytes_per_sample": live["bytes_per_sample"],
+                     "instructions_per_sample": live["device"]["instructions_per_sample"]},
+            "plot": str(plot), "plot_source": source}
+
+
+Points = dict[str, tuple[float, float]]  # setting -> (wire bytes per sample both ways, held-out accuracy)
+
+
+def _collab_points(bench: Path, model_dir: Path) -> tuple[list[tuple[str, Points]], str]:
+    """Panels of {setting: (bytes, accuracy)} from the committed benchmark (its scenarios), or from quick
+    native runs (1 epoch on 320 samples per setting, ~5 s each) when it is missing."""
+    if bench.exists():
+        acc = json.loads(bench.read_text()).get("accuracy") or {}
+        titles = {"from_scratch": "from random weights", "fine_tune": "fine-tuning the converted CNN"}
+        panels = []
+        for key, title in titles.items():
+            a = acc.get(key) or {}
+            if a.get("table"):
+                pts = {k: (r["bytes_per_sample"]["total_wire"], r["accuracy"]["mean"]) for k, r in a["table"].items()}
+                panels.append((f"{title}: {a['epochs']} epochs, lr {a['lr']}, mean of {len(a['seeds'])} seeds", pts))
+        if panels:
+            return panels, "bench/results/collab.json (octo collab --target host, 2 boards)"
+    import numpy as np  # noqa: PLC0415
+
+    from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
+    from host_tools.collab import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
+
+    tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), "host")
+    with np.load(model_dir / "train.npz") as d:
+        train_xy = (d["x"][:320], d["y"][:320])
+    with np.load(model_dir / "eval.npz") as d:
+        eval_xy = (d["x"], d["y"])
+    pts = {}
+    with open_boards(tb, "host", 2, say=lambda m: None) as targets:
+        for codec, bits in COLLAB_SETTINGS:
+            name = "fp32" if codec == "fp32" else f"{codec}{bits}"
+            m = run_collab(targets, tb, train_xy, eval_xy, CodecSpec(codec, bits if bits < 32 else 4),
+                           CollabOptions(epochs=1, seed=1, lr=DEMO_COLLAB_LR), lambda m: None,
+                           model_dir / "collab-sweep" / name)
+            b = m["bytes_per_sample"]
+            pts[name] = (b["up_wire"] + b["down_wire"], m["final"]["eval_accuracy"])
+    return [("fine-tuning the converted CNN: 1 epoch on 320 samples", pts)], "quick native runs (no bench file)"
+
+
+def _plot_collab(panels: list[tuple[str, Points]], source: str, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+    import matplotlib.ticker  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.2), squeeze=False)
+    colors = {"fp32": "black", "uniform": "tab:orange", "sgq": "tab:blue"}
+    for ax, (title, points) in zip(axes[0], panels, strict=True):
+        for codec in ("fp32", "uniform", "sgq"):
+            ks = sorted((k for k in points if k.startswith(codec)), key=lambda k: points[k][0])
+            if not ks:
+                continue
+            xs, ys = [points[k][0] for k in ks], [100 * points[k][1] for k in ks]
+            ax.plot(xs, ys, marker="o", color=colors[codec], label=codec.upper() if codec == "fp32" else codec)
+            for k, x, y in zip(ks, xs, ys, strict=True):
+                ax.annotate(k.replace(codec, "") + (" bits" if codec != "fp32" else ""), (x, y), fontsize=8,
+                            textcoords="offset points", xytext=(4, -10))
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([300, 500, 1000, 2000, 4000, 8000])
+        ax.set_xlabel("bytes per sample on the wire, both ways (headers and frames included)")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title(title, fontsize=9)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle("digits CNN split after conv2: 2 boards (INT8) + TensorFlow cloud", fontsize=10)
+    fig.text(0.01, 0.01, source, fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

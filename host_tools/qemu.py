@@ -3,7 +3,8 @@
 `octo flash --board virtual-m4` = start QEMU with the ELF, UART0 on a TCP
 socket, `-icount shift=0` (1 instruction = 1 ns of virtual time, so SysTick
 ticks count instructions) and semihosting (exit codes, fault messages).
-State (pid, port, ELF, log) lives in ``state_dir()/<board>.json``.
+State (pid, port, ELF, log) lives in ``state_dir()/<board>.json``; more
+instances of one board (`octo collab --boards N`) in ``<board>-<i>.json``.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ class RunningBoard:
         return f"socket://127.0.0.1:{self.port}"
 
 
-def _state_file(board: Board) -> Path:
-    return state_dir() / f"{board.name}.json"
+def _instance_name(board: Board, instance: int = 0) -> str:
+    return board.name if instance == 0 else f"{board.name}-{instance}"
+
+
+def _state_file(board: Board, instance: int = 0) -> Path:
+    return state_dir() / f"{_instance_name(board, instance)}.json"
 
 
 def _alive(pid: int) -> bool:
@@ -74,8 +79,8 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def running(board: Board) -> RunningBoard | None:
-    path = _state_file(board)
+def running(board: Board, instance: int = 0) -> RunningBoard | None:
+    path = _state_file(board, instance)
     if not path.exists():
         return None
     try:
@@ -107,8 +112,9 @@ def qemu_command(board: Board, elf: Path, port: int) -> list[str]:
     ]
 
 
-def start(board: Board, elf: Path) -> RunningBoard:
-    """Start (or restart) the virtual board with elf; returns once its port is open."""
+def start(board: Board, elf: Path, instance: int = 0) -> RunningBoard:
+    """Start (or restart) the virtual board with elf; returns once its port is open. instance > 0: another
+    copy of the same board, running alongside (its own QEMU, port, state file and log)."""
     if not board.virtual:
         raise OctoError(f"{board.name} is a real board; flash it with PlatformIO "
                         f"(`pio run -d firmware -e {board.name} -t upload`)")
@@ -116,8 +122,8 @@ def start(board: Board, elf: Path) -> RunningBoard:
         raise OctoError(f"{QEMU} not found", hint="run `make setup` (installs the Debian package qemu-system-arm)")
     if not elf.exists():
         raise OctoError(f"firmware {elf} does not exist", hint=f"build it first: `octo build --board {board.name}`")
-    stop(board)
-    log = state_dir() / f"{board.name}.log"
+    stop(board, instance)
+    log = state_dir() / f"{_instance_name(board, instance)}.log"
     last_err = ""
     for _ in range(3):  # the chosen port can be taken between probe and bind
         port = free_port()
@@ -126,7 +132,7 @@ def start(board: Board, elf: Path) -> RunningBoard:
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         if _wait_listening(proc, port):
             rb = RunningBoard(board.name, proc.pid, port, str(elf), str(log), time.time())
-            _state_file(board).write_text(json.dumps(rb.__dict__))
+            _state_file(board, instance).write_text(json.dumps(rb.__dict__))
             return rb
         last_err = log.read_text(errors="replace").strip()
         if proc.poll() is None:
@@ -148,10 +154,10 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> bool:
     return False
 
 
-def stop(board: Board) -> bool:
-    """Stop the board's QEMU if it runs; True if one was stopped."""
-    rb = running(board)
-    path = _state_file(board)
+def stop(board: Board, instance: int = 0) -> bool:
+    """Stop the board's QEMU (that instance) if it runs; True if one was stopped."""
+    rb = running(board, instance)
+    path = _state_file(board, instance)
     if rb is None:
         path.unlink(missing_ok=True)
         return False

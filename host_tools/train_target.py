@@ -25,7 +25,7 @@ from host_tools.paths import firmware_dir
 def host_sources(train_dir: Path) -> list[Path]:
     fw = firmware_dir()
     srcs: list[Path] = []
-    for sub in ("common", "proto", "app", "train"):
+    for sub in ("common", "proto", "app", "train", "sgq"):
         srcs += sorted((fw / "src" / sub).glob("*.c"))
     return [*srcs, fw / "boards" / "host" / "bsp_host.c", fw / "boards" / "common" / "octo_ram_storage.c",
             train_dir / "train_model.c"]
@@ -187,13 +187,17 @@ class TrainTarget:
 @contextmanager
 def open_target(tb: Any, board_name: str, port: str | None = None,
                 say: Callable[[str], None] = print, *, sanitize: bool = False,
-                speed_only: bool = False) -> Iterator[TrainTarget]:
-    """Build and start the training build tb (a converter.train_plan.TrainBuild) on board_name."""
+                speed_only: bool = False, instance: int = 0, elf: Path | None = None) -> Iterator[TrainTarget]:
+    """Build and start the training build tb (a converter.train_plan.TrainBuild) on board_name.
+
+    instance > 0: another copy alongside (`octo collab --boards N`: its own host process or QEMU);
+    elf: a virtual board's firmware already built for tb (skips the build)."""
     if board_name == "host":
-        say(f"compiling the trainer natively ({tb.config.config_id}) ...")
+        if instance == 0:
+            say(f"compiling the trainer natively ({tb.config.config_id}) ...")
         exe = build_host_trainer(tb.dir, sanitize=sanitize)
-        hp = HostProcess(exe, tb.dir / "host" / "board.log",
-                         {"ASAN_OPTIONS": "detect_leaks=1"} if sanitize else None)
+        log = tb.dir / "host" / ("board.log" if instance == 0 else f"board-{instance}.log")
+        hp = HostProcess(exe, log, {"ASAN_OPTIONS": "detect_leaks=1"} if sanitize else None)
         target = TrainTarget("host", hp.start, lambda: hp.stop() and None, False, timeout_s=60.0)
     else:
         from host_tools import qemu  # noqa: PLC0415
@@ -201,13 +205,16 @@ def open_target(tb: Any, board_name: str, port: str | None = None,
 
         board = get_board(board_name)
         if board.virtual and port is None:
-            say(f"building firmware for {board.name} with the training build {tb.config.config_id} ...")
-            elf = build_board_trainer(tb.dir, board.name, speed_only=speed_only)
+            if elf is None:
+                say(f"building firmware for {board.name} with the training build {tb.config.config_id} ...")
+                elf = build_board_trainer(tb.dir, board.name, speed_only=speed_only)
+            fw = elf
 
             def connect() -> str:
-                return qemu.start(board, elf).url
+                return qemu.start(board, fw, instance).url
 
-            target = TrainTarget(board.name, connect, lambda: qemu.stop(board) and None, True, timeout_s=120.0)
+            target = TrainTarget(board.name, connect, lambda: qemu.stop(board, instance) and None, True,
+                                 timeout_s=120.0)
         else:
             dev = port or board.default_port
             if dev is None:
