@@ -39,6 +39,7 @@ TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, 
 # Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
 FIRMWARE_RAM_BYTES = 32 * 1024
 FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq.py)
+SGQ_HEADER = 18           # and the SGQ payload's fixed header (octo_sgq.h)
 
 
 @dataclass(frozen=True)
@@ -400,11 +401,12 @@ def sgq_scratch_bytes(c: int, groups: int) -> int:
 def _collab_regions(a: _Alloc, last: _Layer, batch: int) -> dict[str, int]:
     """Split plans: the split-learning buffers of the COLLAB_* messages (docs/SGQ.md) after everything else.
     One payload area (encoded features out, then the gradient payload in) as large as the biggest payload
-    the device accepts, the fp32 one (12-byte header + batch x elems float32; every SGQ setting needs less);
+    the device accepts: the fp32 one (12-byte header + batch x elems float32) or, for tiny tensors, the worst
+    SGQ one (header, a byte of map per channel, two range bytes and one code byte per value, G <= C);
     the decoded int8 output gradient; the SGQ scratch for any group count (G <= min(C, 255))."""
     elems = int(np.prod(last.out_shape))
     c = int(last.out_shape[2])
-    payload = FP32_PAYLOAD_HEADER + 4 * batch * elems
+    payload = max(FP32_PAYLOAD_HEADER + 4 * batch * elems, SGQ_HEADER + c + 3 * batch * elems)
     dy = batch * elems
     sgq = sgq_scratch_bytes(c, min(c, 255))
     start = a.size

@@ -164,15 +164,28 @@ class BoardClient:
             data = self._read_some()
             if not data:
                 continue
-            for item in self._decoder.feed(data):
+            items = list(self._decoder.feed(data))
+            for i, item in enumerate(items):
                 if isinstance(item, P.FrameError):
                     self.counters.corrupt_frames += 1
                     corrupt = True
                     continue
                 result = self._dispatch(item, req_id, msg_type)
                 if result is not None:
+                    self._keep_events(items[i + 1:])  # frames that arrived right after the reply
                     return result
         return "corrupt" if corrupt else "timeout"
+
+    def _keep_events(self, items: list[P.Frame | P.FrameError]) -> None:
+        for item in items:
+            if isinstance(item, P.FrameError):
+                self.counters.corrupt_frames += 1
+            elif item.req_id == 0:
+                self._events.append(item)
+                if self.on_event is not None:
+                    self.on_event(item)
+            else:
+                self.counters.stale_frames += 1
 
     def _dispatch(self, f: P.Frame, req_id: int, msg_type: int) -> bytes | str | None:
         if f.req_id == 0:
@@ -205,14 +218,7 @@ class BoardClient:
             self.open()
         end = time.monotonic() + duration_s
         while time.monotonic() < end:
-            data = self._read_some()
-            for item in self._decoder.feed(data):
-                if isinstance(item, P.FrameError):
-                    self.counters.corrupt_frames += 1
-                elif item.req_id == 0:
-                    self._events.append(item)
-                    if self.on_event is not None:
-                        self.on_event(item)
+            self._keep_events(list(self._decoder.feed(self._read_some())))
         out = list(self._events)
         self._events.clear()
         return out

@@ -233,6 +233,13 @@ def test_hostile_gradient_payloads_are_refused_and_leave_the_state(digits_dir: P
     assert e.value.status == P.E_STATE
     with pytest.raises(BoardError, match="no features"):
         sess.read_features(BATCH, SHAPE)
+    # staging new samples voids a pending forward (the first layer's saved input is overwritten)
+    x, y, _, _, scale = _data(digits_dir)
+    sess.forward(1, BATCH, True, CodecSpec("sgq", 4), SHAPE)
+    sess.load(0, y[:BATCH], quantize_samples(x[:BATCH], scale))
+    sess.write_payload(good)
+    with pytest.raises(BoardError, match="without a pending training forward"):
+        sess.backward(1, len(good), 0.05)
 
 
 def test_bad_forward_requests_are_refused_before_the_forward(digits_dir: Path, host_split: CollabSession) -> None:

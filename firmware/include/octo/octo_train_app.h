@@ -49,7 +49,7 @@ enum { OCTO_COLLAB_SRC_PAYLOAD = 0, OCTO_COLLAB_SRC_FEATURES = 1 };
  * all zero when the build is not a split build). Offsets 8-byte aligned. */
 typedef struct {
     uint32_t payload_off;   /* encoded features out / gradient payload in */
-    uint32_t payload_bytes; /* >= the fp32 payload: 12 + 4 * batch * split elems */
+    uint32_t payload_bytes; /* >= the fp32 payload (12 + 4 * batch * split elems) and any SGQ one */
     uint32_t dy_off;        /* int8 output gradient [batch][split elems] */
     uint32_t dy_bytes;
     uint32_t sgq_off;       /* SGQ scratch, >= octo_sgq_scratch_size(C, min(C, 255)) */

@@ -121,6 +121,7 @@ int octo_train_load(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, siz
         p->error_text = "TRAIN_LOAD length must be 4 + count * (1 + input_elems)";
         return OCTO_E_PAYLOAD;
     }
+    t->pending = 0; /* staging overwrites the first layer's saved input: a pending split forward is void */
     st = octo_trainer_stage(t, first, count, &req->payload[4], (const int8_t *)&req->payload[4 + count]);
     if (st != OCTO_OK) {
         p->error_text = "TRAIN_LOAD: samples beyond the batch, or a label >= classes";
@@ -142,6 +143,7 @@ int octo_train_load_part(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp
     }
     const uint32_t off = octo_get_u32(&req->payload[4]);
     const uint32_t len = req->len - 8u;
+    t->pending = 0; /* as TRAIN_LOAD */
     st = octo_trainer_stage_part(t, octo_get_u16(&req->payload[0]), req->payload[2], off,
                                  (const int8_t *)&req->payload[8], len);
     if (st != OCTO_OK) {
