@@ -19,7 +19,7 @@ import numpy as np
 from converter.ir import ConvertError
 from host_tools.paths import firmware_dir
 
-KERNEL_SOURCES = ("src/kernels", "src/common/octo_status.c")
+KERNEL_SOURCES = ("src/kernels", "src/pass", "src/common/octo_status.c")  # src/pass: PASS runtime (no model needed)
 
 
 def kernel_sources() -> list[Path]:

@@ -178,8 +178,16 @@ def host_accuracy(out: Path, cm: CompiledModel, model: bytes, x: np.ndarray, y: 
     ours = run_host(build_host_runner(out / "octo"), xq, cm.graph.output.size)
     ref = tflm_run(model, xq)
     return {
-        "int8_host": round(float(np.mean(ours.argmax(1) == y)), 6),
-        "int8_tflm": round(float(np.mean(ref.argmax(1) == y)), 6),
+        "int8_host": round(label_accuracy(ours, y), 6),
+        "int8_tflm": round(label_accuracy(ref, y), 6),
         "host_matches_tflm": bool(np.array_equal(ours, ref.reshape(ours.shape))),
         "samples": len(y),
     }
+
+
+def label_accuracy(outputs: np.ndarray, y: np.ndarray) -> float:
+    """Argmax accuracy of class scores against integer labels. Labels of shape [N, ...] (e.g. a grid of cells)
+    score outputs [N, ..., classes] cell by cell (outputs may arrive flattened per sample)."""
+    y = np.asarray(y)
+    scores = np.asarray(outputs).reshape(len(y), *y.shape[1:], -1)
+    return float(np.mean(scores.argmax(-1) == y))

@@ -258,6 +258,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="stochastic rounding seed (default 0)")
     _add_json(p)
 
+    from host_tools import video_cmds as vc  # noqa: PLC0415  (light: numpy/TensorFlow are imported inside)
+
+    p = add("video-data", vc.cmd_video_data, "generate a labelled test video (sklearn sample images as backgrounds, "
+            "sklearn digits as moving objects)")
+    p.add_argument("--out", "-o", required=True, help="output .npz (frames uint8 [T,64,64], labels [T,4,4])")
+    p.add_argument("--frames", type=_positive_int, default=300, help="number of frames (default 300)")
+    p.add_argument("--scene", default="static", help="static (default), pan, lighting, cut or mixed")
+    p.add_argument("--seed", type=int, default=0, help="seed of backgrounds, digits and motion (default 0)")
+    _add_json(p)
+
+    p = add("pass-train", vc.cmd_pass_train, "train PASS gates self-supervised on unlabelled frames and write a "
+            "patch-skipping model folder")
+    p.add_argument("model", help="a folder written by `octo convert` (CONV_2D / pooling layers only)")
+    p.add_argument("--video", required=True, help="training clip .npz (`octo video-data`; labels are not used)")
+    p.add_argument("--output", "-o", required=True, help="the PASS model folder to write")
+    p.add_argument("--tolerance", type=float, help="how much change of a layer's output still counts as "
+                   "'same': higher skips more and costs accuracy (default: the trainer's)")
+    p.add_argument("--cut-permille", type=int, help="a frame whose first gate marks at least this many per "
+                   "mille of its patches changed is a scene cut and runs dense (default: the trainer's)")
+    _add_json(p)
+
+    p = add("video", vc.cmd_video, "stream a clip through a board: PASS (with the dense model alongside) or --dense")
+    p.add_argument("model", help="a PASS folder (`octo pass-train`) or, with --dense, a converted model folder")
+    p.add_argument("--frames", required=True, help="clip .npz (`octo video-data`)")
+    p.add_argument("--board", "-b", default="virtual-m4", help="board (default virtual-m4)")
+    p.add_argument("--port", "-p", help="serial port of a real board")
+    p.add_argument("--dense", action="store_true", help="run only the dense model (the baseline)")
+    p.add_argument("--no-dense", action="store_true", help="PASS only: skip the dense run alongside")
+    p.add_argument("--mode", choices=["auto", "exact"], default="auto",
+                   help="auto: the learned gates decide (default); exact: skip only bit-identical patches")
+    p.add_argument("--limit", type=_positive_int, help="only the first N frames")
+    p.add_argument("--heatmap", help="PNG of how often each patch was skipped, per gated layer")
+    _add_json(p)
+
     p = add("demo", c.cmd_demo, "the whole loop on the virtual board (what `make demo` runs)")
     p.add_argument("--board", "-b", default="virtual-m4", help="virtual board (default virtual-m4)")
     p.add_argument("--out", default="build/demo", help="folder for the demo's outputs (default build/demo)")

@@ -14,7 +14,9 @@ Stages (each prints what it does and what it measured):
      4-bit SGQ features and gradients with a TensorFlow cloud (a short live run), then a plot (PNG) of
      bytes on the wire vs held-out accuracy for FP32, uniform and SGQ at 2/4/8 bits from
      bench/results/collab.json (or, without that file, from quick native runs of each setting)
-Later capabilities (PASS) append their stages here.
+  8. PASS video: the video CNN (64x64 frames -> a 4x4 grid of digit cells) gets gates trained
+     self-supervised on an unlabelled clip, then a generated static-camera clip streams through the
+     virtual board with PASS and with the dense model: the side-by-side table and a skip heatmap (PNG)
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
     summary["inference"] = _inference_stages(board, out_dir)
     summary["training"] = _training_stage(board, out_dir)
     summary["collab"] = _collab_stage(board, out_dir)
+    summary["pass"] = _pass_stage(board, out_dir)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nDemo finished; summary in {out_dir / 'summary.json'}")
     return 0
@@ -241,6 +244,41 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     return {"live": {"final": live["final"], "bytes_per_sample": live["bytes_per_sample"],
                      "instructions_per_sample": live["device"]["instructions_per_sample"]},
             "plot": str(plot), "plot_source": source}
+
+
+DEMO_VIDEO_FRAMES = 120    # the static clip streamed through the board (PASS, then dense)
+DEMO_GATE_FRAMES = 300     # the unlabelled clip the gates learn from (another seed, mixed scenes)
+
+
+def _pass_stage(board: Board, out_dir: Path) -> dict[str, object]:
+    from converter.pipeline import convert  # noqa: PLC0415
+    from host_tools.paths import repo_root  # noqa: PLC0415
+    from host_tools.video_cmds import pass_train, video_compare, video_lines  # noqa: PLC0415
+    from host_tools.video_data import make_clip, save_clip  # noqa: PLC0415
+
+    _stage(8, f"PASS video: patch skipping on {board.name}")
+    say = lambda m: print(f"   {m}", flush=True)
+    model_dir = out_dir / "video"
+    if not (model_dir / "octo" / "model.c").exists():
+        convert(repo_root() / "models" / "video_cnn.py", model_dir, say=say)
+    train = make_clip("mixed", DEMO_GATE_FRAMES, 1000)
+    plan = pass_train(model_dir, train.frames, out_dir / "video_pass", say=say)
+    say(f"gates on {len(plan['gates'])} layers, trained on {DEMO_GATE_FRAMES} unlabelled frames; PASS state "
+        f"{plan['state_bytes']:,} B vs the dense arena {plan['dense_arena_bytes']:,} B")
+    clip = make_clip("static", DEMO_VIDEO_FRAMES, 1)
+    clip_path = out_dir / "static_clip.npz"
+    save_clip(clip_path, clip)
+    say(f"static-camera clip: {DEMO_VIDEO_FRAMES} frames, {clip.changed_fraction[1:].mean():.1%} of pixels change "
+        "per frame")
+    heat = out_dir / "pass_skip.png"
+    res = video_compare(out_dir / "video_pass", clip_path, board.name, heatmap=heat)
+    for line in video_lines(res):
+        say(line)
+    say(f"skip heatmap {heat}")
+    return {k: res.get(k) for k in ("speedup", "accuracy_delta_pp", "heatmap")} | {
+        "pass_instructions_per_frame": res["pass"]["instructions_per_frame"],
+        "dense_instructions_per_frame": res["dense"]["instructions_per_frame"],
+        "pass_cell_accuracy": res["pass"]["cell_accuracy"], "dense_cell_accuracy": res["dense"]["cell_accuracy"]}
 
 
 Points = dict[str, tuple[float, float]]  # setting -> (wire bytes per sample both ways, held-out accuracy)

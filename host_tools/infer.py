@@ -112,6 +112,10 @@ class BoardSession:
         ticks = list(struct.unpack_from(f"<{n}I", payload, 12))
         return lo | (hi << 32), ticks
 
+    def read_output(self) -> np.ndarray:
+        """The output tensor of the last run."""
+        return np.frombuffer(self._get_output(), np.int8).copy()
+
     def _set_input(self, data: bytes) -> None:
         step = self.max_payload - 4
         for off in range(0, len(data), step):

@@ -124,7 +124,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
     summary: dict[str, object] = {"model": str(model.path), "target": where, "samples": len(xq),
                                   "output": args.output, "dequantized": bool(args.dequantize)}
     if y is not None:
-        summary["accuracy"] = round(float(np.mean(ys.argmax(1) == y)), 6)
+        from converter.pipeline import label_accuracy  # noqa: PLC0415
+
+        summary["accuracy"] = round(label_accuracy(ys, y), 6)
     out.say(f"ran {len(xq)} samples on {where}; outputs -> {args.output}"
             + (f"; accuracy {summary['accuracy']:.4f}" if "accuracy" in summary else ""))
     out.emit("octo.infer/1", summary)

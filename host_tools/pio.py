@@ -140,8 +140,8 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
         env["PLATFORMIO_BUILD_FLAGS"] = " ".join(extra_flags)
     if model_dir is not None:
         gen = model_dir.resolve() / "octo"
-        if not (gen / "model.c").exists():
-            raise OctoError(f"{model_dir} holds no converted model (no octo/model.c)",
+        if not (gen / "model.c").exists() and not (gen / "pass_model.c").exists():
+            raise OctoError(f"{model_dir} holds no converted model (no octo/model.c or octo/pass_model.c)",
                             hint=f"run `octo convert <model> -o {model_dir}` first")
         env["OCTO_MODEL_DIR"] = str(gen)
         env["PLATFORMIO_BUILD_DIR"] = str(model_dir.resolve() / "fw")

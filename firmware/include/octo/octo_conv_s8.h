@@ -42,6 +42,15 @@ int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, co
                         const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims,
                         int8_t *out) OCTO_CHECK_RESULT;
 
+/* octo_conv_s8_packed over the output box [oy0, oy1) x [ox0, ox1) only (half-open,
+ * 0 <= oy0 <= oy1 <= out h, 0 <= ox0 <= ox1 <= out w, else OCTO_E_ARG; an empty box
+ * writes nothing). Every other output byte is left untouched; the box's bytes equal
+ * those the full call writes. For PASS (octo_pass.h), which recomputes dirty runs. */
+int octo_conv_s8_packed_box(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                            const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                            const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out,
+                            int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1) OCTO_CHECK_RESULT;
+
 /* Scratch bytes octo_conv_s8_packed needs: kh*kw*in_c rounded up to a multiple of 4. */
 static inline int32_t octo_conv_s8_packed_patch_len(const octo_dims_t *filter_dims) {
     return (filter_dims->h * filter_dims->w * filter_dims->c + 3) & ~3;

@@ -33,7 +33,7 @@ enum {
     OCTO_MSG_GET_OUTPUT = 0x13,     /* u32 offset, u16 length -> output tensor bytes */
     OCTO_MSG_INFER = 0x14,          /* whole input -> whole output (when both fit a frame) */
     /* 0x15-0x1F more inference, 0x20-0x2F training (TRAIN, EVAL,
-     * GET_WEIGHTS, SET_WEIGHTS), 0x30-0x3F SGQ, 0x40-0x4F PASS (FRAME). */
+     * GET_WEIGHTS, SET_WEIGHTS), 0x30-0x3F SGQ, 0x40-0x4F PASS (octo_pass_app.h). */
     OCTO_MSG_TELEMETRY = 0x70,      /* board -> host, unsolicited, req_id 0 */
     OCTO_MSG_ERROR = 0x7F,          /* board -> host: i16 status, u8 req type, text */
     OCTO_MSG_RESPONSE_BIT = 0x80

@@ -80,8 +80,13 @@ env.Append(
 
 # A converted model (octo convert -o DIR writes DIR/octo/model.c) is linked in
 # when OCTO_MODEL_DIR points at that octo/ folder; `octo build --model` sets it.
+# A PASS model folder (`octo pass-train -o DIR` writes DIR/octo/pass_model.c) links the patch-skipping
+# video service instead of the dense inference one.
 model_dir = os.environ.get("OCTO_MODEL_DIR")
-if model_dir:
+if model_dir and os.path.isfile(os.path.join(model_dir, "pass_model.c")):
+    env.Append(CPPDEFINES=["OCTO_WITH_PASS"], CPPPATH=[model_dir])
+    env.BuildSources(os.path.join("$BUILD_DIR", "octo_model"), model_dir, src_filter="+<pass_model.c>")
+elif model_dir:
     if not os.path.isfile(os.path.join(model_dir, "model.c")):
         sys.stderr.write("octo: error: OCTO_MODEL_DIR=%s has no model.c (run `octo convert` first)\n" % model_dir)
         env.Exit(1)

@@ -10,6 +10,9 @@
 #ifdef OCTO_WITH_TRAIN
 #include "octo/octo_train_app.h"
 #endif
+#ifdef OCTO_WITH_PASS
+#include "octo/octo_pass_app.h"
+#endif
 
 #ifndef OCTO_BUILD_ID
 #define OCTO_BUILD_ID "dev"
@@ -59,6 +62,12 @@ static const octo_handler_t k_handlers[] = {
     {OCTO_MSG_COLLAB_READ, octo_collab_read},
     {OCTO_MSG_COLLAB_WRITE, octo_collab_write},
     {OCTO_MSG_COLLAB_BACKWARD, octo_collab_backward},
+#endif
+#ifdef OCTO_WITH_PASS
+    {OCTO_MSG_PASS_INFO, octo_pass_info},
+    {OCTO_MSG_FRAME_DATA, octo_pass_frame_data},
+    {OCTO_MSG_FRAME, octo_pass_frame_msg},
+    {OCTO_MSG_FRAME_RESET, octo_pass_frame_reset},
 #endif
 };
 #define N_HANDLERS (sizeof k_handlers / sizeof k_handlers[0])

@@ -74,15 +74,17 @@ __attribute__((noinline)) static void dot_groups(const int8_t *ip, const int16_t
 #endif
 }
 
-/* The loops, with the requantization mode a constant at each call site (see
- * octo_conv_s8_packed) so every copy has its output stage inlined without a test. */
+/* The loops over the output box [oy0, oy1) x [ox0, ox1), in raster order, with the
+ * requantization mode a constant at each call site (see conv_packed_box) so every
+ * copy has its output stage inlined without a test. */
 static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, const octo_requant_t *q,
                                                  const octo_dims_t *in_dims, const int8_t *in,
                                                  const octo_dims_t *filter_dims, const int16_t *wpack,
                                                  const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims,
-                                                 int8_t *out, const int mode) {
+                                                 int8_t *out, const int mode, const int32_t oy0, const int32_t oy1,
+                                                 const int32_t ox0, const int32_t ox1) {
     const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w;
-    const int32_t OC = out_dims->c, OH = out_dims->h, OW = out_dims->w;
+    const int32_t OC = out_dims->c, OW = out_dims->w;
     const int32_t kh = filter_dims->h, kw = filter_dims->w;
     const int32_t row = kw * C;                            /* patch bytes per kernel row */
     const int32_t len = octo_conv_s8_packed_patch_len(filter_dims);
@@ -91,9 +93,9 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
     const int8_t zp = (int8_t)(-p->input_offset); /* padding value: the input zero point */
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
     memset(&patch[kh * row], 0, (size_t)(len - kh * row)); /* round-up bytes meet zero weights */
-    for (int32_t oy = 0; oy < OH; oy++) {
+    for (int32_t oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
-        for (int32_t ox = 0; ox < OW; ox++) {
+        for (int32_t ox = ox0; ox < ox1; ox++) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
             const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
             const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
@@ -128,9 +130,11 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
     }
 }
 
-int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
-                        const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
-                        const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out) {
+/* Argument checks shared by the full and the box entry points. */
+static int conv_packed_check(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                             const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                             const int32_t *bias_full, const int8_t *patch, const octo_dims_t *out_dims,
+                             const int8_t *out) {
     if (p == NULL || q == NULL || in_dims == NULL || in == NULL || filter_dims == NULL || wpack == NULL ||
         bias_full == NULL || patch == NULL || out_dims == NULL || out == NULL || q->multiplier == NULL ||
         q->shift == NULL) {
@@ -140,13 +144,50 @@ int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, co
         p->dilation_h != 1 || p->dilation_w != 1) {
         return OCTO_E_ARG;
     }
+    return OCTO_OK;
+}
+
+/* Picks the requantization mode once, then runs the loops over the box. */
+static void conv_packed_box(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                            const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                            const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out,
+                            int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1) {
     const int mode = octo_requant_mode(q->shift, q->merged, out_dims->c);
     if (mode == OCTO_RQ_MERGED) {
-        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_MERGED);
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_MERGED,
+                          oy0, oy1, ox0, ox1);
     } else if (mode == OCTO_RQ_RIGHT) {
-        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_RIGHT);
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_RIGHT,
+                          oy0, oy1, ox0, ox1);
     } else {
-        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_GENERAL);
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_GENERAL,
+                          oy0, oy1, ox0, ox1);
     }
+}
+
+int octo_conv_s8_packed(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                        const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                        const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out) {
+    const int st = conv_packed_check(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    conv_packed_box(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, 0, out_dims->h, 0,
+                    out_dims->w);
+    return OCTO_OK;
+}
+
+int octo_conv_s8_packed_box(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                            const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
+                            const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out,
+                            int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1) {
+    const int st = conv_packed_check(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    if (oy0 < 0 || oy0 > oy1 || oy1 > out_dims->h || ox0 < 0 || ox0 > ox1 || ox1 > out_dims->w) {
+        return OCTO_E_ARG;
+    }
+    conv_packed_box(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, oy0, oy1, ox0, ox1);
     return OCTO_OK;
 }

@@ -1,0 +1,393 @@
+"""Video through a board: PASS (patch skipping) or the dense model, frame by frame (docs/PASS.md).
+
+`run_video` streams a clip (host_tools/video_data.py) to a board and collects, per frame, the output grid, the
+instructions, and for PASS the per-layer recomputed pixels, gate decisions and skip maps; `summarize` turns
+that into the table `octo video` prints (and --json writes, schema octo.video/1); `heatmap` draws how often
+each patch was skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from host_tools import protocol as P
+from host_tools.boards import Board
+from host_tools.errors import OctoError
+
+MODES = {"auto": 0, "dense": 1, "exact": 2}
+KINDS = {1: "CONV_2D", 2: "MAX_POOL_2D", 3: "AVERAGE_POOL_2D"}
+
+
+@dataclass(frozen=True)
+class PassModelDir:
+    """A folder written by `octo pass-train`: model.tflite, report.json, gates.json, octo/pass_model.c."""
+
+    path: Path
+    report: dict[str, Any]
+    gates: dict[str, Any]
+    plan: dict[str, Any]
+    fingerprint: int
+
+
+def load_pass_model(path: Path) -> PassModelDir:
+    need = ["model.tflite", "report.json", "gates.json", "pass_plan.json", "octo/pass_model.c"]
+    missing = [n for n in need if not (path / n).exists()]
+    if missing:
+        raise OctoError(f"{path} is not a PASS model folder (missing {', '.join(missing)})",
+                        hint=f"run `octo pass-train <converted model> --video CLIP.npz -o {path}`")
+    return PassModelDir(path, json.loads((path / "report.json").read_text()),
+                        json.loads((path / "gates.json").read_text()),
+                        json.loads((path / "pass_plan.json").read_text()),
+                        zlib.crc32((path / "model.tflite").read_bytes()))
+
+
+def is_pass_dir(path: Path) -> bool:
+    return (path / "octo" / "pass_model.c").exists()
+
+
+def quantize_frames(frames: np.ndarray, report: dict[str, Any]) -> np.ndarray:
+    """uint8 frames [T, H, W] -> the model's int8 input [T, H, W, 1] (model units: pixel / 255)."""
+    from converter.pipeline import quantize_inputs  # noqa: PLC0415
+
+    shape = tuple(report["input"]["shape"][1:])
+    if frames.ndim != 3 or (*frames.shape[1:], 1) != shape:
+        raise OctoError(f"frames have shape {tuple(frames.shape)}; the model takes [T, {shape[0]}, {shape[1]}] "
+                        "grayscale frames")
+    x = frames.astype(np.float32)[..., None] / np.float32(255.0)
+    return quantize_inputs(x, report["input"]["scale"], report["input"]["zero_point"])
+
+
+@dataclass
+class LayerInfo:
+    kind: str
+    name: str
+    gated: bool
+    patch: int
+    sample: int
+    in_hwc: tuple[int, int, int]
+    out_hwc: tuple[int, int, int]
+    macs: int
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        p = max(self.patch, 1)
+        return -(-self.in_hwc[0] // p), -(-self.in_hwc[1] // p)
+
+
+@dataclass
+class PassInfo:
+    state_bytes: int
+    input_bytes: int
+    output_bytes: int
+    output_scale: float
+    output_zero_point: int
+    cut_permille: int
+    fingerprint: int
+    frames: int
+    name: str
+    layers: list[LayerInfo] = field(default_factory=list)
+
+
+def parse_pass_info(b: bytes) -> PassInfo:
+    if len(b) < 41:
+        raise OctoError(f"PASS_INFO reply of {len(b)} bytes is too short")
+    state, inb, outb = struct.unpack_from("<III", b, 0)
+    (scale,) = struct.unpack_from("<f", b, 12)
+    zp, cut, fp, n, frames, _max = struct.unpack_from("<iIIIII", b, 16)
+    pos = 40
+    name, pos = _str(b, pos)
+    info = PassInfo(state, inb, outb, scale, zp, cut, fp, frames, name)
+    for _ in range(n):
+        if pos + 24 > len(b):
+            raise OctoError("PASS_INFO reply is truncated")
+        kind, gated, patch, sample, ih, iw, ic, oh, ow, oc, _r, macs = struct.unpack_from("<BBHHHHHHHHHI", b, pos)
+        pos += 24
+        lname, pos = _str(b, pos)
+        info.layers.append(LayerInfo(KINDS.get(kind, f"kind{kind}"), lname, bool(gated), patch, sample,
+                                     (ih, iw, ic), (oh, ow, oc), macs))
+    return info
+
+
+def _str(b: bytes, pos: int) -> tuple[str, int]:
+    n = b[pos]
+    return b[pos + 1 : pos + 1 + n].decode("ascii", "replace"), pos + 1 + n
+
+
+@dataclass
+class FrameResult:
+    output: np.ndarray            # int8 [output_bytes]
+    ticks: int
+    dense: bool = False
+    layer_ticks: list[int] = field(default_factory=list)
+    gate_ticks: list[int] = field(default_factory=list)
+    out_pixels: list[int] = field(default_factory=list)
+    patches_changed: list[int] = field(default_factory=list)
+    patches_checked: list[int] = field(default_factory=list)
+    gate_elements: list[int] = field(default_factory=list)
+    macs: list[int] = field(default_factory=list)
+    gate_maps: dict[int, np.ndarray] = field(default_factory=dict)  # layer index -> uint8 [gh, gw]
+
+
+class PassSession:
+    """FRAME requests to a board whose firmware links a PASS model."""
+
+    def __init__(self, client: Any, model: PassModelDir) -> None:
+        self.client = client
+        hello = client.hello()
+        if P.MSG_FRAME not in hello.messages:
+            raise OctoError(f"the firmware on {client.port} has no PASS model linked",
+                            hint=f"build it with this model: `octo build --board {hello.board} --model {model.path}`")
+        self.info = parse_pass_info(client.request(P.MSG_PASS_INFO))
+        if self.info.fingerprint != model.fingerprint:
+            raise OctoError(f"the board runs PASS model {self.info.name!r} (fingerprint 0x{self.info.fingerprint:08x}),"
+                            f" not {model.path} (0x{model.fingerprint:08x})", hint="rebuild the firmware")
+        self.max_payload = hello.max_payload
+        self.timer_hz = hello.timer_hz
+        self.icount = "timer-icount" in hello.features
+
+    def reset(self) -> None:
+        self.client.request(P.MSG_FRAME_RESET)
+
+    def frame(self, xq: np.ndarray, mode: str = "auto") -> FrameResult:
+        data = np.ascontiguousarray(xq, np.int8).tobytes()
+        if len(data) != self.info.input_bytes:
+            raise OctoError(f"frame has {len(data)} bytes; the board's model takes {self.info.input_bytes}")
+        step = self.max_payload - 4
+        for off in range(0, len(data), step):
+            self.client.request(P.MSG_FRAME_DATA, struct.pack("<I", off) + data[off : off + step])
+        b = self.client.request(P.MSG_FRAME, bytes([MODES[mode]]), timeout_s=120.0)
+        return self._parse(b)
+
+    def _parse(self, b: bytes) -> FrameResult:
+        dense, _mode, n = struct.unpack_from("<BBH", b, 0)
+        _frames, lo, hi = struct.unpack_from("<III", b, 4)
+        if n != len(self.info.layers):
+            raise OctoError(f"FRAME reply lists {n} layers; PASS_INFO said {len(self.info.layers)}")
+        r = FrameResult(np.zeros(0, np.int8), lo | (hi << 32), bool(dense))
+        pos = 16
+        for _ in range(n):
+            t, gt, px, ch, ck, ge, mlo, mhi = struct.unpack_from("<8I", b, pos)
+            pos += 32
+            r.layer_ticks.append(t)
+            r.gate_ticks.append(gt)
+            r.out_pixels.append(px)
+            r.patches_changed.append(ch)
+            r.patches_checked.append(ck)
+            r.gate_elements.append(ge)
+            r.macs.append(mlo | (mhi << 32))
+        r.output = np.frombuffer(b, np.int8, self.info.output_bytes, pos).copy()
+        pos += self.info.output_bytes
+        for i, ly in enumerate(self.info.layers):
+            if not ly.gated:
+                continue
+            gh, gw = ly.grid
+            nb = (gh * gw + 7) // 8
+            bits = np.unpackbits(np.frombuffer(b, np.uint8, nb, pos), bitorder="little")[: gh * gw]
+            r.gate_maps[i] = bits.reshape(gh, gw)
+            pos += nb
+        if pos != len(b):
+            raise OctoError(f"FRAME reply has {len(b) - pos} unexpected trailing bytes")
+        return r
+
+
+@contextmanager
+def pass_session(board: Board, model: PassModelDir, port: str | None = None, *,
+                 say: Callable[[str], None] = print) -> Iterator[PassSession]:
+    from host_tools.client import BoardClient  # noqa: PLC0415
+
+    if board.virtual and port is None:
+        from host_tools import qemu  # noqa: PLC0415
+        from host_tools.pio import build_firmware  # noqa: PLC0415
+
+        say(f"building firmware for {board.name} with {model.path.name} (PASS) ...")
+        res = build_firmware(board, model_dir=model.path)
+        say(f"  flash {res.flash_used} / {res.flash_budget} B, RAM {res.ram_used} / {res.ram_budget} B")
+        rb = qemu.start(board, res.elf)
+        try:
+            with BoardClient(rb.url) as client:
+                yield PassSession(client, model)
+        finally:
+            qemu.stop(board)
+    else:
+        if port is None:
+            if board.default_port is None:
+                raise OctoError(f"pass --port for {board.name}")
+            port = board.default_port
+        with BoardClient(port) as client:
+            yield PassSession(client, model)
+
+
+def grid_predictions(outputs: np.ndarray, labels_shape: tuple[int, ...]) -> np.ndarray:
+    """int8 outputs [T, cells * classes] -> predicted class per cell [T, *labels_shape[1:]]."""
+    return np.asarray(outputs).reshape(len(outputs), *labels_shape[1:], -1).argmax(-1)
+
+
+def accuracy_and_flips(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Cell accuracy, accuracy on occupied cells, and the flip rate: over consecutive frames whose labels are
+    identical, the fraction of cells whose predicted class changed (label-stable flicker)."""
+    acc = float(np.mean(pred == labels))
+    occ = labels != 0
+    occ_acc = float(np.mean(pred[occ] == labels[occ])) if occ.any() else float("nan")
+    frame_acc = float(np.mean(np.all((pred == labels).reshape(len(pred), -1), axis=1)))
+    same = np.all((labels[1:] == labels[:-1]).reshape(len(labels) - 1, -1), axis=1)
+    flips = (pred[1:] != pred[:-1]).reshape(len(pred) - 1, -1)[same]
+    return {"cell_accuracy": round(acc, 6), "occupied_cell_accuracy": round(occ_acc, 6),
+            "frame_accuracy": round(frame_acc, 6),
+            "flip_rate": round(float(flips.mean()) if flips.size else 0.0, 6), "stable_pairs": int(same.sum())}
+
+
+def run_pass(sess: PassSession, xq: np.ndarray, mode: str, *, on_frame: Callable[[int], None] | None = None
+             ) -> list[FrameResult]:
+    sess.reset()
+    out = []
+    for t in range(len(xq)):
+        out.append(sess.frame(xq[t], mode))
+        if on_frame is not None:
+            on_frame(t)
+    return out
+
+
+def summarize_pass(info: PassInfo, results: list[FrameResult], to_instr: Callable[[int], int | None],
+                   labels: np.ndarray, *, skip_first: bool = True) -> dict[str, Any]:
+    """Per-layer skip rates and cost, per-frame instructions and accuracy. Averages over all frames; the
+    'steady' figures leave out dense frames (the first frame and scene cuts)."""
+    outputs = np.stack([r.output for r in results])
+    pred = grid_predictions(outputs, labels.shape)
+    dense = np.array([r.dense for r in results])
+    instr = np.array([to_instr(r.ticks) or r.ticks for r in results], np.float64)
+    layers = []
+    for i, ly in enumerate(info.layers):
+        total = ly.out_hwc[0] * ly.out_hwc[1]
+        px = np.array([r.out_pixels[i] for r in results], np.float64)
+        row: dict[str, Any] = {
+            "name": ly.name, "op": ly.kind, "gated": ly.gated, "dense_macs": ly.macs,
+            "recomputed_fraction": round(float(px.mean() / total), 4),
+            "skip_rate": round(1.0 - float(px.mean() / total), 4),
+            "macs_per_frame": round(float(np.mean([r.macs[i] for r in results])), 1),
+            "instructions_per_frame": round(float(np.mean([to_instr(r.layer_ticks[i]) or 0 for r in results])), 1),
+        }
+        if ly.gated:
+            gh, gw = ly.grid
+            row.update(patch=ly.patch, sample=ly.sample, grid=[gh, gw],
+                       patch_skip_rate=round(1.0 - float(np.mean([r.patches_changed[i] for r in results]))
+                                             / (gh * gw), 4),
+                       gate_instructions_per_frame=round(float(np.mean([to_instr(r.gate_ticks[i]) or 0
+                                                                        for r in results])), 1),
+                       gate_elements_per_frame=round(float(np.mean([r.gate_elements[i] for r in results])), 1),
+                       gate_cost_vs_dense_macs=round(float(np.mean([r.gate_elements[i] for r in results]))
+                                                     / max(ly.macs, 1), 5))
+        layers.append(row)
+    maps = {info.layers[i].name: np.mean([r.gate_maps[i] for r in results if i in r.gate_maps], axis=0)
+            for i, ly in enumerate(info.layers) if ly.gated}
+    return {
+        "frames": len(results), "dense_frames": int(dense.sum()),
+        "instructions_per_frame": round(float(instr.mean()), 1),
+        "instructions_per_frame_steady": round(float(instr[~dense].mean()), 1) if (~dense).any() else None,
+        "instructions_per_frame_all": [int(v) for v in instr],
+        **accuracy_and_flips(pred, labels),
+        "state_bytes": info.state_bytes,
+        "layers": layers,
+        "skip_maps": {k: np.round(1.0 - v, 4).tolist() for k, v in maps.items()},  # fraction of frames skipped
+        "predictions": pred.astype(int).tolist(),
+        "output_crc32": [zlib.crc32(r.output.tobytes()) for r in results],
+    }
+
+
+def summarize_dense(outputs: list[np.ndarray], ticks: list[int], layer_ticks: list[list[int]],
+                    to_instr: Callable[[int], int | None], labels: np.ndarray, report: dict[str, Any]
+                    ) -> dict[str, Any]:
+    pred = grid_predictions(np.stack(outputs), labels.shape)
+    instr = np.array([to_instr(t) or t for t in ticks], np.float64)
+    per_layer = np.array([[to_instr(v) or v for v in row] for row in layer_ticks], np.float64).mean(axis=0)
+    layers = [{"name": ly["name"], "op": ly["op"], "macs": ly["macs"],
+               "instructions_per_frame": round(float(v), 1)}
+              for ly, v in zip(report["layers"], per_layer, strict=False)]
+    return {"frames": len(outputs), "instructions_per_frame": round(float(instr.mean()), 1), "layers": layers,
+            "instructions_per_frame_all": [int(v) for v in instr], **accuracy_and_flips(pred, labels),
+            "predictions": pred.astype(int).tolist(),
+            "output_crc32": [zlib.crc32(np.asarray(o, np.int8).tobytes()) for o in outputs]}
+
+
+def attach_dense_layers(pass_sum: dict[str, Any], dense_sum: dict[str, Any]) -> None:
+    """Per layer: the dense model's instructions for that layer, and the gate's instructions against them."""
+    for ly, d in zip(pass_sum["layers"], dense_sum["layers"], strict=False):
+        ly["dense_instructions_per_frame"] = d["instructions_per_frame"]
+        ly["instructions_vs_dense"] = round(ly["instructions_per_frame"] / max(d["instructions_per_frame"], 1), 4)
+        if ly["gated"]:
+            ly["gate_instructions_vs_dense_layer"] = round(ly["gate_instructions_per_frame"]
+                                                          / max(d["instructions_per_frame"], 1), 4)
+            ly["gate_instructions_vs_dense_macs"] = round(ly["gate_instructions_per_frame"]
+                                                         / max(ly["dense_macs"], 1), 4)
+
+
+def heatmap(summary: dict[str, Any], path: Path, title: str, frame: np.ndarray | None = None) -> None:
+    """One panel per gated layer: the fraction of frames each patch was skipped (over the first frame of the
+    clip when given)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    maps = summary["skip_maps"]
+    n = len(maps) + (frame is not None)
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(3.2 * max(n, 1), 3.4), squeeze=False)
+    k = 0
+    if frame is not None:
+        axes[0][0].imshow(frame, cmap="gray", vmin=0, vmax=255)
+        axes[0][0].set_title("first frame")
+        axes[0][0].axis("off")
+        k = 1
+    im = None
+    for name, m in maps.items():
+        ax = axes[0][k]
+        im = ax.imshow(np.asarray(m), cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_title(f"{name}: skipped")
+        ax.axis("off")
+        k += 1
+    if im is not None:
+        fig.colorbar(im, ax=[a for a in axes[0]], shrink=0.8, label="fraction of frames skipped")
+    fig.suptitle(title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def table(pass_sum: dict[str, Any] | None, dense_sum: dict[str, Any] | None) -> list[str]:
+    """The side-by-side summary `octo video` prints."""
+    lines = []
+    if pass_sum is not None:
+        lines.append(f"{'layer':<10} {'op':<12} {'gate':<5} {'pixels':>7} {'patches':>8} {'instr/frame':>12} "
+                     f"{'dense':>11} {'gate instr':>10} {'gate/MACs':>9}")
+        lines.append(f"{'':<10} {'':<12} {'':<5} {'skipped':>7} {'skipped':>8}")
+        for ly in pass_sum["layers"]:
+            gated = ly["gated"]
+            gate_cost = ly.get("gate_instructions_vs_dense_macs")
+            lines.append(f"{ly['name']:<10} {ly['op'][:12]:<12} {('P=' + str(ly['patch'])) if gated else '-':<5} "
+                         f"{ly['skip_rate']:>7.1%} "
+                         + (f"{ly['patch_skip_rate']:>8.1%} " if gated else f"{'-':>8} ")
+                         + f"{ly['instructions_per_frame']:>12,.0f} "
+                         f"{ly.get('dense_instructions_per_frame', float('nan')):>11,.0f} "
+                         + (f"{ly['gate_instructions_per_frame']:>10,.0f} " if gated else f"{'-':>10} ")
+                         + (f"{gate_cost:>9.1%}" if gated and gate_cost is not None else f"{'-':>9}"))
+    cols = [("PASS", pass_sum), ("dense", dense_sum)]
+    cols = [(n, s) for n, s in cols if s is not None]
+    lines.append("")
+    lines.append(f"{'':<28}" + "".join(f"{n:>14}" for n, _ in cols))
+    for key, label, fmt in (("instructions_per_frame", "instructions / frame", "{:,.0f}"),
+                            ("cell_accuracy", "cell accuracy", "{:.4f}"),
+                            ("occupied_cell_accuracy", "occupied-cell accuracy", "{:.4f}"),
+                            ("flip_rate", "flip rate", "{:.4f}")):
+        lines.append(f"{label:<28}" + "".join(f"{fmt.format(s[key]):>14}" for _, s in cols))
+    if pass_sum is not None and dense_sum is not None:
+        lines.append(f"{'speed-up (dense / PASS)':<28}"
+                     f"{dense_sum['instructions_per_frame'] / pass_sum['instructions_per_frame']:>14.2f}x")
+    return lines
