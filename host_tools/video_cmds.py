@@ -19,6 +19,16 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _load_clip(path: Path) -> Any:
+    """A clip from `octo video-data`; a damaged or foreign file is a one-line error."""
+    from host_tools.video_data import ClipFormatError, load_clip  # noqa: PLC0415
+
+    try:
+        return load_clip(path)
+    except ClipFormatError as exc:
+        raise OctoError(str(exc), hint="make one with `octo video-data --out FILE.npz`") from None
+
+
 def cmd_video_data(args: argparse.Namespace) -> int:
     from host_tools.video_data import SCENES, make_clip, save_clip  # noqa: PLC0415
 
@@ -87,10 +97,8 @@ def pass_train(model_dir: Path, frames: Any, out_dir: Path, *, tolerance: float 
 
 
 def cmd_pass_train(args: argparse.Namespace) -> int:
-    from host_tools.video_data import load_clip  # noqa: PLC0415
-
     out = Output(args.json)
-    clip = load_clip(Path(args.video))
+    clip = _load_clip(Path(args.video))
     t0 = time.perf_counter()
     info = pass_train(Path(args.model), clip.frames, Path(args.output), tolerance=args.tolerance,
                       cut_permille=args.cut_permille)
@@ -140,9 +148,7 @@ def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: st
     import numpy as np  # noqa: PLC0415
 
     from host_tools import video as V  # noqa: PLC0415
-    from host_tools.video_data import load_clip  # noqa: PLC0415
-
-    clip = load_clip(clip_path)
+    clip = _load_clip(clip_path)
     frames, labels = clip.frames, clip.labels
     if limit:
         frames, labels = frames[:limit], labels[:limit]
