@@ -22,7 +22,10 @@ linear: changed <=> mx > 0 and a_mean * mean_q8 + a_max * (mx * 256) > threshold
    median channel's), labels the patch "changed" when rel_p > tolerance and "same" otherwise.
    ``tolerance`` is the knob: higher = more change counted as "same" = more skipping, less accuracy.
    On the video CNN sensor noise gives rel_p < 0.5 at every layer (99th percentile) and a digit moving
-   in gives rel_p > 0.7-2.7 (10th percentile, deepest to first layer), hence the default 1.0.
+   in gives rel_p > 0.7-2.7 (10th percentile, deepest to first layer), hence the default 1.0. Lower
+   values buy accuracy with skipping (bench/results/pass.json, tolerance knob) but near 0.5 the noise of
+   layer 0 itself counts as change: every patch is recomputed and every frame becomes a scene cut (0.75
+   already does this on a weakly trained model).
 4. Contrastive fit. Per patch, the device statistics f = (mean, max) = (mean_q8 / 256, mx) in input LSBs
    (from pass_ref.gate_stats, sampled exactly as on the device) feed a learned distance
    d = softplus(w . f / 16 + b), w = softplus(u) >= 0 (a monotone gate: a bigger difference never looks
@@ -47,10 +50,11 @@ The result (``train_gates``) is the gates file converter/pass_codegen.py reads: 
 elements a gate reads per patch with the layer's dense MACs for that patch's area (the issue's limit: 5%).
 
 Defaults and what they give (models/video_cnn.py, 64x64 input): conv1 P=4 S=2 (4 elements per patch,
-1.4% of its MACs), conv2/conv3/conv4 P=2 S=1 (0.7%, 0.35%, 0.35%). The statistics only see sampled
-elements: with S=2 a change that falls only on unsampled pixels is invisible, so such a patch can keep a
-stale cached value until a sampled pixel changes (measured: about 1-2 points of per-cell accuracy on
-static scenes if only conv1 is gated; S=1 there is lossless but reads 5.6% of conv1's MACs).
+1.4% of its MACs; P=8 halves the gate's instructions but, on a weakly trained model, labels sensor noise
+"changed" and every frame ends up dense), conv2/conv3/conv4 P=2 S=1 (0.7%, 0.35%, 0.35%). With S > 1
+the sampling grid moves every frame (phase = frame mod S*S, pass_ref.phase_offsets), so every pixel is
+read once every S*S frames: a change on unsampled pixels is seen a few frames late, never missed for
+good. The trainer shows the gate every pair at every phase, so the fit does not favour one grid.
 """
 
 from __future__ import annotations
@@ -212,10 +216,20 @@ def make_pairs(frames: int, max_gap: int, seed: int) -> np.ndarray:
     return np.stack([t, t - k], axis=1).astype(np.int64)
 
 
-def _stats(x: np.ndarray, pairs: np.ndarray, patch: int, sample: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair and patch: (mean_q8, mx) int64 [N, gh, gw], exactly as the device computes them."""
-    both = [pass_ref.gate_stats(x[a], x[b], patch, sample) for a, b in pairs]
+def _stats(x: np.ndarray, pairs: np.ndarray, patch: int, sample: int,
+           frames: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair and patch: (mean_q8, mx) int64 [N, gh, gw], exactly as the device computes them on the sampling
+    grid of frames[i] (default: every pair at phase 0)."""
+    fr = np.zeros(len(pairs), np.int64) if frames is None else np.asarray(frames, np.int64)
+    both = [pass_ref.gate_stats(x[a], x[b], patch, sample, int(f)) for (a, b), f in zip(pairs, fr, strict=True)]
     return np.stack([m for m, _ in both]), np.stack([mx for _, mx in both])
+
+
+def _all_phases(pairs: np.ndarray, sample: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair once per sampling phase (the device moves the grid every frame): (pairs [N * S*S, 2], the
+    frame number of each, 0..S*S - 1)."""
+    k = sample * sample
+    return np.repeat(pairs, k, axis=0), np.tile(np.arange(k, dtype=np.int64), len(pairs))
 
 
 def _channel_sigma(layer: _Layer, x: np.ndarray, limit: int = 64) -> np.ndarray:
@@ -426,9 +440,11 @@ def train_gates(tflite_path: str | Path, frames: np.ndarray, *, layers: list[int
     out_layers = []
     for ly in specs:
         x = acts[ly.in_tensor]
-        mean_q8, mx = _stats(x, pairs, ly.patch, ly.sample)
         sigma = _channel_sigma(ly, x)
         y = _pseudo_labels(ly, x, pairs, sigma, tolerance)
+        ph_pairs, ph_frames = _all_phases(pairs, ly.sample)
+        mean_q8, mx = _stats(x, ph_pairs, ly.patch, ly.sample, ph_frames)
+        y = np.repeat(y, ly.sample * ly.sample, axis=0)     # the label is the pair's, whatever the phase
         mean_q8, mx, y = mean_q8.reshape(-1), mx.reshape(-1), y.reshape(-1)
         feats = np.stack([mean_q8 / 256.0, mx.astype(np.float64)], axis=1)
         live = mx > 0                                 # identical patches: the device skips them regardless
@@ -478,7 +494,7 @@ def evaluate_gates(tflite_path: str | Path, frames: np.ndarray, gates: dict[str,
     rows = []
     for ly, gate in zip(specs, spec, strict=True):
         x = acts[ly.in_tensor]
-        pred = np.stack([pass_ref.gate_map(x[a], x[b], gate) for a, b in pairs]).astype(bool)
+        pred = np.stack([pass_ref.gate_map(x[a], x[b], gate, int(a)) for a, b in pairs]).astype(bool)
         stored = gate.get("float", {}).get("sigma")   # the training frames' sigma: the same criterion
         sigma = np.asarray(stored, np.float64) if stored is not None else _channel_sigma(ly, x)
         y = _pseudo_labels(ly, x, pairs, sigma, tol)

@@ -19,7 +19,7 @@ from host_tools import pass_ref
 from host_tools.video_data import make_clip
 
 TRAIN_SEED, HELD_OUT_SEED = 21, 22
-TOLERANCES = (0.5, 1.0, 2.0, 4.0)
+TOLERANCES = (0.5, PG.DEFAULT_TOLERANCE, 2.0, 4.0)
 
 
 @dataclass
@@ -99,11 +99,12 @@ def test_layer0_gate_generalises_to_a_new_clip(trained: Trained) -> None:
     p = gate["patch"]
     noise_skipped, mover_caught = [], []
     for t in range(1, len(xq)):
-        changed = pass_ref.gate_map(xq[t], xq[t - 1], gate).astype(bool)
+        changed = pass_ref.gate_map(xq[t], xq[t - 1], gate, t).astype(bool)   # the grid of frame t
         d = np.abs(clean[t] - clean[t - 1]).reshape(64 // p, p, 64 // p, p).max(axis=(1, 3))
         noise_skipped += list(~changed[d == 0])
         mover_caught += list(changed[d > 60])
-    assert len(noise_skipped) > 10_000 and len(mover_caught) > 200
+    total = (64 // p) ** 2 * (len(xq) - 1)
+    assert len(noise_skipped) > total // 4 and len(mover_caught) > total // 150   # both kinds well represented
     assert np.mean(noise_skipped) >= 0.97, np.mean(noise_skipped)
     assert np.mean(mover_caught) >= 0.85, np.mean(mover_caught)
 

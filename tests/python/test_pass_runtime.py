@@ -312,8 +312,9 @@ def check_frame(m: Model, frame: np.ndarray, mode: int, res: FrameResult, prev: 
                     verdict = R.exact_map(cur, e_prev, g["patch"])
                     elements = exact_elements(cur, e_prev, g["patch"], cand)
                 else:
-                    verdict = R.gate_map(cur, e_prev, g)
-                    elements = int(R.gate_elements(h, w, c, g["patch"], g["sample"])[cand == 1].sum())
+                    at = res.frames - 1  # the sampling grid of the frame number before this frame
+                    verdict = R.gate_map(cur, e_prev, g, at)
+                    elements = int(R.gate_elements(h, w, c, g["patch"], g["sample"], at)[cand == 1].sum())
                 exp_map = cand & verdict
                 checked = int(cand.sum())
                 if i == 0 and int(exp_map.sum()) * 1000 >= m.cut_permille * gh * gw:
@@ -492,6 +493,11 @@ def test_gate_mirror_edge_cases() -> None:
     assert mx.tolist() == [[10, 0], [0, 255]]
     assert mean_q8.tolist() == [[10 * 256 // 8, 0], [0, 255 * 256 // 2]]
     assert R.gate_elements(5, 5, 2, 3, 2).tolist() == [[8, 4], [4, 2]]
+    # the grid moves every frame (phase = frame mod S*S): frame 3 reads row and column 1 of each patch, so only
+    # (1, 1) of the first patch and (4, 4) of the short corner patch, 1 x 1 x 2 elements each
+    assert R.gate_stats(cur, cache, 3, 2, frame=3)[1].tolist() == [[0, 0], [0, 9]]
+    assert R.gate_elements(5, 5, 2, 3, 2, frame=3).tolist() == [[2, 2], [2, 2]]
+    assert R.gate_stats(cur, cache, 3, 2, frame=6)[1].tolist() == [[100, 0], [0, 0]]  # phase 2: row 1, columns 0, 2
     g = {"patch": 3, "sample": 2, "a_mean": 1, "a_max": 0, "threshold": 320}
     assert R.gate_map(cur, cache, g).tolist() == [[0, 0], [0, 1]]  # 320 is not > 320
     assert R.gate_map(cur, cache, {**g, "threshold": 319}).tolist() == [[1, 0], [0, 1]]

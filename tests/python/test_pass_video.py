@@ -110,7 +110,7 @@ def test_auto_mode_skips_and_counts(pass_dir: Path, session: V.PassSession,
     res = V.run_pass(session, xq, "auto")
     ref = _tflm(pass_dir, xq[:1])
     np.testing.assert_array_equal(res[0].output, ref[0])  # the first frame runs dense
-    assert res[0].dense and not any(r.dense for r in res[1:])
+    assert res[0].dense and not any(r.dense for r in res[1:]), [(r.dense, r.patches_changed[0]) for r in res]
     info = session.info
     for r in res[1:]:
         for i, ly in enumerate(info.layers):

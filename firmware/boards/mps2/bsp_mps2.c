@@ -1,6 +1,7 @@
 /* bsp_mps2.c - board support for QEMU's Arm MPS2 machines (mps2-an385 M3,
  * mps2-an386 M4F, mps2-an500 M7): CMSDK UART0 with an interrupt-fed ring
- * buffer, SysTick as a 1 ms tick plus a 64-bit timer, semihosting exit. */
+ * buffer, SysTick as a 1 ms tick, CMSDK TIMER0 as a free-running 64-bit tick
+ * counter, semihosting exit. */
 #include <stdint.h>
 #include <string.h>
 
@@ -32,13 +33,17 @@
 #define UART_INT_RX (1u << 1)
 #define UART0_RX_IRQ 0u
 
+/* CMSDK APB TIMER0: a 32-bit down-counter at the system clock, no interrupt */
+#define TIMER0_BASE 0x40000000u
+#define TIMER0_CTRL (*(volatile uint32_t *)(TIMER0_BASE + 0x00u))
+#define TIMER0_VALUE (*(volatile uint32_t *)(TIMER0_BASE + 0x04u))
+#define TIMER0_RELOAD (*(volatile uint32_t *)(TIMER0_BASE + 0x08u))
+
 /* System control space */
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 #define NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
-#define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
-#define ICSR_PENDSTSET (1u << 26)
 
 extern uint32_t __ram_budget__, __flash_budget__;
 
@@ -46,6 +51,8 @@ extern uint32_t __ram_budget__, __flash_budget__;
 static volatile uint8_t s_rx_buf[RX_RING_LEN];
 static octo_ring_t s_rx = {s_rx_buf, RX_RING_LEN, 0, 0, 0};
 static volatile uint32_t s_ms;
+static uint32_t s_tick_last;
+static uint64_t s_tick_high;
 
 
 static octo_board_info_t s_info = {
@@ -89,6 +96,9 @@ void octo_board_init(void) {
     SYST_RVR = TICKS_PER_MS - 1u;
     SYST_CVR = 0;
     SYST_CSR = 0x7u; /* enable, interrupt, processor clock */
+    TIMER0_RELOAD = 0xFFFFFFFFu;
+    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_CTRL = 0x1u; /* enable */
     irq_enable();
 }
 
@@ -106,18 +116,19 @@ int octo_board_uart_write(void *ctx, const uint8_t *data, size_t n) {
     return OCTO_OK;
 }
 
+/* Ticks from TIMER0, not from SysTick + the ms count: under QEMU's -icount the SysTick counter can read
+ * as reloaded before its interrupt is pending, which made an interval now and then 1 ms (1M instructions)
+ * short or long. TIMER0 wraps every 2^32 ticks (171 s at 25 MHz); callers read more often than that. */
 uint64_t octo_board_ticks(void) {
-    uint32_t ms;
-    uint32_t cvr;
     irq_disable();
-    ms = s_ms;
-    cvr = SYST_CVR;
-    /* Wrapped after we masked interrupts but before the ISR counted it. */
-    if ((SCB_ICSR & ICSR_PENDSTSET) && cvr > TICKS_PER_MS / 2u) {
-        ms++;
+    const uint32_t now = 0xFFFFFFFFu - TIMER0_VALUE; /* counts up */
+    if (now < s_tick_last) {
+        s_tick_high += 1ull << 32;
     }
+    s_tick_last = now;
+    const uint64_t t = s_tick_high | now;
     irq_enable();
-    return (uint64_t)ms * TICKS_PER_MS + (TICKS_PER_MS - 1u - cvr);
+    return t;
 }
 
 uint32_t octo_board_millis(void) { return s_ms; }

@@ -17,9 +17,12 @@
  * layer applied to the effective input, bit for bit; with every gate saying
  * "changed" the whole chain equals the dense model bit for bit.
  *
- * Gate (integers only, mirrored in host_tools/pass_gates.py): over the patch's
- * sampled elements (rows and columns y, x with (y - y0) % S == 0 and
- * (x - x0) % S == 0 from the patch's top-left corner, all channels; n of them),
+ * Gate (integers only, mirrored in host_tools/pass_ref.py): over the patch's
+ * sampled elements, all channels, n of them. The sampling grid moves every
+ * frame so that each pixel is read once every S*S frames: with
+ * phase = frames % (S*S) (octo_pass_state_t.frames before the frame runs),
+ * oy = phase / S, ox = phase % S, a patch of h x w pixels at (y0, x0) reads
+ * rows y0 + min(oy, h - 1) + k*S and columns x0 + min(ox, w - 1) + k*S,
  *   sum = sum |cur - E|, mx = max |cur - E|,
  *   mean_q8 = (sum * 256) / n   (integer division),  max_q8 = mx * 256,
  *   changed  <=>  mx > 0  and  a_mean * mean_q8 + a_max * max_q8 > threshold

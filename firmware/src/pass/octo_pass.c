@@ -248,11 +248,24 @@ __attribute__((noinline)) static void sad_max(const int8_t *a, const int8_t *b, 
     *mx = m;
 }
 
+/* The gate's verdict from the statistics of n sampled elements (octo_pass.h formula). */
+static OCTO_ALWAYS_INLINE int gate_says(const octo_pass_gate_t *gt, uint64_t sum, uint32_t mx, uint32_t n) {
+    if (mx == 0u) {
+        return 0;
+    }
+    const uint64_t s8 = sum * 256u;
+    const int64_t mean_q8 = (int64_t)(s8 <= 0xFFFFFFFFu ? (uint32_t)s8 / n : s8 / n); /* 32-bit divide if it can */
+    const int64_t max_q8 = (int64_t)mx * 256;
+    return (int64_t)gt->a_mean * mean_q8 + (int64_t)gt->a_max * max_q8 > gt->threshold;
+}
+
 /* The learned gate on patch rows [y0, y1) x columns [x0, x1) (octo_pass.h formula).
  * Returns changed; *elements = n. */
 static int gate_patch(const octo_pass_gate_t *gt, const int8_t *cur, const int8_t *E, int32_t W, int32_t C,
-                      int32_t y0, int32_t y1, int32_t x0, int32_t x1, uint32_t *elements) {
+                      int32_t y0, int32_t y1, int32_t x0, int32_t x1, int32_t oy, int32_t ox, uint32_t *elements) {
     const int32_t S = gt->sample;
+    y0 += oy < y1 - y0 - 1 ? oy : y1 - y0 - 1;
+    x0 += ox < x1 - x0 - 1 ? ox : x1 - x0 - 1;
     const int32_t rows = (y1 - y0 + S - 1) / S, cols = (x1 - x0 + S - 1) / S;
     const int32_t off = (y0 * W + x0) * C;
     uint64_t sum;
@@ -264,13 +277,76 @@ static int gate_patch(const octo_pass_gate_t *gt, const int8_t *cur, const int8_
     }
     const uint32_t n = (uint32_t)rows * (uint32_t)cols * (uint32_t)C;
     *elements = n;
-    if (mx == 0u) {
-        return 0;
+    return gate_says(gt, sum, mx, n);
+}
+
+#define PASS_BAND_MAX 64 /* patches per band for gate_band */
+
+/* One sampled row of a band: sum[px] and mx[px] gain |cur - E| over the sampled pixels x0 + first + k*S
+ * (k < cnt) of each of the n patches P pixels apart, C channels each (a constant where inlined with one).
+ * Every patch of the band is read, candidate or not: cheaper than testing, and only candidates get a verdict. */
+static OCTO_ALWAYS_INLINE void band_row(const int8_t *a, const int8_t *b, int32_t C, int32_t n, int32_t P,
+                                        int32_t S, int32_t cnt, uint32_t *sum, uint8_t *mx) {
+    for (int32_t px = 0; px < n; px++, a += P * C, b += P * C) {
+        uint32_t sr = sum[px], m = mx[px];
+        for (int32_t k = 0, x = 0; k < cnt; k++, x += S * C) {
+            for (int32_t c = 0; c < C; c++) {
+                sad_byte(a[x + c], b[x + c], &sr, &m);
+            }
+        }
+        sum[px] = sr;
+        mx[px] = (uint8_t)m;
     }
-    const uint64_t s8 = sum * 256u;
-    const int64_t mean_q8 = (int64_t)(s8 <= 0xFFFFFFFFu ? (uint32_t)s8 / n : s8 / n); /* 32-bit divide if it can */
-    const int64_t max_q8 = (int64_t)mx * 256;
-    return (int64_t)gt->a_mean * mean_q8 + (int64_t)gt->a_max * max_q8 > gt->threshold;
+}
+
+__attribute__((noinline)) static void band_row_c1(const int8_t *a, const int8_t *b, int32_t n, int32_t P, int32_t S,
+                                                  int32_t cnt, uint32_t *sum, uint8_t *mx) {
+    band_row(a, b, 1, n, P, S, cnt, sum, mx);
+}
+
+__attribute__((noinline)) static void band_row_cn(const int8_t *a, const int8_t *b, int32_t C, int32_t n, int32_t P,
+                                                  int32_t S, int32_t cnt, uint32_t *sum, uint8_t *mx) {
+    band_row(a, b, C, n, P, S, cnt, sum, mx);
+}
+
+/* The gates of the candidate patches (g[px] != 0) of band [y0, y1) in one pass over its sampled rows, for
+ * inputs with few channels (an image at layer 0): there a patch samples only a handful of bytes and a call
+ * per patch would cost more than its reads. Same integers as gate_patch; g[px] = the verdict. Needs
+ * npw <= PASS_BAND_MAX and P * P * C * 255 < 2^32 (the sums are 32-bit). Returns the elements read. */
+__attribute__((noinline)) static uint32_t gate_band(const octo_pass_gate_t *gt, const int8_t *cur, const int8_t *E,
+                                                    int32_t W, int32_t C, int32_t P, int32_t y0, int32_t y1,
+                                                    int32_t oy, int32_t ox, uint8_t *g, int32_t npw) {
+    const int32_t S = gt->sample, h = y1 - y0;
+    const int32_t ry = y0 + (oy < h - 1 ? oy : h - 1), rows = (y1 - ry + S - 1) / S;
+    /* columns: a full patch samples x0 + f + k*S, k < cnt; the last one, wl wide, x0 + fl + k*S, k < cntl */
+    const int32_t wl = W - (npw - 1) * P, f = ox < P - 1 ? ox : P - 1, fl = ox < wl - 1 ? ox : wl - 1;
+    const int32_t cnt = (P - f + S - 1) / S, cntl = (wl - fl + S - 1) / S;
+    uint32_t sum[PASS_BAND_MAX];
+    uint8_t mx[PASS_BAND_MAX];
+    memset(sum, 0, sizeof sum[0] * (size_t)npw);
+    memset(mx, 0, (size_t)npw);
+    for (int32_t r = 0; r < rows; r++) {
+        const int32_t row = (ry + r * S) * W * C;
+        const int8_t *a = &cur[row], *b = &E[row];
+        if (C == 1) {
+            band_row_c1(&a[f], &b[f], npw - 1, P, S, cnt, sum, mx);
+        } else {
+            band_row_cn(&a[f * C], &b[f * C], C, npw - 1, P, S, cnt, sum, mx);
+        }
+        const int32_t xl = ((npw - 1) * P + fl) * C;
+        band_row_cn(&a[xl], &b[xl], C, 1, P, S, cntl, &sum[npw - 1], &mx[npw - 1]);
+    }
+    const uint32_t n_full = (uint32_t)(rows * cnt * C), n_last = (uint32_t)(rows * cntl * C);
+    uint32_t elements = 0;
+    for (int32_t px = 0; px < npw; px++) {
+        if (g[px] == 0u) {
+            continue;
+        }
+        const uint32_t n = px == npw - 1 ? n_last : n_full;
+        elements += n;
+        g[px] = (uint8_t)gate_says(gt, sum[px], mx[px], n);
+    }
+    return elements;
 }
 
 /* Whether n bytes differ (a word at a time). */
@@ -307,28 +383,40 @@ static int patch_differs(const int8_t *cur, const int8_t *E, int32_t W, int32_t 
 /* Step 1 of a non-dense frame on a gated layer: gate_map = changed patches, E updated.
  * in_mask: the previous layer's out_mask, NULL for layer 0 (every patch a candidate). */
 __attribute__((noinline)) static void run_gates(const octo_pass_layer_t *L, const uint8_t *in_mask, uint32_t mode,
-                                                octo_pass_layer_stats_t *s) {
+                                                uint32_t frame, octo_pass_layer_stats_t *s) {
     const int32_t H = L->in_dims->h, W = L->in_dims->w, C = L->in_dims->c, P = L->gate->patch;
+    const uint32_t S = L->gate->sample, phase = frame % (S * S);
+    const int32_t oy = (int32_t)(phase / S), ox = (int32_t)(phase % S);
     const int32_t nph = (H + P - 1) / P, npw = (W + P - 1) / P;
     if (in_mask == NULL) {
         memset(L->gate_map, 1, (size_t)(nph * npw));
     } else {
         mark_candidates(in_mask, H, W, P, npw, L->gate_map);
     }
+    const int banded = mode != OCTO_PASS_EXACT && C < 4 && npw <= PASS_BAND_MAX && (int64_t)P * P * C <= (1L << 24);
     for (int32_t py = 0; py < nph; py++) {
         const int32_t y0 = py * P, y1 = H - y0 < P ? H : y0 + P;
         uint8_t *g = &L->gate_map[py * npw];
+        if (banded) { /* the whole band's verdicts at once, then only the copies below */
+            for (int32_t px = 0; px < npw; px++) {
+                s->patches_checked += g[px] != 0u;
+            }
+            s->gate_elements += gate_band(L->gate, L->in, L->cache, W, C, P, y0, y1, oy, ox, g, npw);
+        }
         for (int32_t px = 0; px < npw; px++) {
             if (g[px] == 0u) {
                 continue;
             }
             const int32_t x0 = px * P, x1 = W - x0 < P ? W : x0 + P;
-            uint32_t n;
-            const int changed = mode == OCTO_PASS_EXACT
-                                    ? patch_differs(L->in, L->cache, W, C, y0, y1, x0, x1, &n)
-                                    : gate_patch(L->gate, L->in, L->cache, W, C, y0, y1, x0, x1, &n);
-            s->patches_checked++;
-            s->gate_elements += n;
+            int changed = 1;
+            if (!banded) {
+                uint32_t n;
+                changed = mode == OCTO_PASS_EXACT
+                              ? patch_differs(L->in, L->cache, W, C, y0, y1, x0, x1, &n)
+                              : gate_patch(L->gate, L->in, L->cache, W, C, y0, y1, x0, x1, oy, ox, &n);
+                s->patches_checked++;
+                s->gate_elements += n;
+            }
             if (changed) {
                 const size_t len = (size_t)((x1 - x0) * C);
                 for (int32_t y = y0; y < y1; y++) {
@@ -479,7 +567,7 @@ int octo_pass_frame(const octo_pass_model_t *m, octo_pass_state_t *st, uint32_t 
             const int32_t P = L->gate->patch;
             const int32_t nph = (L->in_dims->h + P - 1) / P, npw = (L->in_dims->w + P - 1) / P;
             if (!dense) {
-                run_gates(L, in_mask, mode, &s);
+                run_gates(L, in_mask, mode, st->frames, &s);
                 const uint64_t patches = (uint64_t)(nph * npw);
                 if (i == 0 && (uint64_t)s.patches_changed * 1000u >= (uint64_t)m->cut_permille * patches) {
                     dense = layer_dense = 1; /* scene cut */
