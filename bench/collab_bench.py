@@ -45,6 +45,10 @@ EXTRA: dict[str, dict[str, Any]] = {
     "sgq2-stochastic": {"name": "sgq", "bits": 2, "gradient_rounding": "stochastic"},
     "sgq2-grad4": {"name": "sgq", "bits": 2, "gradient_bits": 4},
     "sgq4-grad2": {"name": "sgq", "bits": 4, "gradient_bits": 2},
+    # clipped ranges (docs/SGQ.md, "Clipped ranges"): alpha 2.25 at 2 bits, 5 at 4 bits
+    "sgq2-clip": {"name": "sgq", "bits": 2, "clip": True},
+    "sgq2-clip-grad4": {"name": "sgq", "bits": 2, "gradient_bits": 4, "clip": True},
+    "sgq4-clip": {"name": "sgq", "bits": 4, "clip": True},
 }
 SPLIT = "conv2"
 BOARDS = 2

@@ -67,6 +67,7 @@ BWD_RESP = struct.Struct("<IfII")        # step_after, dy scale, decode ticks, b
 CODEC_SGQ, CODEC_FP32 = 0, 1             # COLLAB_FORWARD codec byte ("uniform" is SGQ with one range)
 SRC_PAYLOAD, SRC_FEATURES = 0, 1         # COLLAB_READ source byte
 FLAG_SHARED = 1                          # COLLAB_FORWARD flags bit 0: one set of ranges for the whole payload
+FLAG_CLIP = 2                            # bit 1: clipped ranges, the bit width's alpha (OCTO_SGQ_CLIP_ALPHA8)
 
 CODEC_NAMES = ("sgq", "uniform", "fp32")
 DIRECTIONS = ("up", "down")              # up = board -> cloud (features), down = cloud -> board (gradients)
@@ -76,7 +77,8 @@ DIRECTIONS = ("up", "down")              # up = board -> cloud (features), down 
 @dataclass(frozen=True)
 class CodecSpec:
     """A codec setting: "sgq" (groups x stripes), "uniform" (SGQ's format with one range per payload) or
-    "fp32" (raw float32). Features: range AUTO, round to nearest; gradients: SYMMETRIC, gradient_rounding."""
+    "fp32" (raw float32). Features: range AUTO, round to nearest; gradients: SYMMETRIC, gradient_rounding.
+    `clip`: clipped ranges in both directions, each with its bit width's alpha (sgq.CLIP_ALPHA8)."""
 
     name: str = "sgq"
     bits: int = 4
@@ -84,6 +86,7 @@ class CodecSpec:
     stripe: tuple[int, int] = (2, 0)     # rows x columns, 0 = the full height/width
     gradient_rounding: str = "nearest"   # "nearest" | "stochastic"
     gradient_bits: int | None = None     # the gradients' code width when it differs from the features' (sgq/uniform)
+    clip: bool = False                   # clipped ranges (sgq/uniform)
 
     def __post_init__(self) -> None:
         if self.name not in CODEC_NAMES:
@@ -98,13 +101,16 @@ class CodecSpec:
             raise OctoError(f"gradient rounding {self.gradient_rounding!r}: use nearest or stochastic")
         if self.gradient_bits is not None and (self.name == "fp32" or self.gradient_bits not in (2, 4, 8)):
             raise OctoError(f"--gradient-bits {self.gradient_bits}: sgq and uniform gradients take 2, 4 or 8 bits")
+        if self.clip and self.name == "fp32":
+            raise OctoError("--clip: fp32 has no ranges to clip", hint="use it with --codec sgq or uniform")
 
     @property
     def label(self) -> str:
         if self.name == "fp32":
             return "fp32"
         gb = self.gradient_bits
-        return f"{self.name}{self.bits}" + (f"-g{gb}" if gb is not None and gb != self.bits else "")
+        return (f"{self.name}{self.bits}" + (f"-g{gb}" if gb is not None and gb != self.bits else "")
+                + ("-clip" if self.clip else ""))
 
     def host_codec(self, seed: int = 0, *, gradients: bool = False) -> Fp32Codec | SgqCodec:
         """The host twin (host_tools/sgq.py) of the features' codec, or with gradients=True of the gradients'
@@ -115,7 +121,7 @@ class CodecSpec:
         if gradients and self.gradient_bits is not None:
             bits = self.gradient_bits
         return make_codec(self.name, bits, groups=self.groups, stripe=self.stripe,
-                          gradient_rounding=self.gradient_rounding, seed=seed)
+                          gradient_rounding=self.gradient_rounding, seed=seed, clip=self.clip)
 
     def device_fields(self, shape: tuple[int, int, int, int]) -> tuple[int, int, int, int, int, int]:
         """(codec, bits, groups, stripe_h, stripe_w, flags) of COLLAB_FORWARD for a payload of `shape`: the
@@ -126,7 +132,8 @@ class CodecSpec:
 
         codec = self.host_codec()
         p = codec.params(shape, RANGE_AUTO, ROUND_NEAREST, 0)  # type: ignore[union-attr]
-        return CODEC_SGQ, p.bits, p.groups, p.stripe_h, p.stripe_w, FLAG_SHARED if p.shared else 0
+        flags = (FLAG_SHARED if p.shared else 0) | (FLAG_CLIP if self.clip else 0)
+        return CODEC_SGQ, p.bits, p.groups, p.stripe_h, p.stripe_w, flags
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "bits": 32 if self.name == "fp32" else self.bits}
@@ -135,6 +142,8 @@ class CodecSpec:
         if self.name == "sgq":
             d.update(groups=self.groups, stripe_h=self.stripe[0], stripe_w=self.stripe[1])
         d["gradient_rounding"] = self.gradient_rounding
+        if self.clip:
+            d["clip"] = True
         return d
 
 

@@ -52,6 +52,10 @@ RANGE_NAMES = {RANGE_UNSIGNED: "unsigned", RANGE_ASYMMETRIC: "asymmetric", RANGE
 ROUND_NEAREST = 0
 ROUND_STOCHASTIC = 1
 
+CLIP_MIN, CLIP_MAX = 8, 255  # SgqParams.clip: alpha in eighths (1.0 .. 31.875), 0 = off
+CLIP_MAX_VALUES = 1 << 23    # with clipping: (N if shared else 1) * stripe_h * stripe_w * C at most this
+CLIP_ALPHA8 = {2: 18, 4: 40, 8: 0}  # the measured alpha per bit width, in eighths (docs/SGQ.md), 0 = off
+
 GROUP_AUTO = 0         # INTERLEAVED for 2-bit SYMMETRIC payloads, else CONTIGUOUS (docs/SGQ.md has the numbers)
 GROUP_CONTIGUOUS = 1   # group = rank * G // C: channels of similar magnitude together
 GROUP_INTERLEAVED = 2  # group = rank % G: every group spans all magnitudes
@@ -107,6 +111,7 @@ class SgqParams:
     seed: int = 0                   # stochastic rounding: xorshift32 seeded as octo_train_prng_seed
     grouping: int = GROUP_AUTO      # ignored when group_map is given
     group_map: tuple[int, ...] | None = None
+    clip: int = 0                   # 0: ranges = max; 8..255: clipped at ceil(clip/8 * mean|v|) (docs/SGQ.md)
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,11 @@ def resolve_params(shape: tuple[int, int, int, int], params: SgqParams) -> SgqPa
         raise ValueError(f"unknown rounding {params.rounding}")
     if params.grouping not in (GROUP_AUTO, GROUP_CONTIGUOUS, GROUP_INTERLEAVED):
         raise ValueError(f"unknown grouping {params.grouping}")
+    if params.clip != 0 and not CLIP_MIN <= params.clip <= CLIP_MAX:
+        raise ValueError(f"clip must be 0 (off) or {CLIP_MIN}..{CLIP_MAX} (alpha in eighths), not {params.clip}")
+    if params.clip != 0 and (shape[0] if params.shared else 1) * params.stripe_h * sw * c > CLIP_MAX_VALUES:
+        raise ValueError(f"clipped ranges take at most {CLIP_MAX_VALUES} values per range "
+                         "((N if shared else 1) * stripe_h * stripe_w * C)")
     if params.group_map is not None:
         gm = np.asarray(params.group_map)
         if gm.shape != (c,) or gm.min() < 0 or gm.max() >= params.groups or \
@@ -317,7 +327,8 @@ def resolve_params(shape: tuple[int, int, int, int], params: SgqParams) -> SgqPa
             raise ValueError(f"group_map needs {c} ids covering 0..{params.groups - 1}, each used")
     return SgqParams(bits=params.bits, groups=params.groups, stripe_h=params.stripe_h, stripe_w=sw,
                      range_mode=params.range_mode, shared=params.shared, rounding=params.rounding,
-                     seed=params.seed & 0xFFFFFFFF, grouping=params.grouping, group_map=params.group_map)
+                     seed=params.seed & 0xFFFFFFFF, grouping=params.grouping, group_map=params.group_map,
+                     clip=params.clip)
 
 
 def group_channels(v: np.ndarray, groups: int, interleaved: bool = False) -> np.ndarray:
@@ -333,6 +344,16 @@ def group_channels(v: np.ndarray, groups: int, interleaved: bool = False) -> np.
     gmap = np.empty(c, dtype=np.int64)
     gmap[order] = rank % groups if interleaved else rank * groups // c
     return gmap
+
+
+def clip_bounds(flat: np.ndarray, ri: np.ndarray, n_ranges: int, clip: int) -> np.ndarray:
+    """Clipping bound per range: ceil(clip * S / (8 * n)) with S the sum of |v| and n the number of non-zero
+    values of the range (v after the range mode's clamp; 0 for an all-zero range), in exact integer
+    arithmetic, as the C encoder computes it (S < 2^31: at most 2^24 values per range)."""
+    a = np.abs(flat)
+    s = np.bincount(ri, weights=a, minlength=n_ranges).astype(np.int64)  # exact: sums < 2^53
+    n = np.bincount(ri, weights=a != 0, minlength=n_ranges).astype(np.int64)
+    return np.where(n > 0, (clip * s + 8 * n - 1) // np.maximum(8 * n, 1), 0)
 
 
 def _range_index(shape: tuple[int, int, int, int], p: SgqParams, gmap: np.ndarray) -> np.ndarray:
@@ -376,23 +397,26 @@ def encode(q: np.ndarray, scale: float, params: SgqParams | None = None) -> byte
     ri = _range_index(shape4, p, gmap).ravel()
     flat = v.ravel()
     if mode == RANGE_SYMMETRIC:
-        mag = np.abs(flat)
         hi = np.zeros(n_ranges, dtype=np.int64)
-        np.maximum.at(hi, ri, mag)
+        np.maximum.at(hi, ri, np.abs(flat))
         lo = np.zeros(n_ranges, dtype=np.int64)
-        width = hi
-        range_bytes = hi.astype(np.uint8).tobytes()
     else:
         hi = np.full(n_ranges, -128 if mode == RANGE_ASYMMETRIC else 0, dtype=np.int64)
         np.maximum.at(hi, ri, flat)
+        lo = np.zeros(n_ranges, dtype=np.int64)
         if mode == RANGE_ASYMMETRIC:
             lo = np.full(n_ranges, 127, dtype=np.int64)
             np.minimum.at(lo, ri, flat)
-            range_bytes = np.stack([lo, hi], axis=1).astype(np.int8).tobytes()
-        else:
-            lo = np.zeros(n_ranges, dtype=np.int64)
-            range_bytes = hi.astype(np.uint8).tobytes()
-        width = hi - lo
+    if p.clip:
+        bound = clip_bounds(flat, ri, n_ranges, p.clip)
+        hi = np.minimum(hi, bound)
+        if mode == RANGE_ASYMMETRIC:
+            lo = np.maximum(lo, -bound)
+    if mode == RANGE_ASYMMETRIC:
+        range_bytes = np.stack([lo, hi], axis=1).astype(np.int8).tobytes()
+    else:
+        range_bytes = hi.astype(np.uint8).tobytes()
+    width = hi - lo
     coded = width[ri] > 0
     idx = ri[coded]
     d = width[idx]
@@ -403,11 +427,12 @@ def encode(q: np.ndarray, scale: float, params: SgqParams | None = None) -> byte
     if mode == RANGE_SYMMETRIC:
         k = (1 << (p.bits - 1)) - 1
         x = flat[coded]
-        mag_codes = (np.abs(x) * ((k << 16) // d) + rnd) >> 16
+        mag_codes = np.minimum((np.abs(x) * ((k << 16) // d) + rnd) >> 16, k)  # a clipped value: the top level
         codes = k + np.sign(x) * mag_codes
     else:
         l1 = (1 << p.bits) - 1
-        codes = np.minimum(((flat[coded] - lo[idx]) * ((l1 << 16) // d) + rnd) >> 16, l1)
+        x = flat[coded] - lo[idx]  # < 0 only below a clipped lo: the bottom level
+        codes = np.where(x > 0, np.minimum((np.maximum(x, 0) * ((l1 << 16) // d) + rnd) >> 16, l1), 0)
     header = struct.pack("<BBBB4HBBI", MAGIC, FORMAT_VERSION,
                          BITS_CODES[p.bits] | mode << 2 | int(p.shared) << 4, p.groups, *shape4,
                          p.stripe_h, p.stripe_w, scale_bits)
@@ -556,7 +581,8 @@ class Fp32Codec:
 class SgqCodec:
     """float -> int8 (quantize_int8) -> SGQ. Features use RANGE_AUTO and round to nearest; gradients use
     RANGE_SYMMETRIC and `gradient_rounding`. Stochastic rounding seeds call k of encode_gradients with
-    seed + k, so a run is reproducible and successive payloads draw differently."""
+    seed + k, so a run is reproducible and successive payloads draw differently. `clip` clips the ranges
+    in both directions with the measured alpha of the bit width (CLIP_ALPHA8; none at 8 bits)."""
 
     name: str = "sgq"
     bits: int = 4
@@ -566,6 +592,7 @@ class SgqCodec:
     shared: bool = False
     gradient_rounding: int = ROUND_NEAREST
     seed: int = 0
+    clip: bool = False
     _calls: int = field(default=0, repr=False)
 
     def params(self, shape: tuple[int, ...], range_mode: int, rounding: int, seed: int) -> SgqParams:
@@ -573,7 +600,8 @@ class SgqCodec:
         return SgqParams(bits=self.bits, groups=min(self.groups, c, MAX_GROUPS),
                          stripe_h=min(self.stripe_h or h, h, MAX_STRIPE),
                          stripe_w=min(self.stripe_w or w, w, MAX_STRIPE), range_mode=range_mode,
-                         shared=self.shared, rounding=rounding, seed=seed)
+                         shared=self.shared, rounding=rounding, seed=seed,
+                         clip=CLIP_ALPHA8[self.bits] if self.clip else 0)
 
     def encode_int8(self, q: np.ndarray, scale: float, gradients: bool = False) -> bytes:
         """The device's view: an int8 tensor and its scale."""
@@ -601,12 +629,13 @@ CODECS = ("sgq", "uniform", "fp32")
 
 
 def make_codec(name: str, bits: int = 4, *, groups: int = 4, stripe: tuple[int, int] = (2, 0),
-               gradient_rounding: str = "nearest", seed: int = 0) -> Fp32Codec | SgqCodec:
+               gradient_rounding: str = "nearest", seed: int = 0, clip: bool = False) -> Fp32Codec | SgqCodec:
     """A TensorCodec by name:
       "sgq"     - `groups` similarity groups, `stripe` = (rows, cols) tiles (0 = the full height/width);
       "uniform" - the same wire format with one group and one range for the whole payload (per-tensor
                   uniform quantization at `bits`), the baseline SGQ must beat at equal bits;
-      "fp32"    - raw float32 (bits is ignored)."""
+      "fp32"    - raw float32 (bits and clip are ignored).
+    `clip`: clipped ranges with the bit width's measured alpha (CLIP_ALPHA8), see docs/SGQ.md."""
     if gradient_rounding not in ("nearest", "stochastic"):
         raise ValueError(f"gradient_rounding must be nearest or stochastic, not {gradient_rounding!r}")
     rounding = ROUND_STOCHASTIC if gradient_rounding == "stochastic" else ROUND_NEAREST
@@ -616,8 +645,8 @@ def make_codec(name: str, bits: int = 4, *, groups: int = 4, stripe: tuple[int, 
         raise ValueError(f"bits must be 2, 4 or 8, not {bits}")
     if name == "sgq":
         return SgqCodec(name="sgq", bits=bits, groups=groups, stripe_h=stripe[0], stripe_w=stripe[1],
-                        gradient_rounding=rounding, seed=seed)
+                        gradient_rounding=rounding, seed=seed, clip=clip)
     if name == "uniform":
         return SgqCodec(name="uniform", bits=bits, groups=1, stripe_h=0, stripe_w=0, shared=True,
-                        gradient_rounding=rounding, seed=seed)
+                        gradient_rounding=rounding, seed=seed, clip=clip)
     raise ValueError(f"unknown codec {name!r} (known: {', '.join(CODECS)})")

@@ -4,13 +4,14 @@
  * tests/python/test_sgq.py builds it with arm-none-eabi-gcc -O2 and runs it under
  * qemu-system-arm -semihosting. For one payload of 16 digits-sized samples
  * [16,8,8,16] (ReLU features, and sparse signed gradients), at 2, 4 and 8 bits
- * with the default settings (G=4, 2-row bands), it times octo_sgq_encode and
+ * with the default settings (G=4, 2-row bands), and at 2 and 4 bits also with
+ * clipped ranges (OCTO_SGQ_CLIP_ALPHA8), it times octo_sgq_encode and
  * octo_sgq_decode with SysTick (25 MHz from a 1 GHz virtual clock: 1 tick = 40
  * instructions) and prints one line per setting over semihosting:
- *   "sgq <features|gradients> bits=<b> len=<bytes> encode_ticks=<t> decode_ticks=<t> ok=<0|1>"
- * (ok = both calls returned OCTO_OK, no decoded value changed sign, and 8 bits
- * decoded losslessly), then "sgq done", and exits 0 if every line was ok
- * (semihosting SYS_EXIT_EXTENDED).
+ *   "sgq <features|gradients> bits=<b> clip=<alpha8> len=<bytes> encode_ticks=<t> decode_ticks=<t> ok=<0|1>"
+ * (ok = both calls returned OCTO_OK, no decoded value changed sign, 8 bits
+ * decoded losslessly, a clipped payload is as long as the unclipped one), then
+ * "sgq done", and exits 0 if every line was ok (semihosting SYS_EXIT_EXTENDED).
  */
 #include <stdint.h>
 #include <string.h>
@@ -108,12 +109,16 @@ int main(void) {
     static const int32_t bits[] = {2, 4, 8};
     const octo_sgq_ctx_t ctx = {g_scratch, sizeof g_scratch};
     int all_ok = 1;
+    size_t plain_len[3] = {0, 0, 0};
     for (int gradients = 0; gradients < 2; gradients++) {
         fill(gradients);
-        for (int b = 0; b < 3; b++) {
+        for (int run = 0; run < 5; run++) { /* 2, 4, 8 bits; then 2 and 4 bits clipped */
+            const int b = run % 3;
+            const int32_t clip = run >= 3 ? OCTO_SGQ_CLIP_ALPHA8(bits[b]) : 0;
             const octo_sgq_tensor_t t = {g_q, {N, H, W, C}, 0.01f};
             const octo_sgq_params_t p = {.bits = bits[b], .groups = 4, .stripe_h = 2, .stripe_w = W,
-                                         .range_mode = gradients ? OCTO_SGQ_RANGE_SYMMETRIC : OCTO_SGQ_RANGE_AUTO};
+                                         .range_mode = gradients ? OCTO_SGQ_RANGE_SYMMETRIC : OCTO_SGQ_RANGE_AUTO,
+                                         .clip = clip};
             size_t len = 0;
             SYST_CVR = 0;
             const uint32_t t0 = ticks_now();
@@ -124,7 +129,8 @@ int main(void) {
             const uint32_t t2 = ticks_now();
             const int st2 = octo_sgq_decode(g_pay, len, &ctx, g_out, sizeof g_out, &info);
             const uint32_t t3 = ticks_now();
-            int ok = st == OCTO_OK && st2 == OCTO_OK;
+            int ok = st == OCTO_OK && st2 == OCTO_OK && (clip == 0 || len == plain_len[b]);
+            plain_len[b] = clip == 0 ? len : plain_len[b];
             for (uint32_t i = 0; ok && i < ELEMS; i++) {
                 /* signs never flip and zeros stay zero at 8 bits (lossless) */
                 ok = (g_out[i] == 0 || (g_out[i] > 0) == (g_q[i] > 0)) && (bits[b] != 8 || g_out[i] == g_q[i]);
@@ -133,6 +139,8 @@ int main(void) {
             char line[160];
             char *q = put_str(line, gradients ? "sgq gradients bits=" : "sgq features bits=");
             q = put_uint(q, (uint32_t)bits[b]);
+            q = put_str(q, " clip=");
+            q = put_uint(q, (uint32_t)clip);
             q = put_str(q, " len=");
             q = put_uint(q, (uint32_t)len);
             q = put_str(q, " encode_ticks=");

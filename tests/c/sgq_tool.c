@@ -3,14 +3,14 @@
  *
  * One command per input line, one output line per command. Byte strings are
  * lowercase hex; "-" stands for an empty string (or "no group map").
- *   enc <range> <bits> <groups> <sh> <sw> <shared> <grouping> <rounding> <seed>
+ *   enc <range> <bits> <groups> <sh> <sw> <shared> <grouping> <rounding> <seed> <clip>
  *       <n> <h> <w> <c> <scale_bits> <group_map|-> <int8 data>
  *         -> "ok <payload>" or "err <status>"      (scale_bits: 8 hex digits, the
  *            float's IEEE-754 bits; seed decimal; the rest decimal)
  *   dec <max_elems> <payload>
  *         -> "ok <n> <h> <w> <c> <scale_bits> <int8 data>" or "err <status>"
  *            (max_elems is the output capacity, at most DEC_MAX_ELEMS)
- *   max <n> <h> <w> <c> <bits> <groups> <sh> <sw>
+ *   max <n> <h> <w> <c> <bits> <groups> <sh> <sw> [<shared> <clip>]
  *         -> "ok <octo_sgq_encoded_max_len> <OCTO_SGQ_MAX_LEN>" or "err <status>"
  *   scratch <c> <groups> -> "<octo_sgq_scratch_size> <OCTO_SGQ_SCRATCH_LEN>"
  * Unknown commands and malformed arguments print "!bad <reason>".
@@ -98,8 +98,8 @@ static int parse_ints(long *v, int count) {
 }
 
 static void cmd_enc(void) {
-    long v[13];
-    if (parse_ints(v, 13) != 0) {
+    long v[14];
+    if (parse_ints(v, 14) != 0) {
         puts("!bad numbers");
         return;
     }
@@ -118,10 +118,10 @@ static void cmd_enc(void) {
     octo_sgq_params_t p = {
         .range_mode = (int32_t)v[0], .bits = (int32_t)v[1], .groups = (int32_t)v[2], .stripe_h = (int32_t)v[3],
         .stripe_w = (int32_t)v[4], .shared = (int32_t)v[5], .grouping = (int32_t)v[6], .rounding = (int32_t)v[7],
-        .seed = (uint32_t)v[8], .group_map = map_len ? g_map : NULL,
+        .seed = (uint32_t)v[8], .group_map = map_len ? g_map : NULL, .clip = (int32_t)v[9],
     };
     octo_sgq_tensor_t t = {.data = (const int8_t *)g_data,
-                           .dims = {(int32_t)v[9], (int32_t)v[10], (int32_t)v[11], (int32_t)v[12]}};
+                           .dims = {(int32_t)v[10], (int32_t)v[11], (int32_t)v[12], (int32_t)v[13]}};
     memcpy(&t.scale, &scale_bits, sizeof t.scale);
     if ((uint64_t)t.dims.n * (uint64_t)t.dims.h * (uint64_t)t.dims.w * (uint64_t)t.dims.c != data_len ||
         (map_len != 0u && map_len != (size_t)t.dims.c)) {
@@ -202,8 +202,16 @@ static void cmd_max(void) {
         return;
     }
     const octo_dims_t d = {(int32_t)v[0], (int32_t)v[1], (int32_t)v[2], (int32_t)v[3]};
+    long opt[2] = {0, 0}; /* optional: shared, clip */
+    for (int i = 0; i < 2; i++) {
+        const char *tok = strtok(NULL, " ");
+        if (tok != NULL && parse_long(tok, &opt[i]) != 0) {
+            puts("!bad numbers");
+            return;
+        }
+    }
     const octo_sgq_params_t p = {.bits = (int32_t)v[4], .groups = (int32_t)v[5], .stripe_h = (int32_t)v[6],
-                                 .stripe_w = (int32_t)v[7]};
+                                 .stripe_w = (int32_t)v[7], .shared = (int32_t)opt[0], .clip = (int32_t)opt[1]};
     size_t n;
     const int st = octo_sgq_encoded_max_len(&d, &p, &n);
     if (st != OCTO_OK) {

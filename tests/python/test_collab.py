@@ -82,8 +82,33 @@ CODEC_CASES = [
     ("uniform2", CodecSpec("uniform", 2)),
     ("uniform4", CodecSpec("uniform", 4)),
     ("uniform8", CodecSpec("uniform", 8)),
+    ("sgq2-clip", CodecSpec("sgq", 2, clip=True)),
+    ("sgq4-clip", CodecSpec("sgq", 4, clip=True)),
+    ("sgq8-clip", CodecSpec("sgq", 8, clip=True)),
+    ("sgq2-g16-3x5-tiles-clip", CodecSpec("sgq", 2, groups=16, stripe=(3, 5), clip=True)),
+    ("uniform2-clip", CodecSpec("uniform", 2, clip=True)),
     ("fp32", CodecSpec("fp32")),
 ]
+
+
+def test_codec_spec_clip() -> None:
+    """--clip: COLLAB_FORWARD flags bit 1, the host twins clip with the bit width's alpha in both directions
+    (none at 8 bits), fp32 refuses it; without it the request and the labels are what they were."""
+    from host_tools.collab import FLAG_CLIP, FLAG_SHARED
+    from host_tools.errors import OctoError
+
+    n_shape = (BATCH, *SHAPE)
+    assert CodecSpec("sgq", 2).device_fields(n_shape)[5] == 0
+    assert CodecSpec("sgq", 2, clip=True).device_fields(n_shape)[5] == FLAG_CLIP
+    assert CodecSpec("uniform", 4, clip=True).device_fields(n_shape)[5] == FLAG_SHARED | FLAG_CLIP
+    spec = CodecSpec("sgq", 2, gradient_bits=4, clip=True)
+    assert spec.label == "sgq2-g4-clip" and CodecSpec("sgq", 2).label == "sgq2"
+    for codec, bits in ((spec.host_codec(), 2), (spec.host_codec(gradients=True), 4)):
+        assert codec.params(n_shape, S.RANGE_AUTO, S.ROUND_NEAREST, 0).clip == S.CLIP_ALPHA8[bits] > 0
+    assert CodecSpec("sgq", 8, clip=True).host_codec().params(n_shape, S.RANGE_AUTO, S.ROUND_NEAREST, 0).clip == 0
+    assert "clip" not in CodecSpec("sgq", 2).as_dict() and CodecSpec("sgq", 2, clip=True).as_dict()["clip"]
+    with pytest.raises(OctoError, match="--clip"):
+        CodecSpec("fp32", clip=True)
 
 
 @pytest.mark.parametrize(("name", "spec"), CODEC_CASES, ids=[c[0] for c in CODEC_CASES])
@@ -257,6 +282,7 @@ def test_bad_forward_requests_are_refused_before_the_forward(digits_dir: Path, h
                          ((1, 0, 4, 17, 2, 8, 0, 0), "SGQ settings"),  # groups > C
                          ((1, 0, 4, 4, 9, 8, 0, 0), "SGQ settings"),   # stripe > H
                          ((1, 2, 4, 4, 2, 8, 0, 0), "codec 0"),        # unknown codec
+                         ((1, 0, 4, 4, 2, 8, 4, 0), "flags bits 0-1"), # flags bit 2
                          ((1, 0, 4, 4, 2, 8, 0, 1), "reserved 0")):
         req[6:14] = bytes(fields)
         with pytest.raises(BoardError, match=text):
@@ -389,16 +415,16 @@ def test_cli_collab_json(digits_dir: Path, tmp_path: Path, capsys: pytest.Captur
     with np.load(digits_dir / "eval.npz") as d:
         np.savez(tmp_path / "ev.npz", x=d["x"][:32], y=d["y"][:32])
     rc = octo_main(["collab", str(digits_dir), "--split", "conv2", "--codec", "uniform", "--bits", "2",
-                    "--gradient-bits", "8", "--target", "host", "--boards", "2", "--epochs", "1", "--data",
+                    "--gradient-bits", "8", "--clip", "--target", "host", "--boards", "2", "--epochs", "1", "--data",
                     str(tmp_path / "small.npz"), "--eval", str(tmp_path / "ev.npz"), "--run-dir",
                     str(tmp_path / "run"), "--json", "-"])
     cap = capsys.readouterr()
     assert rc == 0, cap.err[-2000:]
     m = json.loads(cap.out)
     assert m["schema"] == "octo.collab/1" and m["codec"] == {"name": "uniform", "bits": 2, "gradient_bits": 8,
-                                                              "gradient_rounding": "nearest"}
+                                                              "gradient_rounding": "nearest", "clip": True}
     assert m["steps"] == 4 and len(m["final"]["eval_accuracy_per_board"]) == 2
-    b = m["bytes_per_sample"]  # uniform: one range per payload, so the sizes are exact
+    b = m["bytes_per_sample"]  # uniform: one range per payload, so the sizes are exact (clipping keeps them)
     assert b["up_payload"] == pytest.approx((18 + 1 + 16 * ELEMS * 2 // 8) / 16, abs=0.01)
     assert b["down_payload"] == pytest.approx((18 + 1 + 16 * ELEMS) / 16, abs=0.01)
     assert m["device"]["instructions_per_sample"] is None and m["device"]["ticks"]["encode"] > 0

@@ -106,7 +106,18 @@ typedef struct {
     int32_t rounding;         /* octo_sgq_round_t */
     uint32_t seed;            /* stochastic rounding seed (state = fmix32(seed + 0x9E3779B9)) */
     const uint8_t *group_map; /* optional [C] fixed group ids (each group used); NULL = computed */
+    int32_t clip;             /* 0: a range is its stripe x group's max; OCTO_SGQ_CLIP_MIN..MAX: clipped
+                               * ranges, bound = min(max, ceil(clip / 8 * mean |v| of the non-zero
+                               * values)), values beyond it coded as the extreme level (docs/SGQ.md) */
 } octo_sgq_params_t;
+
+/* Clipped ranges (octo_sgq_params_t.clip): alpha in eighths, and the defaults chosen by measurement
+ * (docs/SGQ.md, "Clipped ranges"): 2.25 at 2 bits, 5 at 4 bits, off at 8 bits (lossless on q). */
+#define OCTO_SGQ_CLIP_MIN 8
+#define OCTO_SGQ_CLIP_MAX 255
+#define OCTO_SGQ_CLIP_ALPHA8(bits) ((bits) == 2 ? 18 : (bits) == 4 ? 40 : 0)
+/* With clipping, (shared ? N : 1) * stripe_h * stripe_w * C must not exceed this (sums fit 32 bits). */
+#define OCTO_SGQ_CLIP_MAX_VALUES (1ul << 23)
 
 /* An int8 tensor with its per-tensor scale (real value = data[i] * scale). */
 typedef struct {
@@ -167,7 +178,8 @@ int octo_sgq_encoded_max_len(const octo_dims_t *dims, const octo_sgq_params_t *p
                              size_t *out_len) OCTO_CHECK_RESULT;
 
 /* Encode `in` into dst[cap]; *out_len = bytes written. Three passes over the
- * tensor (channel statistics, ranges, codes); no allocation.
+ * tensor (channel statistics, ranges, codes); no allocation. Clipping never
+ * changes the length (a range has zero width with clipping iff it has without).
  * Returns OCTO_OK, OCTO_E_ARG (NULL, dims, scale, params, UNSIGNED mode with a
  * negative value, an invalid group_map, misaligned scratch) or OCTO_E_BUF
  * (scratch or dst too small; dst then holds nothing usable). */

@@ -386,7 +386,7 @@ static size_t fp32_encode(const int8_t *q, uint32_t n, const octo_dims_t *d, flo
 }
 
 /* COLLAB_FORWARD: u32 step, u16 n, u8 mode (0 eval, 1 train), u8 codec (0 SGQ, 1 fp32), u8 bits,
- * u8 groups, u8 stripe_h, u8 stripe_w, u8 flags (bit 0: shared ranges), u8 0
+ * u8 groups, u8 stripe_h, u8 stripe_w, u8 flags (bit 0: shared ranges, bit 1: clipped ranges), u8 0
  * -> u32 payload_len, f32 feature scale, u32 forward ticks, u32 encode ticks. */
 int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
     octo_trainer_t *t = NULL;
@@ -405,8 +405,8 @@ int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     const int codec = b[7];
     const octo_collab_mem_t *cm = &g_octo_train_collab;
     const octo_dims_t *d = split_dims(t);
-    if (train > 1 || codec > OCTO_COLLAB_CODEC_FP32 || b[12] > 1u || b[13] != 0u) {
-        p->error_text = "COLLAB_FORWARD: mode must be 0/1, codec 0 (SGQ) or 1 (fp32), flags 0/1, reserved 0";
+    if (train > 1 || codec > OCTO_COLLAB_CODEC_FP32 || (b[12] & ~OCTO_COLLAB_FLAGS_ALL) != 0u || b[13] != 0u) {
+        p->error_text = "COLLAB_FORWARD: mode must be 0/1, codec 0 (SGQ) or 1 (fp32), flags bits 0-1 only, reserved 0";
         return OCTO_E_PAYLOAD;
     }
     if (n == 0u || n > t->m->batch) {
@@ -425,9 +425,10 @@ int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     sp.stripe_h = b[10];
     sp.stripe_w = b[11];
     sp.range_mode = OCTO_SGQ_RANGE_AUTO;
-    sp.shared = b[12];
+    sp.shared = (b[12] & OCTO_COLLAB_FLAG_SHARED) != 0u;
     sp.grouping = OCTO_SGQ_GROUP_AUTO;
     sp.rounding = OCTO_SGQ_ROUND_NEAREST;
+    sp.clip = (b[12] & OCTO_COLLAB_FLAG_CLIP) != 0u ? OCTO_SGQ_CLIP_ALPHA8(sp.bits) : 0;
     if (codec == OCTO_COLLAB_CODEC_SGQ) { /* settings checked before the forward changes anything */
         size_t max_len = 0;
         if (octo_sgq_encoded_max_len(&nd, &sp, &max_len) != OCTO_OK) {

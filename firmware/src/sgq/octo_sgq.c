@@ -9,7 +9,10 @@
  *     mag = (x * R + r) >> 16 (<= K), code = K +- mag;  value = +-((|code-K| * Q + 2^15) >> 16)
  *   r = 2^15 (nearest) or the top 16 bits of an xorshift32 draw (stochastic).
  * x * R <= d * R <= L << 16 < 2^24 and code * Q <= d << 16, so every product
- * fits in 32 bits and a decoded value never leaves [lo, hi].
+ * fits in 32 bits and a decoded value never leaves [lo, hi]. With clipped
+ * ranges a value may lie outside its range: above it, x * R <= 255 * (255 << 16)
+ * still fits and the code saturates at the top level; below lo (ASYMMETRIC) the
+ * code is 0.
  */
 #include "octo/octo_sgq.h"
 
@@ -28,14 +31,17 @@ typedef struct {
     uint16_t *gsize;     /* [G] channels per group */
     uint16_t *hist;      /* [129] counting-sort histogram (aliases entries) */
     sgq_entry_t *entries; /* [G] */
+    uint32_t *acc;        /* [2G] clipped ranges: sum of |v| and non-zero count per group (aliases entries) */
 } sgq_scratch_t;
 
 #define HIST_LEN 129u
 
 #if defined(__GNUC__) || defined(__clang__)
 #define OCTO_SGQ_INLINE inline __attribute__((always_inline))
+#define OCTO_SGQ_NOINLINE __attribute__((noinline))
 #else
 #define OCTO_SGQ_INLINE inline
+#define OCTO_SGQ_NOINLINE
 #endif
 
 static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
@@ -61,6 +67,7 @@ static int scratch_split(const octo_sgq_ctx_t *ctx, int32_t c, int32_t g, sgq_sc
     p += align4((size_t)g * 2u);
     s->hist = (uint16_t *)(void *)p;
     s->entries = (sgq_entry_t *)(void *)p;
+    s->acc = (uint32_t *)(void *)p;
     return OCTO_OK;
 }
 
@@ -309,7 +316,11 @@ static int params_ok(const octo_dims_t *d, const octo_sgq_params_t *p) {
            p->stripe_h <= shmax && p->stripe_w >= 1 && p->stripe_w <= swmax && p->range_mode >= 0 &&
            p->range_mode <= OCTO_SGQ_RANGE_AUTO && (p->shared == 0 || p->shared == 1) && p->grouping >= 0 &&
            p->grouping <= OCTO_SGQ_GROUP_INTERLEAVED &&
-           (p->rounding == OCTO_SGQ_ROUND_NEAREST || p->rounding == OCTO_SGQ_ROUND_STOCHASTIC);
+           (p->rounding == OCTO_SGQ_ROUND_NEAREST || p->rounding == OCTO_SGQ_ROUND_STOCHASTIC) &&
+           (p->clip == 0 || (p->clip >= OCTO_SGQ_CLIP_MIN && p->clip <= OCTO_SGQ_CLIP_MAX &&
+                             (uint64_t)(p->shared ? d->n : 1) * (uint64_t)p->stripe_h * (uint64_t)p->stripe_w *
+                                     (uint64_t)d->c <=
+                                 OCTO_SGQ_CLIP_MAX_VALUES));
 }
 
 int octo_sgq_encoded_max_len(const octo_dims_t *dims, const octo_sgq_params_t *params, size_t *out_len) {
@@ -368,6 +379,131 @@ static void group_by_rank(uint8_t *gmap, uint32_t c, uint32_t g, int interleaved
     }
 }
 
+/* ceil(clip * sum / (8 * nz)) in 32-bit arithmetic (sum <= 128 * nz, nz <= 2^23): with m = sum / nz
+ * and t = clip * m, clip * sum = 8 * (t >> 3) * nz + ((t & 7) * nz + clip * (sum % nz)), and the last
+ * term is < 263 * 2^23. 0 for a range without non-zero values. */
+static uint32_t clip_bound(uint32_t sum, uint32_t nz, uint32_t clip) {
+    if (nz == 0u) {
+        return 0u;
+    }
+    const uint32_t m = sum / nz;
+    const uint32_t t = clip * m;
+    const uint32_t num = (t & 7u) * nz + clip * (sum - m * nz);
+    return (t >> 3) + (num + 8u * nz - 1u) / (8u * nz);
+}
+
+/* Pass 1 with clipped ranges, stripe by stripe (the G sums and non-zero counts of one stripe live in
+ * the scratch's entry area, 8 bytes per group): each range = its min/max (UNSIGNED: max; SYMMETRIC:
+ * max |v|), then cut to the bound: hi = min(hi, b), ASYMMETRIC also lo = max(lo, -b). */
+OCTO_SGQ_NOINLINE static void clip_ranges(const sgq_geom_t *geo, const int8_t *q, const uint8_t *gmap, int32_t mode, uint32_t clip,
+                        uint8_t *ranges, uint32_t *acc) {
+    const int asym = mode == OCTO_SGQ_RANGE_ASYMMETRIC;
+    const int sym = mode == OCTO_SGQ_RANGE_SYMMETRIC;
+    const uint32_t g = geo->g, c = geo->c;
+    const uint32_t nr = geo->shared ? 1u : geo->n;
+    for (uint32_t nn = 0; nn < nr; nn++) {
+        for (uint32_t ty = 0; ty < geo->th; ty++) {
+            const uint32_t y0 = ty * geo->sh;
+            const uint32_t y1 = y0 + geo->sh < geo->h ? y0 + geo->sh : geo->h;
+            for (uint32_t tx = 0; tx < geo->tw; tx++) {
+                const uint32_t x0 = tx * geo->sw;
+                const uint32_t x1 = x0 + geo->sw < geo->w ? x0 + geo->sw : geo->w;
+                const uint32_t rbase = ((nn * geo->th + ty) * geo->tw + tx) * g;
+                uint8_t *rg = asym ? &ranges[2u * rbase] : &ranges[rbase];
+                memset(acc, 0, 2u * g * sizeof acc[0]);
+                for (uint32_t gi = 0; gi < g; gi++) {
+                    if (asym) {
+                        rg[2u * gi] = (uint8_t)(int8_t)127;
+                        rg[2u * gi + 1u] = (uint8_t)(int8_t)-128;
+                    } else {
+                        rg[gi] = 0u;
+                    }
+                }
+                const uint32_t n0 = geo->shared ? 0u : nn;
+                const uint32_t n1 = geo->shared ? geo->n : nn + 1u;
+                for (uint32_t n = n0; n < n1; n++) {
+                    for (uint32_t y = y0; y < y1; y++) {
+                        const int8_t *v = &q[(((size_t)n * geo->h + y) * geo->w + x0) * c];
+                        for (uint32_t x = x0; x < x1; x++, v += c) {
+                            for (uint32_t ch = 0; ch < c; ch++) {
+                                const int32_t val = v[ch];
+                                const uint32_t a = (uint32_t)(val < 0 ? (sym && val == -128 ? 127 : -val) : val);
+                                const uint32_t gi = gmap[ch];
+                                acc[2u * gi] += a;
+                                acc[2u * gi + 1u] += a != 0u;
+                                if (asym) {
+                                    if (val < (int8_t)rg[2u * gi]) {
+                                        rg[2u * gi] = (uint8_t)val;
+                                    }
+                                    if (val > (int8_t)rg[2u * gi + 1u]) {
+                                        rg[2u * gi + 1u] = (uint8_t)val;
+                                    }
+                                } else if (a > rg[gi]) {
+                                    rg[gi] = (uint8_t)a;
+                                }
+                            }
+                        }
+                    }
+                }
+                for (uint32_t gi = 0; gi < g; gi++) {
+                    const int32_t b = (int32_t)clip_bound(acc[2u * gi], acc[2u * gi + 1u], clip);
+                    if (asym) {
+                        if ((int8_t)rg[2u * gi] < -b) {
+                            rg[2u * gi] = (uint8_t)(int8_t)-b;
+                        }
+                        if ((int8_t)rg[2u * gi + 1u] > b) {
+                            rg[2u * gi + 1u] = (uint8_t)(int8_t)b;
+                        }
+                    } else if ((int32_t)rg[gi] > b) {
+                        rg[gi] = (uint8_t)b;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Pass 1: each range = the min/max of its stripe x group (UNSIGNED: max; SYMMETRIC: max |v|), NHWC order. */
+OCTO_SGQ_NOINLINE static void max_ranges(const sgq_geom_t *geo, const int8_t *q, const uint8_t *gmap, int32_t mode, uint8_t *ranges) {
+    const uint32_t n_ranges = geom_ranges(geo);
+    const uint32_t c = geo->c; /* locals: the byte stores below may alias anything */
+    const uint32_t pixels = geo->n * geo->h * geo->w;
+    if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
+        for (uint32_t r = 0; r < n_ranges; r++) {
+            ranges[2u * r] = (uint8_t)(int8_t)127;      /* lo starts high */
+            ranges[2u * r + 1u] = (uint8_t)(int8_t)-128; /* hi starts low */
+        }
+    } else {
+        memset(ranges, 0, n_ranges);
+    }
+    sgq_walk_t wk;
+    walk_start(&wk, geo);
+    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
+        const int8_t *v = &q[(size_t)px * c];
+        const uint32_t rbase = walk_rbase(&wk);
+        if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
+            for (uint32_t ch = 0; ch < c; ch++) {
+                uint8_t *rp = &ranges[2u * (rbase + gmap[ch])];
+                if (v[ch] < (int8_t)rp[0]) {
+                    rp[0] = (uint8_t)v[ch];
+                }
+                if (v[ch] > (int8_t)rp[1]) {
+                    rp[1] = (uint8_t)v[ch];
+                }
+            }
+        } else {
+            for (uint32_t ch = 0; ch < c; ch++) {
+                const int32_t x = v[ch];
+                const uint8_t a = (uint8_t)(x < 0 ? (x == -128 ? 127 : -x) : x); /* SYMMETRIC: |clamped v| */
+                uint8_t *rp = &ranges[rbase + gmap[ch]];
+                if (a > *rp) {
+                    *rp = a;
+                }
+            }
+        }
+    }
+}
+
 /* Everything pass 2 (codes) needs. */
 typedef struct {
     const sgq_geom_t *geo;
@@ -382,8 +518,9 @@ typedef struct {
     uint32_t rng;
 } sgq_code_job_t;
 
-/* Pass 2, with `bits` a constant at each call site (so shifts and the word test fold). */
-static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bits) {
+/* Pass 2, with `bits` and `clipped` constants at each call site (so shifts and the word test fold, and
+ * unclipped ranges, which hold every value, skip the clamps). */
+static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bits, const int clipped) {
     const sgq_geom_t *geo = job->geo;
     const int sym = job->mode == OCTO_SGQ_RANGE_SYMMETRIC;
     const uint32_t levels = job->levels;
@@ -415,10 +552,14 @@ static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bit
             uint32_t code;
             if (sym) {
                 const uint32_t a = (uint32_t)(x < 0 ? (x == -128 ? 127 : -x) : x);
-                const uint32_t mag = (a * e.mul + r) >> 16;
+                uint32_t mag = (a * e.mul + r) >> 16;
+                if (clipped) {
+                    mag = mag > levels ? levels : mag; /* above a clipped range: the top level */
+                }
                 code = x < 0 ? levels - mag : levels + mag;
             } else {
-                code = ((uint32_t)(x - e.lo) * e.mul + r) >> 16;
+                const int32_t off = x - e.lo; /* < 0 only below a clipped ASYMMETRIC range: level 0 */
+                code = !clipped || off > 0 ? ((uint32_t)off * e.mul + r) >> 16 : 0u;
                 code = code > levels ? levels : code;
             }
             acc |= code << nbits;
@@ -438,6 +579,12 @@ static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bit
         *wp++ = (uint8_t)(acc >> k);
     }
 }
+
+/* One out-of-line instance per (bits, clipped): each loop is compiled on its own, as tight as it gets. */
+OCTO_SGQ_NOINLINE static void encode_codes_2(sgq_code_job_t *job) { encode_codes(job, 2u, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_4(sgq_code_job_t *job) { encode_codes(job, 4u, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_8(sgq_code_job_t *job) { encode_codes(job, 8u, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_c(sgq_code_job_t *job, uint32_t bits) { encode_codes(job, bits, 1); }
 
 int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params, const octo_sgq_ctx_t *ctx,
                     uint8_t *dst, size_t cap, size_t *out_len) {
@@ -528,39 +675,10 @@ int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params
 
     /* pass 1: ranges, accumulated in place */
     uint8_t *ranges = &dst[OCTO_SGQ_HEADER_LEN + map_len];
-    if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
-        for (uint32_t r = 0; r < n_ranges; r++) {
-            ranges[2u * r] = (uint8_t)(int8_t)127;      /* lo starts high */
-            ranges[2u * r + 1u] = (uint8_t)(int8_t)-128; /* hi starts low */
-        }
+    if (params->clip != 0) {
+        clip_ranges(&geo, q, s.gmap, mode, (uint32_t)params->clip, ranges, s.acc);
     } else {
-        memset(ranges, 0, n_ranges);
-    }
-    sgq_walk_t wk;
-    walk_start(&wk, &geo);
-    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
-        const int8_t *v = &q[(size_t)px * geo.c];
-        const uint32_t rbase = walk_rbase(&wk);
-        if (mode == OCTO_SGQ_RANGE_ASYMMETRIC) {
-            for (uint32_t ch = 0; ch < geo.c; ch++) {
-                uint8_t *rp = &ranges[2u * (rbase + s.gmap[ch])];
-                if (v[ch] < (int8_t)rp[0]) {
-                    rp[0] = (uint8_t)v[ch];
-                }
-                if (v[ch] > (int8_t)rp[1]) {
-                    rp[1] = (uint8_t)v[ch];
-                }
-            }
-        } else {
-            for (uint32_t ch = 0; ch < geo.c; ch++) {
-                const int32_t x = v[ch];
-                const uint8_t a = (uint8_t)(x < 0 ? (x == -128 ? 127 : -x) : x); /* SYMMETRIC: |clamped v| */
-                uint8_t *rp = &ranges[rbase + s.gmap[ch]];
-                if (a > *rp) {
-                    *rp = a;
-                }
-            }
-        }
+        max_ranges(&geo, q, s.gmap, mode, ranges);
     }
 
     /* exact length */
@@ -574,10 +692,15 @@ int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params
     const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
     sgq_code_job_t job = {&geo, q, ranges, mode, levels, s.gmap, s.entries, &dst[head_len],
                           params->rounding == OCTO_SGQ_ROUND_STOCHASTIC, prng_seed(params->seed)};
-    switch (bits) {
-    case 2u: encode_codes(&job, 2u); break;
-    case 4u: encode_codes(&job, 4u); break;
-    default: encode_codes(&job, 8u); break;
+    const int clipped = params->clip != 0;
+    if (clipped) {
+        encode_codes_c(&job, bits);
+    } else if (bits == 2u) {
+        encode_codes_2(&job);
+    } else if (bits == 4u) {
+        encode_codes_4(&job);
+    } else {
+        encode_codes_8(&job);
     }
     *out_len = total;
     return OCTO_OK;
