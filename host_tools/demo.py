@@ -331,7 +331,9 @@ def _plot_collab(panels: list[tuple[str, Points]], source: str, path: Path) -> N
     colors = {"fp32": "black", "uniform": "tab:orange", "sgq": "tab:blue"}
     for ax, (title, points) in zip(axes[0], panels, strict=True):
         for codec in ("fp32", "uniform", "sgq"):
-            ks = sorted((k for k in points if k.startswith(codec)), key=lambda k: points[k][0])
+            # the main grid only (fp32, uniformN, sgqN): the bench's variants (sgq2-clip, ...) are in its table
+            ks = sorted((k for k in points if k == codec or (k[len(codec):].isdigit() and k.startswith(codec))),
+                        key=lambda k: points[k][0])
             if not ks:
                 continue
             xs, ys = [points[k][0] for k in ks], [100 * points[k][1] for k in ks]
