@@ -7,7 +7,7 @@ The video CNN (models/video_cnn.py: 64x64 grayscale frames -> a 4x4 grid of cell
 digits) is converted once; its gates are trained self-supervised (`octo pass-train`, no labels) on a `mixed`
 clip whose seed no evaluation clip uses. Then every scene - static camera with small movers, slow pan,
 lighting change, scene cuts - is generated with its own seed and streamed through virtual-m4 twice with
-`octo video` (the PASS firmware and the dense firmware, same frames): instructions per frame (SysTick under
+`octo video` (the PASS firmware and the dense firmware, same frames): instructions per frame (timer ticks under
 QEMU -icount), per-layer skip rates, gate cost, cell accuracy against the labels, flip rate, dense frames.
 The static clip also runs in `exact` mode (skip only bit-identical patches), whose outputs must equal the
 dense model's bit for bit, and with each tolerance in --tolerances (the skip-vs-accuracy knob).

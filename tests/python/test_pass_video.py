@@ -49,7 +49,9 @@ def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def pass_dir(video_dir: Path) -> Path:
     out = video_dir.parent / "video_pass"
-    pass_train(video_dir, make_clip("mixed", 120, 1000).frames, out, say=lambda s: None)
+    # tolerance 1.0, not the default 0.75: this 2-epoch model is weak enough that at 0.75 sensor noise at
+    # layer 0 already counts as change and every frame would run dense (docs/PASS.md section 4)
+    pass_train(video_dir, make_clip("mixed", 120, 1000).frames, out, tolerance=1.0, say=lambda s: None)
     return out
 
 

@@ -56,7 +56,7 @@ size_t octo_board_uart_read(uint8_t *buf, size_t cap);
 int octo_board_uart_write(void *ctx, const uint8_t *data, size_t n);
 
 /* Free-running 64-bit timer in units of info->timer_hz: CPU cycles (DWT
- * CYCCNT) on real boards, SysTick ticks on QEMU (instructions under -icount
+ * CYCCNT) on real boards, CMSDK TIMER0 ticks on QEMU (instructions under -icount
  * shift=0 are ticks * 1e9 / timer_hz). */
 uint64_t octo_board_ticks(void);
 
