@@ -8,12 +8,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from host_tools import protocol as P
 from host_tools.boards import Board
 from host_tools.errors import OctoError
+
+if TYPE_CHECKING:
+    from host_tools.client import BoardClient
 
 
 @dataclass(frozen=True)
@@ -130,22 +134,23 @@ class BoardSession:
 
 
 @contextmanager
-def board_session(board: Board, model: LocalModel, port: str | None = None, *,
-                  say: Callable[[str], None] = print) -> Iterator[BoardSession]:
-    """Virtual board: build firmware with the model, boot QEMU, connect. Real board: connect to port."""
+def model_client(board: Board, model_dir: Path, port: str | None = None, *, what: str = "",
+                 say: Callable[[str], None] = print) -> Iterator[BoardClient]:
+    """A client on firmware that carries the model folder model_dir. Virtual board: build the firmware, boot
+    QEMU, connect (stopped on exit). Real board: connect to port (flashing is `octo flash`'s job)."""
     from host_tools.client import BoardClient  # noqa: PLC0415
 
     if board.virtual and port is None:
         from host_tools import qemu  # noqa: PLC0415
         from host_tools.pio import build_firmware  # noqa: PLC0415
 
-        say(f"building firmware for {board.name} with {model.path.name} ...")
-        res = build_firmware(board, model_dir=model.path)
+        say(f"building firmware for {board.name} with {model_dir.name}{what} ...")
+        res = build_firmware(board, model_dir=model_dir)
         say(f"  flash {res.flash_used} / {res.flash_budget} B, RAM {res.ram_used} / {res.ram_budget} B")
         rb = qemu.start(board, res.elf)
         try:
             with BoardClient(rb.url) as client:
-                yield BoardSession(client, model)
+                yield client
         finally:
             qemu.stop(board)
     else:
@@ -154,4 +159,12 @@ def board_session(board: Board, model: LocalModel, port: str | None = None, *,
                 raise OctoError(f"pass --port for {board.name}")
             port = board.default_port
         with BoardClient(port) as client:
-            yield BoardSession(client, model)
+            yield client
+
+
+@contextmanager
+def board_session(board: Board, model: LocalModel, port: str | None = None, *,
+                  say: Callable[[str], None] = print) -> Iterator[BoardSession]:
+    """Virtual board: build firmware with the model, boot QEMU, connect. Real board: connect to port."""
+    with model_client(board, model.path, port, say=say) as client:
+        yield BoardSession(client, model)

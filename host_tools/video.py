@@ -202,28 +202,10 @@ class PassSession:
 @contextmanager
 def pass_session(board: Board, model: PassModelDir, port: str | None = None, *,
                  say: Callable[[str], None] = print) -> Iterator[PassSession]:
-    from host_tools.client import BoardClient  # noqa: PLC0415
+    from host_tools.infer import model_client  # noqa: PLC0415
 
-    if board.virtual and port is None:
-        from host_tools import qemu  # noqa: PLC0415
-        from host_tools.pio import build_firmware  # noqa: PLC0415
-
-        say(f"building firmware for {board.name} with {model.path.name} (PASS) ...")
-        res = build_firmware(board, model_dir=model.path)
-        say(f"  flash {res.flash_used} / {res.flash_budget} B, RAM {res.ram_used} / {res.ram_budget} B")
-        rb = qemu.start(board, res.elf)
-        try:
-            with BoardClient(rb.url) as client:
-                yield PassSession(client, model)
-        finally:
-            qemu.stop(board)
-    else:
-        if port is None:
-            if board.default_port is None:
-                raise OctoError(f"pass --port for {board.name}")
-            port = board.default_port
-        with BoardClient(port) as client:
-            yield PassSession(client, model)
+    with model_client(board, model.path, port, what=" (PASS)", say=say) as client:
+        yield PassSession(client, model)
 
 
 def grid_predictions(outputs: np.ndarray, labels_shape: tuple[int, ...]) -> np.ndarray:
