@@ -131,7 +131,8 @@ uint64_t octo_board_ticks(void) {
     return t;
 }
 
-uint32_t octo_board_millis(void) { return s_ms; }
+/* From the same timer as the ticks, so the two never disagree. */
+uint32_t octo_board_millis(void) { return (uint32_t)(octo_board_ticks() / TICKS_PER_MS); }
 
 void octo_board_wait(void) {
     irq_disable();
