@@ -28,29 +28,9 @@
 #define C 16
 #define ELEMS (N * H * W * C)
 
-static int semihost(int op, const void *arg) {
-    register int r0 __asm("r0") = op;
-    register const void *r1 __asm("r1") = arg;
-    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
+#include "bare_semihost.h"
 
-static void say(const char *s) { (void)semihost(0x04 /* SYS_WRITE0 */, s); }
-
-static void board_exit(int code) {
-    const uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, (uint32_t)code};
-    (void)semihost(0x20 /* SYS_EXIT_EXTENDED */, block);
-    for (;;) {
-    }
-}
-
-void octo_board_fault(uint32_t code) {
-    (void)code;
-    say("sgq fault\n");
-    board_exit(3);
-}
-
-void octo_board_irq(uint32_t n) { (void)n; }
+BARE_SEMIHOST_HOOKS("sgq")
 
 static char *put_uint(char *p, uint32_t v) {
     char tmp[12];

@@ -258,38 +258,15 @@ static void format_result(char *msg, uint32_t h) {
 
 #if defined(__arm__)
 /* bare metal: the hooks startup_cortexm.c expects, semihosting output and exit */
-static int semihost(int op, const void *arg) {
-    register int r0 __asm("r0") = op;
-    register const void *r1 __asm("r1") = arg;
-    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
+#include "bare_semihost.h"
 
-static void exit_with(int code) {
-    const uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, (uint32_t)code};
-    (void)semihost(0x20 /* SYS_EXIT_EXTENDED */, block);
-    for (;;) {
-    }
-}
-
-void octo_board_fault(uint32_t code);
-void octo_board_irq(uint32_t n);
-
-void octo_board_fault(uint32_t code) {
-    (void)code;
-    (void)semihost(0x04, "train-dsp-check fault\n");
-    exit_with(3);
-}
-
-void octo_board_irq(uint32_t n) {
-    (void)n;
-}
+BARE_SEMIHOST_HOOKS("train-dsp-check")
 
 int main(void) {
     char msg[32];
     format_result(msg, run_all());
-    (void)semihost(0x04 /* SYS_WRITE0 */, msg);
-    exit_with(g_bad ? 1 : 0);
+    say(msg);
+    board_exit(g_bad ? 1 : 0);
     return 0;
 }
 #else

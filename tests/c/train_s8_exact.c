@@ -24,36 +24,9 @@
 /* --- output ------------------------------------------------------------------------------------ */
 
 #if defined(__arm__)
-static int semihost(int op, const void *arg) {
-    register int r0 __asm("r0") = op;
-    register const void *r1 __asm("r1") = arg;
-    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
+#include "bare_semihost.h"
 
-static void say(const char *s) {
-    (void)semihost(0x04, s);
-}
-
-static void exit_with(int code) {
-    const uint32_t block[2] = {0x20026u, (uint32_t)code};
-    (void)semihost(0x20, block);
-    for (;;) {
-    }
-}
-
-void octo_board_fault(uint32_t code);
-void octo_board_irq(uint32_t n);
-
-void octo_board_fault(uint32_t code) {
-    (void)code;
-    say("train-s8-exact fault\n");
-    exit_with(3);
-}
-
-void octo_board_irq(uint32_t n) {
-    (void)n;
-}
+BARE_SEMIHOST_HOOKS("train-s8-exact")
 #else
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,7 +406,7 @@ static int run_all(void) {
 
 #if defined(__arm__)
 int main(void) {
-    exit_with(run_all());
+    board_exit(run_all());
     return 0;
 }
 #else
