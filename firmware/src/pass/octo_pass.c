@@ -248,6 +248,10 @@ __attribute__((noinline)) static void sad_max(const int8_t *a, const int8_t *b, 
     *mx = m;
 }
 
+/* First sampled row (column) of a patch `size` pixels high (wide) at grid offset `off`: off, clipped to the
+ * patch's last pixel (octo_pass.h). */
+static OCTO_ALWAYS_INLINE int32_t grid_start(int32_t off, int32_t size) { return off < size - 1 ? off : size - 1; }
+
 /* The gate's verdict from the statistics of n sampled elements (octo_pass.h formula). */
 static OCTO_ALWAYS_INLINE int gate_says(const octo_pass_gate_t *gt, uint64_t sum, uint32_t mx, uint32_t n) {
     if (mx == 0u) {
@@ -264,8 +268,8 @@ static OCTO_ALWAYS_INLINE int gate_says(const octo_pass_gate_t *gt, uint64_t sum
 static int gate_patch(const octo_pass_gate_t *gt, const int8_t *cur, const int8_t *E, int32_t W, int32_t C,
                       int32_t y0, int32_t y1, int32_t x0, int32_t x1, int32_t oy, int32_t ox, uint32_t *elements) {
     const int32_t S = gt->sample;
-    y0 += oy < y1 - y0 - 1 ? oy : y1 - y0 - 1;
-    x0 += ox < x1 - x0 - 1 ? ox : x1 - x0 - 1;
+    y0 += grid_start(oy, y1 - y0);
+    x0 += grid_start(ox, x1 - x0);
     const int32_t rows = (y1 - y0 + S - 1) / S, cols = (x1 - x0 + S - 1) / S;
     const int32_t off = (y0 * W + x0) * C;
     uint64_t sum;
@@ -317,9 +321,9 @@ __attribute__((noinline)) static uint32_t gate_band(const octo_pass_gate_t *gt, 
                                                     int32_t W, int32_t C, int32_t P, int32_t y0, int32_t y1,
                                                     int32_t oy, int32_t ox, uint8_t *g, int32_t npw) {
     const int32_t S = gt->sample, h = y1 - y0;
-    const int32_t ry = y0 + (oy < h - 1 ? oy : h - 1), rows = (y1 - ry + S - 1) / S;
+    const int32_t ry = y0 + grid_start(oy, h), rows = (y1 - ry + S - 1) / S;
     /* columns: a full patch samples x0 + f + k*S, k < cnt; the last one, wl wide, x0 + fl + k*S, k < cntl */
-    const int32_t wl = W - (npw - 1) * P, f = ox < P - 1 ? ox : P - 1, fl = ox < wl - 1 ? ox : wl - 1;
+    const int32_t wl = W - (npw - 1) * P, f = grid_start(ox, P), fl = grid_start(ox, wl);
     const int32_t cnt = (P - f + S - 1) / S, cntl = (wl - fl + S - 1) / S;
     uint32_t sum[PASS_BAND_MAX];
     uint8_t mx[PASS_BAND_MAX];
