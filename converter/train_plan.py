@@ -394,8 +394,9 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
 
 
 def sgq_scratch_bytes(c: int, groups: int) -> int:
-    """OCTO_SGQ_SCRATCH_LEN(c, groups) of octo_sgq.h: group ids, group sizes, max(histogram, range entries)."""
-    return _round_up(c, 4) + _round_up(2 * groups, 4) + max(8 * groups, 260)
+    """OCTO_SGQ_SCRATCH_LEN(c, groups) of octo_sgq.h: group ids, group sizes, the range coder's 256 u16
+    probabilities, max(histogram, range entries)."""
+    return _round_up(c, 4) + _round_up(2 * groups, 4) + 512 + max(8 * groups, 260)
 
 
 def _collab_regions(a: _Alloc, last: _Layer, batch: int) -> dict[str, int]:

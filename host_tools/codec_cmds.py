@@ -122,7 +122,7 @@ def bench_codec(x: np.ndarray, codec: TensorCodec, batch: int, kind: str) -> dic
 
 def run_bench(x: np.ndarray, codecs: list[str], bits: list[int], kind: str, batch: int, groups: int = 4,
               stripe: tuple[int, int] = (2, 0), rounding: str = "nearest", seed: int = 0,
-              clip: bool = False) -> dict[str, Any]:
+              clip: bool = False, entropy: bool = False) -> dict[str, Any]:
     """The octo.codec_bench/1 document (without "schema" and "input") for these settings."""
     from host_tools.sgq import CLIP_ALPHA8, make_codec  # noqa: PLC0415
 
@@ -131,13 +131,15 @@ def run_bench(x: np.ndarray, codecs: list[str], bits: list[int], kind: str, batc
     for name in codecs:
         for b in [32] if name == "fp32" else bits:
             codec = make_codec(name, b if name != "fp32" else 4, groups=groups, stripe=stripe,
-                               gradient_rounding=rounding, seed=seed, clip=clip)
+                               gradient_rounding=rounding, seed=seed, clip=clip, entropy=entropy)
             r = fp32 if name == "fp32" else bench_codec(x, codec, batch, kind)
             entry: dict[str, Any] = {"codec": name, "bits": b}
             if name == "sgq":
                 entry.update(groups=groups, stripe_h=stripe[0], stripe_w=stripe[1])
             if clip and name != "fp32":
                 entry["clip_alpha8"] = CLIP_ALPHA8[b]  # alpha in eighths, 0 = none at this width
+            if entropy and name != "fp32":
+                entry["entropy"] = True
             entry.update(r)
             entry["ratio_vs_fp32"] = fp32["bytes"] / r["bytes"]
             results.append(entry)
@@ -147,13 +149,15 @@ def run_bench(x: np.ndarray, codecs: list[str], bits: list[int], kind: str, batc
 
 
 def print_table(out: Output, doc: dict[str, Any]) -> None:
-    out.say(f"{'codec':<8} {'bits':>4} {'setting':<10} {'bytes/sample':>12} {'ratio':>6} {'rel L2':>8} "
+    out.say(f"{'codec':<8} {'bits':>4} {'setting':<13} {'bytes/sample':>12} {'ratio':>6} {'rel L2':>8} "
             f"{'max abs':>10} {'cosine':>8}")
     for r in doc["results"]:
         setting = f"G{r['groups']} {r['stripe_h']}x{r['stripe_w']}" if r["codec"] == "sgq" else "-"
         if r.get("clip_alpha8"):
             setting += f" clip {r['clip_alpha8'] / 8:g}"
-        out.say(f"{r['codec']:<8} {r['bits']:>4} {setting:<10} {r['bytes_per_sample']:>12.1f} "
+        if r.get("entropy"):
+            setting += " rc"
+        out.say(f"{r['codec']:<8} {r['bits']:>4} {setting:<13} {r['bytes_per_sample']:>12.1f} "
                 f"{r['ratio_vs_fp32']:>6.2f} {r['rel_l2']:>8.4f} {r['max_abs']:>10.4g} {r['cosine']:>8.5f}")
 
 
@@ -178,7 +182,8 @@ def cmd_codec_bench(args: argparse.Namespace) -> int:
     x = load_tensor(path)
     out.say(f"{path}: {kind} {'x'.join(map(str, x.shape))}, payloads of {batch} sample(s)")
     doc = run_bench(x, codecs, bits, kind, batch, groups=groups, stripe=stripe, rounding=rounding,
-                    seed=int(getattr(args, "seed", 0)), clip=bool(getattr(args, "clip", False)))
+                    seed=int(getattr(args, "seed", 0)), clip=bool(getattr(args, "clip", False)),
+                    entropy=bool(getattr(args, "entropy", False)))
     print_table(out, doc)
     out.emit(SCHEMA, {"input": str(path), **doc})
     return 0

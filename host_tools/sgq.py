@@ -31,7 +31,9 @@ import numpy as np
 
 # -- format constants (octo_sgq.h) ---------------------------------------------------------------
 MAGIC = 0x53                 # 'S'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1           # fixed-width codes; what the encoder writes unless the codes are range-coded
+FORMAT_VERSION_RC = 2        # version 2 adds mode bit 5: the codes are range-coded (docs/SGQ.md)
+MODE_RC = 0x20               # mode byte bit 5 (version 2 only)
 HEADER_LEN = 18
 MAX_DIM = 65535              # N, H, W, C are u16
 MAX_GROUPS = 255
@@ -112,6 +114,7 @@ class SgqParams:
     grouping: int = GROUP_AUTO      # ignored when group_map is given
     group_map: tuple[int, ...] | None = None
     clip: int = 0                   # 0: ranges = max; 8..255: clipped at ceil(clip/8 * mean|v|) (docs/SGQ.md)
+    entropy: bool = False           # range-code the codes when that is shorter (lossless; format version 2)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class SgqInfo:
     bits: int
     range_mode: int
     shared: bool
+    entropy: bool       # the codes are range-coded (version 2, mode bit 5)
     groups: int
     shape: tuple[int, int, int, int]  # N, H, W, C
     stripe_h: int
@@ -198,16 +202,17 @@ def parse_header(payload: bytes | bytearray | memoryview) -> SgqInfo:
         raise SgqFormatError(E_SHORT, f"{len(b)} bytes, the header alone is {HEADER_LEN}")
     if b[0] != MAGIC:
         raise SgqFormatError(E_MAGIC, f"magic 0x{b[0]:02x}, expected 0x{MAGIC:02x}")
-    if b[1] != FORMAT_VERSION:
-        raise SgqFormatError(E_VERSION, f"format version {b[1]}, this decoder reads {FORMAT_VERSION}")
+    if b[1] not in (FORMAT_VERSION, FORMAT_VERSION_RC):
+        raise SgqFormatError(E_VERSION, f"format version {b[1]}, this decoder reads {FORMAT_VERSION} and "
+                             f"{FORMAT_VERSION_RC}")
     mode_byte, groups = b[2], b[3]
     n, h, w, c = struct.unpack_from("<4H", b, 4)
     sh, sw = b[12], b[13]
     scale_bits = struct.unpack_from("<I", b, 14)[0]
     bits_code, range_mode, shared = mode_byte & 3, (mode_byte >> 2) & 3, (mode_byte >> 4) & 1
     problems = []
-    if mode_byte & 0xE0:
-        problems.append(f"reserved mode bits set (0x{mode_byte:02x})")
+    if mode_byte & (0xC0 if b[1] == FORMAT_VERSION_RC else 0xE0):
+        problems.append(f"reserved mode bits set (0x{mode_byte:02x}, version {b[1]})")
     if bits_code == 3:
         problems.append("bits code 3")
     if range_mode == 3:
@@ -228,6 +233,7 @@ def parse_header(payload: bytes | bytearray | memoryview) -> SgqInfo:
     map_len, n_ranges, ranges_len = _section_sizes(shape, groups, sh, sw, bool(shared), range_mode)
     scale = float(np.frombuffer(b[14:18], dtype="<f4")[0])
     return SgqInfo(version=b[1], bits=CODE_BITS[bits_code], range_mode=range_mode, shared=bool(shared),
+                   entropy=bool(mode_byte & MODE_RC),
                    groups=groups, shape=shape, stripe_h=sh, stripe_w=sw, scale=scale, map_len=map_len,
                    n_ranges=n_ranges, ranges_len=ranges_len, head_len=HEADER_LEN + map_len + ranges_len)
 
@@ -298,6 +304,97 @@ def prng_draws(seed: int, count: int) -> np.ndarray:
     return out
 
 
+# -- entropy stage: adaptive binary range coder over the codes (docs/SGQ.md, "Range-coded codes") ----------
+RC_PROB_BITS = 11            # a probability is P(bit = 0) in 1/2048
+RC_PROB_INIT = 1 << 10       # every probability starts at 1/2
+RC_ADAPT_SHIFT = 5           # after each bit the probability moves 1/32 of the way towards it
+RC_TOP = 1 << 24             # renormalise (shift a byte out / in) while the range is below this
+
+
+def rc_encode(codes: np.ndarray, bits: int, limit: int) -> bytes | None:
+    """Range-code `bits`-bit codes: each code is coded MSB first as a path through a binary tree of
+    2^bits - 1 adaptive probabilities (node m = 1, then 2m + bit). Returns None as soon as the stream would
+    exceed `limit` bytes (the encoder then keeps the fixed-width codes). Carries propagate into the bytes
+    already written; the stream ends with the 4 bytes of `low`, most significant first."""
+    probs = [RC_PROB_INIT] * (1 << bits)
+    out = bytearray()
+    low, rng = 0, 0xFFFFFFFF
+    top = 1 << (bits - 1)
+    for s in codes.tolist():
+        m, t = 1, top
+        while t:
+            p = probs[m]
+            bound = (rng >> RC_PROB_BITS) * p
+            if s & t:
+                low += bound
+                rng -= bound
+                probs[m] = p - (p >> RC_ADAPT_SHIFT)
+                m = 2 * m + 1
+                if low > 0xFFFFFFFF:  # carry into the bytes already out (never past the first one)
+                    low &= 0xFFFFFFFF
+                    j = len(out) - 1
+                    while out[j] == 0xFF:
+                        out[j] = 0
+                        j -= 1
+                    out[j] += 1
+            else:
+                rng = bound
+                probs[m] = p + (((1 << RC_PROB_BITS) - p) >> RC_ADAPT_SHIFT)
+                m = 2 * m
+            while rng < RC_TOP:
+                out.append(low >> 24)
+                low = (low << 8) & 0xFFFFFFFF
+                rng <<= 8
+            t >>= 1
+        if len(out) + 4 > limit:
+            return None
+    return bytes(out) + low.to_bytes(4, "big")
+
+
+def rc_decode(data: bytes, count: int, bits: int, max_code: int) -> np.ndarray:
+    """Decode `count` codes from exactly `data` (rc_encode's stream), checking in the C decoder's order:
+    fewer than 4 bytes or a byte needed past the end -> E_LENGTH; a code above `max_code` -> E_CODE as soon
+    as it is complete; bytes left over -> E_LENGTH; a stream that does not end exactly on `low` (the final
+    code register is not 0) -> E_CODE."""
+    n = len(data)
+    if n < 4:
+        raise SgqFormatError(E_LENGTH, f"range-coded codes need at least 4 bytes, got {n}")
+    probs = [RC_PROB_INIT] * (1 << bits)
+    code = int.from_bytes(data[:4], "big")
+    pos, rng = 4, 0xFFFFFFFF
+    out = [0] * count
+    sub = 1 << bits
+    for i in range(count):
+        m = 1
+        while m < sub:
+            p = probs[m]
+            bound = (rng >> RC_PROB_BITS) * p
+            if code < bound:
+                rng = bound
+                probs[m] = p + (((1 << RC_PROB_BITS) - p) >> RC_ADAPT_SHIFT)
+                m = 2 * m
+            else:
+                code -= bound
+                rng -= bound
+                probs[m] = p - (p >> RC_ADAPT_SHIFT)
+                m = 2 * m + 1
+            if rng < RC_TOP:
+                if pos >= n:
+                    raise SgqFormatError(E_LENGTH, f"range-coded codes end after {n} bytes, inside code {i} "
+                                         f"of {count}")
+                code = ((code << 8) | data[pos]) & 0xFFFFFFFF
+                pos += 1
+                rng <<= 8
+        if m - sub > max_code:
+            raise SgqFormatError(E_CODE, f"code {i} is {m - sub} (unused in symmetric mode)")
+        out[i] = m - sub
+    if pos != n:
+        raise SgqFormatError(E_LENGTH, f"{n - pos} bytes after the last range-coded code")
+    if code != 0:
+        raise SgqFormatError(E_CODE, "the range-coded stream does not end on its final interval")
+    return np.asarray(out, dtype=np.int64)
+
+
 # -- encoder -----------------------------------------------------------------------------------------
 def resolve_params(shape: tuple[int, int, int, int], params: SgqParams) -> SgqParams:
     """Check the settings against a shape; fill stripe_w = 0 with the full width (at most 255)."""
@@ -328,7 +425,7 @@ def resolve_params(shape: tuple[int, int, int, int], params: SgqParams) -> SgqPa
     return SgqParams(bits=params.bits, groups=params.groups, stripe_h=params.stripe_h, stripe_w=sw,
                      range_mode=params.range_mode, shared=params.shared, rounding=params.rounding,
                      seed=params.seed & 0xFFFFFFFF, grouping=params.grouping, group_map=params.group_map,
-                     clip=params.clip)
+                     clip=params.clip, entropy=params.entropy)
 
 
 def group_channels(v: np.ndarray, groups: int, interleaved: bool = False) -> np.ndarray:
@@ -433,11 +530,16 @@ def encode(q: np.ndarray, scale: float, params: SgqParams | None = None) -> byte
         l1 = (1 << p.bits) - 1
         x = flat[coded] - lo[idx]  # < 0 only below a clipped lo: the bottom level
         codes = np.where(x > 0, np.minimum((np.maximum(x, 0) * ((l1 << 16) // d) + rnd) >> 16, l1), 0)
-    header = struct.pack("<BBBB4HBBI", MAGIC, FORMAT_VERSION,
-                         BITS_CODES[p.bits] | mode << 2 | int(p.shared) << 4, p.groups, *shape4,
-                         p.stripe_h, p.stripe_w, scale_bits)
+    code_bytes = pack_bits(codes, p.bits)
+    version, mode_byte = FORMAT_VERSION, BITS_CODES[p.bits] | mode << 2 | int(p.shared) << 4
+    if p.entropy and codes.size:
+        coded_bytes = rc_encode(codes, p.bits, len(code_bytes) - 1)
+        if coded_bytes is not None:  # only when strictly shorter than the fixed-width codes
+            version, mode_byte, code_bytes = FORMAT_VERSION_RC, mode_byte | MODE_RC, coded_bytes
+    header = struct.pack("<BBBB4HBBI", MAGIC, version, mode_byte, p.groups, *shape4, p.stripe_h, p.stripe_w,
+                         scale_bits)
     gmap_bytes = pack_bits(gmap, map_bits(p.groups)) if p.groups > 1 else b""
-    return header + gmap_bytes + range_bytes + pack_bits(codes, p.bits)
+    return header + gmap_bytes + range_bytes + code_bytes
 
 
 # -- decoder -----------------------------------------------------------------------------------------
@@ -482,16 +584,21 @@ def decode(payload: bytes | bytearray | memoryview, max_elems: int = DEFAULT_MAX
     ri = _range_index(info.shape, p, gmap).ravel()
     coded = width[ri] > 0
     count = int(coded.sum())
-    code_len = (count * info.bits + 7) // 8
-    if len(b) != pos + code_len:
-        raise SgqFormatError(E_LENGTH, f"{len(b)} bytes, the ranges imply {pos + code_len}")
-    codes8, pad_ok = unpack_bits(b[pos:], count, info.bits)
-    codes = codes8.astype(np.int64)
+    k = (1 << (info.bits - 1)) - 1
+    sym = info.range_mode == RANGE_SYMMETRIC
+    if info.entropy:
+        codes = rc_decode(b[pos:], count, info.bits, 2 * k if sym else (1 << info.bits) - 1)
+        pad_ok = True
+    else:
+        code_len = (count * info.bits + 7) // 8
+        if len(b) != pos + code_len:
+            raise SgqFormatError(E_LENGTH, f"{len(b)} bytes, the ranges imply {pos + code_len}")
+        codes8, pad_ok = unpack_bits(b[pos:], count, info.bits)
+        codes = codes8.astype(np.int64)
     idx = ri[coded]
     d = width[idx]
     out = lo[ri].copy()
-    if info.range_mode == RANGE_SYMMETRIC:
-        k = (1 << (info.bits - 1)) - 1
+    if sym:
         if not pad_ok or (codes > 2 * k).any():
             raise SgqFormatError(E_CODE, f"a code is {2 * k + 1} (unused in symmetric mode) or padding bits set")
         s = codes - k
@@ -582,7 +689,8 @@ class SgqCodec:
     """float -> int8 (quantize_int8) -> SGQ. Features use RANGE_AUTO and round to nearest; gradients use
     RANGE_SYMMETRIC and `gradient_rounding`. Stochastic rounding seeds call k of encode_gradients with
     seed + k, so a run is reproducible and successive payloads draw differently. `clip` clips the ranges
-    in both directions with the measured alpha of the bit width (CLIP_ALPHA8; none at 8 bits)."""
+    in both directions with the measured alpha of the bit width (CLIP_ALPHA8; none at 8 bits). `entropy`
+    range-codes the codes of every payload where that is shorter (lossless: the same decoded values)."""
 
     name: str = "sgq"
     bits: int = 4
@@ -593,6 +701,7 @@ class SgqCodec:
     gradient_rounding: int = ROUND_NEAREST
     seed: int = 0
     clip: bool = False
+    entropy: bool = False
     _calls: int = field(default=0, repr=False)
 
     def params(self, shape: tuple[int, ...], range_mode: int, rounding: int, seed: int) -> SgqParams:
@@ -601,7 +710,7 @@ class SgqCodec:
                          stripe_h=min(self.stripe_h or h, h, MAX_STRIPE),
                          stripe_w=min(self.stripe_w or w, w, MAX_STRIPE), range_mode=range_mode,
                          shared=self.shared, rounding=rounding, seed=seed,
-                         clip=CLIP_ALPHA8[self.bits] if self.clip else 0)
+                         clip=CLIP_ALPHA8[self.bits] if self.clip else 0, entropy=self.entropy)
 
     def encode_int8(self, q: np.ndarray, scale: float, gradients: bool = False) -> bytes:
         """The device's view: an int8 tensor and its scale."""
@@ -629,13 +738,15 @@ CODECS = ("sgq", "uniform", "fp32")
 
 
 def make_codec(name: str, bits: int = 4, *, groups: int = 4, stripe: tuple[int, int] = (2, 0),
-               gradient_rounding: str = "nearest", seed: int = 0, clip: bool = False) -> Fp32Codec | SgqCodec:
+               gradient_rounding: str = "nearest", seed: int = 0, clip: bool = False,
+               entropy: bool = False) -> Fp32Codec | SgqCodec:
     """A TensorCodec by name:
       "sgq"     - `groups` similarity groups, `stripe` = (rows, cols) tiles (0 = the full height/width);
       "uniform" - the same wire format with one group and one range for the whole payload (per-tensor
                   uniform quantization at `bits`), the baseline SGQ must beat at equal bits;
       "fp32"    - raw float32 (bits and clip are ignored).
-    `clip`: clipped ranges with the bit width's measured alpha (CLIP_ALPHA8), see docs/SGQ.md."""
+    `clip`: clipped ranges with the bit width's measured alpha (CLIP_ALPHA8), see docs/SGQ.md.
+    `entropy`: range-coded codes where shorter (format version 2; sgq and uniform)."""
     if gradient_rounding not in ("nearest", "stochastic"):
         raise ValueError(f"gradient_rounding must be nearest or stochastic, not {gradient_rounding!r}")
     rounding = ROUND_STOCHASTIC if gradient_rounding == "stochastic" else ROUND_NEAREST
@@ -645,8 +756,8 @@ def make_codec(name: str, bits: int = 4, *, groups: int = 4, stripe: tuple[int, 
         raise ValueError(f"bits must be 2, 4 or 8, not {bits}")
     if name == "sgq":
         return SgqCodec(name="sgq", bits=bits, groups=groups, stripe_h=stripe[0], stripe_w=stripe[1],
-                        gradient_rounding=rounding, seed=seed, clip=clip)
+                        gradient_rounding=rounding, seed=seed, clip=clip, entropy=entropy)
     if name == "uniform":
         return SgqCodec(name="uniform", bits=bits, groups=1, stripe_h=0, stripe_w=0, shared=True,
-                        gradient_rounding=rounding, seed=seed, clip=clip)
+                        gradient_rounding=rounding, seed=seed, clip=clip, entropy=entropy)
     raise ValueError(f"unknown codec {name!r} (known: {', '.join(CODECS)})")

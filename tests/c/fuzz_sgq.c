@@ -14,7 +14,9 @@
  *   - the verdict is OCTO_OK or a documented code, and the one the damage
  *     forces where it is forced (magic -> E_MAGIC, version -> E_VERSION,
  *     truncation -> E_SHORT/E_LENGTH, appended bytes -> E_LENGTH);
- *   - an accepted mutant decodes twice to the same values, within its ranges.
+ *   - an accepted mutant decodes twice to the same values, within its ranges;
+ *   - a range-coded clean payload is shorter than, and decodes exactly as, the
+ *     fixed-width payload of the same tensor and settings.
  * Before the loop, API contract checks: NULL arguments, misaligned or short
  * scratch, short out/dst buffers, invalid parameters.
  * Prints failures, then one line "fuzz: ..." with counts per verdict; exit 0
@@ -146,6 +148,8 @@ static int values_in_ranges(const uint8_t *p, const octo_sgq_info_t *info, const
 static int8_t g_q[MAX_ELEMS];
 static uint8_t g_pay[2][OCTO_SGQ_MAX_LEN(MAXN, MAXH, MAXW, MAXC, 8, MAXC, 1, 1)];
 static uint32_t g_scratch[OCTO_SGQ_SCRATCH_LEN(MAXC, MAXC) / 4u + 1u];
+static uint8_t g_fixed[sizeof g_pay[0]];
+static unsigned long g_rc_payloads; /* clean payloads the encoder range-coded */
 
 static size_t make_payload(unsigned long iter, uint8_t *dst, octo_sgq_params_t *p, octo_sgq_tensor_t *t) {
     t->dims.n = 1 + (int32_t)below(MAXN);
@@ -186,6 +190,7 @@ static size_t make_payload(unsigned long iter, uint8_t *dst, octo_sgq_params_t *
     p->seed = rnd();
     p->group_map = NULL;
     p->clip = below(2) ? 0 : OCTO_SGQ_CLIP_MIN + (int32_t)below(OCTO_SGQ_CLIP_MAX - OCTO_SGQ_CLIP_MIN + 1);
+    p->entropy = (int32_t)below(2);
     const octo_sgq_ctx_t ctx = {g_scratch, sizeof g_scratch};
     size_t len = 0;
     const int st = octo_sgq_encode(t, p, &ctx, dst, sizeof g_pay[0], &len);
@@ -230,7 +235,7 @@ static size_t mutate(int kind, const uint8_t *src, size_t len, const uint8_t *ot
         dst[0] = (uint8_t)(OCTO_SGQ_MAGIC + 1u + below(255));
         break;
     case M_VERSION:
-        dst[1] = (uint8_t)(OCTO_SGQ_FORMAT_VERSION + 1u + below(255));
+        dst[1] = (uint8_t)(OCTO_SGQ_FORMAT_VERSION_RC + 1u + below(254)); /* 3..255, 0 */
         break;
     case M_MODE:
         dst[2] = (uint8_t)rnd();
@@ -340,7 +345,7 @@ static void api_checks(void) {
                {4, 2, 2, 4, 3, 0, 0, 2}, {4, 2, 2, 4, 0, 0, 0, 0} /* UNSIGNED with negatives */};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         octo_sgq_params_t b = {bad[i].bits, bad[i].groups, bad[i].sh, bad[i].sw, bad[i].range,
-                               bad[i].shared, bad[i].grouping, bad[i].rounding, 0u, NULL, 0};
+                               bad[i].shared, bad[i].grouping, bad[i].rounding, 0u, NULL, 0, 0};
         if (octo_sgq_encode(&t, &b, &ctx, buf, sizeof buf, &dummy) != OCTO_E_ARG) {
             fail(0, "bad params accepted", (long)i, 0);
         }
@@ -427,6 +432,18 @@ int main(int argc, char **argv) {
             info.range_mode != OCTO_SGQ_RANGE_SYMMETRIC && memcmp(first, g_q, info.elems) != 0) {
             fail(it, "8-bit payload not lossless", info.range_mode, 0);
         }
+        if (info.entropy) { /* the range coder is lossless: the fixed-width payload decodes the same */
+            g_rc_payloads++;
+            octo_sgq_params_t pf = p;
+            pf.entropy = 0;
+            const octo_sgq_ctx_t ctx = {g_scratch, sizeof g_scratch};
+            size_t flen = 0;
+            octo_sgq_info_t finfo;
+            if (octo_sgq_encode(&t, &pf, &ctx, g_fixed, sizeof g_fixed, &flen) != OCTO_OK || flen <= len ||
+                decode_exact(g_fixed, flen, second, &finfo) != OCTO_OK || memcmp(first, second, info.elems) != 0) {
+                fail(it, "range-coded payload not the fixed-width one, shorter", (long)len, (long)flen);
+            }
+        }
         for (int m = 0; m < MUTANTS; m++) {
             const int kind = (int)below(M_COUNT);
             const size_t n = mutate(kind, g_pay[cur], len, g_pay[cur ^ 1], other_len, &info, mutant, sizeof mutant);
@@ -466,6 +483,6 @@ int main(int argc, char **argv) {
     for (int k = 0; k < M_COUNT; k++) {
         printf(" m_%s=%lu", k_mut_names[k], g_mut_count[k]);
     }
-    printf(" failures=%lu\n", g_failures);
+    printf(" range_coded=%lu failures=%lu\n", g_rc_payloads, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

@@ -4,13 +4,16 @@
  * tests/python/test_sgq.py builds it with arm-none-eabi-gcc -O2 and runs it under
  * qemu-system-arm -semihosting. For one payload of 16 digits-sized samples
  * [16,8,8,16] (ReLU features, and sparse signed gradients), at 2, 4 and 8 bits
- * with the default settings (G=4, 2-row bands), and at 2 and 4 bits also with
- * clipped ranges (OCTO_SGQ_CLIP_ALPHA8), it times octo_sgq_encode and
+ * with the default settings (G=4, 2-row bands), at 2 and 4 bits also with
+ * clipped ranges (OCTO_SGQ_CLIP_ALPHA8), and at 2, 4 and 8 bits with the range
+ * coder (params.entropy), it times octo_sgq_encode and
  * octo_sgq_decode with SysTick (25 MHz from a 1 GHz virtual clock: 1 tick = 40
  * instructions) and prints one line per setting over semihosting:
- *   "sgq <features|gradients> bits=<b> clip=<alpha8> len=<bytes> encode_ticks=<t> decode_ticks=<t> ok=<0|1>"
+ *   "sgq <features|gradients> bits=<b> clip=<alpha8> rc=<0|1> len=<bytes> encode_ticks=<t> decode_ticks=<t> ok=<0|1>"
  * (ok = both calls returned OCTO_OK, no decoded value changed sign, 8 bits
- * decoded losslessly, a clipped payload is as long as the unclipped one), then
+ * decoded losslessly, a clipped payload is as long as the unclipped one, a
+ * range-coded payload shorter than and decoded exactly as the fixed-width one;
+ * rc = the encoder range-coded the payload), then
  * "sgq done", and exits 0 if every line was ok (semihosting SYS_EXIT_EXTENDED).
  */
 #include <stdint.h>
@@ -54,6 +57,7 @@ static char *put_str(char *p, const char *s) {
 
 static int8_t g_q[ELEMS];
 static int8_t g_out[ELEMS];
+static int8_t g_ref[3][ELEMS]; /* the fixed-width payloads' decoded values, per bit width */
 static uint8_t g_pay[OCTO_SGQ_MAX_LEN(N, H, W, C, 8, 4, 2, W)];
 static uint32_t g_scratch[OCTO_SGQ_SCRATCH_LEN(C, 4) / 4u];
 
@@ -92,13 +96,14 @@ int main(void) {
     size_t plain_len[3] = {0, 0, 0};
     for (int gradients = 0; gradients < 2; gradients++) {
         fill(gradients);
-        for (int run = 0; run < 5; run++) { /* 2, 4, 8 bits; then 2 and 4 bits clipped */
-            const int b = run % 3;
-            const int32_t clip = run >= 3 ? OCTO_SGQ_CLIP_ALPHA8(bits[b]) : 0;
+        for (int run = 0; run < 8; run++) { /* 2, 4, 8 bits; 2 and 4 bits clipped; 2, 4, 8 bits range-coded */
+            const int b = run < 5 ? run % 3 : run - 5;
+            const int32_t clip = run >= 3 && run < 5 ? OCTO_SGQ_CLIP_ALPHA8(bits[b]) : 0;
+            const int32_t entropy = run >= 5;
             const octo_sgq_tensor_t t = {g_q, {N, H, W, C}, 0.01f};
             const octo_sgq_params_t p = {.bits = bits[b], .groups = 4, .stripe_h = 2, .stripe_w = W,
                                          .range_mode = gradients ? OCTO_SGQ_RANGE_SYMMETRIC : OCTO_SGQ_RANGE_AUTO,
-                                         .clip = clip};
+                                         .clip = clip, .entropy = entropy};
             size_t len = 0;
             SYST_CVR = 0;
             const uint32_t t0 = ticks_now();
@@ -109,8 +114,12 @@ int main(void) {
             const uint32_t t2 = ticks_now();
             const int st2 = octo_sgq_decode(g_pay, len, &ctx, g_out, sizeof g_out, &info);
             const uint32_t t3 = ticks_now();
-            int ok = st == OCTO_OK && st2 == OCTO_OK && (clip == 0 || len == plain_len[b]);
-            plain_len[b] = clip == 0 ? len : plain_len[b];
+            int ok = st == OCTO_OK && st2 == OCTO_OK && (clip == 0 || len == plain_len[b]) &&
+                     (!info.entropy || (len < plain_len[b] && memcmp(g_out, g_ref[b], ELEMS) == 0));
+            if (run < 3) {
+                plain_len[b] = len;
+                memcpy(g_ref[b], g_out, ELEMS);
+            }
             for (uint32_t i = 0; ok && i < ELEMS; i++) {
                 /* signs never flip and zeros stay zero at 8 bits (lossless) */
                 ok = (g_out[i] == 0 || (g_out[i] > 0) == (g_q[i] > 0)) && (bits[b] != 8 || g_out[i] == g_q[i]);
@@ -121,6 +130,7 @@ int main(void) {
             q = put_uint(q, (uint32_t)bits[b]);
             q = put_str(q, " clip=");
             q = put_uint(q, (uint32_t)clip);
+            q = put_str(q, info.entropy ? " rc=1" : " rc=0");
             q = put_str(q, " len=");
             q = put_uint(q, (uint32_t)len);
             q = put_str(q, " encode_ticks=");

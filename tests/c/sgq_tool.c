@@ -4,7 +4,7 @@
  * One command per input line, one output line per command. Byte strings are
  * lowercase hex; "-" stands for an empty string (or "no group map").
  *   enc <range> <bits> <groups> <sh> <sw> <shared> <grouping> <rounding> <seed> <clip>
- *       <n> <h> <w> <c> <scale_bits> <group_map|-> <int8 data>
+ *       <entropy> <n> <h> <w> <c> <scale_bits> <group_map|-> <int8 data>
  *         -> "ok <payload>" or "err <status>"      (scale_bits: 8 hex digits, the
  *            float's IEEE-754 bits; seed decimal; the rest decimal)
  *   dec <max_elems> <payload>
@@ -98,8 +98,8 @@ static int parse_ints(long *v, int count) {
 }
 
 static void cmd_enc(void) {
-    long v[14];
-    if (parse_ints(v, 14) != 0) {
+    long v[15];
+    if (parse_ints(v, 15) != 0) {
         puts("!bad numbers");
         return;
     }
@@ -119,9 +119,10 @@ static void cmd_enc(void) {
         .range_mode = (int32_t)v[0], .bits = (int32_t)v[1], .groups = (int32_t)v[2], .stripe_h = (int32_t)v[3],
         .stripe_w = (int32_t)v[4], .shared = (int32_t)v[5], .grouping = (int32_t)v[6], .rounding = (int32_t)v[7],
         .seed = (uint32_t)v[8], .group_map = map_len ? g_map : NULL, .clip = (int32_t)v[9],
+        .entropy = (int32_t)v[10],
     };
     octo_sgq_tensor_t t = {.data = (const int8_t *)g_data,
-                           .dims = {(int32_t)v[10], (int32_t)v[11], (int32_t)v[12], (int32_t)v[13]}};
+                           .dims = {(int32_t)v[11], (int32_t)v[12], (int32_t)v[13], (int32_t)v[14]}};
     memcpy(&t.scale, &scale_bits, sizeof t.scale);
     if ((uint64_t)t.dims.n * (uint64_t)t.dims.h * (uint64_t)t.dims.w * (uint64_t)t.dims.c != data_len ||
         (map_len != 0u && map_len != (size_t)t.dims.c)) {

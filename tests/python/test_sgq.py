@@ -59,8 +59,8 @@ def enc_line(q: np.ndarray, scale: float, p: S.SgqParams) -> str:
     r = replace(p, stripe_w=p.stripe_w or min(w, S.MAX_STRIPE))
     gm = bytes(r.group_map).hex() if r.group_map is not None else "-"
     return (f"enc {r.range_mode} {r.bits} {r.groups} {r.stripe_h} {r.stripe_w} {int(r.shared)} {r.grouping} "
-            f"{r.rounding} {r.seed & 0xFFFFFFFF} {r.clip} {n} {h} {w} {c} {scale_bits(scale):08x} {gm} "
-            f"{q.tobytes().hex()}")
+            f"{r.rounding} {r.seed & 0xFFFFFFFF} {r.clip} {int(r.entropy)} {n} {h} {w} {c} {scale_bits(scale):08x} "
+            f"{gm} {q.tobytes().hex()}")
 
 
 def c_encode(exe: Path, cases: list[tuple[np.ndarray, float, S.SgqParams]]) -> list[bytes | int]:
@@ -140,7 +140,8 @@ def random_case(rng: np.random.Generator) -> tuple[str, np.ndarray, float, S.Sgq
     p = S.SgqParams(bits=int(rng.choice([2, 4, 8])), groups=int(rng.integers(1, shape[3] + 1)),
                     stripe_h=int(rng.integers(1, shape[1] + 1)), stripe_w=int(rng.integers(1, shape[2] + 1)),
                     range_mode=mode, shared=bool(rng.integers(0, 2)), rounding=int(rng.integers(0, 2)),
-                    seed=int(rng.integers(0, 1 << 32)), grouping=int(rng.integers(0, 3)))
+                    seed=int(rng.integers(0, 1 << 32)), grouping=int(rng.integers(0, 3)),
+                    entropy=bool(rng.integers(0, 2)))
     scale = float(np.float32(rng.uniform(1e-6, 50)))
     return f"random {kind} {shape} {p}", q, scale, p
 
@@ -274,11 +275,13 @@ def clipped_cases(rng: np.random.Generator, count: int) -> list[tuple[str, np.nd
 
 def test_clipped_cases_identical_and_same_length(tool: Path) -> None:
     """C and Python clip to the same ranges and codes (random settings, every clip factor's edge, one huge
-    range); a clipped payload is exactly as long as the unclipped one and decodes inside its ranges."""
+    range, with and without the range coder); a clipped fixed-width payload is exactly as long as the
+    unclipped one, and every payload decodes inside its ranges."""
     cases = clipped_cases(np.random.default_rng(20250301), 1200)
     payloads = check_parity(tool, cases)
-    for (name, q, scale, p), payload in zip(cases, payloads, strict=True):
-        assert len(payload) == len(S.encode(q, scale, replace(p, clip=0))), name
+    for name, q, scale, p in cases:
+        fixed = replace(p, entropy=False)
+        assert len(S.encode(q, scale, fixed)) == len(S.encode(q, scale, replace(fixed, clip=0))), name
     # decoded values stay inside the clipped ranges: never beyond max(|lo|, hi) of the unclipped ones either
     for (name, q, _, _), payload in zip(cases[:200], payloads[:200], strict=True):
         out = S.decode(payload).q.astype(np.int64)
@@ -456,10 +459,17 @@ def bad_payloads() -> list[tuple[str, bytes, int]]:
     asym = S.encode(np.arange(-8, 8, dtype=np.int8).reshape(1, 2, 2, 4), 1.0, S.SgqParams(groups=1, stripe_h=1))
     two_bit = S.encode(np.array([[[[1, 0, 0]]]], dtype=np.int8), 1.0,
                        S.SgqParams(bits=2, groups=1, stripe_h=1, range_mode=S.RANGE_SYMMETRIC))
+    sparse = rand_q(np.random.default_rng(3), (4, 8, 8, 8), "sparse")
+    rc = S.encode(sparse, 0.5, S.SgqParams(range_mode=S.RANGE_SYMMETRIC, entropy=True))
+    rc_info = S.parse_header(rc)
+    assert rc_info.entropy and rc[-1] < 0xFF
+    # a stream whose first code is 15: encode code 15 by hand with the payload's own range coder
+    rc_sym15 = rc[:rc_info.head_len] + S.rc_encode(np.array([15] * 8), 4, 1 << 20)
     return [
         ("empty", b"", S.E_SHORT), ("17 bytes", v[:17], S.E_SHORT), ("magic", _edit(v, 0, b"T"), S.E_MAGIC),
-        ("version 0", _edit(v, 1, b"\x00"), S.E_VERSION), ("version 2", _edit(v, 1, b"\x02"), S.E_VERSION),
-        ("reserved mode bit", _edit(v, 2, bytes([v[2] | 0x20])), S.E_HEADER),
+        ("version 0", _edit(v, 1, b"\x00"), S.E_VERSION), ("version 3", _edit(v, 1, b"\x03"), S.E_VERSION),
+        ("range-coded flag in version 1", _edit(v, 2, bytes([v[2] | 0x20])), S.E_HEADER),
+        ("reserved mode bit 6 in version 2", _edit(rc, 2, bytes([rc[2] | 0x40])), S.E_HEADER),
         ("bits code 3", _edit(v, 2, bytes([v[2] | 3])), S.E_HEADER),
         ("range mode 3", _edit(v, 2, bytes([v[2] | 12])), S.E_HEADER),
         ("zero groups", _edit(v, 3, b"\x00"), S.E_HEADER), ("groups > C", _edit(v, 3, b"\x07"), S.E_HEADER),
@@ -482,6 +492,11 @@ def bad_payloads() -> list[tuple[str, bytes, int]]:
         ("range 0 drops codes", _edit(v, rng_at, b"\x00"), S.E_LENGTH),
         ("symmetric code 15", _edit(v, code_at, b"\xff"), S.E_CODE),
         ("2-bit code padding", two_bit[:-1] + bytes([two_bit[-1] | 0x40]), S.E_CODE),
+        ("range-coded: 3 bytes of stream", rc[:rc_info.head_len + 3], S.E_LENGTH),
+        ("range-coded: truncated", rc[:-1], S.E_LENGTH),
+        ("range-coded: a trailing byte", rc + b"\x00", S.E_LENGTH),
+        ("range-coded: ends one above its final interval's low end", rc[:-1] + bytes([rc[-1] + 1]), S.E_CODE),
+        ("range-coded: symmetric code 15", rc_sym15, S.E_CODE),
     ]
 
 
@@ -635,7 +650,7 @@ def test_byte_goals_and_error_vs_uniform(batch: int) -> None:
 def _bench_args(path: Path, **kw: object) -> argparse.Namespace:
     base: dict[str, object] = {"features": str(path), "codec": "sgq", "bits": "2,4,8", "kind": "features",
                                "batch": 16, "groups": 4, "stripe": "2x0", "rounding": "nearest", "seed": 0,
-                               "json": None, "clip": False}
+                               "json": None, "clip": False, "entropy": False}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -665,7 +680,17 @@ def test_codec_bench_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtur
         (c, b): S.CLIP_ALPHA8[b] for c in ("sgq", "uniform") for b in (2, 4, 8)}
     plain = {(r["codec"], r["bits"]): r for r in doc["results"]}
     assert clipped["sgq", 2]["bytes"] == plain["sgq", 2]["bytes"]  # clipping never changes the length
+    assert cmd_codec_bench(_bench_args(path, codec="sgq,uniform", bits="2,4,8", json="-")) == 0
+    plain_all = {(r["codec"], r["bits"]): r for r in json.loads(capsys.readouterr().out)["results"]}
     assert "G4 2x0 clip 2.25" in captured.err
+    # --entropy: range-coded payloads, fewer bytes, the very same reconstruction
+    assert cmd_codec_bench(_bench_args(path, codec="sgq,uniform", bits="2,4,8", json="-", entropy=True)) == 0
+    captured = capsys.readouterr()
+    coded = {(r["codec"], r["bits"]): r for r in json.loads(captured.out)["results"]}
+    for key, r in coded.items():
+        assert r["entropy"] is True and r["rel_l2"] == plain_all[key]["rel_l2"], key
+        assert r["bytes"] < plain_all[key]["bytes"], key
+    assert "G4 2x0 rc" in captured.err
 
 
 def test_codec_bench_user_errors(tmp_path: Path) -> None:
@@ -694,7 +719,8 @@ def test_codec_bench_user_errors(tmp_path: Path) -> None:
     ("virtual-m3", ["-mcpu=cortex-m3", "-mfloat-abi=soft"], "mps2-an385")])
 def test_codec_on_virtual_board(tmp_path: Path, board: str, cpu: list[str], machine: str) -> None:
     """tests/c/sgq_cycles.c built for the board (-O2, the firmware's flags) and run under QEMU: every
-    payload decodes (clipped ones as long as unclipped ones), and the cost per [8,8,16] sample stays within
+    payload decodes (clipped ones as long as unclipped ones, range-coded ones shorter and to the same values),
+    and the cost per [8,8,16] sample stays within
     budget (1 SysTick = 40 instructions)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm (make setup)")
@@ -713,10 +739,16 @@ def test_codec_on_virtual_board(tmp_path: Path, board: str, cpu: list[str], mach
     text = run.stdout + run.stderr  # semihosting SYS_WRITE0 lands on QEMU's stderr
     assert run.returncode == 0, text
     lines = [ln for ln in text.splitlines() if ln.startswith("sgq ") and "bits=" in ln]
-    assert len(lines) == 10 and "sgq done" in text
+    assert len(lines) == 16 and "sgq done" in text
     for ln in lines:
         st = dict(re.findall(r"(\w+)=(\d+)", ln))
         assert st["ok"] == "1", ln
         per_sample = {k: int(st[f"{k}_ticks"]) * 40 / 16 for k in ("encode", "decode")}
         budget = 80_000 if st["clip"] == "0" else 95_000  # clipping: a heavier range pass (sums, counts)
-        assert per_sample["encode"] < budget and per_sample["decode"] < 40_000, (ln, per_sample)
+        dec_budget = 40_000
+        if st["rc"] == "1":  # the range coder: about 20 instructions per coded bit each way
+            budget += 25_000 * int(st["bits"])
+            dec_budget += 25_000 * int(st["bits"])
+        assert per_sample["encode"] < budget and per_sample["decode"] < dec_budget, (ln, per_sample)
+    rc_rows = [dict(re.findall(r"(\w+)=(\d+)", ln)) for ln in lines if " rc=1 " in ln]
+    assert len(rc_rows) == 6, "every range-coded run was shorter than its fixed-width payload"

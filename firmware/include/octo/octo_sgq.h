@@ -17,7 +17,8 @@
  *   [0]      u8   magic 0x53 ('S')
  *   [1]      u8   format version (OCTO_SGQ_FORMAT_VERSION)
  *   [2]      u8   bits 0-1 bits code (0: 2, 1: 4, 2: 8), bits 2-3 range mode
- *                 (octo_sgq_range_t, not AUTO), bit 4 shared ranges, bits 5-7 zero
+ *                 (octo_sgq_range_t, not AUTO), bit 4 shared ranges, bit 5 range-coded
+ *                 codes (version 2 only), bits 6-7 zero
  *   [3]      u8   groups G, 1..C
  *   [4..11]  u16  N, H, W, C (each >= 1)
  *   [12]     u8   stripe_h, 1..H      [13] u8 stripe_w, 1..W
@@ -28,7 +29,8 @@
  *              order: 1 byte (UNSIGNED: hi; SYMMETRIC: m) or 2 bytes (ASYMMETRIC: lo, hi)
  *   codes      one per value in NHWC order, except values whose range has zero
  *              width (they decode to the range's lo), `bits` bits each, LSB first,
- *              zero padding to a byte
+ *              zero padding to a byte; or, with mode bit 5, the same codes through an
+ *              adaptive binary range coder (lossless; docs/SGQ.md "Range-coded codes")
  *
  * Memory: no allocation. Encoder and decoder take a caller-owned scratch
  * buffer of octo_sgq_scratch_size(C, G) bytes, 4-byte aligned.
@@ -47,7 +49,9 @@ extern "C" {
 #endif
 
 #define OCTO_SGQ_MAGIC 0x53u
-#define OCTO_SGQ_FORMAT_VERSION 1u /* the wire format's own version, not the firmware's */
+#define OCTO_SGQ_FORMAT_VERSION 1u    /* the wire format's own version, not the firmware's */
+#define OCTO_SGQ_FORMAT_VERSION_RC 2u /* version 2: mode bit 5 may flag range-coded codes */
+#define OCTO_SGQ_MODE_RC 0x20u        /* mode byte bit 5 */
 #define OCTO_SGQ_HEADER_LEN 18u
 #define OCTO_SGQ_MAX_DIM 65535
 #define OCTO_SGQ_MAX_GROUPS 255
@@ -109,6 +113,8 @@ typedef struct {
     int32_t clip;             /* 0: a range is its stripe x group's max; OCTO_SGQ_CLIP_MIN..MAX: clipped
                                * ranges, bound = min(max, ceil(clip / 8 * mean |v| of the non-zero
                                * values)), values beyond it coded as the extreme level (docs/SGQ.md) */
+    int32_t entropy;          /* 1: range-code the codes when that is strictly shorter than the
+                               * fixed-width codes (format version 2, lossless); 0: fixed width */
 } octo_sgq_params_t;
 
 /* Clipped ranges (octo_sgq_params_t.clip): alpha in eighths, and the defaults chosen by measurement
@@ -138,6 +144,7 @@ typedef struct {
     int32_t bits;        /* 2, 4 or 8 */
     int32_t range_mode;  /* octo_sgq_range_t (never AUTO) */
     int32_t shared;      /* 1 if the ranges are shared by the batch */
+    int32_t entropy;     /* 1 if the codes are range-coded */
     int32_t groups;      /* G */
     int32_t stripe_h;    /* stripe rows */
     int32_t stripe_w;    /* stripe columns */
@@ -162,10 +169,11 @@ typedef struct {
          OCTO_SGQ_CEIL_DIV((size_t)(w), (size_t)(sw)) * (size_t)(groups) +                          \
      OCTO_SGQ_CEIL_DIV((size_t)(n) * (h) * (w) * (c) * (size_t)(bits), 8u))
 
-/* Scratch bytes for C channels and G groups: group ids (C), group sizes (2G)
- * and max(a 129-entry u16 histogram, G 8-byte range entries), each 4-aligned. */
+/* Scratch bytes for C channels and G groups: group ids (C), group sizes (2G),
+ * the range coder's 256 u16 probabilities and max(a 129-entry u16 histogram,
+ * G 8-byte range entries), each 4-aligned. */
 #define OCTO_SGQ_SCRATCH_LEN(c, g)                                                                   \
-    ((((size_t)(c) + 3u) & ~(size_t)3u) + (((size_t)(g) * 2u + 3u) & ~(size_t)3u) +                 \
+    ((((size_t)(c) + 3u) & ~(size_t)3u) + (((size_t)(g) * 2u + 3u) & ~(size_t)3u) + 512u +          \
      ((size_t)(g) * 8u > 260u ? (size_t)(g) * 8u : 260u))
 
 /* The scratch size for C channels and G groups (OCTO_SGQ_SCRATCH_LEN); 0 if
@@ -180,6 +188,9 @@ int octo_sgq_encoded_max_len(const octo_dims_t *dims, const octo_sgq_params_t *p
 /* Encode `in` into dst[cap]; *out_len = bytes written. Three passes over the
  * tensor (channel statistics, ranges, codes); no allocation. Clipping never
  * changes the length (a range has zero width with clipping iff it has without).
+ * dst must hold the fixed-width payload even with params->entropy (the range
+ * coder writes in place and falls back to fixed width, a fourth pass, when its
+ * stream would not be shorter).
  * Returns OCTO_OK, OCTO_E_ARG (NULL, dims, scale, params, UNSIGNED mode with a
  * negative value, an invalid group_map, misaligned scratch) or OCTO_E_BUF
  * (scratch or dst too small; dst then holds nothing usable). */

@@ -29,12 +29,14 @@ typedef struct {
 typedef struct {
     uint8_t *gmap;       /* [C] group id per channel (holds the channel statistic first) */
     uint16_t *gsize;     /* [G] channels per group */
+    uint16_t *probs;     /* [256] range coder: P(bit = 0) per bit-tree node, in 1/2048 */
     uint16_t *hist;      /* [129] counting-sort histogram (aliases entries) */
     sgq_entry_t *entries; /* [G] */
     uint32_t *acc;        /* [2G] clipped ranges: sum of |v| and non-zero count per group (aliases entries) */
 } sgq_scratch_t;
 
 #define HIST_LEN 129u
+#define RC_PROBS 256u /* bit-tree nodes 1..2^bits - 1, bits <= 8 */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define OCTO_SGQ_INLINE inline __attribute__((always_inline))
@@ -65,6 +67,8 @@ static int scratch_split(const octo_sgq_ctx_t *ctx, int32_t c, int32_t g, sgq_sc
     p += align4((size_t)c);
     s->gsize = (uint16_t *)(void *)p;
     p += align4((size_t)g * 2u);
+    s->probs = (uint16_t *)(void *)p;
+    p += RC_PROBS * sizeof(uint16_t);
     s->hist = (uint16_t *)(void *)p;
     s->entries = (sgq_entry_t *)(void *)p;
     s->acc = (uint32_t *)(void *)p;
@@ -297,6 +301,106 @@ static inline uint32_t bitr_get(sgq_bitr_t *br, uint32_t bits) {
     return code;
 }
 
+/* --- range coder: the optional entropy stage over the codes (docs/SGQ.md, "Range-coded codes") -------
+ * Each code is sent MSB first as a path through a binary tree of 2^bits - 1 adaptive probabilities
+ * (node m = 1, then 2m + bit). A probability is P(bit = 0) in 1/2048, starts at 1/2 and moves 1/32 of the
+ * way towards every bit it codes. The encoder keeps the low end of the interval in 32 bits and, when an
+ * addition overflows, carries into the bytes it has already written; it shifts a byte out whenever the
+ * range drops below 2^24 and ends with the 4 bytes of `low`, most significant first. The decoder reads
+ * the same number of bytes and finishes with its code register at exactly 0. */
+
+#define RC_PROB_BITS 11u
+#define RC_PROB_INIT (1u << 10)
+#define RC_ADAPT_SHIFT 5u
+#define RC_TOP (1u << 24)
+
+typedef struct {
+    uint8_t *start; /* first byte of the stream */
+    uint8_t *p;     /* next byte to write */
+    uint8_t *end;   /* the stream may not reach here before its 4-byte tail */
+    uint32_t low, range;
+    uint16_t *probs;
+    int full;       /* set once a byte did not fit: the stream is abandoned */
+} sgq_rce_t;
+
+static void rc_probs_init(uint16_t *probs, uint32_t bits) {
+    for (uint32_t m = 0; m < (1u << bits); m++) {
+        probs[m] = (uint16_t)RC_PROB_INIT;
+    }
+}
+
+static OCTO_SGQ_INLINE void rce_put(sgq_rce_t *e, uint32_t node, uint32_t bit) {
+    const uint32_t p = e->probs[node];
+    const uint32_t bound = (e->range >> RC_PROB_BITS) * p;
+    if (bit) {
+        const uint32_t low = e->low + bound;
+        if (low < e->low) { /* carry: never past the first byte (the stream's value stays below 1) */
+            uint8_t *q = e->p;
+            while (q != e->start && ++*--q == 0u) {
+            }
+        }
+        e->low = low;
+        e->range -= bound;
+        e->probs[node] = (uint16_t)(p - (p >> RC_ADAPT_SHIFT));
+    } else {
+        e->range = bound;
+        e->probs[node] = (uint16_t)(p + (((1u << RC_PROB_BITS) - p) >> RC_ADAPT_SHIFT));
+    }
+    while (e->range < RC_TOP) {
+        if (e->p == e->end) {
+            e->full = 1;
+        } else {
+            *e->p++ = (uint8_t)(e->low >> 24);
+        }
+        e->low <<= 8;
+        e->range <<= 8;
+    }
+}
+
+static OCTO_SGQ_INLINE void rce_code(sgq_rce_t *e, uint32_t code, uint32_t bits) {
+    uint32_t m = 1u;
+    for (uint32_t i = bits; i-- > 0u;) {
+        const uint32_t bit = (code >> i) & 1u;
+        rce_put(e, m, bit);
+        m = 2u * m + bit;
+    }
+}
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint32_t code, range;
+    uint16_t *probs;
+    int short_read; /* a byte was needed past the end */
+} sgq_rcd_t;
+
+static OCTO_SGQ_INLINE uint32_t rcd_code(sgq_rcd_t *d, uint32_t bits) {
+    const uint32_t leaves = 1u << bits;
+    uint32_t m = 1u;
+    while (m < leaves) {
+        const uint32_t p = d->probs[m];
+        const uint32_t bound = (d->range >> RC_PROB_BITS) * p;
+        if (d->code < bound) {
+            d->range = bound;
+            d->probs[m] = (uint16_t)(p + (((1u << RC_PROB_BITS) - p) >> RC_ADAPT_SHIFT));
+            m = 2u * m;
+        } else {
+            d->code -= bound;
+            d->range -= bound;
+            d->probs[m] = (uint16_t)(p - (p >> RC_ADAPT_SHIFT));
+            m = 2u * m + 1u;
+        }
+        if (d->range < RC_TOP) {
+            if (d->p == d->end) {
+                d->short_read = 1;
+                return 0u;
+            }
+            d->code = (d->code << 8) | *d->p++;
+            d->range <<= 8;
+        }
+    }
+    return m - leaves;
+}
+
 /* --- encoder --------------------------------------------------------------------------------------- */
 
 static int dims_ok(const octo_dims_t *d, uint64_t *elems) {
@@ -317,6 +421,7 @@ static int params_ok(const octo_dims_t *d, const octo_sgq_params_t *p) {
            p->range_mode <= OCTO_SGQ_RANGE_AUTO && (p->shared == 0 || p->shared == 1) && p->grouping >= 0 &&
            p->grouping <= OCTO_SGQ_GROUP_INTERLEAVED &&
            (p->rounding == OCTO_SGQ_ROUND_NEAREST || p->rounding == OCTO_SGQ_ROUND_STOCHASTIC) &&
+           (p->entropy == 0 || p->entropy == 1) &&
            (p->clip == 0 || (p->clip >= OCTO_SGQ_CLIP_MIN && p->clip <= OCTO_SGQ_CLIP_MAX &&
                              (uint64_t)(p->shared ? d->n : 1) * (uint64_t)p->stripe_h * (uint64_t)p->stripe_w *
                                      (uint64_t)d->c <=
@@ -516,11 +621,13 @@ typedef struct {
     uint8_t *dst;
     int stochastic;
     uint32_t rng;
+    sgq_rce_t *rce; /* the range coder (encode_codes_rc) */
 } sgq_code_job_t;
 
-/* Pass 2, with `bits` and `clipped` constants at each call site (so shifts and the word test fold, and
- * unclipped ranges, which hold every value, skip the clamps). */
-static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bits, const int clipped) {
+/* Pass 2, with `bits`, `clipped` and `rc` constants at each call site (so shifts and the word test fold,
+ * and unclipped ranges, which hold every value, skip the clamps). rc: the codes go to the range coder,
+ * which gives up (job->rce->full) as soon as its stream is not shorter than the fixed-width codes. */
+static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bits, const int clipped, const int rc) {
     const sgq_geom_t *geo = job->geo;
     const int sym = job->mode == OCTO_SGQ_RANGE_SYMMETRIC;
     const uint32_t levels = job->levels;
@@ -535,9 +642,15 @@ static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bit
     uint32_t cached = UINT32_MAX;
     sgq_walk_t wk;
     walk_start(&wk, geo);
+    /* the range coder's state as a local (it lives in registers), written back at the end */
+    sgq_rce_t rcs = rc ? *job->rce : (sgq_rce_t){0};
+    sgq_rce_t *const rce = &rcs;
     for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
         const int8_t *v = &job->q[(size_t)px * c];
         const uint32_t rbase = walk_rbase(&wk);
+        if (rc && rce->full) {
+            break;
+        }
         if (rbase != cached) {
             load_entries(job->entries, job->ranges, job->mode, rbase, geo->g, levels, 0);
             cached = rbase;
@@ -562,6 +675,10 @@ static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bit
                 code = !clipped || off > 0 ? ((uint32_t)off * e.mul + r) >> 16 : 0u;
                 code = code > levels ? levels : code;
             }
+            if (rc) {
+                rce_code(rce, code, bits);
+                continue;
+            }
             acc |= code << nbits;
             nbits += bits;
             if (nbits == 32u) { /* 32 % bits == 0: a code never straddles words */
@@ -575,16 +692,51 @@ static OCTO_SGQ_INLINE void encode_codes(sgq_code_job_t *job, const uint32_t bit
             }
         }
     }
+    if (rc) {
+        *job->rce = rcs;
+        return;
+    }
     for (uint32_t k = 0; k < nbits; k += 8u) {
         *wp++ = (uint8_t)(acc >> k);
     }
 }
 
 /* One out-of-line instance per (bits, clipped): each loop is compiled on its own, as tight as it gets. */
-OCTO_SGQ_NOINLINE static void encode_codes_2(sgq_code_job_t *job) { encode_codes(job, 2u, 0); }
-OCTO_SGQ_NOINLINE static void encode_codes_4(sgq_code_job_t *job) { encode_codes(job, 4u, 0); }
-OCTO_SGQ_NOINLINE static void encode_codes_8(sgq_code_job_t *job) { encode_codes(job, 8u, 0); }
-OCTO_SGQ_NOINLINE static void encode_codes_c(sgq_code_job_t *job, uint32_t bits) { encode_codes(job, bits, 1); }
+OCTO_SGQ_NOINLINE static void encode_codes_2(sgq_code_job_t *job) { encode_codes(job, 2u, 0, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_4(sgq_code_job_t *job) { encode_codes(job, 4u, 0, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_8(sgq_code_job_t *job) { encode_codes(job, 8u, 0, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_c(sgq_code_job_t *job, uint32_t bits) { encode_codes(job, bits, 1, 0); }
+OCTO_SGQ_NOINLINE static void encode_codes_rc4(sgq_code_job_t *job) { encode_codes(job, 4u, 0, 1); }
+OCTO_SGQ_NOINLINE static void encode_codes_rc(sgq_code_job_t *job, uint32_t bits, int clipped) {
+    if (clipped) {
+        encode_codes(job, bits, 1, 1);
+    } else {
+        encode_codes(job, bits, 0, 1);
+    }
+}
+
+/* Range-code the codes into dst[0 .. limit) (limit = the fixed-width length - 1): the stream's length,
+ * or 0 if it would not fit (then nothing usable is in dst). */
+static size_t encode_codes_range_coded(sgq_code_job_t *job, uint32_t bits, int clipped, uint16_t *probs, size_t limit) {
+    if (limit < 4u) {
+        return 0u;
+    }
+    sgq_rce_t e = {job->dst, job->dst, job->dst + (limit - 4u), 0u, 0xFFFFFFFFu, probs, 0};
+    rc_probs_init(probs, bits);
+    job->rce = &e;
+    if (bits == 4u && !clipped) {
+        encode_codes_rc4(job);
+    } else {
+        encode_codes_rc(job, bits, clipped);
+    }
+    if (e.full) {
+        return 0u;
+    }
+    for (uint32_t k = 0; k < 4u; k++) {
+        *e.p++ = (uint8_t)(e.low >> (24u - 8u * k));
+    }
+    return (size_t)(e.p - e.start);
+}
 
 int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params, const octo_sgq_ctx_t *ctx,
                     uint8_t *dst, size_t cap, size_t *out_len) {
@@ -688,11 +840,22 @@ int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params
         return OCTO_E_BUF;
     }
 
-    /* pass 2: codes */
+    /* pass 2: codes, range-coded if asked and shorter, else (or then) fixed width */
     const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
+    const uint32_t rng0 = prng_seed(params->seed);
     sgq_code_job_t job = {&geo, q, ranges, mode, levels, s.gmap, s.entries, &dst[head_len],
-                          params->rounding == OCTO_SGQ_ROUND_STOCHASTIC, prng_seed(params->seed)};
+                          params->rounding == OCTO_SGQ_ROUND_STOCHASTIC, rng0, NULL};
     const int clipped = params->clip != 0;
+    if (params->entropy && count > 0u) {
+        const size_t rc_len = encode_codes_range_coded(&job, bits, clipped, s.probs, total - head_len - 1u);
+        if (rc_len != 0u) {
+            dst[1] = (uint8_t)OCTO_SGQ_FORMAT_VERSION_RC;
+            dst[2] |= (uint8_t)OCTO_SGQ_MODE_RC;
+            *out_len = head_len + rc_len;
+            return OCTO_OK;
+        }
+        job.rng = rng0; /* the fixed-width pass draws the same stochastic rounding again */
+    }
     if (clipped) {
         encode_codes_c(&job, bits);
     } else if (bits == 2u) {
@@ -718,9 +881,10 @@ int octo_sgq_parse_header(const uint8_t *src, size_t len, octo_sgq_info_t *info)
     if (src[0] != OCTO_SGQ_MAGIC) {
         return OCTO_SGQ_E_MAGIC;
     }
-    if (src[1] != OCTO_SGQ_FORMAT_VERSION) {
+    if (src[1] != OCTO_SGQ_FORMAT_VERSION && src[1] != OCTO_SGQ_FORMAT_VERSION_RC) {
         return OCTO_SGQ_E_VERSION;
     }
+    const uint32_t reserved = src[1] == OCTO_SGQ_FORMAT_VERSION_RC ? 0xC0u : 0xE0u;
     const uint32_t mode_byte = src[2];
     const uint32_t bc = mode_byte & 3u;
     const uint32_t mode = (mode_byte >> 2) & 3u;
@@ -729,7 +893,7 @@ int octo_sgq_parse_header(const uint8_t *src, size_t len, octo_sgq_info_t *info)
     const uint32_t sh = src[12], sw = src[13];
     const uint32_t sb = (uint32_t)src[14] | ((uint32_t)src[15] << 8) | ((uint32_t)src[16] << 16) |
                         ((uint32_t)src[17] << 24);
-    if ((mode_byte & 0xE0u) != 0u || bc == 3u || mode == 3u || n == 0u || h == 0u || w == 0u || c == 0u ||
+    if ((mode_byte & reserved) != 0u || bc == 3u || mode == 3u || n == 0u || h == 0u || w == 0u || c == 0u ||
         g < 1u || g > c || sh < 1u || sh > h || sw < 1u || sw > w || !scale_bits_ok(sb)) {
         return OCTO_SGQ_E_HEADER;
     }
@@ -741,6 +905,7 @@ int octo_sgq_parse_header(const uint8_t *src, size_t len, octo_sgq_info_t *info)
     info->bits = 2 << bc;
     info->range_mode = (int32_t)mode;
     info->shared = (int32_t)((mode_byte >> 4) & 1u);
+    info->entropy = (int32_t)((mode_byte >> 5) & 1u);
     info->groups = (int32_t)g;
     info->stripe_h = (int32_t)sh;
     info->stripe_w = (int32_t)sw;
@@ -757,6 +922,92 @@ int octo_sgq_parse_header(const uint8_t *src, size_t len, octo_sgq_info_t *info)
     info->ranges_len = info->n_ranges * (mode == OCTO_SGQ_RANGE_ASYMMETRIC ? 2u : 1u);
     info->head_len = OCTO_SGQ_HEADER_LEN + info->map_len + info->ranges_len;
     return OCTO_OK;
+}
+
+/* Everything the code pass of the decoder needs. */
+typedef struct {
+    const sgq_geom_t *geo;
+    const uint8_t *ranges;
+    int32_t mode;
+    const uint8_t *gmap;
+    sgq_entry_t *entries;
+    const uint8_t *codes, *end; /* the code section */
+    int8_t *out;
+    uint16_t *probs;
+} sgq_decode_job_t;
+
+/* The decoder's code pass; `rc` is a constant at each call site, so the fixed-width loop carries no
+ * range-coder branch. Returns OCTO_OK, _LENGTH (range coder: bytes missing or left over) or _CODE. */
+static OCTO_SGQ_INLINE int decode_codes(const sgq_decode_job_t *job, const uint32_t bits, const int rc) {
+    const sgq_geom_t *geo = job->geo;
+    const int32_t mode = job->mode;
+    const int sym = mode == OCTO_SGQ_RANGE_SYMMETRIC;
+    const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
+    const uint32_t c = geo->c;
+    const uint8_t *const gmap = job->gmap;
+    sgq_entry_t *const entries = job->entries;
+    sgq_bitr_t br = {job->codes, job->end, 0u, 0u};
+    sgq_rcd_t rd = {job->codes + 4u, job->end, 0u, 0xFFFFFFFFu, job->probs, 0};
+    if (rc) {
+        const uint8_t *c0 = job->codes;
+        rd.code = ((uint32_t)c0[0] << 24) | ((uint32_t)c0[1] << 16) | ((uint32_t)c0[2] << 8) | c0[3];
+        rc_probs_init(job->probs, bits);
+    }
+    uint32_t cached = UINT32_MAX;
+    sgq_walk_t wk;
+    walk_start(&wk, geo);
+    const uint32_t pixels = geo->n * geo->h * geo->w;
+    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
+        int8_t *o = &job->out[(size_t)px * c];
+        const uint32_t rbase = walk_rbase(&wk);
+        if (rbase != cached) {
+            load_entries(entries, job->ranges, mode, rbase, geo->g, levels, 1);
+            cached = rbase;
+        }
+        for (uint32_t ch = 0; ch < c; ch++) {
+            const sgq_entry_t *e = &entries[gmap[ch]];
+            if (e->mul == 0u) {
+                o[ch] = (int8_t)e->lo;
+                continue;
+            }
+            uint32_t code;
+            if (rc) {
+                code = rcd_code(&rd, bits);
+                if (rd.short_read) {
+                    return OCTO_SGQ_E_LENGTH;
+                }
+            } else {
+                code = bitr_get(&br, bits);
+            }
+            if (sym) {
+                if (code > 2u * levels) {
+                    return OCTO_SGQ_E_CODE;
+                }
+                const int32_t mag = (int32_t)((((code >= levels ? code - levels : levels - code) * e->mul) + 0x8000u) >> 16);
+                o[ch] = (int8_t)(code >= levels ? mag : -mag);
+            } else {
+                o[ch] = (int8_t)(e->lo + (int32_t)((code * e->mul + 0x8000u) >> 16));
+            }
+        }
+    }
+    if (rc) {
+        if (rd.p != rd.end) {
+            return OCTO_SGQ_E_LENGTH; /* bytes after the stream */
+        }
+        if (rd.code != 0u) {
+            return OCTO_SGQ_E_CODE; /* the stream does not end on the encoder's final interval */
+        }
+    } else if (br.acc != 0u) { /* padding bits after the last code (the length check left no whole bytes) */
+        return OCTO_SGQ_E_CODE;
+    }
+    return OCTO_OK;
+}
+
+OCTO_SGQ_NOINLINE static int decode_codes_fixed(const sgq_decode_job_t *job, uint32_t bits) {
+    return decode_codes(job, bits, 0);
+}
+OCTO_SGQ_NOINLINE static int decode_codes_rc(const sgq_decode_job_t *job, uint32_t bits) {
+    return decode_codes(job, bits, 1);
 }
 
 int octo_sgq_decode(const uint8_t *src, size_t len, const octo_sgq_ctx_t *ctx, int8_t *out, size_t out_cap,
@@ -824,47 +1075,14 @@ int octo_sgq_decode(const uint8_t *src, size_t len, const octo_sgq_ctx_t *ctx, i
     sgq_geom_t geo;
     geom_init(&geo, &info->dims, g, (uint32_t)info->stripe_h, (uint32_t)info->stripe_w, (uint32_t)info->shared);
     const uint32_t count = coded_count(&geo, ranges, mode, s.gsize);
-    if (len - info->head_len != ceil_div(count, 8u / bits)) {
+    const int rc = info->entropy != 0;
+    if (rc ? len - info->head_len < 4u : len - info->head_len != ceil_div(count, 8u / bits)) {
         return OCTO_SGQ_E_LENGTH;
     }
 
     /* codes */
-    const int sym = mode == OCTO_SGQ_RANGE_SYMMETRIC;
-    const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
-    sgq_bitr_t br = {&src[info->head_len], &src[len], 0u, 0u};
-    uint32_t cached = UINT32_MAX;
-    sgq_walk_t wk;
-    walk_start(&wk, &geo);
-    const uint32_t pixels = info->elems / c;
-    for (uint32_t px = 0; px < pixels; px++, walk_next(&wk)) {
-        int8_t *o = &out[(size_t)px * c];
-        const uint32_t rbase = walk_rbase(&wk);
-        if (rbase != cached) {
-            load_entries(s.entries, ranges, mode, rbase, g, levels, 1);
-            cached = rbase;
-        }
-        for (uint32_t ch = 0; ch < c; ch++) {
-            const sgq_entry_t *e = &s.entries[s.gmap[ch]];
-            if (e->mul == 0u) {
-                o[ch] = (int8_t)e->lo;
-                continue;
-            }
-            const uint32_t code = bitr_get(&br, bits);
-            if (sym) {
-                if (code > 2u * levels) {
-                    return OCTO_SGQ_E_CODE;
-                }
-                const int32_t mag = (int32_t)((((code >= levels ? code - levels : levels - code) * e->mul) + 0x8000u) >> 16);
-                o[ch] = (int8_t)(code >= levels ? mag : -mag);
-            } else {
-                o[ch] = (int8_t)(e->lo + (int32_t)((code * e->mul + 0x8000u) >> 16));
-            }
-        }
-    }
-    if (br.acc != 0u) { /* padding bits after the last code (the length check left no whole bytes) */
-        return OCTO_SGQ_E_CODE;
-    }
-    return OCTO_OK;
+    sgq_decode_job_t job = {&geo, ranges, mode, s.gmap, s.entries, src + info->head_len, src + len, out, s.probs};
+    return rc ? decode_codes_rc(&job, bits) : decode_codes_fixed(&job, bits);
 }
 
 const char *octo_sgq_status_name(int status) {
