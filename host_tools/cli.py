@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=False,
                    help="sgq/uniform: clipped ranges, min(max, alpha x mean non-zero |v|), alpha 2.25 at 2 bits, 5 at "
                         "4 bits, both directions (default off; docs/SGQ.md)")
+    p.add_argument("--entropy", action=argparse.BooleanOptionalAction, default=False,
+                   help="sgq/uniform: range-code the codes in both directions where that is shorter; lossless, "
+                        "so accuracy is unchanged (default off; docs/SGQ.md)")
     p.add_argument("--boards", type=_positive_int, default=2, help="boards training concurrently (default 2)")
     p.add_argument("--board", "-b", help="board kind (default virtual-m4; each board gets its own QEMU)")
     p.add_argument("--target", choices=["host", "board"], default="board",
@@ -261,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="stochastic rounding seed (default 0)")
     p.add_argument("--clip", action="store_true",
                    help="sgq/uniform: clipped ranges with the measured alpha per bit width (docs/SGQ.md)")
+    p.add_argument("--entropy", action="store_true",
+                   help="sgq/uniform: range-coded codes where shorter (lossless; docs/SGQ.md)")
     _add_json(p)
 
     from host_tools import video_cmds as vc  # noqa: PLC0415  (light: numpy/TensorFlow are imported inside)

@@ -68,6 +68,7 @@ CODEC_SGQ, CODEC_FP32 = 0, 1             # COLLAB_FORWARD codec byte ("uniform" 
 SRC_PAYLOAD, SRC_FEATURES = 0, 1         # COLLAB_READ source byte
 FLAG_SHARED = 1                          # COLLAB_FORWARD flags bit 0: one set of ranges for the whole payload
 FLAG_CLIP = 2                            # bit 1: clipped ranges, the bit width's alpha (OCTO_SGQ_CLIP_ALPHA8)
+FLAG_RC = 4                              # bit 2: range-coded codes where shorter (octo_sgq_params_t.entropy)
 
 CODEC_NAMES = ("sgq", "uniform", "fp32")
 DIRECTIONS = ("up", "down")              # up = board -> cloud (features), down = cloud -> board (gradients)
@@ -78,7 +79,8 @@ DIRECTIONS = ("up", "down")              # up = board -> cloud (features), down 
 class CodecSpec:
     """A codec setting: "sgq" (groups x stripes), "uniform" (SGQ's format with one range per payload) or
     "fp32" (raw float32). Features: range AUTO, round to nearest; gradients: SYMMETRIC, gradient_rounding.
-    `clip`: clipped ranges in both directions, each with its bit width's alpha (sgq.CLIP_ALPHA8)."""
+    `clip`: clipped ranges in both directions, each with its bit width's alpha (sgq.CLIP_ALPHA8).
+    `entropy`: both directions range-code their codes where that is shorter (lossless, docs/SGQ.md)."""
 
     name: str = "sgq"
     bits: int = 4
@@ -87,6 +89,7 @@ class CodecSpec:
     gradient_rounding: str = "nearest"   # "nearest" | "stochastic"
     gradient_bits: int | None = None     # the gradients' code width when it differs from the features' (sgq/uniform)
     clip: bool = False                   # clipped ranges (sgq/uniform)
+    entropy: bool = False                # range-coded codes (sgq/uniform)
 
     def __post_init__(self) -> None:
         if self.name not in CODEC_NAMES:
@@ -103,6 +106,8 @@ class CodecSpec:
             raise OctoError(f"--gradient-bits {self.gradient_bits}: sgq and uniform gradients take 2, 4 or 8 bits")
         if self.clip and self.name == "fp32":
             raise OctoError("--clip: fp32 has no ranges to clip", hint="use it with --codec sgq or uniform")
+        if self.entropy and self.name == "fp32":
+            raise OctoError("--entropy: fp32 has no codes to range-code", hint="use it with --codec sgq or uniform")
 
     @property
     def label(self) -> str:
@@ -110,7 +115,7 @@ class CodecSpec:
             return "fp32"
         gb = self.gradient_bits
         return (f"{self.name}{self.bits}" + (f"-g{gb}" if gb is not None and gb != self.bits else "")
-                + ("-clip" if self.clip else ""))
+                + ("-clip" if self.clip else "") + ("-rc" if self.entropy else ""))
 
     def host_codec(self, seed: int = 0, *, gradients: bool = False) -> Fp32Codec | SgqCodec:
         """The host twin (host_tools/sgq.py) of the features' codec, or with gradients=True of the gradients'
@@ -121,7 +126,8 @@ class CodecSpec:
         if gradients and self.gradient_bits is not None:
             bits = self.gradient_bits
         return make_codec(self.name, bits, groups=self.groups, stripe=self.stripe,
-                          gradient_rounding=self.gradient_rounding, seed=seed, clip=self.clip)
+                          gradient_rounding=self.gradient_rounding, seed=seed, clip=self.clip,
+                          entropy=self.entropy)
 
     def device_fields(self, shape: tuple[int, int, int, int]) -> tuple[int, int, int, int, int, int]:
         """(codec, bits, groups, stripe_h, stripe_w, flags) of COLLAB_FORWARD for a payload of `shape`: the
@@ -132,7 +138,7 @@ class CodecSpec:
 
         codec = self.host_codec()
         p = codec.params(shape, RANGE_AUTO, ROUND_NEAREST, 0)  # type: ignore[union-attr]
-        flags = (FLAG_SHARED if p.shared else 0) | (FLAG_CLIP if self.clip else 0)
+        flags = (FLAG_SHARED if p.shared else 0) | (FLAG_CLIP if self.clip else 0) | (FLAG_RC if self.entropy else 0)
         return CODEC_SGQ, p.bits, p.groups, p.stripe_h, p.stripe_w, flags
 
     def as_dict(self) -> dict[str, Any]:
@@ -144,6 +150,8 @@ class CodecSpec:
         d["gradient_rounding"] = self.gradient_rounding
         if self.clip:
             d["clip"] = True
+        if self.entropy:
+            d["entropy"] = True
         return d
 
 

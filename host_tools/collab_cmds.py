@@ -74,7 +74,7 @@ def cmd_collab(args: argparse.Namespace) -> int:
 
     out = Output(args.json)
     spec = CodecSpec(args.codec, args.bits, args.groups, parse_stripe(args.stripe), args.gradient_rounding,
-                     args.gradient_bits, bool(getattr(args, "clip", False)))
+                     args.gradient_bits, bool(getattr(args, "clip", False)), bool(getattr(args, "entropy", False)))
     board_name = board_name_of(args)
     tb = prepare_split_build(args, board_name)
     model_dir = Path(args.model)
@@ -131,7 +131,8 @@ def print_summary(out: Output, m: dict[str, Any]) -> None:
             f"{m['steps']} board steps, codec {m['codec']['name']}"
             + (f" {m['codec']['bits']} bits" if m["codec"]["name"] != "fp32" else "")
             + (f" ({m['codec']['gradient_bits']}-bit gradients)" if "gradient_bits" in m["codec"] else "")
-            + (", clipped ranges" if m["codec"].get("clip") else ""))
+            + (", clipped ranges" if m["codec"].get("clip") else "")
+            + (", range-coded" if m["codec"].get("entropy") else ""))
     b = m["bytes_per_sample"]
     ratio = b["ratio_vs_fp32_payload"]
     out.say(f"per sample: features {_f(b['up_payload'], '.1f')} B payload / {_f(b['up_wire'], '.1f')} B on the wire "

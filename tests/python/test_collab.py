@@ -82,6 +82,10 @@ CODEC_CASES = [
     ("uniform2", CodecSpec("uniform", 2)),
     ("uniform4", CodecSpec("uniform", 4)),
     ("uniform8", CodecSpec("uniform", 8)),
+    ("sgq2-rc", CodecSpec("sgq", 2, entropy=True)),
+    ("sgq4-rc", CodecSpec("sgq", 4, entropy=True)),
+    ("sgq8-rc", CodecSpec("sgq", 8, entropy=True)),
+    ("uniform4-rc", CodecSpec("uniform", 4, entropy=True)),
     ("sgq2-clip", CodecSpec("sgq", 2, clip=True)),
     ("sgq4-clip", CodecSpec("sgq", 4, clip=True)),
     ("sgq8-clip", CodecSpec("sgq", 8, clip=True)),
@@ -109,6 +113,22 @@ def test_codec_spec_clip() -> None:
     assert "clip" not in CodecSpec("sgq", 2).as_dict() and CodecSpec("sgq", 2, clip=True).as_dict()["clip"]
     with pytest.raises(OctoError, match="--clip"):
         CodecSpec("fp32", clip=True)
+
+
+def test_codec_spec_entropy() -> None:
+    """--entropy: COLLAB_FORWARD flags bit 2, both host twins range-code, fp32 refuses it."""
+    from host_tools.collab import FLAG_RC, FLAG_SHARED
+    from host_tools.errors import OctoError
+
+    n_shape = (BATCH, *SHAPE)
+    assert CodecSpec("sgq", 4, entropy=True).device_fields(n_shape)[5] == FLAG_RC
+    assert CodecSpec("uniform", 4, entropy=True).device_fields(n_shape)[5] == FLAG_SHARED | FLAG_RC
+    spec = CodecSpec("sgq", 2, gradient_bits=4, entropy=True)
+    assert spec.label == "sgq2-g4-rc" and spec.as_dict()["entropy"] and "entropy" not in CodecSpec().as_dict()
+    for codec in (spec.host_codec(), spec.host_codec(gradients=True)):
+        assert codec.params(n_shape, S.RANGE_AUTO, S.ROUND_NEAREST, 0).entropy  # type: ignore[union-attr]
+    with pytest.raises(OctoError, match="--entropy"):
+        CodecSpec("fp32", entropy=True)
 
 
 @pytest.mark.parametrize(("name", "spec"), CODEC_CASES, ids=[c[0] for c in CODEC_CASES])
@@ -204,12 +224,27 @@ def _gradient_of_shape(shape: tuple[int, int, int, int]) -> bytes:
     return S.SgqCodec(bits=4).encode_gradients(np.full(shape, 0.01, np.float32))
 
 
+def _range_coded_gradient(end_plus_one: bool = False) -> bytes:
+    """A valid range-coded gradient payload for the split tensor (sparse, like a max-pool's backward); with
+    end_plus_one its stream ends one above the encoder's final low end (the decoder's code register is 1)."""
+    rng = np.random.default_rng(5)
+    g = rng.normal(0, 1e-3, (BATCH, *SHAPE)) * (rng.random((BATCH, *SHAPE)) < 0.25)
+    payload = S.SgqCodec(bits=4, entropy=True).encode_gradients(g.astype(np.float32))
+    assert S.parse_header(payload).entropy and payload[-1] < 0xFF
+    return payload[:-1] + bytes([payload[-1] + 1]) if end_plus_one else payload
+
+
 BAD_PAYLOADS: list[tuple[str, Callable[[bytes], bytes], int, str]] = [
     ("empty", lambda g: b"", -32, "SGQ_E_SHORT"),
     ("truncated", lambda g: g[:-3], -37, "length does not add up"),
     ("trailing byte", lambda g: g + b"\0", -37, "length does not add up"),
     ("bad magic", lambda g: _mutate(g, 0, 0x58), -33, "SGQ_E_MAGIC"),
-    ("future version", lambda g: _mutate(g, 1, 2), -34, "version"),
+    ("future version", lambda g: _mutate(g, 1, 3), -34, "version"),
+    ("range-coded, truncated", lambda g: _range_coded_gradient()[:-1], -37, "cut short"),
+    ("range-coded, trailing byte", lambda g: _range_coded_gradient() + b"\0", -37, "followed by bytes"),
+    ("range-coded, does not end on its interval",
+     lambda g: _range_coded_gradient(end_plus_one=True), -40, "does not end where"),
+    ("range-coded flag in version 1", lambda g: _mutate(g, 2, g[2] | 0x20), -35, "header"),
     ("reserved bits", lambda g: _mutate(g, 2, g[2] | 0x80), -35, "header"),
     ("range > 127", lambda g: _mutate(g, 18 + 4, 200), -39, "range"),
     ("one sample short", lambda g: _gradient_of_shape((BATCH - 1, *SHAPE)), -10, "shape is not"),
@@ -282,7 +317,7 @@ def test_bad_forward_requests_are_refused_before_the_forward(digits_dir: Path, h
                          ((1, 0, 4, 17, 2, 8, 0, 0), "SGQ settings"),  # groups > C
                          ((1, 0, 4, 4, 9, 8, 0, 0), "SGQ settings"),   # stripe > H
                          ((1, 2, 4, 4, 2, 8, 0, 0), "codec 0"),        # unknown codec
-                         ((1, 0, 4, 4, 2, 8, 4, 0), "flags bits 0-1"), # flags bit 2
+                         ((1, 0, 4, 4, 2, 8, 8, 0), "flags bits 0-2"), # flags bit 3
                          ((1, 0, 4, 4, 2, 8, 0, 1), "reserved 0")):
         req[6:14] = bytes(fields)
         with pytest.raises(BoardError, match=text):
@@ -380,12 +415,28 @@ def test_two_boards_train_concurrently_reproducibly_and_count_bytes(digits_dir: 
     assert states2 == states and _stable(m2) == _stable(m)
 
 
-def test_host_and_virtual_m4_keep_bit_identical_device_state(digits_dir: Path) -> None:
+def test_range_coding_is_lossless_in_training(digits_dir: Path, split_build: TrainBuild, tmp_path: Path) -> None:
+    """--entropy changes the bytes on the wire and nothing else: the boards end in the same state and every
+    metric but the byte counts is identical to the fixed-width run; both directions send fewer bytes."""
+    m, states, _ = _small_run(digits_dir, split_build, CodecSpec("sgq", 4), tmp_path / "fixed")
+    mr, states_rc, _ = _small_run(digits_dir, split_build, CodecSpec("sgq", 4, entropy=True), tmp_path / "rc")
+    assert states_rc == states
+    assert mr["final"] == m["final"] and mr["reconstruction"] == m["reconstruction"]
+    assert [e["eval_accuracy"] for e in mr["epochs"]] == [e["eval_accuracy"] for e in m["epochs"]]
+    b, br = m["bytes_per_sample"], mr["bytes_per_sample"]
+    for k in ("up_payload", "down_payload", "up_wire", "down_wire"):
+        assert br[k] < 0.9 * b[k], (k, br[k], b[k])
+    assert mr["codec"]["entropy"] is True
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("entropy", [False, True], ids=["fixed-width", "range-coded"])
+def test_host_and_virtual_m4_keep_bit_identical_device_state(digits_dir: Path, entropy: bool) -> None:
     """The same steps (SGQ features out, SGQ gradients in) on the native build and on virtual-m4: the same
     payload bytes every step and the same state blob."""
     tb = prepare_training(digits_dir, TrainConfig("int8", BATCH, "all", split="conv2"), "virtual-m4")
     x, y, _, _, scale = _data(digits_dir)
-    spec = CodecSpec("sgq", 4)
+    spec = CodecSpec("sgq", 4, entropy=entropy)
     runs = {}
     for board in ("host", "virtual-m4"):
         with open_boards(tb, board, 1, say=lambda s: None) as (t,):
@@ -397,7 +448,8 @@ def test_host_and_virtual_m4_keep_bit_identical_device_state(digits_dir: Path) -
                 fr = sess.forward(s, BATCH, True, spec, SHAPE)
                 feats = sess.read_payload(fr.payload_len)
                 q = S.decode(feats).q
-                grad = S.SgqCodec(bits=4).encode_gradients(_valid_gradient(q, s))
+                grad = S.SgqCodec(bits=4, entropy=entropy).encode_gradients(_valid_gradient(q, s))
+                assert S.parse_header(grad).entropy == entropy and S.parse_header(feats).entropy == entropy
                 sess.write_payload(grad)
                 br = sess.backward(s, len(grad), 0.05)
                 out.append((feats, br.dy_scale, br.step_after))

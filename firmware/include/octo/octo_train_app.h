@@ -41,7 +41,8 @@ enum { OCTO_COLLAB_SRC_PAYLOAD = 0, OCTO_COLLAB_SRC_FEATURES = 1 };
 /* COLLAB_FORWARD flags: one set of ranges for the payload; clipped ranges with the bit width's alpha. */
 #define OCTO_COLLAB_FLAG_SHARED 1u
 #define OCTO_COLLAB_FLAG_CLIP 2u
-#define OCTO_COLLAB_FLAGS_ALL (OCTO_COLLAB_FLAG_SHARED | OCTO_COLLAB_FLAG_CLIP)
+#define OCTO_COLLAB_FLAG_RC 4u /* range-code the codes when shorter (octo_sgq_params_t.entropy) */
+#define OCTO_COLLAB_FLAGS_ALL (OCTO_COLLAB_FLAG_SHARED | OCTO_COLLAB_FLAG_CLIP | OCTO_COLLAB_FLAG_RC)
 
 /* The fp32 payload (host_tools/sgq.py fp32_encode): 'F', version 1, two zero
  * bytes, u16 N, H, W, C, then N*H*W*C float32, all little-endian. */

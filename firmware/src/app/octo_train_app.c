@@ -386,7 +386,8 @@ static size_t fp32_encode(const int8_t *q, uint32_t n, const octo_dims_t *d, flo
 }
 
 /* COLLAB_FORWARD: u32 step, u16 n, u8 mode (0 eval, 1 train), u8 codec (0 SGQ, 1 fp32), u8 bits,
- * u8 groups, u8 stripe_h, u8 stripe_w, u8 flags (bit 0: shared ranges, bit 1: clipped ranges), u8 0
+ * u8 groups, u8 stripe_h, u8 stripe_w, u8 flags (bit 0: shared ranges, bit 1: clipped ranges, bit 2:
+ * range-coded codes), u8 0
  * -> u32 payload_len, f32 feature scale, u32 forward ticks, u32 encode ticks. */
 int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
     octo_trainer_t *t = NULL;
@@ -406,7 +407,7 @@ int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     const octo_collab_mem_t *cm = &g_octo_train_collab;
     const octo_dims_t *d = split_dims(t);
     if (train > 1 || codec > OCTO_COLLAB_CODEC_FP32 || (b[12] & ~OCTO_COLLAB_FLAGS_ALL) != 0u || b[13] != 0u) {
-        p->error_text = "COLLAB_FORWARD: mode must be 0/1, codec 0 (SGQ) or 1 (fp32), flags bits 0-1 only, reserved 0";
+        p->error_text = "COLLAB_FORWARD: mode must be 0/1, codec 0 (SGQ) or 1 (fp32), flags bits 0-2 only, reserved 0";
         return OCTO_E_PAYLOAD;
     }
     if (n == 0u || n > t->m->batch) {
@@ -429,6 +430,7 @@ int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     sp.grouping = OCTO_SGQ_GROUP_AUTO;
     sp.rounding = OCTO_SGQ_ROUND_NEAREST;
     sp.clip = (b[12] & OCTO_COLLAB_FLAG_CLIP) != 0u ? OCTO_SGQ_CLIP_ALPHA8(sp.bits) : 0;
+    sp.entropy = (b[12] & OCTO_COLLAB_FLAG_RC) != 0u;
     if (codec == OCTO_COLLAB_CODEC_SGQ) { /* settings checked before the forward changes anything */
         size_t max_len = 0;
         if (octo_sgq_encoded_max_len(&nd, &sp, &max_len) != OCTO_OK) {
@@ -547,10 +549,14 @@ static const char *sgq_reject_text(int st) {
     case OCTO_SGQ_E_VERSION: return "gradient payload rejected: OCTO_SGQ_E_VERSION (format version not supported)";
     case OCTO_SGQ_E_HEADER: return "gradient payload rejected: OCTO_SGQ_E_HEADER (invalid header field)";
     case OCTO_SGQ_E_SHAPE: return "gradient payload rejected: OCTO_SGQ_E_SHAPE (shape too large)";
-    case OCTO_SGQ_E_LENGTH: return "gradient payload rejected: OCTO_SGQ_E_LENGTH (length does not add up)";
+    case OCTO_SGQ_E_LENGTH:
+        return "gradient payload rejected: OCTO_SGQ_E_LENGTH (length does not add up, or a range-coded "
+               "stream is cut short or followed by bytes)";
     case OCTO_SGQ_E_GROUPS: return "gradient payload rejected: OCTO_SGQ_E_GROUPS (invalid group map)";
     case OCTO_SGQ_E_RANGE: return "gradient payload rejected: OCTO_SGQ_E_RANGE (range out of bounds)";
-    case OCTO_SGQ_E_CODE: return "gradient payload rejected: OCTO_SGQ_E_CODE (invalid code or padding)";
+    case OCTO_SGQ_E_CODE:
+        return "gradient payload rejected: OCTO_SGQ_E_CODE (invalid code or padding, or a range-coded stream "
+               "that does not end where its encoder ended)";
     case OCTO_E_BUF: return "gradient payload rejected: OCTO_E_BUF (shape larger than the split tensor)";
     default: return "gradient payload rejected by the SGQ decoder";
     }
