@@ -14,8 +14,8 @@ from random weights, SGD + momentum, lr 0.05 cosine, 20 epochs) and fine_tune (t
 of the COLLAB_* exchanges (frames, COBS, CRC, delimiters, the host's read requests and the board's acks).
 Reconstruction error: the decoded features against the board's exact int8 features (read back, not counted
 as traffic), the decoded gradients against the cloud's exact float gradients (so it includes the int8 step).
-Device cost (virtual-m4, SysTick under QEMU -icount): instructions per sample of the forward, the encoding,
-the decoding and the backward, from a short run of two virtual boards per setting.
+Device cost (virtual-m4, the board's tick timer under QEMU -icount): instructions per sample of the forward, the
+encoding, the decoding and the backward, from a short run of two virtual boards per setting.
 Codec alone: activations and their gradients from the DS-CNN and MobileNetV1-0.25 zoo models (random
 weights, random inputs) through `octo codec bench`'s functions.
 """
@@ -49,6 +49,11 @@ EXTRA: dict[str, dict[str, Any]] = {
     "sgq2-clip": {"name": "sgq", "bits": 2, "clip": True},
     "sgq2-clip-grad4": {"name": "sgq", "bits": 2, "gradient_bits": 4, "clip": True},
     "sgq4-clip": {"name": "sgq", "bits": 4, "clip": True},
+    # range-coded codes (docs/SGQ.md, "Range-coded codes"): lossless, so the accuracy is the fixed-width one's
+    "sgq2-rc": {"name": "sgq", "bits": 2, "entropy": True},
+    "sgq4-rc": {"name": "sgq", "bits": 4, "entropy": True},
+    "sgq8-rc": {"name": "sgq", "bits": 8, "entropy": True},
+    "uniform4-rc": {"name": "uniform", "bits": 4, "entropy": True},
 }
 SPLIT = "conv2"
 BOARDS = 2
@@ -165,7 +170,8 @@ def device_costs(model_dir: Path, work: Path, settings: list[str], board: str = 
         ips = m["device"]["instructions_per_sample"]
         print(f"  {setting:<9} {board}: " + ", ".join(f"{k} {v:,.0f}" for k, v in ips.items()), flush=True)
     return {"board": board, "boards": BOARDS, "train_samples": 320, "batch": 16,
-            "note": "instructions per training sample (batch 16), SysTick under QEMU -icount shift=0",
+            "note": "instructions per training sample (batch 16), the board's tick timer under QEMU -icount "
+                    "shift=0",
             "rows": rows}
 
 
@@ -296,7 +302,10 @@ def main() -> int:
     dev = old.get("device")
     if not args.skip_device:
         print("device cost on virtual-m4 (2 boards, 320 samples, 1 epoch)")
-        dev = device_costs(model_dir, work, settings)
+        fresh = device_costs(model_dir, work, settings)
+        if args.update and dev:  # keep the rows of the settings this run did not measure
+            fresh["rows"] = {**{k: v for k, v in dev["rows"].items() if k not in settings}, **fresh["rows"]}
+        dev = fresh
     alone = old.get("codec_alone")
     if not args.skip_codec:
         print("codec alone on zoo activations and gradients (random weights and inputs)")
