@@ -225,12 +225,14 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     with np.load(model_dir / "eval.npz") as d:
         eval_xy = (d["x"], d["y"])
     say(f"the converted digits CNN is fine-tuned split after conv2: each board runs conv1+conv2 in INT8 on "
-        f"{DEMO_COLLAB_TRAIN // 2} of its own digits and sends 4-bit SGQ features (8x8x16 per sample); the cloud runs "
-        f"the rest in TensorFlow and sends back 4-bit SGQ gradients; device plan {tb.plan['arena_bytes']:,} B of SRAM "
+        f"{DEMO_COLLAB_TRAIN // 2} of its own digits and sends 4-bit SGQ features (8x8x16 per sample, range-coded); "
+        f"the cloud runs the rest in TensorFlow and sends back 4-bit SGQ gradients (range-coded); device plan "
+        f"{tb.plan['arena_bytes']:,} B of SRAM "
         f"(split buffers {tb.plan['memory']['collab']:,} B)")
     opts = CollabOptions(epochs=1, seed=1, lr=DEMO_COLLAB_LR, progress=sys.stderr.isatty(), model=str(model_dir))
     with open_boards(tb, board.name, 2, say=say) as targets:
-        live = run_collab(targets, tb, train_xy, eval_xy, CodecSpec("sgq", 4), opts, say, out_dir / "collab")
+        live = run_collab(targets, tb, train_xy, eval_xy, CodecSpec("sgq", 4, entropy=True), opts, say,
+                          out_dir / "collab")
     b, ips = live["bytes_per_sample"], live["device"]["instructions_per_sample"] or {}
     say(f"held-out accuracy {live['final']['eval_accuracy']:.3f} (boards "
         f"{', '.join(f'{a:.3f}' for a in live['final']['eval_accuracy_per_board'])}); per sample "
@@ -328,23 +330,30 @@ def _plot_collab(panels: list[tuple[str, Points]], source: str, path: Path) -> N
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.2), squeeze=False)
-    colors = {"fp32": "black", "uniform": "tab:orange", "sgq": "tab:blue"}
+    colors = {"fp32": "black", "uniform": "tab:orange", "sgq": "tab:blue", "sgq-rc": "tab:green"}
+    labels = {"fp32": "FP32", "uniform": "uniform", "sgq": "sgq", "sgq-rc": "sgq, range-coded"}
+
+    def series(codec: str, k: str) -> bool:  # fp32, uniformN, sgqN, sgqN-rc; other variants are in the table
+        base, _, tail = codec.partition("-")
+        rest = k[len(base):]
+        return k == codec or (k.startswith(base) and (rest.isdigit() if not tail else
+                                                      rest.endswith("-" + tail) and rest[:-len(tail) - 1].isdigit()))
+
     for ax, (title, points) in zip(axes[0], panels, strict=True):
-        for codec in ("fp32", "uniform", "sgq"):
-            # the main grid only (fp32, uniformN, sgqN): the bench's variants (sgq2-clip, ...) are in its table
-            ks = sorted((k for k in points if k == codec or (k[len(codec):].isdigit() and k.startswith(codec))),
-                        key=lambda k: points[k][0])
+        for codec in ("fp32", "uniform", "sgq", "sgq-rc"):
+            ks = sorted((k for k in points if series(codec, k)), key=lambda k: points[k][0])
             if not ks:
                 continue
             xs, ys = [points[k][0] for k in ks], [100 * points[k][1] for k in ks]
-            ax.plot(xs, ys, marker="o", color=colors[codec], label=codec.upper() if codec == "fp32" else codec)
+            ax.plot(xs, ys, marker="o", color=colors[codec], label=labels[codec])
             for k, x, y in zip(ks, xs, ys, strict=True):
-                ax.annotate(k.replace(codec, "") + (" bits" if codec != "fp32" else ""), (x, y), fontsize=8,
+                bits = "".join(ch for ch in k if ch.isdigit())
+                ax.annotate(f"{bits} bits" if codec != "fp32" else "", (x, y), fontsize=8,
                             textcoords="offset points", xytext=(4, -10))
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xticks([300, 500, 1000, 2000, 4000, 8000])
+        ax.set_xticks([200, 500, 1000, 2000, 4000, 8000])
         ax.set_xlabel("bytes per sample on the wire, both ways (headers and frames included)")
         ax.set_ylabel("held-out accuracy (%)")
         ax.set_title(title, fontsize=9)
