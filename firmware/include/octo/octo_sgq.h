@@ -15,7 +15,7 @@
  *
  * Layout, all integers little-endian:
  *   [0]      u8   magic 0x53 ('S')
- *   [1]      u8   format version (OCTO_SGQ_FORMAT_VERSION)
+ *   [1]      u8   format version 1 or 2 (OCTO_SGQ_FORMAT_VERSION_RC; encoders write 2 only with bit 5)
  *   [2]      u8   bits 0-1 bits code (0: 2, 1: 4, 2: 8), bits 2-3 range mode
  *                 (octo_sgq_range_t, not AUTO), bit 4 shared ranges, bit 5 range-coded
  *                 codes (version 2 only), bits 6-7 zero
