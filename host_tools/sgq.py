@@ -11,7 +11,9 @@ the same int8 tensor (tests/python/test_sgq.py proves it).
 Layers:
   * ``quantize_int8`` - float -> (int8, scale), symmetric per tensor, round to nearest (as the
     Octo training kernels' ``octo_train_quantize_s8``).
-  * ``encode`` / ``decode`` / ``parse_header`` - the SGQ wire format on int8 tensors.
+  * ``encode`` / ``decode`` / ``parse_header`` - the SGQ wire format on int8 tensors; with
+    ``SgqParams(entropy=True)`` the codes go through ``rc_encode`` (an adaptive binary range coder, format
+    version 2) when that is shorter, lossless.
   * ``make_codec(name, bits)`` - one small interface (``TensorCodec``) over "sgq", "uniform"
     (per-tensor range at the same bits, same wire format) and "fp32" (raw float32), so a training
     loop can swap them.
