@@ -842,9 +842,8 @@ int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params
 
     /* pass 2: codes, range-coded if asked and shorter, else (or then) fixed width */
     const uint32_t levels = sym ? (1u << (bits - 1u)) - 1u : (1u << bits) - 1u;
-    const uint32_t rng0 = prng_seed(params->seed);
     sgq_code_job_t job = {&geo, q, ranges, mode, levels, s.gmap, s.entries, &dst[head_len],
-                          params->rounding == OCTO_SGQ_ROUND_STOCHASTIC, rng0, NULL};
+                          params->rounding == OCTO_SGQ_ROUND_STOCHASTIC, prng_seed(params->seed), NULL};
     const int clipped = params->clip != 0;
     if (params->entropy && count > 0u) {
         const size_t rc_len = encode_codes_range_coded(&job, bits, clipped, s.probs, total - head_len - 1u);
@@ -854,7 +853,7 @@ int octo_sgq_encode(const octo_sgq_tensor_t *in, const octo_sgq_params_t *params
             *out_len = head_len + rc_len;
             return OCTO_OK;
         }
-        job.rng = rng0; /* the fixed-width pass draws the same stochastic rounding again */
+        /* the fixed-width pass below starts from job.rng again: the same stochastic rounding */
     }
     if (clipped) {
         encode_codes_c(&job, bits);
@@ -947,10 +946,11 @@ static OCTO_SGQ_INLINE int decode_codes(const sgq_decode_job_t *job, const uint3
     const uint8_t *const gmap = job->gmap;
     sgq_entry_t *const entries = job->entries;
     sgq_bitr_t br = {job->codes, job->end, 0u, 0u};
-    sgq_rcd_t rd = {job->codes + 4u, job->end, 0u, 0xFFFFFFFFu, job->probs, 0};
-    if (rc) {
+    sgq_rcd_t rd = {job->codes, job->end, 0u, 0xFFFFFFFFu, job->probs, 0};
+    if (rc) { /* the caller checked that the stream has its 4 first bytes */
         const uint8_t *c0 = job->codes;
         rd.code = ((uint32_t)c0[0] << 24) | ((uint32_t)c0[1] << 16) | ((uint32_t)c0[2] << 8) | c0[3];
+        rd.p = c0 + 4;
         rc_probs_init(job->probs, bits);
     }
     uint32_t cached = UINT32_MAX;
