@@ -22,6 +22,7 @@ Stages (each prints what it does and what it measured):
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -333,15 +334,11 @@ def _plot_collab(panels: list[tuple[str, Points]], source: str, path: Path) -> N
     colors = {"fp32": "black", "uniform": "tab:orange", "sgq": "tab:blue", "sgq-rc": "tab:green"}
     labels = {"fp32": "FP32", "uniform": "uniform", "sgq": "sgq", "sgq-rc": "sgq, range-coded"}
 
-    def series(codec: str, k: str) -> bool:  # fp32, uniformN, sgqN, sgqN-rc; other variants are in the table
-        base, _, tail = codec.partition("-")
-        rest = k[len(base):]
-        return k == codec or (k.startswith(base) and (rest.isdigit() if not tail else
-                                                      rest.endswith("-" + tail) and rest[:-len(tail) - 1].isdigit()))
-
+    # the series: fp32, uniformN, sgqN, sgqN-rc; the bench's other variants (sgq2-clip, ...) are in its table
+    pattern = {"fp32": "fp32", "uniform": r"uniform\d+", "sgq": r"sgq\d+", "sgq-rc": r"sgq\d+-rc"}
     for ax, (title, points) in zip(axes[0], panels, strict=True):
         for codec in ("fp32", "uniform", "sgq", "sgq-rc"):
-            ks = sorted((k for k in points if series(codec, k)), key=lambda k: points[k][0])
+            ks = sorted((k for k in points if re.fullmatch(pattern[codec], k)), key=lambda k: points[k][0])
             if not ks:
                 continue
             xs, ys = [points[k][0] for k in ks], [100 * points[k][1] for k in ks]
