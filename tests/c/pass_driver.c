@@ -451,6 +451,8 @@ int main(void) {
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "hex_digit.h"
+
 static int8_t g_ref2[REF_MAX];
 
 static char *put_int(char *p, int64_t v) {
@@ -677,16 +679,6 @@ static int bad_case(const octo_pass_model_t *m, const char *what, uint32_t *vali
 #define LINE_MAX_CHARS (8u << 20)
 static char g_line[LINE_MAX_CHARS + 2];
 static char g_outbuf[16u << 20];
-
-static int hex_val(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
 
 static int parse_hex(const char *s, int8_t *dst, size_t n) {
     if (s == NULL || strlen(s) != 2u * n) {

@@ -22,6 +22,8 @@
 
 #include "octo/octo_sgq.h"
 
+#include "hex_digit.h"
+
 #define LINE_MAX_CHARS (8u << 20)
 #define DATA_MAX (LINE_MAX_CHARS / 2u)
 #define DEC_MAX_ELEMS (1u << 21)
@@ -32,16 +34,6 @@ static uint8_t g_map[OCTO_SGQ_MAX_DIM];
 static uint8_t g_out[DATA_MAX + 64u];
 static int8_t g_dec[DEC_MAX_ELEMS];
 static uint32_t g_scratch[OCTO_SGQ_SCRATCH_LEN(OCTO_SGQ_MAX_DIM, OCTO_SGQ_MAX_GROUPS) / 4u + 1u];
-
-static int hex_val(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
 
 static int parse_hex(const char *tok, uint8_t *dst, size_t cap, size_t *out_len) {
     if (tok == NULL) {
