@@ -216,7 +216,7 @@ def table_entropy(data: dict[str, tuple[np.ndarray, str]]) -> list[str]:
                 batch = x[i:i + 16]
                 payload, rc_payload = ((c.encode_gradients(batch) if kind == "gradients" else c.encode_features(batch))
                                        for c in (codec, rc_codec))
-                info = S.decode(payload).info
+                info = S.parse_header(payload)
                 body = payload[info.head_len:]
                 n_codes = len(body) * 8 // bits
                 codes, _ = S.unpack_bits(body, n_codes, bits)
