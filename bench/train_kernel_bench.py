@@ -96,15 +96,15 @@ def conv_macs(shape: tuple[int, ...]) -> int:
 def build_and_run(board_name: str, work: Path, shape: tuple[int, ...],
                   depthwise: bool = False, mobilenet: bool = False,
                   scratch: dict[str, int] | None = None) -> dict[str, int]:
+    from converter import firmware_sources as fws
     from host_tools.boards import get_board
     from host_tools.qemu import ICOUNT_SHIFT, instructions_from_ticks
 
     board = get_board(board_name)
     fw = ROOT / "firmware"
     float_flags = ["-mfloat-abi=hard", f"-mfpu={board.fpu}"] if board.fpu else ["-mfloat-abi=soft"]
-    sources = [ROOT / "bench" / "c" / "train_conv_bench.c", *sorted((fw / "src" / "train").glob("octo_train_*.c")),
-               fw / "src" / "common" / "octo_status.c", *sorted((fw / "boards" / "cortexm").glob("*.c")),
-               *sorted((fw / "boards" / "common").glob("*.c")), *sorted((fw / "boards" / board.bsp).glob("*.c"))]
+    sources = [ROOT / "bench" / "c" / "train_conv_bench.c", *fws.sources("train_kernels", "status"),
+               *fws.board_sources(board.bsp)]
     tag = "mn" if mobilenet else ""
     elf = work / f"train-bench-{board.name}-{tag}{'dw' if depthwise else ''}{'x'.join(map(str, shape))}.elf"
     names = ("H", "W", "C", "K", "S") if depthwise else ("H", "W", "C", "OC", "K", "S")[:len(shape)]

@@ -16,19 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from converter import firmware_sources as fws
 from converter.ir import ConvertError
-from host_tools.paths import firmware_dir
-
-KERNEL_SOURCES = ("src/kernels", "src/pass", "src/common/octo_status.c")  # src/pass: PASS runtime (no model needed)
 
 
 def kernel_sources() -> list[Path]:
-    fw = firmware_dir()
-    out: list[Path] = []
-    for s in KERNEL_SOURCES:
-        p = fw / s
-        out += sorted(p.glob("*.c")) if p.is_dir() else [p]
-    return out
+    """The inference kernels and the PASS runtime (no model needed)."""
+    return fws.sources("kernels", "pass", "status")
 
 
 class HostBuildError(Exception):
@@ -60,15 +54,15 @@ def build_host_runner(model_dir: Path, *, sanitize: bool = False, extra_flags: l
     """Build <model_dir>/host/octo_infer (cached on the sources' content)."""
     if shutil.which("gcc") is None:
         raise ConvertError("gcc not found; install it (`make setup`) to run models with --target host")
-    fw = firmware_dir()
-    sources = [model_dir / "model.c", *kernel_sources(), fw / "host" / "octo_infer_main.c"]
+    fw = fws.firmware_dir()
+    sources = [model_dir / "model.c", *kernel_sources(), *fws.sources("infer_main")]
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", *(extra_flags or [])]
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
     flags += [f"-I{fw / 'include'}", f"-I{model_dir}", "-include", "octo_model_config.h"]
     try:
         return compile_cached(sources, flags, model_dir / "host", "octo_infer",
-                              hash_also=sorted((fw / "include" / "octo").glob("*.h")))
+                              hash_also=fws.headers())
     except HostBuildError as exc:
         raise ConvertError(f"host build of {model_dir / 'model.c'} failed:\n{exc}") from None
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from converter.firmware_sources import firmware_dir, repo_root
 
-def repo_root() -> Path:
-    """The Octo checkout (host_tools/ is installed editable from it)."""
-    env = os.environ.get("OCTO_ROOT")
-    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
-
-
-def firmware_dir() -> Path:
-    return repo_root() / "firmware"
+__all__ = ["firmware_dir", "pio_core_dir", "repo_root", "state_dir"]
 
 
 def pio_core_dir() -> Path:

@@ -23,16 +23,14 @@ from host_tools.paths import firmware_dir
 
 
 def host_sources(train_dir: Path) -> list[Path]:
-    fw = firmware_dir()
-    srcs: list[Path] = []
-    for sub in ("common", "proto", "app", "train", "sgq"):
-        srcs += sorted((fw / "src" / sub).glob("*.c"))
-    return [*srcs, fw / "boards" / "host" / "bsp_host.c", fw / "boards" / "common" / "octo_ram_storage.c",
-            train_dir / "train_model.c"]
+    from converter.firmware_sources import sources  # noqa: PLC0415
+
+    return [*sources("link", "app", "trainer", "sgq", "bsp_host"), train_dir / "train_model.c"]
 
 
 def build_host_trainer(train_dir: Path, *, sanitize: bool = False) -> Path:
     """Compile the firmware with the training build natively (cached on the sources' content)."""
+    from converter import firmware_sources as fws  # noqa: PLC0415
     from converter.hostbuild import HostBuildError, compile_cached  # noqa: PLC0415
 
     if shutil.which("gcc") is None:
@@ -41,7 +39,7 @@ def build_host_trainer(train_dir: Path, *, sanitize: bool = False) -> Path:
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-DOCTO_WITH_TRAIN"]
     flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"] if sanitize else ["-O2"]
     flags += [f"-I{fw / 'include'}", f"-I{train_dir}"]
-    headers = [*sorted((fw / "include" / "octo").glob("*.h")), *sorted((fw / "src" / "train").glob("*.h"))]
+    headers = fws.headers("trainer")
     try:
         return compile_cached(host_sources(train_dir), flags, train_dir / "host", "octo-train", hash_also=headers)
     except HostBuildError as exc:

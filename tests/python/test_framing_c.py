@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from converter import firmware_sources as fws
 from host_tools import protocol as P
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMON = sorted((ROOT / "firmware" / "src" / "common").glob("*.c"))
-PROTO = sorted((ROOT / "firmware" / "src" / "proto").glob("*.c"))
+FRAMING = fws.sources("framing")
+LINK = fws.sources("link")
 TESTS_C = ROOT / "tests" / "c"
 
 SEED = 20240611
@@ -31,7 +32,7 @@ N_RANDOM_CASES = 2000
 
 @pytest.fixture(scope="module")
 def frame_tool(host_cc: Callable[..., Path]) -> Path:
-    return host_cc("frame_tool", [*COMMON, TESTS_C / "frame_tool.c"])
+    return host_cc("frame_tool", [*FRAMING, TESTS_C / "frame_tool.c"])
 
 
 def run_tool(exe: Path, lines: list[str]) -> list[str]:
@@ -91,7 +92,7 @@ def payload_cases(seed: int) -> Iterator[tuple[int, int, bytes]]:
 
 
 def test_c_unit_tests_pass(host_cc: Callable[..., Path]) -> None:
-    exe = host_cc("test_frame", [*COMMON, *PROTO, TESTS_C / "test_frame.c"])
+    exe = host_cc("test_frame", [*LINK, TESTS_C / "test_frame.c"])
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, check=False)
     lines = proc.stdout.splitlines()
     failures = [ln for ln in lines if ln.startswith("FAIL")]

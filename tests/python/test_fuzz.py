@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from converter import firmware_sources as fws
 from host_tools import protocol as P
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [*sorted((ROOT / "firmware" / "src" / "common").glob("*.c")),
-           *sorted((ROOT / "firmware" / "src" / "proto").glob("*.c")), ROOT / "tests" / "c" / "fuzz_frame.c"]
+SOURCES = [*fws.sources("link"), ROOT / "tests" / "c" / "fuzz_frame.c"]
 
 
 # -- C harness -------------------------------------------------------------------------------------------------

@@ -23,15 +23,14 @@ from pathlib import Path
 
 import pytest
 
+from converter import firmware_sources as fws
 from host_tools import protocol as P
 from host_tools.client import BoardClient
 from host_tools.errors import BoardError, LinkError
 
 ROOT = Path(__file__).resolve().parents[2]
 FW = ROOT / "firmware"
-SOURCES = [*sorted((FW / "src" / "common").glob("*.c")), *sorted((FW / "src" / "proto").glob("*.c")),
-           *sorted((FW / "src" / "app").glob("*.c")), FW / "boards" / "host" / "bsp_host.c",
-           FW / "boards" / "common" / "octo_ram_storage.c"]
+SOURCES = fws.sources("link", "app", "bsp_host")
 MAX_PAYLOAD = 4096
 SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1"}
 

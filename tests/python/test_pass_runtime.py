@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from converter import firmware_sources as fws
 from converter import qmath
 from converter.lower.conv import conv_packed_tables, patch_len
 from converter.ops import tflite_padding
@@ -28,8 +29,7 @@ from host_tools import pass_ref as R
 
 ROOT = Path(__file__).resolve().parents[2]
 FW = ROOT / "firmware"
-KERNELS = [FW / "src" / "kernels" / f"{k}.c" for k in ("octo_conv_s8_packed", "octo_maxpool_s8", "octo_avgpool_s8")]
-RUNTIME = [FW / "src" / "pass" / "octo_pass.c", *KERNELS, FW / "src" / "common" / "octo_status.c"]
+RUNTIME = fws.sources("pass", "pass_kernels", "status")
 DRIVER = ROOT / "tests" / "c" / "pass_driver.c"
 AUTO, DENSE, EXACT = 0, 1, 2
 NEVER_CUT = 1001

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from converter import firmware_sources as fws
 from host_tools.boards import get_board
 from host_tools.pio import elf_memory_use
 
@@ -18,8 +19,7 @@ FW = Path(__file__).resolve().parent.parent.parent / "firmware"
 
 def test_nucleo_f746zg_image_links_within_budget(tmp_path: Path) -> None:
     board = get_board("nucleo-f746zg")
-    sources = [*sorted((FW / "src").rglob("*.c")), *sorted((FW / "boards" / "cortexm").glob("*.c")),
-               *sorted((FW / "boards" / "common").glob("*.c")), *sorted((FW / "boards" / "stm32f7").glob("*.c"))]
+    sources = [*fws.all_sources(), *fws.board_sources("stm32f7")]
     elf = tmp_path / "nucleo.elf"
     cmd = ["arm-none-eabi-gcc", "-std=c99", f"-mcpu={board.cpu}", "-mthumb", "-mfloat-abi=hard",
            f"-mfpu={board.fpu}", "-O2", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from converter import firmware_sources as fws
 from host_tools import sgq as S
 from host_tools.codec_cmds import SCHEMA, cmd_codec_bench, error_metrics, run_bench
 from host_tools.errors import OctoError
 from tests.sgq_measure import digits_conv_features, heavy_tailed_gradients
 
 ROOT = Path(__file__).resolve().parents[2]
-CODEC_C = [ROOT / "firmware" / "src" / "sgq" / "octo_sgq.c", ROOT / "firmware" / "src" / "common" / "octo_status.c"]
+CODEC_C = fws.sources("sgq", "status")
 TESTS_C = ROOT / "tests" / "c"
 TOOL_MAX_ELEMS = 1 << 21  # sgq_tool's decoder output capacity
 
@@ -729,7 +730,7 @@ def test_codec_on_virtual_board(tmp_path: Path, board: str, cpu: list[str], mach
     cmd = ["arm-none-eabi-gcc", *cpu, "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
            "-ffunction-sections", "-fdata-sections", f"-I{fw / 'include'}", "-nostartfiles", "--specs=nano.specs",
            "--specs=nosys.specs", "-Wl,--gc-sections", f"-L{fw / 'ld'}", f"-T{board}.ld",
-           str(fw / "boards" / "cortexm" / "startup_cortexm.c"), *map(str, CODEC_C), str(TESTS_C / "sgq_cycles.c"),
+           *map(str, fws.sources("startup")), *map(str, CODEC_C), str(TESTS_C / "sgq_cycles.c"),
            "-o", str(elf)]
     build = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert build.returncode == 0, build.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from converter import firmware_sources as fws
 from converter import train_plan
 from converter.ir import ConvertError
 from converter.train_plan import TrainConfig, decode_weights, make_plan, prepare_training
@@ -329,10 +330,8 @@ def test_plan_scratch_mirrors_the_kernels(host_cc) -> None:
 
     from converter.train_plan import s8_scratch_bytes
 
-    fw = ROOT / "firmware"
     exe = host_cc("train_scratch_sizes", [ROOT / "tests" / "c" / "train_scratch_sizes.c",
-                                          *sorted((fw / "src" / "train").glob("octo_train_*.c")),
-                                          fw / "src" / "common" / "octo_status.c"], sanitize=False)
+                                          *fws.sources("train_kernels", "status")], sanitize=False)
     shapes = [("conv", (16, 3, 3, 8)), ("conv", (8, 3, 3, 1)), ("conv", (32, 1, 1, 16)), ("conv", (10, 5, 3, 7)),
               ("conv", (64, 1, 1, 64)), ("fc", (10, 1, 1, 32)), ("fc", (7, 1, 1, 300))]
     args = []

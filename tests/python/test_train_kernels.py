@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from converter import firmware_sources as fws
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-TRAIN_SRC = sorted((ROOT / "firmware" / "src" / "train").glob("*.c"))
-SOURCES = [*TRAIN_SRC, ROOT / "firmware" / "src" / "common" / "octo_status.c"]
+TRAIN_SRC = fws.sources("trainer")
+SOURCES = fws.sources("trainer", "status")
 
 OP = {"conv": 1, "conv_s8": 2, "dw": 3, "dw_s8": 4, "fc": 5, "fc_s8": 6, "maxpool": 7, "maxpool_s8": 8,
       "avgpool": 9, "avgpool_s8": 10, "xent": 11, "xent_s8": 12, "conv_s8_raw": 13, "dw_s8_raw": 14,
@@ -826,7 +828,7 @@ def test_dsp_and_portable_paths_bit_identical_on_virtual_boards(host_cc: Callabl
         cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                f"-I{ROOT / 'firmware' / 'include'}", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                "-Wl,--gc-sections", f"-L{ROOT / 'firmware' / 'ld'}", f"-T{board}.ld", str(src),
-               str(ROOT / "firmware" / "boards" / "cortexm" / "startup_cortexm.c"), *map(str, TRAIN_SRC), "-o",
+               *map(str, fws.sources("startup")), *map(str, TRAIN_SRC), "-o",
                str(elf)]
         build = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert build.returncode == 0, build.stderr
@@ -861,8 +863,8 @@ def test_int8_conv_kernels_exact_on_mobilenet_and_edge_shapes(host_cc: Callable[
     assert shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"), (
         "arm-none-eabi-gcc or qemu-system-arm not installed: run `make setup`")
     src = ROOT / "tests" / "c" / "train_s8_exact.c"
-    kernels = sorted((ROOT / "firmware" / "src" / "train").glob("octo_train_*.c"))
-    host = subprocess.run([str(host_cc("train_s8_exact", [src, *kernels, *SOURCES[len(TRAIN_SRC):]]))],
+    kernels = fws.sources("train_kernels", "status")
+    host = subprocess.run([str(host_cc("train_s8_exact", [src, *kernels]))],
                           capture_output=True, text=True, timeout=300, check=False)
     assert host.returncode == 0 and host.stdout.strip().endswith(" cases ok"), host.stdout + host.stderr
     (tmp_path / "bench-4mib.ld").write_text(BENCH_BUDGET_LD)
@@ -871,8 +873,7 @@ def test_int8_conv_kernels_exact_on_mobilenet_and_edge_shapes(host_cc: Callable[
         cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                f"-I{ROOT / 'firmware' / 'include'}", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                "-Wl,--gc-sections", f"-L{ROOT / 'firmware' / 'ld'}", f"-L{tmp_path}", "-Tbench-4mib.ld", str(src),
-               str(ROOT / "firmware" / "boards" / "cortexm" / "startup_cortexm.c"), *map(str, kernels),
-               str(ROOT / "firmware" / "src" / "common" / "octo_status.c"), "-o", str(elf)]
+               *map(str, fws.sources("startup")), *map(str, kernels), "-o", str(elf)]
         build = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert build.returncode == 0, build.stderr
         run = subprocess.run(["qemu-system-arm", "-machine", machine, "-nodefaults", "-display", "none", "-monitor",
