@@ -41,14 +41,14 @@ $(VENV)/.stamp: requirements.lock pyproject.toml
 
 # PlatformIO's core package tool-scons, seeded from PyPI's scons (offline builds).
 $(PLATFORMIO_CORE_DIR)/packages/tool-scons/package.json: $(VENV)/.stamp
-	$(VPY) -m host_tools.pio seed
+	$(VPY) -m host_tools.board.pio seed
 
 demo: setup
 	$(VENV)/bin/octo demo
 
 lint: setup
 	$(VENV)/bin/ruff check host_tools converter models tests bench
-	$(VPY) -m host_tools.gen_pio --check
+	$(VPY) -m host_tools.board.gen_pio --check
 
 pytest: setup
 	$(VPY) -m pytest -q

@@ -81,7 +81,7 @@ def _data(model_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
 def collab_run(model_dir: Path, board: str, setting: str, seed: int, epochs: int, work: Path, *,
                init: str, lr: float, train_n: int | None = None, eval_n: int | None = None) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
-    from host_tools.collab import CodecSpec, CollabOptions, open_boards, run_collab
+    from host_tools.collab.run import CodecSpec, CollabOptions, open_boards, run_collab
 
     tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split=SPLIT), board)
     (x, y), (xe, ye) = _data(model_dir)
@@ -112,7 +112,7 @@ def _stats(v: list[float]) -> dict[str, Any]:
 def accuracy(model_dir: Path, seeds: list[int], work: Path, settings: list[str], init: str, lr: float,
              epochs: int, old_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Runs every setting x seed; old_runs (same scenario) of other settings are kept in the table."""
-    from host_tools.collab import CodecSpec
+    from host_tools.collab.run import CodecSpec
 
     runs = [r for r in old_runs or [] if r["setting"] not in settings]
     for setting in settings:
@@ -155,7 +155,7 @@ def accuracy(model_dir: Path, seeds: list[int], work: Path, settings: list[str],
                 "up_payload": round(fb["up_payload"] / b["up_payload"], 3),
                 "down_payload": round(fb["down_payload"] / b["down_payload"], 3)}
             row["accuracy_delta_vs_fp32_pp"] = round(100 * (row["accuracy"]["mean"] - fp["accuracy"]["mean"]), 2)
-    from host_tools.train import DEFAULT_LAC, DEFAULT_PRC
+    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC
 
     return {"model": "digits_cnn", "split": SPLIT, "boards": BOARDS, "init": init, "lr": lr, "epochs": epochs,
             "seeds": seeds, "target": "host", "lac": DEFAULT_LAC, "prc": DEFAULT_PRC, "table": table, "runs": runs}
@@ -204,7 +204,7 @@ CODEC_ALONE = [("ds_cnn", "relu1"), ("ds_cnn", "pw2_relu"), ("mobilenet_v1_025",
 
 
 def codec_alone(n: int) -> dict[str, Any]:
-    from host_tools.codec_cmds import run_bench
+    from host_tools.cli.codec_cmds import run_bench
 
     out: dict[str, Any] = {}
     for module, layer in CODEC_ALONE:

@@ -64,9 +64,9 @@ def build_layer(name: str):  # -> keras.Model
 
 def bench_one(name: str, board_name: str, work: Path) -> dict[str, object]:
     from converter.pipeline import convert
-    from host_tools.boards import get_board
-    from host_tools.infer import load_local_model
-    from host_tools.model_cmds import bench_model
+    from host_tools.board.boards import get_board
+    from host_tools.cli.model_cmds import bench_model
+    from host_tools.services.inference import load_local_model
 
     model = build_layer(name)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])

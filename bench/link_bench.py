@@ -18,11 +18,11 @@ import time
 
 from benchlib import write_results
 
-from host_tools import qemu
-from host_tools.boards import get_board
-from host_tools.client import BoardClient
-from host_tools.commands import ping_stats
-from host_tools.pio import build_firmware
+from host_tools.board import qemu
+from host_tools.board.boards import get_board
+from host_tools.board.client import BoardClient
+from host_tools.board.pio import build_firmware
+from host_tools.cli.board_cmds import ping_stats
 
 
 def bench_board(name: str, boots: int, seconds: float) -> dict[str, object]:

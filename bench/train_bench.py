@@ -50,7 +50,7 @@ SCENARIOS = {
                         "epochs": 10},
 }
 def _default_variant() -> str:
-    from host_tools.train import DEFAULT_LAC, DEFAULT_PRC
+    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC
 
     return "int8" + ("+lac" if DEFAULT_LAC else "") + ("+prc" if DEFAULT_PRC else "")
 
@@ -119,8 +119,8 @@ def accuracy_section(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
 def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: int, lac: bool, prc: bool,
               random_data: bool) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
-    from host_tools.train import TrainSession, compute_input_scale, quantize_samples
-    from host_tools.train_target import open_target
+    from host_tools.board.target import open_target
+    from host_tools.train.run import TrainSession, compute_input_scale, quantize_samples
 
     cfg = TrainConfig(precision, batch, "all")
     tb = prepare_training(model_dir, cfg, board, check=False)

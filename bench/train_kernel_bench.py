@@ -97,8 +97,8 @@ def build_and_run(board_name: str, work: Path, shape: tuple[int, ...],
                   depthwise: bool = False, mobilenet: bool = False,
                   scratch: dict[str, int] | None = None) -> dict[str, int]:
     from converter import firmware_sources as fws
-    from host_tools.boards import get_board
-    from host_tools.qemu import ICOUNT_SHIFT, instructions_from_ticks
+    from host_tools.board.boards import get_board
+    from host_tools.board.qemu import ICOUNT_SHIFT, instructions_from_ticks
 
     board = get_board(board_name)
     fw = ROOT / "firmware"

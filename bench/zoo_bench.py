@@ -36,10 +36,10 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from converter.pipeline import convert
-    from host_tools.boards import get_board
-    from host_tools.infer import board_session, load_local_model
-    from host_tools.model_cmds import bench_model
-    from host_tools.pio import build_firmware
+    from host_tools.board.boards import get_board
+    from host_tools.board.pio import build_firmware
+    from host_tools.cli.model_cmds import bench_model
+    from host_tools.services.inference import board_session, load_local_model
 
     results = []
     for name in args.models.split(","):

@@ -112,7 +112,7 @@ def _arg_list(call: str) -> list[str]:
 
 def compile_pass(g: Graph, gates: dict[str, Any], source_name: str = "model",
                  fingerprint: int = 0) -> tuple[str, PassPlan]:
-    """(pass_model.c text, plan). gates: the output of host_tools/pass_gates.py (layers keyed by op index)."""
+    """(pass_model.c text, plan). gates: the output of host_tools/video/gates.py (layers keyed by op index)."""
     from converter.codegen import _banner, _c_float, _c_string, layer_name, validate_graph  # noqa: PLC0415
     from converter.rewrite import rewrite_graph  # noqa: PLC0415
 

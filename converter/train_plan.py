@@ -38,7 +38,7 @@ TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, 
                    "MEAN over H and W, RESHAPE, and a final SOFTMAX")
 # Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
 FIRMWARE_RAM_BYTES = 32 * 1024
-FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq.py)
+FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq/codec.py)
 SGQ_HEADER = 18           # and the SGQ payload's fixed header (octo_sgq.h)
 
 
@@ -547,7 +547,7 @@ def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str, *, chec
                            f"run `octo convert <model> -o {model_dir}` first")
     plan, code = make_plan(model_path.read_bytes(), cfg, model_dir.name)
     if board_name != "host" and check:
-        from host_tools.boards import get_board  # noqa: PLC0415
+        from host_tools.board.boards import get_board  # noqa: PLC0415
 
         check_fits(plan, board_name, get_board(board_name).sram_bytes)
     out = model_dir / "train" / cfg.config_id

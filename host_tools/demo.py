@@ -26,8 +26,8 @@ import re
 import time
 from pathlib import Path
 
-from host_tools import protocol as P
-from host_tools.boards import Board
+from host_tools.board import protocol as P
+from host_tools.board.boards import Board
 from host_tools.errors import OctoError
 
 
@@ -36,10 +36,10 @@ def _stage(n: int, title: str) -> None:
 
 
 def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
-    from host_tools import qemu  # noqa: PLC0415
-    from host_tools.client import BoardClient  # noqa: PLC0415
-    from host_tools.commands import ping_stats  # noqa: PLC0415
-    from host_tools.pio import build_firmware  # noqa: PLC0415
+    from host_tools.board import qemu  # noqa: PLC0415
+    from host_tools.board.client import BoardClient  # noqa: PLC0415
+    from host_tools.board.pio import build_firmware  # noqa: PLC0415
+    from host_tools.cli.board_cmds import ping_stats  # noqa: PLC0415
 
     if not board.virtual:
         raise OctoError("the demo runs on a virtual board (e.g. --board virtual-m4)")
@@ -94,9 +94,9 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
     import numpy as np  # noqa: PLC0415
 
     from converter.pipeline import convert  # noqa: PLC0415
-    from host_tools.infer import board_session, load_local_model  # noqa: PLC0415
-    from host_tools.model_cmds import bench_session, cmd_report, plot_layers  # noqa: PLC0415
+    from host_tools.cli.model_cmds import bench_session, cmd_report, plot_layers  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
+    from host_tools.services.inference import board_session, load_local_model  # noqa: PLC0415
 
     _stage(4, "Convert the digits CNN (scikit-learn digits) to INT8 + generated C")
     model_dir = out_dir / "digits"
@@ -132,10 +132,10 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from converter.pipeline import convert  # noqa: PLC0415
     from converter.train_export import export_tflite  # noqa: PLC0415
     from converter.train_plan import TrainConfig, decode_weights, prepare_training  # noqa: PLC0415
+    from host_tools.board.target import open_target  # noqa: PLC0415
+    from host_tools.cli.train_cmds import tflite_accuracy  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
-    from host_tools.train import TrainOptions, TrainSession, load_dataset, run_training  # noqa: PLC0415
-    from host_tools.train_cmds import tflite_accuracy  # noqa: PLC0415
-    from host_tools.train_target import open_target  # noqa: PLC0415
+    from host_tools.train.run import TrainOptions, TrainSession, load_dataset, run_training  # noqa: PLC0415
 
     _stage(6, f"On-device INT8 training (Octo) on {board.name}: learn digits 5-9 on the board")
     say = lambda m: print(f"   {m}", flush=True)
@@ -214,7 +214,7 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     import numpy as np  # noqa: PLC0415
 
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from host_tools.collab import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.collab.run import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
 
     _stage(7, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
@@ -255,9 +255,9 @@ DEMO_GATE_FRAMES = 300     # the unlabelled clip the gates learn from (another s
 
 def _pass_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from converter.pipeline import convert  # noqa: PLC0415
+    from host_tools.cli.video_cmds import pass_train, video_compare, video_lines  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
-    from host_tools.video_cmds import pass_train, video_compare, video_lines  # noqa: PLC0415
-    from host_tools.video_data import make_clip, save_clip  # noqa: PLC0415
+    from host_tools.video.data import make_clip, save_clip  # noqa: PLC0415
 
     _stage(8, f"PASS video: patch skipping on {board.name}")
     say = lambda m: print(f"   {m}", flush=True)
@@ -304,7 +304,7 @@ def _collab_points(bench: Path, model_dir: Path) -> tuple[list[tuple[str, Points
     import numpy as np  # noqa: PLC0415
 
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from host_tools.collab import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.collab.run import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
 
     tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), "host")
     with np.load(model_dir / "train.npz") as d:

@@ -1,4 +1,4 @@
-"""Video CNN for PASS: per-cell digit detection on 64x64 synthetic video (host_tools/video_data.py).
+"""Video CNN for PASS: per-cell digit detection on 64x64 synthetic video (host_tools/video/data.py).
 
 Input 64x64x1 in [0, 1] (a grayscale frame / 255); output 4x4x11 logits, one class per 16x16 cell
 (0 = empty, 1 + d = the centre of digit d lies in the cell). Only patch-local layers, so PASS can skip
@@ -39,7 +39,7 @@ EPOCHS = 10
 def clip_frames(scene: str, count: int, frames: int, seed0: int, pool: str,
                 every: int) -> tuple[np.ndarray, np.ndarray]:
     """(x float32 [N,64,64,1] in [0,1], y int64 [N,4,4]) from `count` clips, every `every`-th frame."""
-    from host_tools.video_data import make_clip
+    from host_tools.video.data import make_clip
 
     xs, ys = [], []
     for i in range(count):
@@ -51,7 +51,7 @@ def clip_frames(scene: str, count: int, frames: int, seed0: int, pool: str,
 
 
 def test_data() -> tuple[np.ndarray, np.ndarray]:
-    from host_tools.video_data import SCENES
+    from host_tools.video.data import SCENES
 
     parts = [clip_frames(s, TEST_CLIPS_PER_SCENE, TEST_FRAMES, TEST_SEED0 + 100 * k, "test", 4)
              for k, s in enumerate(SCENES)]

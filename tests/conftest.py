@@ -20,8 +20,8 @@ os.environ.setdefault("OCTO_STATE_DIR", tempfile.mkdtemp(prefix="octo-test-state
 @pytest.fixture(scope="session")
 def firmware_elf() -> Callable[[str], Path]:
     """firmware_elf("virtual-m4") -> path of a freshly built ELF (built once per session)."""
-    from host_tools.boards import get_board
-    from host_tools.pio import build_firmware
+    from host_tools.board.boards import get_board
+    from host_tools.board.pio import build_firmware
 
     cache: dict[str, Path] = {}
 
@@ -36,8 +36,8 @@ def firmware_elf() -> Callable[[str], Path]:
 @pytest.fixture
 def virtual_board(firmware_elf: Callable[[str], Path]) -> Iterator[Callable[..., object]]:
     """start("virtual-m4") -> RunningBoard; every board started is stopped afterwards."""
-    from host_tools import qemu
-    from host_tools.boards import get_board
+    from host_tools.board import qemu
+    from host_tools.board.boards import get_board
 
     started = []
 

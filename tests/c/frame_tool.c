@@ -1,5 +1,5 @@
 /* frame_tool.c - line-oriented driver of the C framing code, so Python tests
- * can compare it byte for byte with host_tools/protocol.py in one process.
+ * can compare it byte for byte with host_tools/board/protocol.py in one process.
  *
  * One command per input line, one output line per command. Byte strings are
  * lowercase hex; "-" stands for an empty string.

@@ -1,5 +1,5 @@
 /* sgq_tool.c - line-oriented driver of the C SGQ codec, so Python tests can
- * compare it byte for byte with host_tools/sgq.py in one process.
+ * compare it byte for byte with host_tools/sgq/codec.py in one process.
  *
  * One command per input line, one output line per command. Byte strings are
  * lowercase hex; "-" stands for an empty string (or "no group map").

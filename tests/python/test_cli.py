@@ -21,15 +21,15 @@ from typing import Any
 
 import pytest
 
-from host_tools import commands
-from host_tools.boards import BOARDS, get_board
+from host_tools.board.boards import BOARDS, get_board
+from host_tools.board.client import BoardClient
+from host_tools.board.pio import build_firmware, elf_memory_use
+from host_tools.board.qemu import QEMU, free_port
+from host_tools.cli import board_cmds as commands
 from host_tools.cli import build_parser
 from host_tools.cli import main as octo_main
-from host_tools.client import BoardClient
 from host_tools.errors import LinkError, OctoError
 from host_tools.paths import firmware_dir, pio_core_dir
-from host_tools.pio import build_firmware, elf_memory_use
-from host_tools.qemu import QEMU, free_port
 
 VENV_BIN = Path(sys.executable).parent
 OCTO = VENV_BIN / "octo"

@@ -1,5 +1,5 @@
 """Split learning (`octo collab`, docs/SGQ.md section 8): the device half encodes its own INT8 features
-byte-identically to host_tools/sgq.py, a collaborative step trains the device layers with TensorFlow's
+byte-identically to host_tools/sgq/codec.py, a collaborative step trains the device layers with TensorFlow's
 gradients, host and virtual-m4 agree bit for bit, hostile gradient payloads are refused without touching
 the state, bytes are accounted per direction, and two boards train concurrently and reproducibly."""
 
@@ -15,9 +15,9 @@ import pytest
 
 from converter.ir import ConvertError
 from converter.train_plan import TrainBuild, TrainConfig, decode_weights, prepare_training
-from host_tools import protocol as P
-from host_tools import sgq as S
-from host_tools.collab import (
+from host_tools.board import protocol as P
+from host_tools.board.target import open_target
+from host_tools.collab.run import (
     CodecSpec,
     CollabOptions,
     CollabSession,
@@ -26,8 +26,8 @@ from host_tools.collab import (
     run_collab,
 )
 from host_tools.errors import BoardError
-from host_tools.train import compute_input_scale, quantize_samples
-from host_tools.train_target import open_target
+from host_tools.sgq import codec as S
+from host_tools.train.run import compute_input_scale, quantize_samples
 
 BATCH = 16
 SHAPE = (8, 8, 16)  # conv2's output per sample
@@ -98,7 +98,7 @@ CODEC_CASES = [
 def test_codec_spec_clip() -> None:
     """--clip: COLLAB_FORWARD flags bit 1, the host twins clip with the bit width's alpha in both directions
     (none at 8 bits), fp32 refuses it; without it the request and the labels are what they were."""
-    from host_tools.collab import FLAG_CLIP, FLAG_SHARED
+    from host_tools.collab.run import FLAG_CLIP, FLAG_SHARED
     from host_tools.errors import OctoError
 
     n_shape = (BATCH, *SHAPE)
@@ -117,7 +117,7 @@ def test_codec_spec_clip() -> None:
 
 def test_codec_spec_entropy() -> None:
     """--entropy: COLLAB_FORWARD flags bit 2, both host twins range-code, fp32 refuses it."""
-    from host_tools.collab import FLAG_RC, FLAG_SHARED
+    from host_tools.collab.run import FLAG_RC, FLAG_SHARED
     from host_tools.errors import OctoError
 
     n_shape = (BATCH, *SHAPE)
@@ -135,7 +135,7 @@ def test_codec_spec_entropy() -> None:
 def test_device_feature_payload_equals_the_python_encoding(digits_dir: Path, host_split: CollabSession,
                                                            name: str, spec: CodecSpec) -> None:
     """The C encoder on the device's own features (evaluation and training forwards, full and partial
-    batches, random and converted weights) writes the bytes host_tools/sgq.py writes for them."""
+    batches, random and converted weights) writes the bytes host_tools/sgq/codec.py writes for them."""
     x, y, _, _, scale = _data(digits_dir)
     sess = host_split
     for random, train, n in ((False, False, BATCH), (True, True, 5)):
@@ -174,7 +174,7 @@ def test_fp32_collab_step_matches_tensorflow(digits_dir: Path, split_build: Trai
                                              host_split: CollabSession) -> None:
     """One step without momentum: cloud gradient (TF on the decoded features) -> fp32 payload -> the board's
     int8 gradient -> Octo backward. The device layers move by -lr x the whole model's TF gradient."""
-    from host_tools.collab import CloudTail
+    from host_tools.collab.run import CloudTail
 
     x, y, _, _, scale = _data(digits_dir)
     sess, lr = host_split, 0.02

@@ -125,9 +125,9 @@ def test_model_too_big_for_board(tmp_path: Path) -> None:
     """A 3x3 conv with 256->256 channels packs to > 1 MiB of flash: the build says so, with numbers."""
     import keras
 
-    from host_tools.boards import get_board
+    from host_tools.board.boards import get_board
+    from host_tools.board.pio import build_firmware
     from host_tools.errors import OctoError
-    from host_tools.pio import build_firmware
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((4, 4, 256))

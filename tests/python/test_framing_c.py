@@ -1,4 +1,4 @@
-"""C framing code: its unit tests (tests/c/test_frame.c) and byte identity with host_tools/protocol.py.
+"""C framing code: its unit tests (tests/c/test_frame.c) and byte identity with host_tools/board/protocol.py.
 
 tests/c/frame_tool.c drives the C CRC-32, COBS, frame encoder and streaming decoder line by line; each test
 here sends it thousands of seeded cases in one process and compares every answer with the Python twin.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from converter import firmware_sources as fws
-from host_tools import protocol as P
+from host_tools.board import protocol as P
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMING = fws.sources("framing")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from converter import firmware_sources as fws
-from host_tools import protocol as P
+from host_tools.board import protocol as P
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [*fws.sources("link"), ROOT / "tests" / "c" / "fuzz_frame.c"]

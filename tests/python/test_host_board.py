@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from converter import firmware_sources as fws
-from host_tools import protocol as P
-from host_tools.client import BoardClient
+from host_tools.board import protocol as P
+from host_tools.board.client import BoardClient
 from host_tools.errors import BoardError, LinkError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from host_tools import protocol as P
-from host_tools.client import BoardClient
+from host_tools.board import protocol as P
+from host_tools.board.client import BoardClient
+from host_tools.board.qemu import RunningBoard
 from host_tools.errors import LinkError
-from host_tools.qemu import RunningBoard
 from tests.faultproxy import FaultProxy, Faults, FaultStats, chunk_plan, damage
 
 SEED = 20240611

@@ -1,4 +1,4 @@
-"""host_tools/pass_gates.py: self-supervised PASS gates, trained on one clip, judged on another.
+"""host_tools/video/gates.py: self-supervised PASS gates, trained on one clip, judged on another.
 
 The model is models/video_cnn.py trained briefly (a few seconds; gates need its filters, not its accuracy)
 and quantized once per module. Ground truth for "what really changed" comes from the noise-free twin of
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import pass_gates as PG
-from host_tools import pass_ref
-from host_tools.video_data import make_clip
+from host_tools.video import gates as PG
+from host_tools.video import ref as pass_ref
+from host_tools.video.data import make_clip
 
 TRAIN_SEED, HELD_OUT_SEED = 21, 22
 TOLERANCES = (0.5, PG.DEFAULT_TOLERANCE, 2.0, 4.0)

@@ -4,7 +4,7 @@ Random PASS chains (CONV_2D 3x3/1x1, stride 1/2, SAME/VALID, MAX/AVERAGE_POOL_2D
 gated or not, every requantization flavour) are generated here as one C file of static models and linked
 with tests/c/pass_driver.c (ASan + UBSan). After every frame the driver checks in C that each layer's
 output equals the dense kernel applied to its input (E if gated) over the whole tensor; this file mirrors
-every integer decision of the runtime in NumPy (host_tools/pass_ref.py: gates, candidates, scene cuts,
+every integer decision of the runtime in NumPy (host_tools/video/ref.py: gates, candidates, scene cuts,
 receptive-field masks, caches, statistics) and compares them with the C values exactly.
 """
 
@@ -25,7 +25,7 @@ from converter import firmware_sources as fws
 from converter import qmath
 from converter.lower.conv import conv_packed_tables, patch_len
 from converter.ops import tflite_padding
-from host_tools import pass_ref as R
+from host_tools.video import ref as R
 
 ROOT = Path(__file__).resolve().parents[2]
 FW = ROOT / "firmware"

@@ -1,4 +1,4 @@
-"""Unit tests of host_tools/protocol.py: COBS, frames, the streaming decoder and payload parsers."""
+"""Unit tests of host_tools/board/protocol.py: COBS, frames, the streaming decoder and payload parsers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from host_tools import protocol as P
+from host_tools.board import protocol as P
 
 SEED = 1234
 

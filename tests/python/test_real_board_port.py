@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 from converter import firmware_sources as fws
-from host_tools.boards import get_board
-from host_tools.pio import elf_memory_use
+from host_tools.board.boards import get_board
+from host_tools.board.pio import elf_memory_use
 
 FW = Path(__file__).resolve().parent.parent.parent / "firmware"
 

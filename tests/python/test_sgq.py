@@ -1,4 +1,4 @@
-"""SGQ codec: host_tools/sgq.py and firmware/src/sgq/octo_sgq.c, one wire format (docs/SGQ.md).
+"""SGQ codec: host_tools/sgq/codec.py and firmware/src/sgq/octo_sgq.c, one wire format (docs/SGQ.md).
 
 tests/c/sgq_tool.c drives the C encoder/decoder line by line (ASan/UBSan build); every test sends it many
 seeded cases in one process and compares each answer with the Python twin: identical bytes for identical
@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from converter import firmware_sources as fws
-from host_tools import sgq as S
-from host_tools.codec_cmds import SCHEMA, cmd_codec_bench, error_metrics, run_bench
+from host_tools.cli.codec_cmds import SCHEMA, cmd_codec_bench, error_metrics, run_bench
 from host_tools.errors import OctoError
+from host_tools.sgq import codec as S
 from tests.sgq_measure import digits_conv_features, heavy_tailed_gradients
 
 ROOT = Path(__file__).resolve().parents[2]

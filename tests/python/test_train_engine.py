@@ -19,9 +19,10 @@ from converter import firmware_sources as fws
 from converter import train_plan
 from converter.ir import ConvertError
 from converter.train_plan import TrainConfig, decode_weights, make_plan, prepare_training
-from host_tools import protocol as P
+from host_tools.board import protocol as P
+from host_tools.board.target import open_target
 from host_tools.errors import BoardError
-from host_tools.train import (
+from host_tools.train.run import (
     DEFAULT_LAC,
     DEFAULT_PRC,
     TrainOptions,
@@ -30,7 +31,6 @@ from host_tools.train import (
     quantize_samples,
     run_training,
 )
-from host_tools.train_target import open_target
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 16

@@ -1,4 +1,4 @@
-"""Host side of on-device training (host_tools/train.py, train_cmds.py) against a fake board.
+"""Host side of on-device training (host_tools/train/run.py, train_cmds.py) against a fake board.
 
 The fake implements the TRAIN_* messages of docs/TRAINING.md in Python with a
 float32 linear softmax classifier whose whole state (weights, momentum, step,
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from host_tools import protocol as P
-from host_tools import train as T
+from host_tools.board import protocol as P
+from host_tools.board.client import LinkCounters
 from host_tools.cli import build_parser
 from host_tools.cli import main as octo_main
-from host_tools.client import LinkCounters
 from host_tools.errors import BoardError, LinkError, OctoError
+from host_tools.train import run as T
 
 ELEMS, CLASSES, BATCH = 16, 3, 8
 N_TRAIN, N_EVAL = 45, 20          # 45 = 5 full batches + one of 5: steps_per_epoch 6
@@ -645,7 +645,7 @@ def test_cli_parses_train_and_export() -> None:
 
 @contextmanager
 def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path) -> Iterator[dict[str, Any]]:
-    """converter.train_plan / train_export and host_tools.train_target replaced by fakes."""
+    """converter.train_plan / train_export and host_tools.board.target replaced by fakes."""
     calls: dict[str, Any] = {}
 
     def prepare_training(model_dir: Path, cfg: FakeConfig, board_name: str) -> FakeBuild:
@@ -676,11 +676,11 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
     plan_mod.decode_weights = decode_weights  # type: ignore[attr-defined]
     export_mod = types.ModuleType("converter.train_export")
     export_mod.export_tflite = export_tflite  # type: ignore[attr-defined]
-    target_mod = types.ModuleType("host_tools.train_target")
+    target_mod = types.ModuleType("host_tools.board.target")
     target_mod.open_target = open_target  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converter.train_plan", plan_mod)
     monkeypatch.setitem(sys.modules, "converter.train_export", export_mod)
-    monkeypatch.setitem(sys.modules, "host_tools.train_target", target_mod)
+    monkeypatch.setitem(sys.modules, "host_tools.board.target", target_mod)
     model = tmp / "m"
     model.mkdir()
     (model / "report.json").write_text("{}")
@@ -692,7 +692,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
 
 def test_octo_train_and_export_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from host_tools import train_cmds
+    from host_tools.cli import train_cmds
 
     target = FakeTarget()
     with _fake_modules(monkeypatch, target, tmp_path) as calls:

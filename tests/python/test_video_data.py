@@ -1,4 +1,4 @@
-"""host_tools/video_data.py: labelled synthetic video from scikit-learn's sample photographs and digits."""
+"""host_tools/video/data.py: labelled synthetic video from scikit-learn's sample photographs and digits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools import video_data as V
+from host_tools.video import data as V
 
 FRAMES = 60
 

@@ -1,5 +1,5 @@
 """Every virtual board builds, boots under QEMU and speaks the Octo protocol:
-HELLO matches host_tools/boards.py, PING echoes, telemetry streams and stops,
+HELLO matches host_tools/board/boards.py, PING echoes, telemetry streams and stops,
 unknown requests are refused, and the -icount timer runs at 25,000 ticks/ms."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import protocol as P
-from host_tools.boards import BOARDS, get_board
-from host_tools.client import BoardClient
+from host_tools.board import protocol as P
+from host_tools.board.boards import BOARDS, get_board
+from host_tools.board.client import BoardClient
+from host_tools.board.pio import elf_memory_use
+from host_tools.board.qemu import RunningBoard
 from host_tools.errors import BoardError, LinkError
-from host_tools.pio import elf_memory_use
-from host_tools.qemu import RunningBoard
 
 pytestmark = pytest.mark.qemu
 

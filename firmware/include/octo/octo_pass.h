@@ -17,7 +17,7 @@
  * layer applied to the effective input, bit for bit; with every gate saying
  * "changed" the whole chain equals the dense model bit for bit.
  *
- * Gate (integers only, mirrored in host_tools/pass_ref.py): over the patch's
+ * Gate (integers only, mirrored in host_tools/video/ref.py): over the patch's
  * sampled elements, all channels, n of them. The sampling grid moves every
  * frame so that each pixel is read once every S*S frames: with
  * phase = frames % (S*S) (octo_pass_state_t.frames before the frame runs),

@@ -1,7 +1,7 @@
 /*
  * octo_sgq.h - SGQ (stripe-wise group quantization) codec for split learning:
  * the device sends compressed features, the cloud sends compressed feature
- * gradients. The wire format is specified in docs/SGQ.md; host_tools/sgq.py
+ * gradients. The wire format is specified in docs/SGQ.md; host_tools/sgq/codec.py
  * is the Python twin and produces the same bytes for the same input.
  *
  * A payload carries an int8 tensor q [N,H,W,C] (NHWC, C fastest) and one
@@ -59,7 +59,7 @@ extern "C" {
 #define OCTO_SGQ_MAX_ELEMS ((1ul << 28) - 1ul) /* format limit on N*H*W*C */
 
 /* Decoder verdicts on untrusted bytes, in the order they are checked
- * (host_tools/sgq.py raises SgqFormatError with the same code for the same
+ * (host_tools/sgq/codec.py raises SgqFormatError with the same code for the same
  * bytes). OCTO_E_ARG (NULL pointer, misaligned scratch) and OCTO_E_BUF (out
  * or scratch too small, checked right after the header) come from octo_status.h. */
 typedef enum {

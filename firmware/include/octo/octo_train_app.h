@@ -44,7 +44,7 @@ enum { OCTO_COLLAB_SRC_PAYLOAD = 0, OCTO_COLLAB_SRC_FEATURES = 1 };
 #define OCTO_COLLAB_FLAG_RC 4u /* range-code the codes when shorter (octo_sgq_params_t.entropy) */
 #define OCTO_COLLAB_FLAGS_ALL (OCTO_COLLAB_FLAG_SHARED | OCTO_COLLAB_FLAG_CLIP | OCTO_COLLAB_FLAG_RC)
 
-/* The fp32 payload (host_tools/sgq.py fp32_encode): 'F', version 1, two zero
+/* The fp32 payload (host_tools/sgq/codec.py fp32_encode): 'F', version 1, two zero
  * bytes, u16 N, H, W, C, then N*H*W*C float32, all little-endian. */
 #define OCTO_COLLAB_FP32_MAGIC 0x46u
 #define OCTO_COLLAB_FP32_VERSION 1u

@@ -1,7 +1,7 @@
 """SCons build script of the Octo dev-platform (bare-metal Cortex-M, offline).
 
 Compiler: the system arm-none-eabi-gcc (Debian package gcc-arm-none-eabi).
-Board data: boards/<name>.json, generated from host_tools/boards.py.
+Board data: boards/<name>.json, generated from host_tools/board/boards.py.
 'upload' hands the ELF to `octo flash`, which starts QEMU.
 """
 

@@ -1,5 +1,5 @@
 /* octo_sgq.c - SGQ encoder and decoder. Format and semantics: octo/octo_sgq.h
- * and docs/SGQ.md; host_tools/sgq.py is the bit-exact Python twin.
+ * and docs/SGQ.md; host_tools/sgq/codec.py is the bit-exact Python twin.
  *
  * Quantizer (integer only; x is the value's offset in its range, d the width):
  *   UNSIGNED/ASYMMETRIC, L = 2^bits - 1 levels above lo:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools.boards import Board
+from host_tools.board.boards import Board
 from host_tools.errors import OctoError
 from host_tools.paths import state_dir
 

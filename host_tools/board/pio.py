@@ -4,7 +4,7 @@ PlatformIO 6.2 runs every build through its core package ``tool-scons``
 (``<core>/packages/tool-scons/scons.py``), which it would normally download.
 ``seed_scons()`` builds that package from the SCons installed in this virtualenv
 (PyPI ``scons==4.11.1`` = PlatformIO's ``4.41101.0``), so builds never touch the
-network. ``python -m host_tools.pio seed`` is what ``make`` runs.
+network. ``python -m host_tools.board.pio seed`` is what ``make`` runs.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools.boards import Board
+from host_tools.board.boards import Board
 from host_tools.errors import OctoError
 from host_tools.paths import firmware_dir, pio_core_dir, repo_root
 
 SCONS_PIO_VERSION = "4.41101.0"  # PlatformIO's encoding of SCons 4.11.1
 SCONS_PYPI_VERSION = "4.11.1"
 
-SCONS_LAUNCHER = '''"""tool-scons launcher seeded by Octo from PyPI scons (see host_tools/pio.py)."""
+SCONS_LAUNCHER = '''"""tool-scons launcher seeded by Octo from PyPI scons (see host_tools/board/pio.py)."""
 import os
 import sys
 
@@ -199,7 +199,7 @@ def elf_memory_use(elf: Path) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args != ["seed"]:
-        print("usage: python -m host_tools.pio seed", file=sys.stderr)
+        print("usage: python -m host_tools.board.pio seed", file=sys.stderr)
         return 2
     print(f"tool-scons ready at {seed_scons()}")
     return 0

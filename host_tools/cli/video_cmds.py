@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from host_tools.boards import get_board
+from host_tools.board.boards import get_board
 from host_tools.errors import OctoError
 from host_tools.output import Output
 
@@ -21,7 +21,7 @@ def _say(msg: str) -> None:
 
 def _load_clip(path: Path) -> Any:
     """A clip from `octo video-data`; a damaged or foreign file is a one-line error."""
-    from host_tools.video_data import ClipFormatError, load_clip  # noqa: PLC0415
+    from host_tools.video.data import ClipFormatError, load_clip  # noqa: PLC0415
 
     try:
         return load_clip(path)
@@ -30,7 +30,7 @@ def _load_clip(path: Path) -> Any:
 
 
 def cmd_video_data(args: argparse.Namespace) -> int:
-    from host_tools.video_data import SCENES, make_clip, save_clip  # noqa: PLC0415
+    from host_tools.video.data import SCENES, make_clip, save_clip  # noqa: PLC0415
 
     out = Output(args.json)
     if args.scene not in SCENES:
@@ -55,7 +55,7 @@ def pass_train(model_dir: Path, frames: Any, out_dir: Path, *, tolerance: float 
     from converter.ir import ConvertError  # noqa: PLC0415
     from converter.pass_codegen import compile_pass, gate_summary  # noqa: PLC0415
     from converter.tflite_reader import read_tflite  # noqa: PLC0415
-    from host_tools.pass_gates import train_gates  # noqa: PLC0415
+    from host_tools.video.gates import train_gates  # noqa: PLC0415
 
     tfl = model_dir / "model.tflite"
     rep = model_dir / "report.json"
@@ -118,7 +118,7 @@ def cmd_pass_train(args: argparse.Namespace) -> int:
 
 def _dense_run(model_dir: Path, xq: Any, board_name: str, port: str | None
                ) -> tuple[list[Any], list[int], list[list[int]], Any]:
-    from host_tools.infer import board_session, load_local_model  # noqa: PLC0415
+    from host_tools.services.inference import board_session, load_local_model  # noqa: PLC0415
 
     model = load_local_model(model_dir)
     board = get_board(board_name)
@@ -136,7 +136,7 @@ def _dense_run(model_dir: Path, xq: Any, board_name: str, port: str | None
 
 
 def _instr_fn(timer_hz: int, icount: bool) -> Any:
-    from host_tools.qemu import instructions_from_ticks  # noqa: PLC0415
+    from host_tools.board.qemu import instructions_from_ticks  # noqa: PLC0415
 
     return (lambda t: instructions_from_ticks(t, timer_hz)) if icount else (lambda t: None)
 
@@ -147,7 +147,7 @@ def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: st
     """PASS (and the dense model alongside) or the dense model alone over a clip: the `octo video` document."""
     import numpy as np  # noqa: PLC0415
 
-    from host_tools import video as V  # noqa: PLC0415
+    from host_tools.video import run as V  # noqa: PLC0415
     clip = _load_clip(clip_path)
     frames, labels = clip.frames, clip.labels
     if limit:
@@ -180,7 +180,7 @@ def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: st
         raise OctoError(f"{model_dir} is a dense model; pass --dense for the dense baseline, or train gates with "
                         f"`octo pass-train {model_dir} --video CLIP.npz -o DIR` and run DIR")
     if dense_dir is not None:
-        from host_tools.infer import load_local_model  # noqa: PLC0415
+        from host_tools.services.inference import load_local_model  # noqa: PLC0415
 
         dm = load_local_model(dense_dir)
         xq_d = V.quantize_frames(frames, dm.report)
@@ -204,7 +204,7 @@ def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: st
 
 
 def video_lines(result: dict[str, Any]) -> list[str]:
-    from host_tools import video as V  # noqa: PLC0415
+    from host_tools.video import run as V  # noqa: PLC0415
 
     lines = V.table(result.get("pass"), result.get("dense"))
     p = result.get("pass")

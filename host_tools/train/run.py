@@ -31,11 +31,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from host_tools import protocol as P
+from host_tools.board import protocol as P
 from host_tools.errors import BoardError, LinkError, OctoError
 
 if TYPE_CHECKING:
-    from host_tools.train_target import TrainTarget
+    from host_tools.board.target import TrainTarget
 if TYPE_CHECKING:  # a block of its own: isort groups a module that exists differently from one that does not yet
     from converter.train_plan import TrainBuild
 
@@ -473,7 +473,7 @@ def _recoverable(exc: BaseException) -> bool:
 def _target_kind(board_name: str) -> str:
     if board_name == "host":
         return "host"
-    from host_tools.boards import BOARDS  # noqa: PLC0415
+    from host_tools.board.boards import BOARDS  # noqa: PLC0415
 
     b = BOARDS.get(board_name)
     if b is not None:

@@ -55,7 +55,7 @@ def split_classes(model_dir: Path, plan: dict[str, Any]) -> int:
 def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     from converter.ir import ConvertError  # noqa: PLC0415
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from host_tools.train_cmds import _model_dir  # noqa: PLC0415
+    from host_tools.cli.train_cmds import _model_dir  # noqa: PLC0415
 
     model_dir = _model_dir(args)
     if not args.split:
@@ -68,9 +68,9 @@ def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild
 
 
 def cmd_collab(args: argparse.Namespace) -> int:
-    from host_tools.collab import CodecSpec, CollabOptions, default_lr, open_boards, run_collab  # noqa: PLC0415
-    from host_tools.train import load_dataset  # noqa: PLC0415
-    from host_tools.train_cmds import _default_file, board_name_of  # noqa: PLC0415
+    from host_tools.cli.train_cmds import _default_file, board_name_of  # noqa: PLC0415
+    from host_tools.collab.run import CodecSpec, CollabOptions, default_lr, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.train.run import load_dataset  # noqa: PLC0415
 
     out = Output(args.json)
     spec = CodecSpec(args.codec, args.bits, args.groups, parse_stripe(args.stripe), args.gradient_rounding,
@@ -88,7 +88,7 @@ def cmd_collab(args: argparse.Namespace) -> int:
     eval_path = _default_file(args.eval, model_dir, "eval.npz")
     eval_xy = load_dataset(eval_path, data_plan) if eval_path else None
     run_dir = Path(args.run_dir) if args.run_dir else tb.dir / "collab"
-    from host_tools.train import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
+    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
 
     opts = CollabOptions(
         epochs=args.epochs, seed=args.seed, init=args.init, lac=DEFAULT_LAC if args.lac is None else args.lac,

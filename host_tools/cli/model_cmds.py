@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from host_tools.boards import BOARDS, get_board
+from host_tools.board.boards import BOARDS, get_board
 from host_tools.errors import OctoError
 from host_tools.output import Output
 
@@ -57,7 +57,7 @@ def _fits(report: dict, board_name: str, fw_static: int) -> dict[str, object]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from host_tools.infer import load_local_model  # noqa: PLC0415
+    from host_tools.services.inference import load_local_model  # noqa: PLC0415
 
     out = Output(args.json)
     model = load_local_model(Path(args.model))
@@ -98,7 +98,7 @@ def _load_inputs(path: str, model) -> tuple[np.ndarray, np.ndarray | None]:
 def cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
 
-    from host_tools.infer import board_session, load_local_model, run_on_host  # noqa: PLC0415
+    from host_tools.services.inference import board_session, load_local_model, run_on_host  # noqa: PLC0415
 
     out = Output(args.json)
     model = load_local_model(Path(args.model))
@@ -135,7 +135,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def bench_model(model, board, port: str | None, runs: int, seed: int = 0) -> dict[str, object]:
     """Per-layer ticks and instruction counts (virtual boards) for random inputs."""
-    from host_tools.infer import board_session  # noqa: PLC0415
+    from host_tools.services.inference import board_session  # noqa: PLC0415
 
     with board_session(board, model, port, say=_say) as sess:
         return bench_session(sess, model, board.name, runs, seed)
@@ -145,7 +145,7 @@ def bench_session(sess, model, board_name: str, runs: int, seed: int = 0) -> dic
     """bench_model on an open BoardSession."""
     import numpy as np  # noqa: PLC0415
 
-    from host_tools.qemu import instructions_from_ticks  # noqa: PLC0415
+    from host_tools.board.qemu import instructions_from_ticks  # noqa: PLC0415
 
     rng = np.random.default_rng(seed)
     totals, per_layer = [], []
@@ -180,7 +180,7 @@ def bench_session(sess, model, board_name: str, runs: int, seed: int = 0) -> dic
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from host_tools.infer import load_local_model  # noqa: PLC0415
+    from host_tools.services.inference import load_local_model  # noqa: PLC0415
 
     out = Output(args.json)
     model = load_local_model(Path(args.model))

@@ -8,8 +8,8 @@ import statistics
 import time
 from pathlib import Path
 
-from host_tools import protocol as P
-from host_tools.boards import BOARDS, Board, get_board
+from host_tools.board import protocol as P
+from host_tools.board.boards import BOARDS, Board, get_board
 from host_tools.errors import OctoError
 from host_tools.output import Output
 
@@ -32,7 +32,7 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 # -- build / flash / stop -------------------------------------------------------
 def cmd_build(args: argparse.Namespace) -> int:
-    from host_tools.pio import build_firmware  # noqa: PLC0415
+    from host_tools.board.pio import build_firmware  # noqa: PLC0415
 
     out = Output(args.json)
     board = get_board(args.board)
@@ -53,7 +53,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _elf_for(board: Board, elf: str | None, verbose: bool, model: Path | None = None) -> Path:
     if elf:
         return Path(elf)
-    from host_tools.pio import build_dir, build_firmware  # noqa: PLC0415
+    from host_tools.board.pio import build_dir, build_firmware  # noqa: PLC0415
 
     if model is not None:  # always rebuild: the model folder may have been re-converted
         return build_firmware(board, verbose=verbose, model_dir=model).elf
@@ -64,7 +64,7 @@ def _elf_for(board: Board, elf: str | None, verbose: bool, model: Path | None = 
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from host_tools import qemu  # noqa: PLC0415
+    from host_tools.board import qemu  # noqa: PLC0415
 
     out = Output(args.json)
     board = get_board(args.board)
@@ -81,7 +81,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from host_tools import qemu  # noqa: PLC0415
+    from host_tools.board import qemu  # noqa: PLC0415
 
     board = get_board(args.board)
     if not board.virtual:
@@ -98,7 +98,7 @@ def resolve_port(board_name: str | None, port: str | None) -> str:
     """--port wins; else the running virtual board's socket; else the board's usual device."""
     if port:
         return port
-    from host_tools import qemu  # noqa: PLC0415
+    from host_tools.board import qemu  # noqa: PLC0415
 
     board = get_board(board_name or "virtual-m4")
     if board.virtual:
@@ -112,7 +112,7 @@ def resolve_port(board_name: str | None, port: str | None) -> str:
 
 
 def open_client(args: argparse.Namespace):  # -> BoardClient (lazy import keeps startup fast)
-    from host_tools.client import BoardClient  # noqa: PLC0415
+    from host_tools.board.client import BoardClient  # noqa: PLC0415
 
     return BoardClient(resolve_port(args.board, args.port), baudrate=args.baud).open()
 

@@ -13,7 +13,7 @@ x0 + min(ox, w - 1) + k*S inside it, every channel (n elements):
 ``gate_stats`` and ``gate_map`` compute exactly what firmware/src/pass/octo_pass.c computes for every
 patch (the runtime evaluates only the patches with a pixel recomputed upstream; ``gate_map`` here
 evaluates all of them). ``receptive_dilation`` is the runtime's output mask: the output pixels whose
-window meets a changed input pixel. host_tools/pass_gates.py (the gate trainer) imports this module;
+window meets a changed input pixel. host_tools/video/gates.py (the gate trainer) imports this module;
 tests/python/test_pass_runtime.py checks it against the C runtime bit for bit.
 """
 

@@ -42,7 +42,7 @@ def board_name_of(args: argparse.Namespace) -> str:
         return "host"
     if board == "host":
         return "host"
-    from host_tools.boards import get_board  # noqa: PLC0415
+    from host_tools.board.boards import get_board  # noqa: PLC0415
 
     return get_board(board or "virtual-m4").name
 
@@ -80,8 +80,8 @@ def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
 
 # -- train -------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from host_tools.train import DEFAULT_LAC, DEFAULT_PRC, TrainOptions, load_dataset, run_training  # noqa: PLC0415
-    from host_tools.train_target import open_target  # noqa: PLC0415
+    from host_tools.board.target import open_target  # noqa: PLC0415
+    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC, TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
     out = Output(args.json)
     board_name = board_name_of(args)
@@ -172,7 +172,7 @@ def tflite_accuracy(model: bytes, source: str, x: np.ndarray, y: np.ndarray) -> 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from host_tools.train import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
+    from host_tools.train.run import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
 
     ConvertError = _convert_error()
     from converter.train_export import export_tflite  # noqa: PLC0415

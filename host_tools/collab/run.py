@@ -35,9 +35,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from host_tools import protocol as P
+from host_tools.board import protocol as P
 from host_tools.errors import OctoError
-from host_tools.train import (
+from host_tools.train.run import (
     DEFAULT_LAC,
     DEFAULT_PRC,
     FIRST_STEP_TIMEOUT_S,
@@ -49,8 +49,8 @@ from host_tools.train import (
 )
 
 if TYPE_CHECKING:
-    from host_tools.sgq import Fp32Codec, SgqCodec
-    from host_tools.train_target import TrainTarget
+    from host_tools.board.target import TrainTarget
+    from host_tools.sgq.codec import Fp32Codec, SgqCodec
 if TYPE_CHECKING:  # a block of its own: isort groups a module that exists differently from one that does not yet
     from converter.train_plan import TrainBuild
 
@@ -118,9 +118,9 @@ class CodecSpec:
                 + ("-clip" if self.clip else "") + ("-rc" if self.entropy else ""))
 
     def host_codec(self, seed: int = 0, *, gradients: bool = False) -> Fp32Codec | SgqCodec:
-        """The host twin (host_tools/sgq.py) of the features' codec, or with gradients=True of the gradients'
+        """The host twin (host_tools/sgq/codec.py) of the features' codec, or with gradients=True of the gradients'
         (gradient_bits); `seed` drives stochastic rounding of gradients."""
-        from host_tools.sgq import make_codec  # noqa: PLC0415
+        from host_tools.sgq.codec import make_codec  # noqa: PLC0415
 
         bits = self.bits if self.name != "fp32" else 4
         if gradients and self.gradient_bits is not None:
@@ -134,7 +134,7 @@ class CodecSpec:
         settings resolved exactly as the host codec resolves them, so both ends write the same bytes."""
         if self.name == "fp32":
             return CODEC_FP32, 0, 0, 0, 0, 0
-        from host_tools.sgq import RANGE_AUTO, ROUND_NEAREST  # noqa: PLC0415
+        from host_tools.sgq.codec import RANGE_AUTO, ROUND_NEAREST  # noqa: PLC0415
 
         codec = self.host_codec()
         p = codec.params(shape, RANGE_AUTO, ROUND_NEAREST, 0)  # type: ignore[union-attr]
@@ -157,7 +157,7 @@ class CodecSpec:
 
 def fp32_payload_bytes(n: int, elems: int) -> int:
     """Bytes of the fp32 payload of n samples of `elems` values (the baseline every ratio refers to)."""
-    from host_tools.sgq import FP32_HEADER_LEN  # noqa: PLC0415
+    from host_tools.sgq.codec import FP32_HEADER_LEN  # noqa: PLC0415
 
     return FP32_HEADER_LEN + 4 * n * elems
 
@@ -558,7 +558,7 @@ class _Collab:
 
     def _device_view(self, payload: bytes) -> np.ndarray:
         """The gradient the board trains on: SGQ decoded, or fp32 quantized to int8 as the board does."""
-        from host_tools.sgq import fp32_decode, quantize_int8  # noqa: PLC0415
+        from host_tools.sgq.codec import fp32_decode, quantize_int8  # noqa: PLC0415
 
         if self.spec.name == "fp32":
             q, scale = quantize_int8(fp32_decode(payload))
@@ -716,7 +716,7 @@ class _Collab:
         self.pool.shutdown(wait=True)
 
     def metrics(self) -> dict[str, Any]:
-        from host_tools.train import _target_kind  # noqa: PLC0415
+        from host_tools.train.run import _target_kind  # noqa: PLC0415
 
         o, plan, t = self.opts, self.plan, self.total
         first = self.boards[0].target
@@ -791,14 +791,14 @@ def open_boards(tb: TrainBuild, board_name: str, count: int, ports: Sequence[str
                 say: Say = print, *, sanitize: bool = False) -> Iterator[list[TrainTarget]]:
     """Start `count` copies of the split build: native processes (board "host"), virtual boards (one QEMU
     each, firmware built once) or real boards on `ports` (one per board)."""
-    from host_tools.train_target import build_board_trainer, open_target  # noqa: PLC0415
+    from host_tools.board.target import build_board_trainer, open_target  # noqa: PLC0415
 
     if count < 1:
         raise OctoError("--boards must be at least 1")
     ports = list(ports or [])
     elf: Path | None = None
     if board_name != "host":
-        from host_tools.boards import get_board  # noqa: PLC0415
+        from host_tools.board.boards import get_board  # noqa: PLC0415
 
         board = get_board(board_name)
         if board.virtual and not ports:

@@ -2,7 +2,7 @@
 
 PlatformIO board manifests (firmware/platform/boards/*.json) and the envs in
 firmware/platformio.ini are generated from this table by
-``python -m host_tools.gen_pio``; a test checks the committed copies match.
+``python -m host_tools.board.gen_pio``; a test checks the committed copies match.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A PASS gate decides, per P x P patch of a conv layer's int8 input, whether the patch changed since the
 cached ("effective") patch E, from two integer statistics of |cur - E| over the patch's sampled elements
-(host_tools/pass_ref.py, bit-exact with the device): mean_q8 = (sum * 256) // n and mx = max. The rule is
+(host_tools/video/ref.py, bit-exact with the device): mean_q8 = (sum * 256) // n and mx = max. The rule is
 linear: changed <=> mx > 0 and a_mean * mean_q8 + a_max * (mx * 256) > threshold. Training finds
 (a_mean, a_max, threshold) per gated layer, with no annotations, in five steps:
 
@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from host_tools import pass_ref
+from host_tools.video import ref as pass_ref
 
 GATES_VERSION = 1
 DEFAULT_TOLERANCE = 0.75      # rel_p above this = "changed" (in units of the output channel's std)
@@ -168,7 +168,7 @@ def _layers(g: Any, ops: list[int] | None, patch: dict[int, int] | None,
 
 def quantize_frames(frames: np.ndarray, g: Any) -> np.ndarray:
     """uint8 [T, H, W] (or [T, H, W, C]) -> the model's int8 input [T, H, W, C]: frame / 255 quantized with
-    the model's input parameters (what host_tools/video.py sends to the board)."""
+    the model's input parameters (what host_tools/video/run.py sends to the board)."""
     from converter.pipeline import quantize_inputs  # noqa: PLC0415
 
     x = np.asarray(frames)

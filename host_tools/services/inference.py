@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from host_tools import protocol as P
-from host_tools.boards import Board
+from host_tools.board import protocol as P
+from host_tools.board.boards import Board
 from host_tools.errors import OctoError
 
 if TYPE_CHECKING:
-    from host_tools.client import BoardClient
+    from host_tools.board.client import BoardClient
 
 
 @dataclass(frozen=True)
@@ -138,11 +138,11 @@ def model_client(board: Board, model_dir: Path, port: str | None = None, *, what
                  say: Callable[[str], None] = print) -> Iterator[BoardClient]:
     """A client on firmware that carries the model folder model_dir. Virtual board: build the firmware, boot
     QEMU, connect (stopped on exit). Real board: connect to port (flashing is `octo flash`'s job)."""
-    from host_tools.client import BoardClient  # noqa: PLC0415
+    from host_tools.board.client import BoardClient  # noqa: PLC0415
 
     if board.virtual and port is None:
-        from host_tools import qemu  # noqa: PLC0415
-        from host_tools.pio import build_firmware  # noqa: PLC0415
+        from host_tools.board import qemu  # noqa: PLC0415
+        from host_tools.board.pio import build_firmware  # noqa: PLC0415
 
         say(f"building firmware for {board.name} with {model_dir.name}{what} ...")
         res = build_firmware(board, model_dir=model_dir)

@@ -19,7 +19,7 @@ from host_tools.output import Output
 if TYPE_CHECKING:
     import numpy as np
 
-    from host_tools.sgq import TensorCodec
+    from host_tools.sgq.codec import TensorCodec
 
 SCHEMA = "octo.codec_bench/1"
 KINDS = ("features", "gradients")
@@ -42,7 +42,7 @@ def _parse_bits(text: str) -> list[int]:
 
 
 def _parse_codecs(text: str) -> list[str]:
-    from host_tools.sgq import CODECS  # noqa: PLC0415
+    from host_tools.sgq.codec import CODECS  # noqa: PLC0415
 
     names = _parse_list(text, "--codec")
     for name in names:
@@ -63,7 +63,7 @@ def load_tensor(path: Path) -> np.ndarray:
     """A finite float tensor [N,H,W,C] from an .npy file, as float32; OctoError otherwise."""
     import numpy as np  # noqa: PLC0415
 
-    from host_tools.sgq import MAX_DIM  # noqa: PLC0415
+    from host_tools.sgq.codec import MAX_DIM  # noqa: PLC0415
 
     if not path.exists():
         raise OctoError(f"{path} does not exist")
@@ -124,7 +124,7 @@ def run_bench(x: np.ndarray, codecs: list[str], bits: list[int], kind: str, batc
               stripe: tuple[int, int] = (2, 0), rounding: str = "nearest", seed: int = 0,
               clip: bool = False, entropy: bool = False) -> dict[str, Any]:
     """The octo.codec_bench/1 document (without "schema" and "input") for these settings."""
-    from host_tools.sgq import CLIP_ALPHA8, make_codec  # noqa: PLC0415
+    from host_tools.sgq.codec import CLIP_ALPHA8, make_codec  # noqa: PLC0415
 
     fp32 = bench_codec(x, make_codec("fp32"), batch, kind)
     results = []

@@ -1,5 +1,5 @@
 """The `octo` command line. Parsing lives here; each command is a function in
-host_tools/commands.py that can be called as a library.
+host_tools/cli/board_cmds.py that can be called as a library.
 
 Heavy imports (TensorFlow, PlatformIO, pyserial) happen inside commands, so
 `octo --help` stays instant.
@@ -59,7 +59,7 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from host_tools import commands as c  # noqa: PLC0415  (light module, no heavy imports)
+    from host_tools.cli import board_cmds as c  # noqa: PLC0415  (light module, no heavy imports)
 
     ap = argparse.ArgumentParser(
         prog="octo",
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--log", default="octo-telemetry.jsonl", help="JSON-lines file (default octo-telemetry.jsonl)")
 
-    from host_tools import model_cmds as mc  # noqa: PLC0415  (light: heavy imports are inside)
+    from host_tools.cli import model_cmds as mc  # noqa: PLC0415  (light: heavy imports are inside)
 
     p = add("convert", mc.cmd_convert, "convert a model (recipe .py, .keras/.h5, SavedModel, INT8 .tflite) to "
             "INT8 TFLite + generated C + TFLM export + report")
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write a per-layer bar chart (PNG) here")
     _add_json(p)
 
-    from host_tools import train_cmds as tc  # noqa: PLC0415  (light: heavy imports are inside)
+    from host_tools.cli import train_cmds as tc  # noqa: PLC0415  (light: heavy imports are inside)
 
     p = add("train", tc.cmd_train, "train a converted model on a board (or natively) in INT8 or FP32: "
             "checkpoints, resume, progress, telemetry, accuracy and cost per sample")
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="representative inputs for quantization (default MODEL/train.npz)")
     _add_json(p)
 
-    from host_tools import collab_cmds as cb  # noqa: PLC0415  (light: heavy imports are inside)
+    from host_tools.cli import collab_cmds as cb  # noqa: PLC0415  (light: heavy imports are inside)
 
     p = add("collab", cb.cmd_collab, "split learning: N boards run the layers up to --split in INT8 and exchange "
             "SGQ/uniform/fp32-encoded features and gradients with a TensorFlow cloud running the rest")
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "RUN_DIR/telemetry.jsonl)")
     _add_json(p)
 
-    from host_tools import codec_cmds as cc  # noqa: PLC0415  (light: numpy is imported inside the command)
+    from host_tools.cli import codec_cmds as cc  # noqa: PLC0415  (light: numpy is imported inside the command)
 
     p = add("codec", cc.cmd_codec_bench, "split-learning codecs (SGQ, uniform, fp32) offline; see docs/SGQ.md")
     codec_sub = p.add_subparsers(dest="codec_command", metavar="ACTION", required=True)
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sgq/uniform: range-coded codes where shorter (lossless; docs/SGQ.md)")
     _add_json(p)
 
-    from host_tools import video_cmds as vc  # noqa: PLC0415  (light: numpy/TensorFlow are imported inside)
+    from host_tools.cli import video_cmds as vc  # noqa: PLC0415  (light: numpy/TensorFlow are imported inside)
 
     p = add("video-data", vc.cmd_video_data, "generate a labelled test video (sklearn sample images as backgrounds, "
             "sklearn digits as moving objects)")

@@ -2,7 +2,7 @@
 
 Transport is pyserial's ``serial_for_url``: ``socket://127.0.0.1:PORT`` for a
 virtual board, ``/dev/ttyACM0`` (or ``COM3``) for a real one. Protocol details
-are in host_tools/protocol.py; this module adds timing, retries and errors.
+are in host_tools/board/protocol.py; this module adds timing, retries and errors.
 
 Delivery guarantee: each request carries an id; on a timeout or a link error
 report the same frame is re-sent (at most ``retries`` times). The board answers
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from host_tools import protocol as P
+from host_tools.board import protocol as P
 from host_tools.errors import BoardError, LinkError
 
 DEFAULT_BAUD = 115200

@@ -1,6 +1,6 @@
 """Video through a board: PASS (patch skipping) or the dense model, frame by frame (docs/PASS.md).
 
-`run_video` streams a clip (host_tools/video_data.py) to a board and collects, per frame, the output grid, the
+`run_video` streams a clip (host_tools/video/data.py) to a board and collects, per frame, the output grid, the
 instructions, and for PASS the per-layer recomputed pixels, gate decisions and skip maps; `summarize` turns
 that into the table `octo video` prints (and --json writes, schema octo.video/1); `heatmap` draws how often
 each patch was skipped.
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from host_tools import protocol as P
-from host_tools.boards import Board
+from host_tools.board import protocol as P
+from host_tools.board.boards import Board
 from host_tools.errors import OctoError
 
 MODES = {"auto": 0, "dense": 1, "exact": 2}
@@ -202,7 +202,7 @@ class PassSession:
 @contextmanager
 def pass_session(board: Board, model: PassModelDir, port: str | None = None, *,
                  say: Callable[[str], None] = print) -> Iterator[PassSession]:
-    from host_tools.infer import model_client  # noqa: PLC0415
+    from host_tools.services.inference import model_client  # noqa: PLC0415
 
     with model_client(board, model.path, port, what=" (PASS)", say=say) as client:
         yield PassSession(client, model)

@@ -1,0 +1,1 @@
+"""SGQ, the stripe-wise group quantization codec for split-learning features and gradients."""

@@ -1,0 +1,1 @@
+"""On-device training orchestration: datasets, batch order, checkpoints, recovery, progress."""
