@@ -81,7 +81,8 @@ def _data(model_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
 def collab_run(model_dir: Path, board: str, setting: str, seed: int, epochs: int, work: Path, *,
                init: str, lr: float, train_n: int | None = None, eval_n: int | None = None) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
-    from host_tools.collab.run import CodecSpec, CollabOptions, open_boards, run_collab
+    from host_tools.collab.run import CollabOptions, open_boards, run_collab
+    from host_tools.services.collab import CodecSpec
 
     tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split=SPLIT), board)
     (x, y), (xe, ye) = _data(model_dir)
@@ -112,7 +113,7 @@ def _stats(v: list[float]) -> dict[str, Any]:
 def accuracy(model_dir: Path, seeds: list[int], work: Path, settings: list[str], init: str, lr: float,
              epochs: int, old_runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Runs every setting x seed; old_runs (same scenario) of other settings are kept in the table."""
-    from host_tools.collab.run import CodecSpec
+    from host_tools.services.collab import CodecSpec
 
     runs = [r for r in old_runs or [] if r["setting"] not in settings]
     for setting in settings:

@@ -120,7 +120,8 @@ def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: in
               random_data: bool) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
     from host_tools.board.target import open_target
-    from host_tools.train.run import TrainSession, compute_input_scale, quantize_samples
+    from host_tools.services.training import TrainSession
+    from host_tools.train.run import compute_input_scale, quantize_samples
 
     cfg = TrainConfig(precision, batch, "all")
     tb = prepare_training(model_dir, cfg, board, check=False)

@@ -11,7 +11,6 @@ state_bytes of it are the state blob (docs/TRAINING.md) that checkpoints hold.
 from __future__ import annotations
 
 import json
-import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -564,54 +563,4 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 # --- decoding a state blob ----------------------------------------------------------------------
 
-def blob_header(blob: bytes) -> dict[str, Any]:
-    if len(blob) < HEADER_BYTES:
-        raise ConvertError(f"state blob is {len(blob)} bytes, shorter than its {HEADER_BYTES}-byte header")
-    magic, fp, cfg, step, prng, flags, init, seed = struct.unpack_from("<8I", blob, 0)
-    lr, mom, wd, iscale, prc_k, lac_l2 = struct.unpack_from("<6f", blob, 32)
-    if magic != STATE_MAGIC:
-        raise ConvertError(f"not an Octo training state (magic {magic:#x}, expected {STATE_MAGIC:#x})")
-    return {"fingerprint": fp, "config_crc": cfg, "step": step, "prng": prng, "flags": flags, "init": init,
-            "seed": seed, "lr": lr, "momentum": mom, "weight_decay": wd, "input_scale": iscale, "prc_k": prc_k,
-            "lac_l2": lac_l2}
 
-
-def decode_weights(plan: dict[str, Any], blob: bytes) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Float weights (TFLite layouts) and biases per IR op index, LAC folded in."""
-    if len(blob) != plan["state_bytes"]:
-        raise ConvertError(f"state blob has {len(blob)} bytes; this training build expects {plan['state_bytes']}")
-    hdr = blob_header(blob)
-    if hdr["config_crc"] != plan["config_crc"]:
-        raise ConvertError("the state blob belongs to another training configuration "
-                           f"(config CRC {hdr['config_crc']:#010x}, plan {plan['config_crc']:#010x})")
-    int8 = plan["precision"] == "int8"
-    lac_on = int8 and bool(hdr["flags"] & 1)
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for la in plan["layers"]:
-        if la["w_shape"] is None:
-            continue
-        o = la["offsets"]
-        shape = tuple(la["w_shape"])
-        n = int(np.prod(shape))
-        oc = la["oc"]
-        wscale = struct.unpack_from("<f", blob, o["scal"])[0]
-        if not int8:
-            w = np.frombuffer(blob, np.float32, n, o["w"]).astype(np.float32)
-        elif la["train_w"]:  # masters M = 256 * hi + lo
-            hi = np.frombuffer(blob, np.int8, n, o["w"]).astype(np.int32)
-            lo = np.frombuffer(blob, np.int8, n, o["w"] + n).astype(np.int32)
-            w = (hi * 256 + lo).astype(np.float32) * np.float32(wscale)
-        else:
-            w = np.frombuffer(blob, np.int8, n, o["w"]).astype(np.float32) * np.float32(wscale)
-        w = w.reshape(shape)
-        b = np.frombuffer(blob, np.float32, oc, o["b"]).copy()
-        if lac_on and o["lac"] != NONE:
-            lac = np.frombuffer(blob, np.float32, 2 * oc, o["lac"])
-            gain, beta = 1.0 + lac[:oc], lac[oc:]
-            w = w * (gain.reshape(1, 1, 1, -1) if la["kind"] == "DEPTHWISE_CONV_2D"
-                     else gain.reshape(-1, *([1] * (len(shape) - 1))))
-            b = b * gain + beta
-        if la["kind"] == "FULLY_CONNECTED":
-            w = w.reshape(shape[0], shape[3])
-        out[int(la["op_index"])] = (w.astype(np.float32), b.astype(np.float32))
-    return out

@@ -131,11 +131,13 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
 
     from converter.pipeline import convert  # noqa: PLC0415
     from converter.train_export import export_tflite  # noqa: PLC0415
-    from converter.train_plan import TrainConfig, decode_weights, prepare_training  # noqa: PLC0415
+    from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
     from host_tools.board.target import open_target  # noqa: PLC0415
     from host_tools.cli.train_cmds import tflite_accuracy  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
-    from host_tools.train.run import TrainOptions, TrainSession, load_dataset, run_training  # noqa: PLC0415
+    from host_tools.services.state_blob import decode_weights  # noqa: PLC0415
+    from host_tools.services.training import TrainSession  # noqa: PLC0415
+    from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
     _stage(6, f"On-device INT8 training (Octo) on {board.name}: learn digits 5-9 on the board")
     say = lambda m: print(f"   {m}", flush=True)
@@ -214,8 +216,9 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     import numpy as np  # noqa: PLC0415
 
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from host_tools.collab.run import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.collab.run import CollabOptions, open_boards, run_collab  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
+    from host_tools.services.collab import CodecSpec  # noqa: PLC0415
 
     _stage(7, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
     say = lambda m: print(f"   {m}", flush=True)
@@ -304,7 +307,8 @@ def _collab_points(bench: Path, model_dir: Path) -> tuple[list[tuple[str, Points
     import numpy as np  # noqa: PLC0415
 
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from host_tools.collab.run import CodecSpec, CollabOptions, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.collab.run import CollabOptions, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.services.collab import CodecSpec  # noqa: PLC0415
 
     tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), "host")
     with np.load(model_dir / "train.npz") as d:

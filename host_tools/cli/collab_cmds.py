@@ -69,7 +69,8 @@ def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild
 
 def cmd_collab(args: argparse.Namespace) -> int:
     from host_tools.cli.train_cmds import _default_file, board_name_of  # noqa: PLC0415
-    from host_tools.collab.run import CodecSpec, CollabOptions, default_lr, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.collab.run import CollabOptions, default_lr, open_boards, run_collab  # noqa: PLC0415
+    from host_tools.services.collab import CodecSpec  # noqa: PLC0415
     from host_tools.train.run import load_dataset  # noqa: PLC0415
 
     out = Output(args.json)

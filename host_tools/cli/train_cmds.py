@@ -176,7 +176,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ConvertError = _convert_error()
     from converter.train_export import export_tflite  # noqa: PLC0415
-    from converter.train_plan import decode_weights  # noqa: PLC0415
+    from host_tools.services.state_blob import decode_weights  # noqa: PLC0415
 
     out = Output(args.json)
     board_name = board_name_of(args)

@@ -14,18 +14,13 @@ import numpy as np
 import pytest
 
 from converter.ir import ConvertError
-from converter.train_plan import TrainBuild, TrainConfig, decode_weights, prepare_training
+from converter.train_plan import TrainBuild, TrainConfig, prepare_training
 from host_tools.board import protocol as P
 from host_tools.board.target import open_target
-from host_tools.collab.run import (
-    CodecSpec,
-    CollabOptions,
-    CollabSession,
-    fp32_payload_bytes,
-    open_boards,
-    run_collab,
-)
+from host_tools.collab.run import CollabOptions, open_boards, run_collab
 from host_tools.errors import BoardError
+from host_tools.services.collab import CodecSpec, CollabSession, fp32_payload_bytes
+from host_tools.services.state_blob import decode_weights
 from host_tools.sgq import codec as S
 from host_tools.train.run import compute_input_scale, quantize_samples
 
@@ -98,8 +93,8 @@ CODEC_CASES = [
 def test_codec_spec_clip() -> None:
     """--clip: COLLAB_FORWARD flags bit 1, the host twins clip with the bit width's alpha in both directions
     (none at 8 bits), fp32 refuses it; without it the request and the labels are what they were."""
-    from host_tools.collab.run import FLAG_CLIP, FLAG_SHARED
     from host_tools.errors import OctoError
+    from host_tools.services.collab import FLAG_CLIP, FLAG_SHARED
 
     n_shape = (BATCH, *SHAPE)
     assert CodecSpec("sgq", 2).device_fields(n_shape)[5] == 0
@@ -117,8 +112,8 @@ def test_codec_spec_clip() -> None:
 
 def test_codec_spec_entropy() -> None:
     """--entropy: COLLAB_FORWARD flags bit 2, both host twins range-code, fp32 refuses it."""
-    from host_tools.collab.run import FLAG_RC, FLAG_SHARED
     from host_tools.errors import OctoError
+    from host_tools.services.collab import FLAG_RC, FLAG_SHARED
 
     n_shape = (BATCH, *SHAPE)
     assert CodecSpec("sgq", 4, entropy=True).device_fields(n_shape)[5] == FLAG_RC
@@ -174,7 +169,7 @@ def test_fp32_collab_step_matches_tensorflow(digits_dir: Path, split_build: Trai
                                              host_split: CollabSession) -> None:
     """One step without momentum: cloud gradient (TF on the decoded features) -> fp32 payload -> the board's
     int8 gradient -> Octo backward. The device layers move by -lr x the whole model's TF gradient."""
-    from host_tools.collab.run import CloudTail
+    from host_tools.collab.cloud import CloudTail
 
     x, y, _, _, scale = _data(digits_dir)
     sess, lr = host_split, 0.02

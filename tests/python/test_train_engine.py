@@ -18,15 +18,16 @@ import pytest
 from converter import firmware_sources as fws
 from converter import train_plan
 from converter.ir import ConvertError
-from converter.train_plan import TrainConfig, decode_weights, make_plan, prepare_training
+from converter.train_plan import TrainConfig, make_plan, prepare_training
 from host_tools.board import protocol as P
 from host_tools.board.target import open_target
 from host_tools.errors import BoardError
+from host_tools.services.state_blob import decode_weights
+from host_tools.services.training import TrainSession
 from host_tools.train.run import (
     DEFAULT_LAC,
     DEFAULT_PRC,
     TrainOptions,
-    TrainSession,
     compute_input_scale,
     quantize_samples,
     run_training,

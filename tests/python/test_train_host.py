@@ -673,13 +673,15 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
     plan_mod = types.ModuleType("converter.train_plan")
     plan_mod.TrainConfig = FakeConfig  # type: ignore[attr-defined]
     plan_mod.prepare_training = prepare_training  # type: ignore[attr-defined]
-    plan_mod.decode_weights = decode_weights  # type: ignore[attr-defined]
+    blob_mod = types.ModuleType("host_tools.services.state_blob")
+    blob_mod.decode_weights = decode_weights  # type: ignore[attr-defined]
     export_mod = types.ModuleType("converter.train_export")
     export_mod.export_tflite = export_tflite  # type: ignore[attr-defined]
     target_mod = types.ModuleType("host_tools.board.target")
     target_mod.open_target = open_target  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converter.train_plan", plan_mod)
     monkeypatch.setitem(sys.modules, "converter.train_export", export_mod)
+    monkeypatch.setitem(sys.modules, "host_tools.services.state_blob", blob_mod)
     monkeypatch.setitem(sys.modules, "host_tools.board.target", target_mod)
     model = tmp / "m"
     model.mkdir()
