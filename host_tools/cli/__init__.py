@@ -321,6 +321,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("octo: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
