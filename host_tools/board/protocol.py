@@ -99,6 +99,7 @@ STATUS_NAMES = {
     -10: "OCTO_E_PAYLOAD",
     -11: "OCTO_E_STATE",
     -12: "OCTO_E_NOMEM",
+    -13: "OCTO_E_DIVERGED",
     # octo_sgq.h: the SGQ decoder's verdicts (COLLAB_BACKWARD on a rejected gradient payload)
     -32: "OCTO_SGQ_E_SHORT",
     -33: "OCTO_SGQ_E_MAGIC",
@@ -116,6 +117,7 @@ E_FRAME_TOO_LONG = -5
 E_FRAME_SHORT = -6
 E_FRAME_LENGTH = -7
 E_STATE = -11  # e.g. TRAIN_STEP "step mismatch", training state invalid
+E_DIVERGED = -13  # training diverged: loss, activations or gradients not finite (never recovered by a replay)
 LINK_ERRORS = frozenset({E_CRC, E_COBS, E_FRAME_TOO_LONG, E_FRAME_SHORT, E_FRAME_LENGTH})
 
 FEATURE_NAMES = {

@@ -59,6 +59,13 @@ CHECKPOINT_SCHEMA = "octo.train.checkpoint/1"
 TRAJECTORY_OPTIONS = ("seed", "init", "lac", "prc", "lr", "momentum", "weight_decay", "prc_k", "lac_l2",
                       "schedule")
 RESYNC_HINT = "run `octo train` again with the same configuration (add --resume to continue a checkpoint)"
+# A step whose loss exceeds this many times the run's first loss (and ln(classes)) gets a one-time warning:
+# the board's divergence check only sees values that are no longer finite, and an FP32 loss of 1e22 is finite.
+LOSS_WARN_FACTOR = 10.0
+
+
+class TrainDiverged(OctoError):
+    """The board reported OCTO_E_DIVERGED: replaying from a checkpoint would diverge again, so it is not tried."""
 
 
 class TrainInterrupted(OctoError):
@@ -275,6 +282,7 @@ class _Position:
 
 
 def _recoverable(exc: BaseException) -> bool:
+    """A board reset or a broken link: restore the checkpoint and replay. Divergence is never recoverable."""
     return isinstance(exc, LinkError) or (isinstance(exc, BoardError) and exc.status == P.E_STATE)
 
 
@@ -324,6 +332,8 @@ class _Trainer:
         self._bar: Any = None
         self._task: Any = None
         self.ready = False      # start() done: the board holds this run's state
+        self.first_loss: float | None = None
+        self.loss_warned = False
 
     # -- connection -------------------------------------------------------------------------------
     def connect(self) -> TrainInfo:
@@ -410,9 +420,30 @@ class _Trainer:
                 self._advance()
                 return
             except (LinkError, BoardError) as exc:
+                if isinstance(exc, BoardError) and exc.status == P.E_DIVERGED:
+                    raise self._diverged() from None
                 if not _recoverable(exc):
                     raise
                 self._recover(exc)
+
+    def _diverged(self) -> TrainDiverged:
+        s = self.pos.step
+        where = f"; the checkpoint of step {self.ckpt.meta['step']} is in {self.ckpt.path}" if self.ckpt else ""
+        return TrainDiverged(f"training diverged at step {s} (loss, activations or gradients are no longer "
+                             f"finite) with --lr {self.opts.lr:g}{where}",
+                             hint=f"train again with a smaller learning rate, e.g. --lr {self.opts.lr / 10:g}")
+
+    def _check_loss(self, s: int, loss: float) -> None:
+        """Warn once when the loss grows far past where it started (divergence the board cannot see yet)."""
+        if self.first_loss is None:
+            self.first_loss = loss
+            return
+        bound = LOSS_WARN_FACTOR * max(self.first_loss, math.log(max(2, int(self.plan.get("classes", 2)))))
+        if not self.loss_warned and not loss <= bound:
+            self.loss_warned = True
+            self.say(f"warning: the training loss is {loss:.4g} at step {s + 1}, more than {LOSS_WARN_FACTOR:g}x "
+                     f"where it started ({self.first_loss:.4g}): the run is diverging; try a smaller learning rate "
+                     f"(--lr {self.opts.lr / 10:g})")
 
     def _advance(self) -> None:
         ce = max(1, int(self.opts.checkpoint_every))
@@ -458,6 +489,7 @@ class _Trainer:
         self._telemetry({"step": s + 1, "epoch": epoch + 1, "loss": r.loss, "correct": r.correct, "n": r.n,
                          "ticks": r.ticks, "instructions": self.target.ticks_to_instructions(r.ticks)})
         self._show(r.loss, r.correct / max(1, r.n))
+        self._check_loss(s, r.loss)
 
     def _timed(self, dt: float) -> None:
         self.slowest = max(self.slowest, dt)

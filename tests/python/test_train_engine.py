@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import struct
+import subprocess
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -365,3 +366,49 @@ def test_cli_train_and_export_write_clean_json_to_stdout(digits_dir: Path, tmp_p
     e = json.loads(ex.stdout)
     assert e["schema"] == "octo.export/1" and e["step"] == 10 and (tmp_path / "t.tflite").stat().st_size > 1000
     assert abs(e["tflite_eval_accuracy"] - e["board_eval_accuracy"]) <= 0.03
+
+
+def _octo(*args: str) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True, text=True,
+                          check=False, cwd=ROOT)
+
+
+def test_divergence_stops_at_once_with_one_line_and_no_replay(digits_dir: Path, tmp_path: Path) -> None:
+    """The board's OCTO_E_DIVERGED (a status of its own, -13) is never taken for a board reset: no
+    'recovering', no replay of the checkpoint, one line naming the step and the fix, exit code 2."""
+    from host_tools.train.run import read_checkpoint, write_checkpoint
+
+    with np.load(digits_dir / "train.npz") as d:
+        np.savez(tmp_path / "small.npz", x=d["x"][:160], y=d["y"][:160])
+    common = ["--precision", "fp32", "--target", "host", "--run-dir", str(tmp_path / "run"),
+              "--data", str(tmp_path / "small.npz")]
+    first = _octo("train", str(digits_dir), "--epochs", "1", *common)
+    assert first.returncode == 0, first.stderr[-2000:]
+    # Poison the checkpoint the way a runaway update would: the first layer's FP32 weights become inf.
+    ck = read_checkpoint(tmp_path / "run")
+    plan = prepare_training(digits_dir, TrainConfig("fp32", BATCH, "all"), "host").plan
+    la = next(la for la in plan["layers"] if la["w_shape"] is not None)
+    n, off = int(np.prod(la["w_shape"])), int(la["offsets"]["w"])
+    blob = bytearray(ck.blob)
+    blob[off : off + 4 * n] = np.full(n, np.inf, np.float32).tobytes()
+    write_checkpoint(tmp_path / "run", ck.meta, bytes(blob))
+    again = _octo("train", str(digits_dir), "--epochs", "2", "--resume", *common)
+    assert again.returncode == 2, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "recover" not in again.stdout + again.stderr
+    err = again.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("octo: error: training diverged at step 10"), again.stderr
+    assert "--lr" in err[0] and "Traceback" not in again.stderr
+
+
+def test_a_loss_far_above_its_start_is_warned_about(digits_dir: Path, tmp_path: Path) -> None:
+    """FP32 at --lr 1e6 keeps every value finite (so the board cannot call it divergence), but the loss explodes:
+    the host says so once, with the fix."""
+    with np.load(digits_dir / "train.npz") as d:
+        np.savez(tmp_path / "small.npz", x=d["x"][:160], y=d["y"][:160])
+    r = _octo("train", str(digits_dir), "--epochs", "1", "--precision", "fp32", "--lr", "1e6", "--target", "host",
+              "--run-dir", str(tmp_path / "run"), "--data", str(tmp_path / "small.npz"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    warnings = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("warning: the training loss")]
+    assert len(warnings) == 1 and "smaller learning rate (--lr 100000)" in warnings[0], r.stdout[-2000:]
