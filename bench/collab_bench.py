@@ -156,7 +156,7 @@ def accuracy(model_dir: Path, seeds: list[int], work: Path, settings: list[str],
                 "up_payload": round(fb["up_payload"] / b["up_payload"], 3),
                 "down_payload": round(fb["down_payload"] / b["down_payload"], 3)}
             row["accuracy_delta_vs_fp32_pp"] = round(100 * (row["accuracy"]["mean"] - fp["accuracy"]["mean"]), 2)
-    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC
 
     return {"model": "digits_cnn", "split": SPLIT, "boards": BOARDS, "init": init, "lr": lr, "epochs": epochs,
             "seeds": seeds, "target": "host", "lac": DEFAULT_LAC, "prc": DEFAULT_PRC, "table": table, "runs": runs}

@@ -50,7 +50,7 @@ SCENARIOS = {
                         "epochs": 10},
 }
 def _default_variant() -> str:
-    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC
 
     return "int8" + ("+lac" if DEFAULT_LAC else "") + ("+prc" if DEFAULT_PRC else "")
 

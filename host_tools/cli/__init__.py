@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from host_tools.errors import OctoError
+from host_tools.train import defaults as D
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:
@@ -52,10 +53,35 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
                    help="host = the same training engine compiled natively; board = on --board (default)")
     p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
                    help="int8 = Octo INT8 training (default); fp32 = the float baseline")
-    p.add_argument("--batch", type=_positive_int, default=16, help="samples per training step (default 16)")
+    p.add_argument("--batch", type=_positive_int, default=D.BATCH,
+                   help=f"samples per training step (default {D.BATCH})")
     p.add_argument("--update", type=_update_spec, default="all",
                    help="what trains: all (default), last:N (the last N trainable layers) or bias")
     p.add_argument("--run-dir", help="checkpoints and telemetry (default <model>/train/<config-id>/run)")
+
+
+def _on_off(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _add_optimizer(p: argparse.ArgumentParser, *, lr_help: str, lr_default: float | None, what: str) -> None:
+    """The optimizer and Octo-technique flags of `octo train` and `octo collab`, defined once (defaults from
+    host_tools/train/defaults.py, where the benchmarks put them)."""
+    p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"INT8 loss-aware compensation{what}, a learned per-channel gain and offset (default "
+                        f"{_on_off(D.DEFAULT_LAC)}: the measured best, bench/results/train.json)")
+    p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"INT8 parameterized range clipping{what} of backward tensors at k x mean|g| (default "
+                        f"{_on_off(D.DEFAULT_PRC)}: the measured best, bench/results/train.json)")
+    p.add_argument("--lr", type=float, default=lr_default, help=lr_help)
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning-rate schedule over the run (default cosine decay to 0)")
+    p.add_argument("--momentum", type=float, default=D.MOMENTUM, help=f"SGD momentum (default {D.MOMENTUM:g})")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--prc-k", type=float, default=D.PRC_K_DEFAULT,
+                   help=f"PRC range parameter k (default {D.PRC_K_DEFAULT:g}, the best measured)")
+    p.add_argument("--lac-l2", type=float, default=D.LAC_L2_DEFAULT,
+                   help=f"LAC L2 regularization (default {D.LAC_L2_DEFAULT:g})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,25 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz)")
     p.add_argument("--eval", help="evaluation .npz, run after every epoch (default MODEL/eval.npz if present)")
     p.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train in total (default 10)")
-    p.add_argument("--init", choices=["converted", "random"], default="converted",
-                   help="start from the converted model's weights (default) or fresh He-uniform weights")
-    p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
-                   help="INT8: loss-aware compensation, a learned per-channel gain and offset (default off: "
-                        "plain INT8 measured best, bench/results/train.json)")
-    p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
-                   help="INT8: parameterized range clipping of backward tensors at k x mean|g| (default off: "
-                        "plain INT8 measured best, bench/results/train.json)")
-    p.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (default 0.05)")
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
-                   help="learning-rate schedule over the run (default cosine decay to 0)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
-    p.add_argument("--prc-k", type=float, default=16.0, help="PRC range parameter k (default 16, the best measured)")
-    p.add_argument("--lac-l2", type=float, default=1e-4, help="LAC L2 regularization (default 1e-4)")
+    _add_optimizer(p, lr_help=f"SGD learning rate (default {D.LR:g})", lr_default=D.LR, what="")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")
-    p.add_argument("--checkpoint-every", type=_positive_int, default=50,
-                   help="steps between checkpoints (default 50; also at every epoch end)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=D.CHECKPOINT_EVERY,
+                   help=f"steps between checkpoints (default {D.CHECKPOINT_EVERY}; also at every epoch end)")
     p.add_argument("--telemetry", help="JSON-lines log, one line per step and epoch (default RUN_DIR/telemetry.jsonl)")
     _add_json(p)
 
@@ -210,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["host", "board"], default="board",
                    help="host = the device half compiled natively, one process per board; board = --board")
     p.add_argument("--port", "-p", help="real boards: comma-separated serial ports, one per board")
-    p.add_argument("--batch", type=_positive_int, default=16, help="samples per step and board (default 16)")
+    p.add_argument("--batch", type=_positive_int, default=D.BATCH,
+                   help=f"samples per step and board (default {D.BATCH})")
     p.add_argument("--update", type=_update_spec, default="all",
                    help="what trains on the boards: all (default), last:N or bias")
     p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz), "
@@ -219,19 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=5, help="epochs over each board's shard (default 5)")
     p.add_argument("--init", choices=["converted", "random"], default="converted",
                    help="both halves start from the converted weights (default) or fresh He-uniform weights")
-    p.add_argument("--lr", type=float, help="SGD learning rate of the boards (default 0.005 with converted weights, "
-                   "0.05 with --init random)")
+    _add_optimizer(p, lr_help="SGD learning rate of the boards (default 0.005 with converted weights, 0.05 with "
+                   "--init random)", lr_default=None, what=" on the boards")
     p.add_argument("--cloud-lr", type=float, help="SGD learning rate of the cloud (default: --lr)")
-    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
-                   help="learning-rate schedule over each board's steps (default cosine decay to 0)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
-    p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
-                   help="INT8 loss-aware compensation on the boards (default on)")
-    p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
-                   help="INT8 parameterized range clipping on the boards (default on)")
-    p.add_argument("--prc-k", type=float, default=16.0, help="PRC range parameter k (default 16)")
-    p.add_argument("--lac-l2", type=float, default=1e-4, help="LAC L2 regularization (default 1e-4)")
     p.add_argument("--seed", type=int, default=0, help="seed of shards, batch order, random init (default 0)")
     p.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
                    help="read the exact device features every step to measure the feature reconstruction error "
@@ -308,15 +311,32 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# Exception classes that mean "the input or the environment is wrong", not a bug: one line, no traceback.
+# Looked up in sys.modules, so `octo --help` imports none of them (an error of a module never imported
+# cannot have been raised).
+USER_ERRORS = (("converter.ir", "ConvertError"), ("converter.hostbuild", "HostBuildError"),
+               ("host_tools.sgq.codec", "SgqFormatError"), ("host_tools.video.data", "ClipFormatError"))
+
+
+def user_error_classes() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [OctoError]
+    for module, name in USER_ERRORS:
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except OctoError as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_error_classes()):
+            raise
         print(f"octo: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         print("octo: interrupted", file=sys.stderr)
         return 130

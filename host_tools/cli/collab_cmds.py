@@ -53,18 +53,14 @@ def split_classes(model_dir: Path, plan: dict[str, Any]) -> int:
 
 
 def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
-    from converter.ir import ConvertError  # noqa: PLC0415
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
     from host_tools.cli.train_cmds import _model_dir  # noqa: PLC0415
 
     model_dir = _model_dir(args)
     if not args.split:
         raise OctoError("--split is required: the name of the last layer the boards run (e.g. conv2)")
-    try:
-        cfg = TrainConfig(precision="int8", batch=args.batch, update=args.update, split=args.split)
-        return prepare_training(model_dir, cfg, board_name)
-    except ConvertError as exc:
-        raise OctoError(str(exc)) from None
+    cfg = TrainConfig(precision="int8", batch=args.batch, update=args.update, split=args.split)
+    return prepare_training(model_dir, cfg, board_name)
 
 
 def cmd_collab(args: argparse.Namespace) -> int:
@@ -89,7 +85,7 @@ def cmd_collab(args: argparse.Namespace) -> int:
     eval_path = _default_file(args.eval, model_dir, "eval.npz")
     eval_xy = load_dataset(eval_path, data_plan) if eval_path else None
     run_dir = Path(args.run_dir) if args.run_dir else tb.dir / "collab"
-    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
 
     opts = CollabOptions(
         epochs=args.epochs, seed=args.seed, init=args.init, lac=DEFAULT_LAC if args.lac is None else args.lac,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from host_tools.board.boards import BOARDS, get_board
-from host_tools.errors import OctoError
 from host_tools.output import Output
 
 if TYPE_CHECKING:
@@ -20,21 +19,13 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _convert_errors():
-    from converter.ir import ConvertError  # noqa: PLC0415
-
-    return ConvertError
-
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from converter.pipeline import convert  # noqa: PLC0415
 
     out = Output(args.json)
-    try:
-        report = convert(Path(args.source), Path(args.output), calib=Path(args.calib) if args.calib else None,
-                         say=_say)
-    except _convert_errors() as exc:
-        raise OctoError(str(exc)) from None
+    report = convert(Path(args.source), Path(args.output), calib=Path(args.calib) if args.calib else None,
+                     say=_say)
     t = report["totals"]
     out.say(f"converted {args.source} -> {args.output}/ ({len(report['layers'])} layers, {t['macs']:,} MACs, "
             f"{t['weight_bytes']:,} B of weights, arena {t['arena_bytes']:,} B; TFLM plans "
@@ -88,10 +79,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _load_inputs(path: str, model) -> tuple[np.ndarray, np.ndarray | None]:
     from converter.pipeline import load_npz  # noqa: PLC0415
 
-    try:
-        x, y = load_npz(Path(path))
-    except _convert_errors() as exc:
-        raise OctoError(str(exc)) from None
+    x, y = load_npz(Path(path))
     return model.quantize(x), y
 
 

@@ -23,11 +23,6 @@ CALIB_SAMPLES = 500          # representative inputs for the exported model's qu
 DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
 
 
-def _convert_error() -> type[Exception]:
-    from converter.ir import ConvertError  # noqa: PLC0415
-
-    return ConvertError
-
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -60,11 +55,8 @@ def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
 
     model_dir = _model_dir(args)
-    try:
-        cfg = TrainConfig(precision=args.precision, batch=args.batch, update=args.update)
-        return prepare_training(model_dir, cfg, board_name)
-    except _convert_error() as exc:
-        raise OctoError(str(exc)) from None
+    cfg = TrainConfig(precision=args.precision, batch=args.batch, update=args.update)
+    return prepare_training(model_dir, cfg, board_name)
 
 
 def _default_file(flag: str | None, model_dir: Path, name: str) -> Path | None:
@@ -81,7 +73,8 @@ def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
 # -- train -------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from host_tools.board.target import open_target  # noqa: PLC0415
-    from host_tools.train.run import DEFAULT_LAC, DEFAULT_PRC, TrainOptions, load_dataset, run_training  # noqa: PLC0415
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
+    from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
     out = Output(args.json)
     board_name = board_name_of(args)
@@ -142,17 +135,13 @@ def print_summary(out: Output, m: dict[str, Any]) -> None:
 def _calibration(args: argparse.Namespace, model_dir: Path, eval_path: Path | None) -> np.ndarray:
     import numpy as np  # noqa: PLC0415
 
-    from converter.ir import ConvertError  # noqa: PLC0415
     from converter.pipeline import load_npz  # noqa: PLC0415
 
     path = _default_file(getattr(args, "data", None), model_dir, "train.npz") or eval_path
     if path is None:
         raise OctoError("export needs representative inputs to quantize the trained model",
                         hint=f"pass --data with {DATA_HINT} (the training set)")
-    try:
-        x, _ = load_npz(path)
-    except ConvertError as exc:
-        raise OctoError(str(exc)) from None
+    x, _ = load_npz(path)
     if len(x) > CALIB_SAMPLES:
         x = x[np.sort(np.random.default_rng(0).permutation(len(x))[:CALIB_SAMPLES])]
     return x
@@ -172,11 +161,9 @@ def tflite_accuracy(model: bytes, source: str, x: np.ndarray, y: np.ndarray) -> 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from host_tools.train.run import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
-
-    ConvertError = _convert_error()
     from converter.train_export import export_tflite  # noqa: PLC0415
     from host_tools.services.state_blob import decode_weights  # noqa: PLC0415
+    from host_tools.train.run import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
 
     out = Output(args.json)
     board_name = board_name_of(args)
@@ -188,11 +175,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     calib_x = _calibration(args, model_dir, eval_path)
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        weights = decode_weights(tb.plan, ck.blob)
-        export_report = export_tflite(model_dir, weights, calib_x, out_path)
-    except ConvertError as exc:
-        raise OctoError(str(exc)) from None
+    weights = decode_weights(tb.plan, ck.blob)
+    export_report = export_tflite(model_dir, weights, calib_x, out_path)
     history = ck.meta.get("history") or []
     board_acc = history[-1].get("eval_accuracy") if history else None
     tflite_acc = None
@@ -200,10 +184,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if eval_path is not None:
         x, y = load_dataset(eval_path, tb.plan)
         n_eval = len(y)
-        try:
-            tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
-        except ConvertError as exc:
-            raise OctoError(str(exc)) from None
+        tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
     out.say(f"exported the weights of step {ck.meta['step']} ({len(history)} epoch(s), {tb.config.config_id}) "
             f"-> {out_path} ({out_path.stat().st_size:,} B)")
     if tflite_acc is not None:

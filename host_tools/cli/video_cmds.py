@@ -79,11 +79,8 @@ def pass_train(model_dir: Path, frames: Any, out_dir: Path, *, tolerance: float 
     gates = train_gates(tfl, frames, **kw)
     if cut_permille is not None:
         gates["cut_permille"] = cut_permille
-    try:
-        text, plan = compile_pass(graph, gates, report.get("name", model_dir.name),
-                                  int(str(report.get("fingerprint", "0x0")), 16))
-    except ConvertError as exc:
-        raise OctoError(str(exc)) from None
+    text, plan = compile_pass(graph, gates, report.get("name", model_dir.name),
+                              int(str(report.get("fingerprint", "0x0")), 16))
     (out_dir / "octo").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tfl, out_dir / "model.tflite")
     shutil.copyfile(rep, out_dir / "report.json")

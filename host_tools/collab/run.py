@@ -38,14 +38,8 @@ from host_tools.board import protocol as P
 from host_tools.collab.cloud import CloudTail
 from host_tools.errors import OctoError
 from host_tools.services.collab import CodecSpec, CollabSession, WireCount, fp32_payload_bytes
-from host_tools.train.run import (
-    DEFAULT_LAC,
-    DEFAULT_PRC,
-    LAC_L2_DEFAULT,
-    PRC_K_DEFAULT,
-    compute_input_scale,
-    quantize_samples,
-)
+from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC, LAC_L2_DEFAULT, PRC_K_DEFAULT
+from host_tools.train.run import compute_input_scale, quantize_samples
 
 if TYPE_CHECKING:
     from host_tools.board.target import TrainTarget

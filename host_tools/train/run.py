@@ -34,6 +34,7 @@ from host_tools.board import protocol as P
 from host_tools.errors import BoardError, LinkError, OctoError
 from host_tools.services.state_blob import STATE_MAGIC, unpack_header
 from host_tools.services.training import FIRST_STEP_TIMEOUT_S, TrainInfo, TrainSession
+from host_tools.train.defaults import CHECKPOINT_EVERY, DEFAULT_LAC, DEFAULT_PRC, LAC_L2_DEFAULT, PRC_K_DEFAULT
 
 if TYPE_CHECKING:
     from host_tools.board.target import TrainTarget
@@ -46,13 +47,6 @@ Say = Callable[[str], None]
 STEP_TIMEOUT_MIN_S = 10.0      # later deadlines: max(this, factor x slowest step seen)
 STEP_TIMEOUT_FACTOR = 20.0
 MAX_RECOVERIES_IN_ROW = 3      # board resets without progress before giving up
-CHECKPOINT_EVERY = 50
-PRC_K_DEFAULT = 16.0           # TRAIN_INIT prc_k (PRC clips backward tensors at k x mean|g|)
-# Defaults of the Octo techniques: the best measured in bench/results/train.json (ablation table, mean
-# over both scenarios and 8 seeds). On the digits CNN neither LAC nor PRC beats plain INT8 there.
-DEFAULT_LAC = False
-DEFAULT_PRC = False
-LAC_L2_DEFAULT = 1e-4          # TRAIN_INIT lac_l2 (L2 pull of LAC compensation to identity)
 CHECKPOINT_META = "checkpoint.json"
 CHECKPOINT_SCHEMA = "octo.train.checkpoint/1"
 # Options that define the training trajectory: fixed at TRAIN_INIT, taken from the checkpoint on resume.

@@ -404,3 +404,52 @@ def test_firmware_too_big_names_the_budget(case: TooBig, scratch_tree: Path, tmp
     # The normal image is untouched and still fits.
     flash_used, ram_used = elf_memory_use(normal_elf)
     assert ram_used < board.sram_bytes and flash_used < board.flash_bytes
+
+
+@pytest.mark.parametrize(("module", "name"), __import__("host_tools.cli", fromlist=["USER_ERRORS"]).USER_ERRORS)
+def test_every_user_error_class_is_one_line_and_exit_2(module: str, name: str, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Errors of the converter, the host build, the SGQ decoder and the clip loader all reach the user as
+    `octo: error: ...`, without a traceback, however deep they were raised."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), name)
+    exc = cls(-33, "this input is wrong in one specific way") if name == "SgqFormatError" else \
+        cls("this input is wrong in one specific way")
+
+    def fail(_args: argparse.Namespace) -> int:
+        raise exc
+
+    monkeypatch.setattr(commands, "cmd_boards", fail)
+    assert octo_main(["boards"]) == 2
+    assert capsys.readouterr().err == f"octo: error: {exc}\n"
+    assert str(exc).endswith("this input is wrong in one specific way")
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def bug(_args: argparse.Namespace) -> int:
+        raise ZeroDivisionError("a real bug")
+
+    monkeypatch.setattr(commands, "cmd_boards", bug)
+    with pytest.raises(ZeroDivisionError):
+        octo_main(["boards"])
+
+
+@pytest.mark.parametrize("flag", ["--lac", "--prc"])
+def test_train_and_collab_state_the_same_measured_defaults(flag: str) -> None:
+    """The optimizer flags are defined once: both commands' help and parsed defaults follow
+    host_tools/train/defaults.py (collab's help once said 'default on' while the code used off)."""
+    from host_tools.train import defaults
+
+    want = "on" if getattr(defaults, f"DEFAULT_{flag[2:].upper()}") else "off"
+    ap = build_parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {}
+    for cmd in ("train", "collab"):
+        act = next(a for a in sub.choices[cmd]._actions if flag in a.option_strings)
+        helps[cmd] = act.help
+        assert f"(default {want}" in act.help, (cmd, act.help)
+    for cmd in ("train", "collab"):
+        other = {a.dest: a.default for a in sub.choices[cmd]._actions}
+        assert other["momentum"] == defaults.MOMENTUM and other["prc_k"] == defaults.PRC_K_DEFAULT
+        assert other["lac_l2"] == defaults.LAC_L2_DEFAULT and other["batch"] == defaults.BATCH

@@ -25,14 +25,8 @@ from host_tools.board.target import open_target
 from host_tools.errors import BoardError
 from host_tools.services.state_blob import decode_weights
 from host_tools.services.training import TrainSession
-from host_tools.train.run import (
-    DEFAULT_LAC,
-    DEFAULT_PRC,
-    TrainOptions,
-    compute_input_scale,
-    quantize_samples,
-    run_training,
-)
+from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC
+from host_tools.train.run import TrainOptions, compute_input_scale, quantize_samples, run_training
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = 16

@@ -1,0 +1,15 @@
+"""Training defaults shared by `octo train`, `octo collab`, the demo and the benches, each chosen by a benchmark
+(bench/results/train.json, bench/results/collab.json). No heavy imports: the CLI reads these for its --help."""
+
+from __future__ import annotations
+
+BATCH = 16                     # samples per training step
+LR = 0.05                      # `octo train` SGD learning rate
+MOMENTUM = 0.9
+CHECKPOINT_EVERY = 50          # steps between checkpoints (also at every epoch end)
+PRC_K_DEFAULT = 16.0           # TRAIN_INIT prc_k (PRC clips backward tensors at k x mean|g|)
+# Defaults of the Octo techniques: the best measured in bench/results/train.json (ablation table, mean
+# over both scenarios and 8 seeds). On the digits CNN neither LAC nor PRC beats plain INT8 there.
+DEFAULT_LAC = False
+DEFAULT_PRC = False
+LAC_L2_DEFAULT = 1e-4          # TRAIN_INIT lac_l2 (L2 pull of LAC compensation to identity)
