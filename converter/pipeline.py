@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from converter import toollog
 from converter.codegen import CompiledModel, compile_graph
 from converter.ir import ConvertError
 from converter.tflite_reader import parse_tflite
@@ -30,7 +31,7 @@ REPORT_SCHEMA = "octo.report/1"
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    toollog.say(msg)
 
 
 def load_recipe(path: Path) -> Any:

@@ -26,13 +26,14 @@ import re
 import time
 from pathlib import Path
 
+from converter import toollog
 from host_tools.board import protocol as P
 from host_tools.board.boards import Board
 from host_tools.errors import OctoError
 
 
 def _stage(n: int, title: str) -> None:
-    print(f"\n== {n}. {title}", flush=True)
+    toollog.echo(f"\n== {n}. {title}")
 
 
 def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
@@ -48,7 +49,7 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
 
     _stage(1, f"Build firmware for {board.name} (PlatformIO, offline)")
     res = build_firmware(board, verbose=verbose)
-    print(f"   flash {res.flash_used} B / {res.flash_budget} B, RAM {res.ram_used} B / {res.ram_budget} B")
+    toollog.echo(f"   flash {res.flash_used} B / {res.flash_budget} B, RAM {res.ram_used} B / {res.ram_budget} B")
     summary["build"] = res.as_dict()
 
     _stage(2, f"Boot {board.name} ({board.qemu_machine}) and connect")
@@ -58,8 +59,8 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
         with BoardClient(rb.url) as client:
             hello = client.hello()
             boot_s = time.perf_counter() - t0
-            print(f"   serial {rb.url}; HELLO after {boot_s * 1e3:.0f} ms")
-            print(f"   HELLO: {hello.board} {hello.cpu} fw v{hello.fw_version} proto v{hello.proto_version}, "
+            toollog.echo(f"   serial {rb.url}; HELLO after {boot_s * 1e3:.0f} ms")
+            toollog.echo(f"   HELLO: {hello.board} {hello.cpu} fw v{hello.fw_version} proto v{hello.proto_version}, "
                   f"features {', '.join(hello.features)}, max payload {hello.max_payload} B")
             summary["hello"] = hello.as_dict()
             summary["boot_to_hello_s"] = round(boot_s, 4)
@@ -67,14 +68,15 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
             _stage(3, "Link: ping round trips and telemetry")
             rows = ping_stats(client, [0, hello.max_payload], 10)
             for r in rows:
-                print(f"   ping {r['payload_bytes']:>5} B: median RTT {float(r['rtt_median_s']) * 1e3:.2f} ms")
+                toollog.echo(f"   ping {r['payload_bytes']:>5} B: median RTT {float(r['rtt_median_s']) * 1e3:.2f} ms")
             summary["ping"] = rows
             client.set_telemetry(100)
             frames = client.poll_events(0.5)
             client.set_telemetry(0)
             tlm = [P.parse_telemetry(f.payload) for f in frames if f.type == P.MSG_TELEMETRY]
             if tlm:
-                print(f"   {len(tlm)} telemetry frames, last: " + " ".join(f"{k}={v}" for k, v in tlm[-1].items()))
+                last = " ".join(f"{k}={v}" for k, v in tlm[-1].items())
+                toollog.echo(f"   {len(tlm)} telemetry frames, last: {last}")
             summary["telemetry_frames"] = len(tlm)
     finally:
         qemu.stop(board)
@@ -84,7 +86,7 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
     summary["collab"] = _collab_stage(board, out_dir)
     summary["pass"] = _pass_stage(board, out_dir)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nDemo finished; summary in {out_dir / 'summary.json'}")
+    toollog.echo(f"\nDemo finished; summary in {out_dir / 'summary.json'}")
     return 0
 
 
@@ -100,23 +102,24 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
 
     _stage(4, "Convert the digits CNN (scikit-learn digits) to INT8 + generated C")
     model_dir = out_dir / "digits"
-    report = convert(repo_root() / "models" / "digits_cnn.py", model_dir, say=lambda m: print(f"   {m}", flush=True))
+    report = convert(repo_root() / "models" / "digits_cnn.py", model_dir, say=lambda m: toollog.echo(f"   {m}"))
     cmd_report(argparse.Namespace(model=str(model_dir), board=board.name, firmware_ram=32768, json=None))
 
     _stage(5, f"Held-out digits on {board.name}")
     model = load_local_model(model_dir)
     with np.load(model_dir / "eval.npz") as d:
         xq, y = model.quantize(d["x"]), d["y"]
-    with board_session(board, model, say=lambda m: print(f"   {m}", flush=True)) as sess:
+    with board_session(board, model, say=lambda m: toollog.echo(f"   {m}")) as sess:
         pred = np.array([int(np.argmax(sess.infer(x))) for x in xq])
         res = bench_session(sess, model, board.name, runs=1)
     acc = float(np.mean(pred == y))
     ref = report["accuracy"]
-    print(f"   board accuracy {acc:.4f} on {len(y)} held-out digits (float model {ref.get('float', 0):.4f}, "
+    toollog.echo(f"   board accuracy {acc:.4f} on {len(y)} held-out digits (float model {ref.get('float', 0):.4f}, "
           f"generated C on the host {ref.get('int8_host', 0):.4f})")
     chart = model_dir / "layers.png"
     plot_layers(res, chart, f"digits_cnn on {board.name}: instructions per layer")
-    print(f"   {res['total']:,} instructions per inference ({res['instructions_per_mac']} per MAC); chart {chart}")
+    toollog.echo(f"   {res['total']:,} instructions per inference ({res['instructions_per_mac']} per MAC); "
+                 f"chart {chart}")
     return {"board_accuracy": round(acc, 6), "samples": len(y), "instructions": res["total"],
             "instructions_per_mac": res["instructions_per_mac"], "chart": str(chart)}
 
@@ -125,7 +128,6 @@ DEMO_TRAIN_EPOCHS = 3
 
 
 def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
-    import sys  # noqa: PLC0415
 
     import numpy as np  # noqa: PLC0415
 
@@ -140,7 +142,7 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
     _stage(6, f"On-device INT8 training (Octo) on {board.name}: learn digits 5-9 on the board")
-    say = lambda m: print(f"   {m}", flush=True)
+    say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "digits04"
     convert(repo_root() / "models" / "digits_cnn_0to4.py", model_dir, say=say)
     runs: dict[str, dict] = {}
@@ -153,7 +155,7 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
         where = board.name if target != "host" else "the host (same C engine, natively: the FP32 baseline)"
         say(f"{precision.upper()} on {where}: {tb.plan['trainable_params']:,} trainable parameters (last 2 layers), "
             f"static training plan {tb.plan['arena_bytes']:,} B of SRAM")
-        opts = TrainOptions(epochs=DEMO_TRAIN_EPOCHS, seed=1, lr=0.05, progress=sys.stderr.isatty(),
+        opts = TrainOptions(epochs=DEMO_TRAIN_EPOCHS, seed=1, lr=0.05, progress=toollog.err().isatty(),
                             model=str(model_dir))
         with open_target(tb, target, say=say) as t:
             m = run_training(t, tb, train_xy, eval_xy, opts, say, out_dir / f"train-{precision}")
@@ -211,7 +213,6 @@ COLLAB_SETTINGS = [("fp32", 32), ("uniform", 2), ("uniform", 4), ("uniform", 8),
 
 
 def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
-    import sys  # noqa: PLC0415
 
     import numpy as np  # noqa: PLC0415
 
@@ -221,7 +222,7 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from host_tools.services.collab import CodecSpec  # noqa: PLC0415
 
     _stage(7, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
-    say = lambda m: print(f"   {m}", flush=True)
+    say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "digits"
     tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), board.name)
     with np.load(model_dir / "train.npz") as d:
@@ -233,7 +234,7 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
         f"the cloud runs the rest in TensorFlow and sends back 4-bit SGQ gradients (range-coded); device plan "
         f"{tb.plan['arena_bytes']:,} B of SRAM "
         f"(split buffers {tb.plan['memory']['collab']:,} B)")
-    opts = CollabOptions(epochs=1, seed=1, lr=DEMO_COLLAB_LR, progress=sys.stderr.isatty(), model=str(model_dir))
+    opts = CollabOptions(epochs=1, seed=1, lr=DEMO_COLLAB_LR, progress=toollog.err().isatty(), model=str(model_dir))
     with open_boards(tb, board.name, 2, say=say) as targets:
         live = run_collab(targets, tb, train_xy, eval_xy, CodecSpec("sgq", 4, entropy=True), opts, say,
                           out_dir / "collab")
@@ -263,7 +264,7 @@ def _pass_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from host_tools.video.data import make_clip, save_clip  # noqa: PLC0415
 
     _stage(8, f"PASS video: patch skipping on {board.name}")
-    say = lambda m: print(f"   {m}", flush=True)
+    say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "video"
     if not (model_dir / "octo" / "model.c").exists():
         convert(repo_root() / "models" / "video_cnn.py", model_dir, say=say)

@@ -8,9 +8,10 @@ parseable). Schemas are documented in docs/JSON.md and only grow fields.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from converter import toollog
 
 
 class Output:
@@ -19,7 +20,7 @@ class Output:
 
     @property
     def text(self) -> TextIO:
-        return sys.stderr if self.json_path == "-" else sys.stdout
+        return toollog.err() if self.json_path == "-" else toollog.out()
 
     def say(self, line: str = "") -> None:
         print(line, file=self.text, flush=True)
@@ -30,8 +31,8 @@ class Output:
         doc = {"schema": schema, **data}
         text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
         if self.json_path == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            toollog.out().write(text)
+            toollog.out().flush()
         else:
             path = Path(self.json_path)
             path.parent.mkdir(parents=True, exist_ok=True)

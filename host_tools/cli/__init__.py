@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from host_tools.errors import OctoError
 from host_tools.train import defaults as D
@@ -91,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="octo",
         description="Octo: INT8 TinyML toolchain for Cortex-M (virtual boards under QEMU, real ones over serial).",
     )
-    ap.add_argument("--verbose", "-v", action="store_true", help="show tool output (PlatformIO, QEMU)")
+    ap.add_argument("--verbose", "-v", action="store_true",
+                    help="show the tools' own output (TensorFlow, PlatformIO) instead of writing it to "
+                         "<folder>/octo-tools.log")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -326,12 +329,36 @@ def user_error_classes() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+# Commands that run TensorFlow: their tools' output goes to octo-tools.log in this argument's folder.
+LOG_FOLDER = {"convert": "output", "pass-train": "output", "demo": "out", "train": "model", "export": "model",
+              "collab": "model", "infer": "model", "bench": "model", "video": "model"}
+
+
+def _log_path(args: argparse.Namespace) -> Path | None:
+    from converter.toollog import LOG_NAME  # noqa: PLC0415  (light module)
+
+    attr = LOG_FOLDER.get(args.command)
+    if attr is None or getattr(args, "verbose", False) or not getattr(args, attr, None):
+        return None
+    return Path(getattr(args, attr)) / LOG_NAME
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from converter import toollog  # noqa: PLC0415  (light module)
+
     ap = build_parser()
     args = ap.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with toollog.capture(_log_path(args)) as log:
+            try:
+                return func(args)
+            except Exception as exc:
+                if log is not None and not isinstance(exc, user_error_classes()):
+                    toollog.say(f"octo: unexpected failure; the last lines of the tool log {log}:")
+                    for line in toollog.tail(log):
+                        toollog.say(f"  | {line}")
+                raise
     except Exception as exc:
         if not isinstance(exc, user_error_classes()):
             raise

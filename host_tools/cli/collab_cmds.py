@@ -6,10 +6,10 @@ command so `octo --help` stays instant.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from converter import toollog
 from host_tools.errors import OctoError
 from host_tools.output import Output
 
@@ -20,7 +20,7 @@ DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labe
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    toollog.say(msg)
 
 
 def parse_stripe(text: str) -> tuple[int, int]:
@@ -94,7 +94,7 @@ def cmd_collab(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
         measure=args.measure, telemetry=Path(args.telemetry) if args.telemetry else None,
-        progress=sys.stderr.isatty() and args.json != "-", model=str(model_dir))
+        progress=toollog.err().isatty() and args.json != "-", model=str(model_dir))
     ports = [p for p in (args.port or "").split(",") if p]
     n_eval = len(eval_xy[1]) if eval_xy is not None else 0
     shape = "x".join(str(v) for v in tb.plan["split_shape"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from converter import toollog
 from host_tools.board.boards import BOARDS, get_board
 from host_tools.output import Output
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    toollog.say(msg)
 
 
 

@@ -7,10 +7,10 @@ inside the commands so `octo --help` stays instant.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from converter import toollog
 from host_tools.errors import OctoError
 from host_tools.output import Output
 
@@ -25,7 +25,7 @@ DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labe
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    toollog.say(msg)
 
 
 def board_name_of(args: argparse.Namespace) -> str:
@@ -95,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
         checkpoint_every=args.checkpoint_every, resume=args.resume,
         telemetry=Path(args.telemetry) if args.telemetry else None,
-        progress=sys.stderr.isatty() and args.json != "-", model=str(model_dir))
+        progress=toollog.err().isatty() and args.json != "-", model=str(model_dir))
     n_eval = len(eval_xy[1]) if eval_xy is not None else 0
     _say(f"training {model_dir} ({tb.config.config_id}) on {board_name}: {len(train_xy[1])} samples from {data}"
          + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from converter import toollog
 from host_tools.board.boards import get_board
 from host_tools.errors import OctoError
 from host_tools.output import Output
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    toollog.say(msg)
 
 
 def _load_clip(path: Path) -> Any:

@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from converter import toollog
 from host_tools.board import protocol as P
 from host_tools.collab.cloud import CloudTail
 from host_tools.errors import OctoError
@@ -414,7 +415,7 @@ class _Collab:
                              TextColumn("board steps {task.completed:.0f}/{task.total:.0f}"),
                              TextColumn("loss {task.fields[loss]}"), TextColumn("acc {task.fields[acc]}"),
                              TextColumn("{task.fields[rate]} steps/s"), TimeRemainingColumn(),
-                             console=Console(stderr=True))
+                             console=Console(file=toollog.err()))
         self._task = self._bar.add_task("collab", total=total, completed=0, epoch=1, epochs=self.opts.epochs,
                                         loss="-", acc="-", rate="-")
         self._bar.start()

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from converter import toollog
 from host_tools.board import protocol as P
 from host_tools.errors import BoardError, LinkError, OctoError
 from host_tools.services.state_blob import STATE_MAGIC, unpack_header
@@ -626,7 +627,7 @@ class _Trainer:
                              TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
                              TextColumn("loss {task.fields[loss]}"), TextColumn("acc {task.fields[acc]}"),
                              TextColumn("{task.fields[rate]} steps/s"), TimeRemainingColumn(),
-                             console=Console(stderr=True))
+                             console=Console(file=toollog.err()))
         self._task = self._bar.add_task("train", total=self.total_steps, completed=self.pos.step,
                                         epoch=min(self.opts.epochs, self.pos.step // self.spe + 1),
                                         epochs=self.opts.epochs, loss="-", acc="-", rate="-")

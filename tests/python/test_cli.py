@@ -453,3 +453,22 @@ def test_train_and_collab_state_the_same_measured_defaults(flag: str) -> None:
         other = {a.dest: a.default for a in sub.choices[cmd]._actions}
         assert other["momentum"] == defaults.MOMENTUM and other["prc_k"] == defaults.PRC_K_DEFAULT
         assert other["lac_l2"] == defaults.LAC_L2_DEFAULT and other["batch"] == defaults.BATCH
+
+
+ROOT = Path(__file__).resolve().parents[2]
+NOISE = ("I0000", "W0000", "E0000", "absl", "cpu_feature_guard", "Saved artifact", "UserWarning", "tensorflow",
+         "TensorSpec", "fully_quantize")
+
+
+def test_convert_is_quiet_and_keeps_the_tools_output_in_a_log(tmp_path: Path) -> None:
+    """TensorFlow's and TFLite's own lines go to <output>/octo-tools.log; the terminal shows Octo's story."""
+    out = tmp_path / "digits"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "convert", str(ROOT / "models" / "digits_cnn.py"),
+                        "-o", str(out)], capture_output=True, text=True, check=False, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    terminal = r.stdout + r.stderr
+    assert not [ln for ln in terminal.splitlines() if any(n in ln for n in NOISE)], terminal
+    assert "converted" in r.stdout and "quantizing to full-integer INT8" in r.stderr
+    log = (out / "octo-tools.log").read_text()
+    assert "cpu_feature_guard" in log or "I0000" in log or "fully_quantize" in log, log[:2000]
