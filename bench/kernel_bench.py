@@ -65,7 +65,7 @@ def build_layer(name: str):  # -> keras.Model
 def bench_one(name: str, board_name: str, work: Path) -> dict[str, object]:
     from converter.pipeline import convert
     from host_tools.board.boards import get_board
-    from host_tools.cli.model_cmds import bench_model
+    from host_tools.model.bench import bench_model
     from host_tools.services.inference import load_local_model
 
     model = build_layer(name)

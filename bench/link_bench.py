@@ -20,9 +20,8 @@ from benchlib import write_results
 
 from host_tools.board import qemu
 from host_tools.board.boards import get_board
-from host_tools.board.client import BoardClient
+from host_tools.board.client import BoardClient, ping_stats
 from host_tools.board.pio import build_firmware
-from host_tools.cli.board_cmds import ping_stats
 
 
 def bench_board(name: str, boots: int, seconds: float) -> dict[str, object]:
@@ -31,15 +30,10 @@ def bench_board(name: str, boots: int, seconds: float) -> dict[str, object]:
     boot_times = []
     for _ in range(boots):
         t0 = time.perf_counter()
-        rb = qemu.start(board, res.elf)
-        try:
-            with BoardClient(rb.url) as c:
-                c.hello()
-                boot_times.append(time.perf_counter() - t0)
-        finally:
-            qemu.stop(board)
-    rb = qemu.start(board, res.elf)
-    try:
+        with qemu.private(board, res.elf) as rb, BoardClient(rb.url) as c:
+            c.hello()
+            boot_times.append(time.perf_counter() - t0)
+    with qemu.private(board, res.elf) as rb:
         with BoardClient(rb.url) as c:
             hello = c.hello()
             rows = ping_stats(c, [0, 64, hello.max_payload], 30)
@@ -53,8 +47,6 @@ def bench_board(name: str, boots: int, seconds: float) -> dict[str, object]:
             dt = time.perf_counter() - t0
             wire = c.counters.bytes_sent + c.counters.bytes_received - before
             counters = c.counters.as_dict()
-    finally:
-        qemu.stop(board)
     return {
         "board": name,
         "qemu_machine": board.qemu_machine,

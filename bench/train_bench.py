@@ -119,7 +119,7 @@ def accuracy_section(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
 def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: int, lac: bool, prc: bool,
               random_data: bool) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
-    from host_tools.board.target import open_target
+    from host_tools.board.target import open_train_target
     from host_tools.services.training import TrainSession
     from host_tools.train.run import compute_input_scale, quantize_samples
 
@@ -135,7 +135,7 @@ def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: in
         with np.load(model_dir / "train.npz") as d:
             x, y = d["x"][: batch * steps], d["y"][: batch * steps]
     scale = compute_input_scale(x)
-    with open_target(tb, board, say=lambda s: None, speed_only=not fits) as t:
+    with open_train_target(tb, board, say=lambda s: None, speed_only=not fits) as t:
         sess = TrainSession(t.client)
         sess.init(seed=1, init_random=random_data, lac=lac, prc=prc, lr=0.01, momentum=0.9, weight_decay=0.0,
                   input_scale=scale, prc_k=16.0, lac_l2=1e-4)

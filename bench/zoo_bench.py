@@ -38,7 +38,7 @@ def main() -> int:
     from converter.pipeline import convert
     from host_tools.board.boards import get_board
     from host_tools.board.pio import build_firmware
-    from host_tools.cli.model_cmds import bench_model
+    from host_tools.model.bench import bench_model
     from host_tools.services.inference import board_session, load_local_model
 
     results = []

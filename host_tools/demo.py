@@ -38,9 +38,8 @@ def _stage(n: int, title: str) -> None:
 
 def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
     from host_tools.board import qemu  # noqa: PLC0415
-    from host_tools.board.client import BoardClient  # noqa: PLC0415
+    from host_tools.board.client import BoardClient, ping_stats  # noqa: PLC0415
     from host_tools.board.pio import build_firmware  # noqa: PLC0415
-    from host_tools.cli.board_cmds import ping_stats  # noqa: PLC0415
 
     if not board.virtual:
         raise OctoError("the demo runs on a virtual board (e.g. --board virtual-m4)")
@@ -54,32 +53,28 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
 
     _stage(2, f"Boot {board.name} ({board.qemu_machine}) and connect")
     t0 = time.perf_counter()
-    rb = qemu.start(board, res.elf)
-    try:
-        with BoardClient(rb.url) as client:
-            hello = client.hello()
-            boot_s = time.perf_counter() - t0
-            toollog.echo(f"   serial {rb.url}; HELLO after {boot_s * 1e3:.0f} ms")
-            toollog.echo(f"   HELLO: {hello.board} {hello.cpu} fw v{hello.fw_version} proto v{hello.proto_version}, "
-                  f"features {', '.join(hello.features)}, max payload {hello.max_payload} B")
-            summary["hello"] = hello.as_dict()
-            summary["boot_to_hello_s"] = round(boot_s, 4)
+    with qemu.private(board, res.elf) as rb, BoardClient(rb.url) as client:
+        hello = client.hello()
+        boot_s = time.perf_counter() - t0
+        toollog.echo(f"   serial {rb.url}; HELLO after {boot_s * 1e3:.0f} ms")
+        toollog.echo(f"   HELLO: {hello.board} {hello.cpu} fw v{hello.fw_version} proto v{hello.proto_version}, "
+                     f"features {', '.join(hello.features)}, max payload {hello.max_payload} B")
+        summary["hello"] = hello.as_dict()
+        summary["boot_to_hello_s"] = round(boot_s, 4)
 
-            _stage(3, "Link: ping round trips and telemetry")
-            rows = ping_stats(client, [0, hello.max_payload], 10)
-            for r in rows:
-                toollog.echo(f"   ping {r['payload_bytes']:>5} B: median RTT {float(r['rtt_median_s']) * 1e3:.2f} ms")
-            summary["ping"] = rows
-            client.set_telemetry(100)
-            frames = client.poll_events(0.5)
-            client.set_telemetry(0)
-            tlm = [P.parse_telemetry(f.payload) for f in frames if f.type == P.MSG_TELEMETRY]
-            if tlm:
-                last = " ".join(f"{k}={v}" for k, v in tlm[-1].items())
-                toollog.echo(f"   {len(tlm)} telemetry frames, last: {last}")
-            summary["telemetry_frames"] = len(tlm)
-    finally:
-        qemu.stop(board)
+        _stage(3, "Link: ping round trips and telemetry")
+        rows = ping_stats(client, [0, hello.max_payload], 10)
+        for r in rows:
+            toollog.echo(f"   ping {r['payload_bytes']:>5} B: median RTT {float(r['rtt_median_s']) * 1e3:.2f} ms")
+        summary["ping"] = rows
+        client.set_telemetry(100)
+        frames = client.poll_events(0.5)
+        client.set_telemetry(0)
+        tlm = [P.parse_telemetry(f.payload) for f in frames if f.type == P.MSG_TELEMETRY]
+        if tlm:
+            last = " ".join(f"{k}={v}" for k, v in tlm[-1].items())
+            toollog.echo(f"   {len(tlm)} telemetry frames, last: {last}")
+        summary["telemetry_frames"] = len(tlm)
 
     summary["inference"] = _inference_stages(board, out_dir)
     summary["training"] = _training_stage(board, out_dir)
@@ -91,19 +86,19 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
 
 
 def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
-    import argparse  # noqa: PLC0415
 
     import numpy as np  # noqa: PLC0415
 
     from converter.pipeline import convert  # noqa: PLC0415
-    from host_tools.cli.model_cmds import bench_session, cmd_report, plot_layers  # noqa: PLC0415
+    from host_tools.model.bench import bench_session, plot_layers  # noqa: PLC0415
+    from host_tools.model.report import show_report  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
     from host_tools.services.inference import board_session, load_local_model  # noqa: PLC0415
 
     _stage(4, "Convert the digits CNN (scikit-learn digits) to INT8 + generated C")
     model_dir = out_dir / "digits"
     report = convert(repo_root() / "models" / "digits_cnn.py", model_dir, say=lambda m: toollog.echo(f"   {m}"))
-    cmd_report(argparse.Namespace(model=str(model_dir), board=board.name, firmware_ram=32768, json=None))
+    show_report(model_dir, board.name, 32768, toollog.echo)
 
     _stage(5, f"Held-out digits on {board.name}")
     model = load_local_model(model_dir)
@@ -134,11 +129,11 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from converter.pipeline import convert  # noqa: PLC0415
     from converter.train_export import export_tflite  # noqa: PLC0415
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from host_tools.board.target import open_target  # noqa: PLC0415
-    from host_tools.cli.train_cmds import tflite_accuracy  # noqa: PLC0415
+    from host_tools.board.target import open_train_target  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
     from host_tools.services.state_blob import decode_weights  # noqa: PLC0415
     from host_tools.services.training import TrainSession  # noqa: PLC0415
+    from host_tools.train.export import tflite_accuracy  # noqa: PLC0415
     from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
     _stage(6, f"On-device INT8 training (Octo) on {board.name}: learn digits 5-9 on the board")
@@ -157,7 +152,7 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
             f"static training plan {tb.plan['arena_bytes']:,} B of SRAM")
         opts = TrainOptions(epochs=DEMO_TRAIN_EPOCHS, seed=1, lr=0.05, progress=toollog.err().isatty(),
                             model=str(model_dir))
-        with open_target(tb, target, say=say) as t:
+        with open_train_target(tb, target, say=say) as t:
             m = run_training(t, tb, train_xy, eval_xy, opts, say, out_dir / f"train-{precision}")
             if precision == "int8":
                 blob = TrainSession(t.client).get_state()
@@ -259,9 +254,10 @@ DEMO_GATE_FRAMES = 300     # the unlabelled clip the gates learn from (another s
 
 def _pass_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from converter.pipeline import convert  # noqa: PLC0415
-    from host_tools.cli.video_cmds import pass_train, video_compare, video_lines  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
     from host_tools.video.data import make_clip, save_clip  # noqa: PLC0415
+    from host_tools.video.pass_model import pass_train  # noqa: PLC0415
+    from host_tools.video.run import video_compare, video_lines  # noqa: PLC0415
 
     _stage(8, f"PASS video: patch skipping on {board.name}")
     say = lambda m: toollog.echo(f"   {m}")

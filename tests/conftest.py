@@ -13,8 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 
-# Every test run gets its own virtual-board state dir (pid files, logs).
-os.environ.setdefault("OCTO_STATE_DIR", tempfile.mkdtemp(prefix="octo-test-state-"))
+# Every test run gets its own virtual-board state dir (pid files, logs, locks), never the user's: a test that
+# stops "virtual-m4" must not stop a board the user started, even when OCTO_STATE_DIR is set in the shell.
+os.environ["OCTO_STATE_DIR"] = tempfile.mkdtemp(prefix="octo-test-state-")
 
 
 @pytest.fixture(scope="session")

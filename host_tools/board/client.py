@@ -13,6 +13,7 @@ so a request runs exactly once or the call raises LinkError.
 from __future__ import annotations
 
 import random
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -265,3 +266,23 @@ def _port_hint(port: str) -> str:
         return ("check the device exists (`ls /dev/ttyACM* /dev/ttyUSB*`) and that your user may open it "
                 "(add it to the dialout group)")
     return "pass a device path like /dev/ttyACM0 or socket://127.0.0.1:PORT"
+
+
+def ping_stats(client, sizes: list[int], count: int) -> list[dict[str, float | int]]:
+    """RTT stats per payload size; throughput counts payload bytes both ways."""
+    import os  # noqa: PLC0415
+
+    rows: list[dict[str, float | int]] = []
+    for size in sizes:
+        data = os.urandom(size)
+        rtts = [client.ping(data) for _ in range(count)]
+        med = statistics.median(rtts)
+        rows.append({
+            "payload_bytes": size,
+            "count": count,
+            "rtt_median_s": round(med, 6),
+            "rtt_min_s": round(min(rtts), 6),
+            "rtt_max_s": round(max(rtts), 6),
+            "payload_bytes_per_s_each_way": round(size / med, 1) if size else 0.0,
+        })
+    return rows

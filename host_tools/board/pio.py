@@ -153,7 +153,10 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
     if ldscript is not None:  # benchmarks only: a larger memory budget than the board's
         env["OCTO_LDSCRIPT"] = str(ldscript.resolve())
     cmd = [*pio_executable(), "run", "-d", str(firmware_dir()), "-e", board.name]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    from host_tools.board import lock  # noqa: PLC0415
+
+    with lock.exclusive(f"build:{build_dir(board, model_dir, train_dir)}"):  # concurrent commands, one build folder
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     log = proc.stdout + proc.stderr
     if verbose:
         sys.stderr.write(log)

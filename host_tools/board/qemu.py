@@ -3,8 +3,13 @@
 `octo flash --board virtual-m4` = start QEMU with the ELF, UART0 on a TCP
 socket, `-icount shift=0` (1 instruction = 1 ns of virtual time, so SysTick
 ticks count instructions) and semihosting (exit codes, fault messages).
-State (pid, port, ELF, log) lives in ``state_dir()/<board>.json``; more
-instances of one board (`octo collab --boards N`) in ``<board>-<i>.json``.
+State (pid, port, ELF, log) lives in ``state_dir()/<name>.json``. Two kinds of instance:
+
+- the *named* instance (name = the board's name): started by `octo flash`, stopped by `octo stop`, used by
+  `octo info/ping/monitor`; no other command starts, restarts or stops it;
+- *private* instances (``private_name()``: board, pid, index): a command that boots a board for its own work
+  (infer, bench, train, collab, video, the demo) starts its own and stops it when done, so any number of
+  commands run side by side without touching each other or the user's board.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +55,13 @@ class RunningBoard:
         return f"socket://127.0.0.1:{self.port}"
 
 
-def _instance_name(board: Board, instance: int = 0) -> str:
-    return board.name if instance == 0 else f"{board.name}-{instance}"
+def private_name(board: Board, index: int = 0) -> str:
+    """The name of this process's index-th private instance of board."""
+    return f"{board.name}.private.{os.getpid()}.{index}"
 
 
-def _state_file(board: Board, instance: int = 0) -> Path:
-    return state_dir() / f"{_instance_name(board, instance)}.json"
+def _state_file(board: Board, name: str | None = None) -> Path:
+    return state_dir() / f"{name or board.name}.json"
 
 
 def _alive(pid: int) -> bool:
@@ -79,8 +87,9 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def running(board: Board, instance: int = 0) -> RunningBoard | None:
-    path = _state_file(board, instance)
+def running(board: Board, name: str | None = None) -> RunningBoard | None:
+    """The instance `name` (default: the named instance) if its QEMU runs."""
+    path = _state_file(board, name)
     if not path.exists():
         return None
     try:
@@ -112,9 +121,10 @@ def qemu_command(board: Board, elf: Path, port: int) -> list[str]:
     ]
 
 
-def start(board: Board, elf: Path, instance: int = 0) -> RunningBoard:
-    """Start (or restart) the virtual board with elf; returns once its port is open. instance > 0: another
-    copy of the same board, running alongside (its own QEMU, port, state file and log)."""
+def start(board: Board, elf: Path, name: str | None = None) -> RunningBoard:
+    """Start (or restart) an instance of the virtual board with elf; returns once its port is open. name: a
+    private instance (``private_name()``), running alongside any other (its own QEMU, port, state file and
+    log); None: the named instance (callers hold its lock, see host_tools/board/lock.py)."""
     if not board.virtual:
         raise OctoError(f"{board.name} is a real board; flash it with PlatformIO "
                         f"(`pio run -d firmware -e {board.name} -t upload`)")
@@ -122,8 +132,8 @@ def start(board: Board, elf: Path, instance: int = 0) -> RunningBoard:
         raise OctoError(f"{QEMU} not found", hint="run `make setup` (installs the Debian package qemu-system-arm)")
     if not elf.exists():
         raise OctoError(f"firmware {elf} does not exist", hint=f"build it first: `octo build --board {board.name}`")
-    stop(board, instance)
-    log = state_dir() / f"{_instance_name(board, instance)}.log"
+    stop(board, name)
+    log = state_dir() / f"{name or board.name}.log"
     last_err = ""
     for _ in range(3):  # the chosen port can be taken between probe and bind
         port = free_port()
@@ -132,7 +142,7 @@ def start(board: Board, elf: Path, instance: int = 0) -> RunningBoard:
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         if _wait_listening(proc, port):
             rb = RunningBoard(board.name, proc.pid, port, str(elf), str(log), time.time())
-            _state_file(board, instance).write_text(json.dumps(rb.__dict__))
+            _state_file(board, name).write_text(json.dumps(rb.__dict__))
             return rb
         last_err = log.read_text(errors="replace").strip()
         if proc.poll() is None:
@@ -154,10 +164,10 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> bool:
     return False
 
 
-def stop(board: Board, instance: int = 0) -> bool:
-    """Stop the board's QEMU (that instance) if it runs; True if one was stopped."""
-    rb = running(board, instance)
-    path = _state_file(board, instance)
+def stop(board: Board, name: str | None = None) -> bool:
+    """Stop that instance's QEMU (default: the named instance) if it runs; True if one was stopped."""
+    rb = running(board, name)
+    path = _state_file(board, name)
     if rb is None:
         path.unlink(missing_ok=True)
         return False
@@ -175,3 +185,13 @@ def stop(board: Board, instance: int = 0) -> bool:
             pass
     path.unlink(missing_ok=True)
     return True
+
+
+@contextmanager
+def private(board: Board, elf: Path, index: int = 0) -> Iterator[RunningBoard]:
+    """A private instance for the block: started here, stopped on the way out, whatever happens."""
+    name = private_name(board, index)
+    try:
+        yield start(board, elf, name)
+    finally:
+        stop(board, name)

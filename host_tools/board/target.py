@@ -1,7 +1,7 @@
 """Where a training build runs: a virtual board (QEMU), a real board (serial
 port), or `--target host` (the same firmware C compiled natively, talking the
-same protocol over a local TCP socket). open_target() builds what is needed,
-starts it and yields a connected TrainTarget.
+same protocol over a local TCP socket). open_train_target() builds what is needed,
+starts it and yields a connected Target.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -133,23 +133,29 @@ class HostProcess:
         return code
 
 
-class TrainTarget:
-    """A connected board running a training build. restart() = a board reset."""
+class Target:
+    """A connected board (virtual, real, or the native trainer). restart() = a board reset."""
 
     def __init__(self, board_name: str, connect: Callable[[], str], shutdown: Callable[[], None],
-                 virtual: bool, timeout_s: float = 30.0) -> None:
+                 virtual: bool, timeout_s: float | None = 30.0, baudrate: int | None = None) -> None:
         self.board_name = board_name
         self._connect, self._shutdown = connect, shutdown
         self.timer_hz, self.cpu_hz, self.virtual = 0, 0, virtual
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s     # the client's base reply deadline (None: the client's default)
+        self.baudrate = baudrate
         self.client: Any = None
         self.url = ""
 
-    def open(self) -> TrainTarget:
+    def open(self) -> Target:
         from host_tools.board.client import BoardClient  # noqa: PLC0415
 
         self.url = self._connect()
-        self.client = BoardClient(self.url, timeout_s=self.timeout_s).open()
+        kw: dict[str, Any] = {}
+        if self.timeout_s is not None:
+            kw["timeout_s"] = self.timeout_s
+        if self.baudrate is not None:
+            kw["baudrate"] = self.baudrate
+        self.client = BoardClient(self.url, **kw).open()
         hello = self.client.hello()
         self.client.max_payload = hello.max_payload
         self.timer_hz, self.cpu_hz = hello.timer_hz, hello.cpu_hz
@@ -182,11 +188,66 @@ class TrainTarget:
         return int(ticks * self.cpu_hz / self.timer_hz)
 
 
+def port_lock_key(board: Any, port: str) -> str:
+    """A socket URL of a running named virtual board locks that board; anything else its port."""
+    from host_tools.board import lock, qemu  # noqa: PLC0415
+
+    if board is not None and board.virtual:
+        rb = qemu.running(board)
+        if rb is not None and rb.url == port:
+            return lock.board_key(board.name)
+    return lock.port_key(port)
+
+
+def open_port(board: Any, port: str, *, timeout_s: float | None = 60.0,
+              baudrate: int | None = None) -> tuple[Target, Any]:
+    """A Target on an existing board at port (a real board, or a virtual one the user started), plus the
+    context manager of its lock: the board is this command's until the lock is released."""
+    from host_tools.board import lock  # noqa: PLC0415
+
+    key = port_lock_key(board, port)
+    what = f"board {board.name}" if key == lock.board_key(getattr(board, "name", "")) else f"port {port}"
+    name = board.name if board is not None else "board"
+    return Target(name, lambda: port, lambda: None, False, timeout_s=timeout_s, baudrate=baudrate), lock.hold(key, what)
+
+
 @contextmanager
-def open_target(tb: Any, board_name: str, port: str | None = None,
-                say: Callable[[str], None] = print, *, sanitize: bool = False,
-                speed_only: bool = False, instance: int = 0, elf: Path | None = None) -> Iterator[TrainTarget]:
-    """Build and start the training build tb (a converter.train_plan.TrainBuild) on board_name.
+def open_board(board: Any, *, port: str | None = None, elf: Path | None = None, index: int = 0,
+               timeout_s: float | None = 120.0, baudrate: int | None = None) -> Iterator[Target]:
+    """The one way to open a board, connected (HELLO done) for the block:
+
+    - a virtual board without port: a private QEMU instance running elf, this process's index-th, stopped on
+      the way out (never the user's named instance, which `octo flash/stop` own);
+    - a port (or a real board's usual device): the existing board there, locked against other commands
+      ("board busy: used by octo monitor (pid N)")."""
+    from host_tools.board import qemu  # noqa: PLC0415
+
+    guard: Any = nullcontext()
+    if board.virtual and port is None:
+        if elf is None:
+            raise OctoError(f"no firmware to boot {board.name} with")
+        fw, name = elf, qemu.private_name(board, index)
+        target = Target(board.name, lambda: qemu.start(board, fw, name).url,
+                        lambda: qemu.stop(board, name) and None, True, timeout_s=timeout_s)
+    else:
+        dev = port or board.default_port
+        if dev is None:
+            raise OctoError(f"pass --port for {board.name}")
+        target, guard = open_port(board, dev, timeout_s=timeout_s and min(timeout_s, 60.0), baudrate=baudrate)
+    with guard:
+        try:
+            target.open()
+            yield target
+        finally:
+            target.close()
+
+
+@contextmanager
+def open_train_target(tb: Any, board_name: str, port: str | None = None,
+                      say: Callable[[str], None] = print, *, sanitize: bool = False,
+                      speed_only: bool = False, instance: int = 0, elf: Path | None = None) -> Iterator[Target]:
+    """Build and start the training build tb (a converter.train_plan.TrainBuild) on board_name ("host" = the
+    native trainer as a child process).
 
     instance > 0: another copy alongside (`octo collab --boards N`: its own host process or QEMU);
     elf: a virtual board's firmware already built for tb (skips the build)."""
@@ -196,30 +257,36 @@ def open_target(tb: Any, board_name: str, port: str | None = None,
         exe = build_host_trainer(tb.dir, sanitize=sanitize)
         log = tb.dir / "host" / ("board.log" if instance == 0 else f"board-{instance}.log")
         hp = HostProcess(exe, log, {"ASAN_OPTIONS": "detect_leaks=1"} if sanitize else None)
-        target = TrainTarget("host", hp.start, lambda: hp.stop() and None, False, timeout_s=60.0)
-    else:
-        from host_tools.board import qemu  # noqa: PLC0415
-        from host_tools.board.boards import get_board  # noqa: PLC0415
+        target = Target("host", hp.start, lambda: hp.stop() and None, False, timeout_s=60.0)
+        try:
+            target.open()
+            yield target
+        finally:
+            target.close()
+        return
+    from host_tools.board.boards import get_board  # noqa: PLC0415
 
-        board = get_board(board_name)
-        if board.virtual and port is None:
-            if elf is None:
-                say(f"building firmware for {board.name} with the training build {tb.config.config_id} ...")
-                elf = build_board_trainer(tb.dir, board.name, speed_only=speed_only)
-            fw = elf
-
-            def connect() -> str:
-                return qemu.start(board, fw, instance).url
-
-            target = TrainTarget(board.name, connect, lambda: qemu.stop(board, instance) and None, True,
-                                 timeout_s=120.0)
-        else:
-            dev = port or board.default_port
-            if dev is None:
-                raise OctoError(f"pass --port for {board.name}")
-            target = TrainTarget(board.name, lambda: dev, lambda: None, False, timeout_s=60.0)
-    try:
-        target.open()
+    board = get_board(board_name)
+    if board.virtual and port is None and elf is None:
+        say(f"building firmware for {board.name} with the training build {tb.config.config_id} ...")
+        elf = build_board_trainer(tb.dir, board.name, speed_only=speed_only)
+    with open_board(board, port=port, elf=elf, index=instance, timeout_s=120.0) as target:
         yield target
-    finally:
-        target.close()
+
+
+@contextmanager
+def open_model_client(board: Any, model_dir: Path, port: str | None = None, *, what: str = "",
+                      say: Callable[[str], None] = print) -> Iterator[Any]:
+    """A client on firmware that carries the converted model folder model_dir. Virtual board: build the
+    firmware and boot a private instance (stopped on exit). Real board: the board at port (flashing is
+    `octo flash`'s job), locked for this command."""
+    elf = None
+    if board.virtual and port is None:
+        from host_tools.board.pio import build_firmware  # noqa: PLC0415
+
+        say(f"building firmware for {board.name} with {model_dir.name}{what} ...")
+        res = build_firmware(board, model_dir=model_dir)
+        say(f"  flash {res.flash_used} / {res.flash_budget} B, RAM {res.ram_used} / {res.ram_budget} B")
+        elf = res.elf
+    with open_board(board, port=port, elf=elf, timeout_s=None) as target:
+        yield target.client

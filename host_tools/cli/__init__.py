@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz)")
     p.add_argument("--eval", help="evaluation .npz, run after every epoch (default MODEL/eval.npz if present)")
     p.add_argument("--epochs", type=_positive_int, default=10, help="epochs to train in total (default 10)")
+    p.add_argument("--init", choices=["converted", "random"], default="converted",
+                   help="start from the converted model's weights (default) or fresh He-uniform weights")
     _add_optimizer(p, lr_help=f"SGD learning rate (default {D.LR:g})", lr_default=D.LR, what="")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")
@@ -345,9 +347,11 @@ def _log_path(args: argparse.Namespace) -> Path | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from converter import toollog  # noqa: PLC0415  (light module)
+    from host_tools.board import lock  # noqa: PLC0415  (light module)
 
     ap = build_parser()
     args = ap.parse_args(argv)
+    lock.set_command(f"octo {args.command}")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         with toollog.capture(_log_path(args)) as log:

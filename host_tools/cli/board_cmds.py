@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from host_tools.board import protocol as P
 from host_tools.board.boards import BOARDS, Board, get_board
+from host_tools.board.client import ping_stats
 from host_tools.errors import OctoError
 from host_tools.output import Output
+
+if TYPE_CHECKING:
+    from host_tools.board.client import BoardClient
 
 
 def _pct(used: int, budget: int) -> str:
@@ -64,7 +70,7 @@ def _elf_for(board: Board, elf: str | None, verbose: bool, model: Path | None = 
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from host_tools.board import qemu  # noqa: PLC0415
+    from host_tools.board import lock, qemu  # noqa: PLC0415
 
     out = Output(args.json)
     board = get_board(args.board)
@@ -73,7 +79,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
                         "(PlatformIO downloads the ST tools on first use)")
     model = Path(args.model) if getattr(args, "model", None) else None
     elf = _elf_for(board, args.elf, getattr(args, "verbose", False), model)
-    rb = qemu.start(board, elf)
+    with lock.hold(lock.board_key(board.name), f"board {board.name}"):  # never restart a board in use
+        rb = qemu.start(board, elf)
     out.say(f"{board.name} running ({board.qemu_machine}, pid {rb.pid}), firmware {elf}")
     out.say(f"serial: {rb.url}")
     out.emit("octo.flash/1", {"board": board.name, "pid": rb.pid, "port": rb.url, "elf": str(elf), "log": rb.log})
@@ -81,21 +88,20 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from host_tools.board import qemu  # noqa: PLC0415
+    from host_tools.board import lock, qemu  # noqa: PLC0415
 
     board = get_board(args.board)
     if not board.virtual:
         raise OctoError(f"{board.name} is a real board; there is nothing to stop")
-    if qemu.stop(board):
-        print(f"{board.name} stopped")
-    else:
-        print(f"{board.name} was not running")
+    with lock.hold(lock.board_key(board.name), f"board {board.name}"):
+        stopped = qemu.stop(board)
+    print(f"{board.name} stopped" if stopped else f"{board.name} was not running")
     return 0
 
 
 # -- talking to a board ---------------------------------------------------------
 def resolve_port(board_name: str | None, port: str | None) -> str:
-    """--port wins; else the running virtual board's socket; else the board's usual device."""
+    """--port wins; else the running (named) virtual board's socket; else the board's usual device."""
     if port:
         return port
     from host_tools.board import qemu  # noqa: PLC0415
@@ -111,10 +117,20 @@ def resolve_port(board_name: str | None, port: str | None) -> str:
     raise OctoError(f"no port given for {board.name}", hint="pass --port")
 
 
-def open_client(args: argparse.Namespace):  # -> BoardClient (lazy import keeps startup fast)
+@contextmanager
+def open_client(args: argparse.Namespace) -> Iterator[BoardClient]:
+    """A client on the board the user named (a running virtual board, or --port), held for this command:
+    another command on the same board is told "board busy" instead of fighting over the link."""
+    from host_tools.board import lock  # noqa: PLC0415
     from host_tools.board.client import BoardClient  # noqa: PLC0415
+    from host_tools.board.target import port_lock_key  # noqa: PLC0415
 
-    return BoardClient(resolve_port(args.board, args.port), baudrate=args.baud).open()
+    board = get_board(args.board or "virtual-m4") if (args.board or not args.port) else None
+    url = resolve_port(args.board, args.port)
+    key = port_lock_key(board, url)
+    what = f"board {board.name}" if board is not None and key == lock.board_key(board.name) else f"port {url}"
+    with lock.hold(key, what), BoardClient(url, baudrate=args.baud) as client:
+        yield client
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -135,26 +151,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     out.say(f"link       max payload {hello.max_payload} B; messages {', '.join(hello.as_dict()['messages'])}")
     out.emit("octo.info/1", {**d, "port": client.port, "hello_seconds": round(rtt, 6)})
     return 0
-
-
-def ping_stats(client, sizes: list[int], count: int) -> list[dict[str, float | int]]:
-    """RTT stats per payload size; throughput counts payload bytes both ways."""
-    import os  # noqa: PLC0415
-
-    rows: list[dict[str, float | int]] = []
-    for size in sizes:
-        data = os.urandom(size)
-        rtts = [client.ping(data) for _ in range(count)]
-        med = statistics.median(rtts)
-        rows.append({
-            "payload_bytes": size,
-            "count": count,
-            "rtt_median_s": round(med, 6),
-            "rtt_min_s": round(min(rtts), 6),
-            "rtt_max_s": round(max(rtts), 6),
-            "payload_bytes_per_s_each_way": round(size / med, 1) if size else 0.0,
-        })
-    return rows
 
 
 def cmd_ping(args: argparse.Namespace) -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from converter import toollog
-from host_tools.board.boards import BOARDS, get_board
+from host_tools.board.boards import get_board
 from host_tools.output import Output
 
 if TYPE_CHECKING:
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
 
 def _say(msg: str) -> None:
     toollog.say(msg)
-
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -38,41 +36,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fits(report: dict, board_name: str, fw_static: int) -> dict[str, object]:
-    b = get_board(board_name)
-    t = report["totals"]
-    ram = t["arena_bytes"] + fw_static
-    flash = t["weight_bytes"] + 16 * 1024  # code estimate: kernels + runtime; `octo build` has the real number
-    return {"board": b.name, "ram_estimate": ram, "ram_budget": b.sram_bytes, "flash_estimate": flash,
-            "flash_budget": b.flash_bytes, "fits": ram <= b.sram_bytes and flash <= b.flash_bytes}
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from host_tools.services.inference import load_local_model  # noqa: PLC0415
+    from host_tools.model.report import show_report  # noqa: PLC0415
 
     out = Output(args.json)
-    model = load_local_model(Path(args.model))
-    rep = model.report
-    out.say(f"model {rep['name']} ({rep['source']}), input {rep['input']['shape']}, output {rep['output']['shape']}")
-    out.say(f"{'#':>3} {'op':<18} {'output shape':<16} {'MACs':>11} {'params':>8} {'act bytes':>9}  name")
-    for layer in rep["layers"]:
-        shape = "x".join(map(str, layer["output_shape"]))
-        out.say(f"{layer['index']:>3} {layer['op']:<18} {shape:<16} {layer['macs']:>11,} {layer['params']:>8,} "
-                f"{layer['output_bytes']:>9,}  {layer['name'][:40]}")
-    t = rep["totals"]
-    out.say(f"total: {t['macs']:,} MACs, {t['params']:,} parameters, weights {t['weight_bytes']:,} B (flash)")
-    tflm = rep["tflm"]
-    out.say(f"activation arena: Octo {t['arena_bytes']:,} B; TFLM {tflm['arena_planned_bytes']:,} B planned + "
-            f"{tflm['arena_persistent_bytes']:,} B interpreter state = {tflm['arena_total_bytes']:,} B")
-    static = args.firmware_ram
-    fits = [_fits(rep, name, static) for name in ([args.board] if args.board else list(BOARDS))]
-    for f in fits:
-        verdict = "fits" if f["fits"] else "DOES NOT FIT"
-        out.say(f"{f['board']:<14} SRAM ~{f['ram_estimate']:,} of {f['ram_budget']:,} B, "
-                f"flash ~{f['flash_estimate']:,} of {f['flash_budget']:,} B: {verdict}")
-    if rep.get("accuracy"):
-        out.say("accuracy: " + ", ".join(f"{k} {v}" for k, v in rep["accuracy"].items()))
-    out.emit("octo.report/1", {**rep, "fits": fits})
+    doc = show_report(Path(args.model), args.board, args.firmware_ram, out.say)
+    out.emit("octo.report/1", doc)
     return 0
 
 
@@ -121,53 +90,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
-def bench_model(model, board, port: str | None, runs: int, seed: int = 0) -> dict[str, object]:
-    """Per-layer ticks and instruction counts (virtual boards) for random inputs."""
-    from host_tools.services.inference import board_session  # noqa: PLC0415
-
-    with board_session(board, model, port, say=_say) as sess:
-        return bench_session(sess, model, board.name, runs, seed)
-
-
-def bench_session(sess, model, board_name: str, runs: int, seed: int = 0) -> dict[str, object]:
-    """bench_model on an open BoardSession."""
-    import numpy as np  # noqa: PLC0415
-
-    from host_tools.board.qemu import instructions_from_ticks  # noqa: PLC0415
-
-    rng = np.random.default_rng(seed)
-    totals, per_layer = [], []
-    for _ in range(runs):
-        x = rng.integers(-128, 128, size=model.input_size, dtype=np.int64).astype(np.int8)
-        total, ticks = sess.invoke_timed(x)
-        totals.append(total)
-        per_layer.append(ticks)
-    timer_hz, icount = sess.timer_hz, sess.icount
-    unit = "instructions" if icount else "cycles"
-
-    def conv(t: float) -> int:
-        return instructions_from_ticks(int(t), timer_hz) if icount else int(t)
-
-    layers = []
-    for i, layer in enumerate(model.report["layers"]):
-        med = statistics.median(run[i] for run in per_layer)
-        n = conv(med)
-        layers.append({**{k: layer[k] for k in ("index", "name", "op", "macs")}, unit: n,
-                       f"{unit}_per_mac": round(n / layer["macs"], 3) if layer["macs"] else None})
-    by_op: dict[str, dict[str, float]] = {}
-    for layer in layers:
-        d = by_op.setdefault(layer["op"], {"macs": 0, unit: 0})
-        d["macs"] += layer["macs"]
-        d[unit] += layer[unit]
-    for d in by_op.values():
-        d[f"{unit}_per_mac"] = round(d[unit] / d["macs"], 3) if d["macs"] else None
-    total = conv(statistics.median(totals))
-    return {"board": board_name, "unit": unit, "runs": runs, "total": total,
-            "macs": model.report["totals"]["macs"],
-            f"{unit}_per_mac": round(total / model.report["totals"]["macs"], 3), "layers": layers, "by_op": by_op}
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
+    from host_tools.model.bench import bench_model, plot_layers  # noqa: PLC0415
     from host_tools.services.inference import load_local_model  # noqa: PLC0415
 
     out = Output(args.json)
@@ -188,23 +112,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot_layers(res: dict, path: Path, title: str) -> None:
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    unit = res["unit"]
-    layers = res["layers"]
-    labels = [f"{layer['index']} {layer['op']}" for layer in layers]
-    values = [layer[unit] for layer in layers]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(layers) + 1.5))
-    ax.barh(labels[::-1], values[::-1], color="#3b7dd8")
-    ax.set_xlabel(f"{unit} per inference")
-    ax.set_title(title)
-    for i, v in enumerate(values[::-1]):
-        ax.text(v, i, f" {v:,}", va="center", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -23,7 +23,6 @@ CALIB_SAMPLES = 500          # representative inputs for the exported model's qu
 DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
 
 
-
 def _say(msg: str) -> None:
     toollog.say(msg)
 
@@ -72,7 +71,8 @@ def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
 
 # -- train -------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from host_tools.board.target import open_target  # noqa: PLC0415
+    from host_tools.board import lock  # noqa: PLC0415
+    from host_tools.board.target import open_train_target  # noqa: PLC0415
     from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
     from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
@@ -100,7 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _say(f"training {model_dir} ({tb.config.config_id}) on {board_name}: {len(train_xy[1])} samples from {data}"
          + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")
          + f", {args.epochs} epoch(s); run dir {run_dir}")
-    with open_target(tb, board_name, args.port, _say) as target:
+    with lock.hold(lock.run_dir_key(run_dir), f"run folder {run_dir}"), \
+            open_train_target(tb, board_name, args.port, _say) as target:
         metrics = run_training(target, tb, train_xy, eval_xy, opts, _say, run_dir)
     print_summary(out, metrics)
     out.emit("octo.train/1", metrics)
@@ -147,22 +148,10 @@ def _calibration(args: argparse.Namespace, model_dir: Path, eval_path: Path | No
     return x
 
 
-def tflite_accuracy(model: bytes, source: str, x: np.ndarray, y: np.ndarray) -> float:
-    """Accuracy of an INT8 .tflite on float inputs, run with TFLM (inputs quantized as TFLite's Quantize)."""
-    import numpy as np  # noqa: PLC0415
-
-    from converter.pipeline import quantize_inputs  # noqa: PLC0415
-    from converter.tflite_reader import parse_tflite  # noqa: PLC0415
-    from converter.tflm import tflm_run  # noqa: PLC0415
-
-    scale, zero_point = parse_tflite(model, source).input.qparams()
-    ys = tflm_run(model, quantize_inputs(x, scale, zero_point))
-    return float(np.mean(np.asarray(ys).reshape(len(y), -1).argmax(1) == y))
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from converter.train_export import export_tflite  # noqa: PLC0415
     from host_tools.services.state_blob import decode_weights  # noqa: PLC0415
+    from host_tools.train.export import tflite_accuracy  # noqa: PLC0415
     from host_tools.train.run import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
 
     out = Output(args.json)

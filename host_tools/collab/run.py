@@ -43,7 +43,7 @@ from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC, LAC_L2_DEFAULT, 
 from host_tools.train.run import compute_input_scale, quantize_samples
 
 if TYPE_CHECKING:
-    from host_tools.board.target import TrainTarget
+    from host_tools.board.target import Target
 if TYPE_CHECKING:  # a block of its own: isort groups a module that exists differently from one that does not yet
     from converter.train_plan import TrainBuild
 
@@ -179,7 +179,7 @@ def _per_sample(v: int, n: int) -> float | None:
 @dataclass
 class _Board:
     index: int
-    target: TrainTarget
+    target: Target
     sess: CollabSession
     idx: np.ndarray               # its shard (indices into the training set)
     codec: Any                    # host twin for its gradients (own stochastic-rounding stream)
@@ -188,7 +188,7 @@ class _Board:
 
 
 class _Collab:
-    def __init__(self, targets: Sequence[TrainTarget], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
+    def __init__(self, targets: Sequence[Target], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                  eval_xy: tuple[np.ndarray, np.ndarray] | None, spec: CodecSpec, opts: CollabOptions, say: Say,
                  run_dir: Path) -> None:
         self.tb, self.plan, self.spec, self.opts, self.say = tb, tb.plan, spec, opts, say
@@ -494,7 +494,7 @@ class _Collab:
         }
 
 
-def run_collab(targets: Sequence[TrainTarget], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
+def run_collab(targets: Sequence[Target], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                eval_xy: tuple[np.ndarray, np.ndarray] | None, spec: CodecSpec, opts: CollabOptions, say: Say,
                run_dir: Path) -> dict[str, Any]:
     """Split learning of tb (a split plan) on the connected targets (one per board) with one cloud tail;
@@ -512,10 +512,10 @@ def run_collab(targets: Sequence[TrainTarget], tb: TrainBuild, train_xy: tuple[n
 
 @contextmanager
 def open_boards(tb: TrainBuild, board_name: str, count: int, ports: Sequence[str] | None = None,
-                say: Say = print, *, sanitize: bool = False) -> Iterator[list[TrainTarget]]:
+                say: Say = print, *, sanitize: bool = False) -> Iterator[list[Target]]:
     """Start `count` copies of the split build: native processes (board "host"), virtual boards (one QEMU
     each, firmware built once) or real boards on `ports` (one per board)."""
-    from host_tools.board.target import build_board_trainer, open_target  # noqa: PLC0415
+    from host_tools.board.target import build_board_trainer, open_train_target  # noqa: PLC0415
 
     if count < 1:
         raise OctoError("--boards must be at least 1")
@@ -531,7 +531,7 @@ def open_boards(tb: TrainBuild, board_name: str, count: int, ports: Sequence[str
         elif len(ports) != count:
             raise OctoError(f"{count} real boards need {count} serial ports (--port A,B,...), got {len(ports)}")
     with ExitStack() as stack:
-        targets = [stack.enter_context(open_target(tb, board_name, ports[i] if ports else None, say,
+        targets = [stack.enter_context(open_train_target(tb, board_name, ports[i] if ports else None, say,
                                                    sanitize=sanitize, instance=i, elf=elf))
                    for i in range(count)]
         yield targets

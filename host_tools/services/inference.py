@@ -8,16 +8,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from host_tools.board import protocol as P
 from host_tools.board.boards import Board
 from host_tools.errors import OctoError
-
-if TYPE_CHECKING:
-    from host_tools.board.client import BoardClient
 
 
 @dataclass(frozen=True)
@@ -134,37 +130,10 @@ class BoardSession:
 
 
 @contextmanager
-def model_client(board: Board, model_dir: Path, port: str | None = None, *, what: str = "",
-                 say: Callable[[str], None] = print) -> Iterator[BoardClient]:
-    """A client on firmware that carries the model folder model_dir. Virtual board: build the firmware, boot
-    QEMU, connect (stopped on exit). Real board: connect to port (flashing is `octo flash`'s job)."""
-    from host_tools.board.client import BoardClient  # noqa: PLC0415
-
-    if board.virtual and port is None:
-        from host_tools.board import qemu  # noqa: PLC0415
-        from host_tools.board.pio import build_firmware  # noqa: PLC0415
-
-        say(f"building firmware for {board.name} with {model_dir.name}{what} ...")
-        res = build_firmware(board, model_dir=model_dir)
-        say(f"  flash {res.flash_used} / {res.flash_budget} B, RAM {res.ram_used} / {res.ram_budget} B")
-        rb = qemu.start(board, res.elf)
-        try:
-            with BoardClient(rb.url) as client:
-                yield client
-        finally:
-            qemu.stop(board)
-    else:
-        if port is None:
-            if board.default_port is None:
-                raise OctoError(f"pass --port for {board.name}")
-            port = board.default_port
-        with BoardClient(port) as client:
-            yield client
-
-
-@contextmanager
 def board_session(board: Board, model: LocalModel, port: str | None = None, *,
                   say: Callable[[str], None] = print) -> Iterator[BoardSession]:
     """Virtual board: build firmware with the model, boot QEMU, connect. Real board: connect to port."""
-    with model_client(board, model.path, port, say=say) as client:
+    from host_tools.board.target import open_model_client  # noqa: PLC0415
+
+    with open_model_client(board, model.path, port, say=say) as client:
         yield BoardSession(client, model)

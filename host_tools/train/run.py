@@ -38,7 +38,7 @@ from host_tools.services.training import FIRST_STEP_TIMEOUT_S, TrainInfo, TrainS
 from host_tools.train.defaults import CHECKPOINT_EVERY, DEFAULT_LAC, DEFAULT_PRC, LAC_L2_DEFAULT, PRC_K_DEFAULT
 
 if TYPE_CHECKING:
-    from host_tools.board.target import TrainTarget
+    from host_tools.board.target import Target
 if TYPE_CHECKING:  # a block of its own: isort groups a module that exists differently from one that does not yet
     from converter.train_plan import TrainBuild
 
@@ -293,7 +293,7 @@ def _target_kind(board_name: str) -> str:
 
 
 class _Trainer:
-    def __init__(self, target: TrainTarget, tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
+    def __init__(self, target: Target, tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                  eval_xy: tuple[np.ndarray, np.ndarray] | None, opts: TrainOptions, say: Say, run_dir: Path) -> None:
         self.target, self.tb, self.say, self.run_dir = target, tb, say, Path(run_dir)
         self.opts = dataclasses.replace(opts)   # resume overwrites the trajectory options with the checkpoint's
@@ -698,7 +698,7 @@ def _r(v: float | None) -> float | None:
     return None if v is None else round(float(v), 6)
 
 
-def run_training(target: TrainTarget, tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
+def run_training(target: Target, tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                  eval_xy: tuple[np.ndarray, np.ndarray] | None, opts: TrainOptions, say: Say,
                  out_dir: Path) -> dict[str, Any]:
     """Train ``tb`` on ``target`` for opts.epochs epochs (checkpoints, telemetry and resume state in

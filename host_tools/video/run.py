@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from host_tools.board.boards import Board
+from converter import toollog
+from host_tools.board.boards import Board, get_board
 from host_tools.errors import OctoError
 from host_tools.services.video import FrameResult, PassInfo, PassSession
 
@@ -65,9 +66,9 @@ def quantize_frames(frames: np.ndarray, report: dict[str, Any]) -> np.ndarray:
 @contextmanager
 def pass_session(board: Board, model: PassModelDir, port: str | None = None, *,
                  say: Callable[[str], None] = print) -> Iterator[PassSession]:
-    from host_tools.services.inference import model_client  # noqa: PLC0415
+    from host_tools.board.target import open_model_client  # noqa: PLC0415
 
-    with model_client(board, model.path, port, what=" (PASS)", say=say) as client:
+    with open_model_client(board, model.path, port, what=" (PASS)", say=say) as client:
         yield PassSession(client, model)
 
 
@@ -235,4 +236,105 @@ def table(pass_sum: dict[str, Any] | None, dense_sum: dict[str, Any] | None) -> 
     if pass_sum is not None and dense_sum is not None:
         lines.append(f"{'speed-up (dense / PASS)':<28}"
                      f"{dense_sum['instructions_per_frame'] / pass_sum['instructions_per_frame']:>14.2f}x")
+    return lines
+
+
+def _dense_run(model_dir: Path, xq: Any, board_name: str, port: str | None
+               ) -> tuple[list[Any], list[int], list[list[int]], Any]:
+    from host_tools.services.inference import board_session, load_local_model  # noqa: PLC0415
+
+    model = load_local_model(model_dir)
+    board = get_board(board_name)
+    outputs, ticks, layer_ticks = [], [], []
+    with board_session(board, model, port, say=toollog.say) as sess:
+        for t in range(len(xq)):
+            total, per_layer = sess.invoke_timed(xq[t])
+            outputs.append(sess.read_output())
+            ticks.append(total)
+            layer_ticks.append(per_layer)
+            if (t + 1) % 50 == 0 or t + 1 == len(xq):
+                toollog.say(f"  dense: {t + 1}/{len(xq)} frames")
+        to_instr = _instr_fn(sess.timer_hz, sess.icount)
+    return outputs, ticks, layer_ticks, to_instr
+
+
+def _instr_fn(timer_hz: int, icount: bool) -> Any:
+    from host_tools.board.qemu import instructions_from_ticks  # noqa: PLC0415
+
+    return (lambda t: instructions_from_ticks(t, timer_hz)) if icount else (lambda t: None)
+
+
+def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: str | None = None,
+                  mode: str = "auto", dense_only: bool = False, no_dense: bool = False, limit: int | None = None,
+                  heatmap: Path | None = None) -> dict[str, Any]:
+    """PASS (and the dense model alongside) or the dense model alone over a clip: the `octo video` document."""
+    import numpy as np  # noqa: PLC0415
+
+    from host_tools.video.data import load_clip  # noqa: PLC0415
+
+    clip = load_clip(clip_path)
+    frames, labels = clip.frames, clip.labels
+    if limit:
+        frames, labels = frames[:limit], labels[:limit]
+    board = get_board(board_name)
+    is_pass = is_pass_dir(model_dir)
+    result: dict[str, Any] = {"model": str(model_dir), "clip": str(clip_path), "scene": clip.scene,
+                              "board": board.name, "frames": len(frames), "mode": mode}
+    pass_sum = dense_sum = None
+    dense_dir: Path | None = None
+    if is_pass and not dense_only:
+        pm = load_pass_model(model_dir)
+        xq = quantize_frames(frames, pm.report)
+        with pass_session(board, pm, port, say=toollog.say) as sess:
+            def progress(t: int) -> None:
+                if (t + 1) % 50 == 0 or t + 1 == len(xq):
+                    toollog.say(f"  PASS: {t + 1}/{len(xq)} frames")
+            res = run_pass(sess, xq, mode, on_frame=progress)
+            pass_sum = summarize_pass(sess.info, res, _instr_fn(sess.timer_hz, sess.icount), labels)
+        pass_sum["dense_arena_bytes"] = int(pm.plan.get("dense_arena_bytes", 0))
+        pass_sum["board_sram_bytes"] = board.sram_bytes
+        if not no_dense:
+            src = Path(pm.plan.get("source", ""))
+            dense_dir = src if (src / "octo" / "model.c").exists() else None
+            if dense_dir is None:
+                toollog.say(f"dense baseline skipped: the source model {src} is gone (pass --no-dense to silence)")
+    elif dense_only:
+        dense_dir = Path(load_pass_model(model_dir).plan["source"]) if is_pass else model_dir
+    else:
+        raise OctoError(f"{model_dir} is a dense model; pass --dense for the dense baseline, or train gates with "
+                        f"`octo pass-train {model_dir} --video CLIP.npz -o DIR` and run DIR")
+    if dense_dir is not None:
+        from host_tools.services.inference import load_local_model  # noqa: PLC0415
+
+        dm = load_local_model(dense_dir)
+        xq_d = quantize_frames(frames, dm.report)
+        outputs, ticks, layer_ticks, to_instr = _dense_run(dense_dir, xq_d, board.name, port)
+        dense_sum = summarize_dense(outputs, ticks, layer_ticks, to_instr, labels, dm.report)
+    if pass_sum is not None:
+        result["pass"] = pass_sum
+        if heatmap is not None:
+            heatmap(pass_sum, heatmap, f"{model_dir.name} on a {clip.scene} clip: patches skipped", frames[0])
+            result["heatmap"] = str(heatmap)
+    if dense_sum is not None:
+        result["dense"] = dense_sum
+    if pass_sum is not None and dense_sum is not None:
+        attach_dense_layers(pass_sum, dense_sum)
+        result["speedup"] = round(dense_sum["instructions_per_frame"] / pass_sum["instructions_per_frame"], 3)
+        result["accuracy_delta_pp"] = round(100 * (pass_sum["cell_accuracy"] - dense_sum["cell_accuracy"]), 3)
+        result["predictions_equal_fraction"] = round(float(np.mean(
+            np.array(pass_sum["predictions"]) == np.array(dense_sum["predictions"]))), 6)
+        result["outputs_identical"] = pass_sum["output_crc32"] == dense_sum["output_crc32"]
+    return result
+
+
+def video_lines(result: dict[str, Any]) -> list[str]:
+
+    lines = table(result.get("pass"), result.get("dense"))
+    p = result.get("pass")
+    if p is not None:
+        lines.append(f"PASS state {p['state_bytes']:,} B (dense arena {p['dense_arena_bytes']:,} B) of the board's "
+                     f"{p['board_sram_bytes']:,} B SRAM; {p['dense_frames']} of {p['frames']} frames ran dense")
+    if "outputs_identical" in result:
+        lines.append("outputs bit-identical to the dense model on every frame" if result["outputs_identical"] else
+                     f"predicted cells equal to the dense model's: {result['predictions_equal_fraction']:.2%}")
     return lines

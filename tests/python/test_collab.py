@@ -16,7 +16,7 @@ import pytest
 from converter.ir import ConvertError
 from converter.train_plan import TrainBuild, TrainConfig, prepare_training
 from host_tools.board import protocol as P
-from host_tools.board.target import open_target
+from host_tools.board.target import open_train_target
 from host_tools.collab.run import CollabOptions, open_boards, run_collab
 from host_tools.errors import BoardError
 from host_tools.services.collab import CodecSpec, CollabSession, fp32_payload_bytes
@@ -48,7 +48,7 @@ def split_build(digits_dir: Path) -> TrainBuild:
 @pytest.fixture(scope="module")
 def host_split(split_build: TrainBuild) -> Iterator[CollabSession]:
     """The device half natively under ASan/UBSan: no out-of-bounds access on any request below."""
-    with open_target(split_build, "host", say=lambda s: None, sanitize=True) as t:
+    with open_train_target(split_build, "host", say=lambda s: None, sanitize=True) as t:
         yield CollabSession(t.client)
 
 
@@ -326,7 +326,7 @@ def test_bad_forward_requests_are_refused_before_the_forward(digits_dir: Path, h
 
 def test_collab_messages_on_a_build_without_split(digits_dir: Path) -> None:
     tb = prepare_training(digits_dir, TrainConfig("int8", BATCH, "last:2"), "host")
-    with open_target(tb, "host", say=lambda s: None) as t:
+    with open_train_target(tb, "host", say=lambda s: None) as t:
         sess = CollabSession(t.client)
         with pytest.raises(BoardError, match="not a split-learning build") as e:
             sess.forward(0, 1, False, CodecSpec("sgq", 4), SHAPE)

@@ -23,10 +23,10 @@ from converter.pass_codegen import compile_pass
 from converter.tflite_reader import read_tflite
 from host_tools.board import protocol as P
 from host_tools.board.boards import get_board
-from host_tools.cli.video_cmds import pass_train
 from host_tools.errors import BoardError, OctoError
 from host_tools.video import run as V
 from host_tools.video.data import make_clip
+from host_tools.video.pass_model import pass_train
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 16

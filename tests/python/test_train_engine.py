@@ -21,7 +21,7 @@ from converter import train_plan
 from converter.ir import ConvertError
 from converter.train_plan import TrainConfig, make_plan, prepare_training
 from host_tools.board import protocol as P
-from host_tools.board.target import open_target
+from host_tools.board.target import open_train_target
 from host_tools.errors import BoardError
 from host_tools.services.state_blob import decode_weights
 from host_tools.services.training import TrainSession
@@ -50,7 +50,7 @@ def _steps(sess: TrainSession, x: np.ndarray, y: np.ndarray, scale: float, steps
 @pytest.fixture(scope="module")
 def host_int8(digits_dir: Path) -> Iterator[tuple[TrainSession, object]]:
     tb = prepare_training(digits_dir, TrainConfig("int8", BATCH, "all"), "host")
-    with open_target(tb, "host", say=lambda s: None, sanitize=True) as t:
+    with open_train_target(tb, "host", say=lambda s: None, sanitize=True) as t:
         yield TrainSession(t.client), tb
 
 
@@ -91,7 +91,7 @@ def test_one_step_gradients_match_tensorflow(digits_dir: Path, precision: str, i
     x, y, _, _, scale = _data(digits_dir)
     tb = prepare_training(digits_dir, TrainConfig(precision, BATCH, "all"), "host")
     lr = 1e-3 if precision == "fp32" else 0.02
-    with open_target(tb, "host", say=lambda s: None) as t:
+    with open_train_target(tb, "host", say=lambda s: None) as t:
         sess = TrainSession(t.client)
         sess.init(seed=5, init_random=bool(init), lac=False, prc=False, lr=lr, momentum=0.0, weight_decay=0.0,
                   input_scale=scale, prc_k=0.0, lac_l2=0.0)
@@ -116,7 +116,7 @@ def test_host_and_virtual_boards_train_bit_identically(digits_dir: Path, precisi
     tb = prepare_training(digits_dir, TrainConfig(precision, BATCH, "all"), "host")
     digests = {}
     for board in boards:
-        with open_target(tb, board, say=lambda s: None) as t:
+        with open_train_target(tb, board, say=lambda s: None) as t:
             sess = TrainSession(t.client)
             sess.init(seed=11, init_random=True, lac=True, prc=True, lr=0.05, momentum=0.9, weight_decay=1e-4,
                       input_scale=scale, prc_k=16.0, lac_l2=1e-4)
@@ -150,7 +150,7 @@ def test_weight_gradients_in_blocks_give_the_same_bits(digits_dir: Path, tmp_pat
         blocked = {la["name"]: la["chunk_oc"] for la in tb.plan["layers"]
                    if la["w_shape"] is not None and la["chunk_oc"] < la["oc"]}
         assert blocked == ({"conv1": 3, "conv2": 3, "conv3": 3, "fc": 4} if forced else {}), blocked
-        with open_target(tb, "host", say=lambda s: None, sanitize=True) as t:
+        with open_train_target(tb, "host", say=lambda s: None, sanitize=True) as t:
             sess = TrainSession(t.client)
             sess.init(seed=5, init_random=True, lac=True, prc=True, lr=0.05, momentum=0.9, weight_decay=1e-4,
                       input_scale=scale, prc_k=16.0, lac_l2=1e-4)
@@ -202,7 +202,7 @@ def test_resume_after_board_reset_is_bit_identical(digits_dir: Path, tmp_path: P
     opts = dict(epochs=2, seed=4, checkpoint_every=7)
 
     def run(out: Path, reset_at: int | None) -> tuple[dict, bytes]:
-        with open_target(tb, "host", say=lambda s: None) as t:
+        with open_train_target(tb, "host", say=lambda s: None) as t:
             if reset_at is not None:
                 orig = TrainSession.step
 
@@ -302,7 +302,7 @@ def test_exported_model_runs_in_tflm_with_the_boards_accuracy(digits_dir: Path, 
 
     x, y, xe, ye, _ = _data(digits_dir)
     tb = prepare_training(digits_dir, TrainConfig("int8", BATCH, "last:2"), "host")
-    with open_target(tb, "host", say=lambda s: None) as t:
+    with open_train_target(tb, "host", say=lambda s: None) as t:
         m = run_training(t, tb, (x, y), (xe, ye), TrainOptions(epochs=2, seed=0, lr=0.02), lambda s: None,
                          tmp_path / "run")
         blob = TrainSession(t.client).get_state()

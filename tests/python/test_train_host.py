@@ -263,7 +263,7 @@ class FakeClient:
 
 
 class FakeTarget:
-    """open_target's TrainTarget over a FakeBoard; restart() = power-cycle + reconnect."""
+    """open_train_target's Target over a FakeBoard; restart() = power-cycle + reconnect."""
 
     def __init__(self, board: FakeBoard | None = None, max_payload: int = 200, board_name: str = "virtual-m4",
                  real: bool = False) -> None:
@@ -655,8 +655,8 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
         return FakeBuild(d, dict(PLAN), cfg)
 
     @contextmanager
-    def open_target(tb: FakeBuild, board_name: str, port: str | None, say: Any) -> Iterator[FakeTarget]:
-        calls["open_target"] = (board_name, port)
+    def open_train_target(tb: FakeBuild, board_name: str, port: str | None, say: Any) -> Iterator[FakeTarget]:
+        calls["open_train_target"] = (board_name, port)
         target.board_name = board_name
         yield target
 
@@ -678,7 +678,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
     export_mod = types.ModuleType("converter.train_export")
     export_mod.export_tflite = export_tflite  # type: ignore[attr-defined]
     target_mod = types.ModuleType("host_tools.board.target")
-    target_mod.open_target = open_target  # type: ignore[attr-defined]
+    target_mod.open_train_target = open_train_target  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "converter.train_plan", plan_mod)
     monkeypatch.setitem(sys.modules, "converter.train_export", export_mod)
     monkeypatch.setitem(sys.modules, "host_tools.services.state_blob", blob_mod)
@@ -706,7 +706,7 @@ def test_octo_train_and_export_commands(tmp_path: Path, monkeypatch: pytest.Monk
         doc = json.loads(cap.out)
         assert doc["schema"] == "octo.train/1" and METRIC_KEYS <= set(doc)
         assert (doc["board"], doc["target"], doc["model"]) == ("host", "host", str(model))
-        assert calls["open_target"] == ("host", None) and calls["prepare"][2] == "host"
+        assert calls["open_train_target"] == ("host", None) and calls["prepare"][2] == "host"
         assert "final eval accuracy" in cap.err and "peak training SRAM 4,321 B" in cap.err
         assert Path(doc["checkpoint"]) == model / "train" / "int8-b8-all" / "run" / "checkpoint.json"
 
