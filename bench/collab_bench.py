@@ -81,10 +81,12 @@ def _data(model_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
 def collab_run(model_dir: Path, board: str, setting: str, seed: int, epochs: int, work: Path, *,
                init: str, lr: float, train_n: int | None = None, eval_n: int | None = None) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
+    from host_tools.board.boards import sram_budget
     from host_tools.collab.run import CollabOptions, open_boards, run_collab
     from host_tools.services.collab import CodecSpec
 
-    tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split=SPLIT), board)
+    tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split=SPLIT), board,
+                          sram_bytes=sram_budget(board))
     (x, y), (xe, ye) = _data(model_dir)
     if train_n:
         x, y = x[:train_n], y[:train_n]
@@ -205,7 +207,7 @@ CODEC_ALONE = [("ds_cnn", "relu1"), ("ds_cnn", "pw2_relu"), ("mobilenet_v1_025",
 
 
 def codec_alone(n: int) -> dict[str, Any]:
-    from host_tools.cli.codec_cmds import run_bench
+    from host_tools.sgq.bench import run_bench
 
     out: dict[str, Any] = {}
     for module, layer in CODEC_ALONE:

@@ -66,7 +66,7 @@ def bench_one(name: str, board_name: str, work: Path) -> dict[str, object]:
     from converter.pipeline import convert
     from host_tools.board.boards import get_board
     from host_tools.model.bench import bench_model
-    from host_tools.services.inference import load_local_model
+    from host_tools.model.folder import load_local_model
 
     model = build_layer(name)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])

@@ -124,7 +124,7 @@ def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: in
     from host_tools.train.run import compute_input_scale, quantize_samples
 
     cfg = TrainConfig(precision, batch, "all")
-    tb = prepare_training(model_dir, cfg, board, check=False)
+    tb = prepare_training(model_dir, cfg, board)
     fits = tb.plan["arena_bytes"] + 32 * 1024 <= {"virtual-m4": 256 * 1024, "virtual-m7": 320 * 1024}[board]
     shape = tuple(tb.plan["input_shape"])
     rng = np.random.default_rng(0)

@@ -39,7 +39,8 @@ def main() -> int:
     from host_tools.board.boards import get_board
     from host_tools.board.pio import build_firmware
     from host_tools.model.bench import bench_model
-    from host_tools.services.inference import board_session, load_local_model
+    from host_tools.model.folder import load_local_model
+    from host_tools.services.inference import board_session
 
     results = []
     for name in args.models.split(","):

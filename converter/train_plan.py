@@ -537,18 +537,18 @@ def check_fits(plan: dict[str, Any], board_name: str, sram_bytes: int) -> None:
         "or a board with more SRAM")
 
 
-def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str, *, check: bool = True) -> TrainBuild:
-    """Writes <model_dir>/train/<config-id>/{train_model.c, train_plan.json}; checks the board's SRAM
-    (check=False: benchmarks that link a speed-only budget)."""
+def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str, *,
+                     sram_bytes: int | None = None) -> TrainBuild:
+    """Writes <model_dir>/train/<config-id>/{train_model.c, train_plan.json}; refuses, with the numbers, a plan
+    that does not fit sram_bytes (the board's SRAM budget; None: no check, e.g. the native trainer or a
+    benchmark that links a speed-only budget)."""
     model_path = model_dir / "model.tflite"
     if not model_path.exists():
         raise ConvertError(f"{model_dir} holds no converted model (no model.tflite); "
                            f"run `octo convert <model> -o {model_dir}` first")
     plan, code = make_plan(model_path.read_bytes(), cfg, model_dir.name)
-    if board_name != "host" and check:
-        from host_tools.board.boards import get_board  # noqa: PLC0415
-
-        check_fits(plan, board_name, get_board(board_name).sram_bytes)
+    if sram_bytes is not None:
+        check_fits(plan, board_name, sram_bytes)
     out = model_dir / "train" / cfg.config_id
     out.mkdir(parents=True, exist_ok=True)
     _write_if_changed(out / "train_model.c", code)

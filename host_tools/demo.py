@@ -28,7 +28,7 @@ from pathlib import Path
 
 from converter import toollog
 from host_tools.board import protocol as P
-from host_tools.board.boards import Board
+from host_tools.board.boards import Board, sram_budget
 from host_tools.errors import OctoError
 
 
@@ -91,9 +91,10 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
 
     from converter.pipeline import convert  # noqa: PLC0415
     from host_tools.model.bench import bench_session, plot_layers  # noqa: PLC0415
+    from host_tools.model.folder import load_local_model  # noqa: PLC0415
     from host_tools.model.report import show_report  # noqa: PLC0415
     from host_tools.paths import repo_root  # noqa: PLC0415
-    from host_tools.services.inference import board_session, load_local_model  # noqa: PLC0415
+    from host_tools.services.inference import board_session  # noqa: PLC0415
 
     _stage(4, "Convert the digits CNN (scikit-learn digits) to INT8 + generated C")
     model_dir = out_dir / "digits"
@@ -144,7 +145,8 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
     blob = b""
     int8_tb = None
     for precision, target in (("int8", board.name), ("fp32", "host")):
-        tb = prepare_training(model_dir, TrainConfig(precision, 16, "last:2"), target)
+        tb = prepare_training(model_dir, TrainConfig(precision, 16, "last:2"), target,
+                              sram_bytes=sram_budget(target))
         train_xy = load_dataset(model_dir / "train.npz", tb.plan)
         eval_xy = load_dataset(model_dir / "eval.npz", tb.plan)
         where = board.name if target != "host" else "the host (same C engine, natively: the FP32 baseline)"
@@ -219,7 +221,8 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     _stage(7, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
     say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "digits"
-    tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), board.name)
+    tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), board.name,
+                          sram_bytes=board.sram_bytes)
     with np.load(model_dir / "train.npz") as d:
         train_xy = (d["x"][:DEMO_COLLAB_TRAIN], d["y"][:DEMO_COLLAB_TRAIN])
     with np.load(model_dir / "eval.npz") as d:

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from host_tools.cli.codec_cmds import error_metrics, run_bench
 from host_tools.sgq import codec as S
+from host_tools.sgq.bench import error_metrics, run_bench
 
 # -- numpy data sets (deterministic) ------------------------------------------------------------------
 

@@ -83,3 +83,8 @@ def get_board(name: str) -> Board:
     except KeyError:
         known = ", ".join(BOARDS)
         raise OctoError(f"unknown board {name!r}; known boards: {known} (see `octo boards`)") from None
+
+
+def sram_budget(name: str) -> int | None:
+    """The SRAM a training or model build must fit on this target; None for "host" (the native process)."""
+    return None if name == "host" else get_board(name).sram_bytes

@@ -4,7 +4,10 @@ Wire format (docs/PROTOCOL.md): a raw frame is
 ``version u8 | type u8 | req_id u16 | length u16 | payload | crc32 u32``
 (little-endian, CRC-32 as ``zlib.crc32`` over everything before it),
 COBS-encoded and terminated by one 0x00 byte. This module is the single
-Python implementation; the C one lives in firmware/src/common.
+Python implementation of the framing, the message and status tables and the
+core messages (HELLO, PING, TELEMETRY, ERROR); each service's payloads are
+encoded and decoded in host_tools/services/. The C side lives in the
+firmware's link folder.
 """
 
 from __future__ import annotations
@@ -308,7 +311,7 @@ class Hello:
 HELLO_FIXED = struct.Struct("<BBBBHHIIIIIIII")
 
 
-def _take_str(buf: bytes, pos: int) -> tuple[str, int]:
+def take_str(buf: bytes, pos: int) -> tuple[str, int]:
     if pos >= len(buf):
         raise ValueError("payload truncated inside a string")
     n = buf[pos]
@@ -323,9 +326,9 @@ def parse_hello(payload: bytes) -> Hello:
     (proto, major, minor, patch, max_payload, _res, features, cpu_hz, timer_hz, sram, flash, ram_used,
      flash_used, cpuid) = HELLO_FIXED.unpack_from(payload)
     pos = HELLO_FIXED.size
-    board, pos = _take_str(payload, pos)
-    cpu, pos = _take_str(payload, pos)
-    build, pos = _take_str(payload, pos)
+    board, pos = take_str(payload, pos)
+    cpu, pos = take_str(payload, pos)
+    build, pos = take_str(payload, pos)
     if pos >= len(payload) or pos + 1 + payload[pos] > len(payload):
         raise ValueError("HELLO payload truncated")
     messages = tuple(payload[pos + 1 : pos + 1 + payload[pos]])
@@ -379,39 +382,3 @@ def parse_telemetry(payload: bytes) -> dict[str, int | float]:
     return out
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """MODEL_INFO response: the model linked into the firmware."""
-
-    name: str
-    fingerprint: int
-    arena_bytes: int
-    input_bytes: int
-    output_bytes: int
-    input_scale: float
-    input_zero_point: int
-    output_scale: float
-    output_zero_point: int
-    n_layers: int
-    layers: tuple[tuple[str, str, int], ...]  # (op, name, macs) for the layers that fit the reply
-
-
-MODEL_INFO_FIXED = struct.Struct("<IIIfiifIIII")
-
-
-def parse_model_info(payload: bytes) -> ModelInfo:
-    if len(payload) < MODEL_INFO_FIXED.size:
-        raise ValueError(f"MODEL_INFO payload of {len(payload)} bytes is shorter than {MODEL_INFO_FIXED.size}")
-    (arena, in_b, out_b, in_s, in_zp, out_s, out_zp, n_layers, _reserved, listed,
-     fingerprint) = MODEL_INFO_FIXED.unpack_from(payload)
-    pos = MODEL_INFO_FIXED.size
-    name, pos = _take_str(payload, pos)
-    layers = []
-    for _ in range(listed):
-        if pos + 4 > len(payload):
-            raise ValueError("MODEL_INFO layer list truncated")
-        (macs,) = struct.unpack_from("<I", payload, pos)
-        op, pos = _take_str(payload, pos + 4)
-        lname, pos = _take_str(payload, pos)
-        layers.append((op, lname, macs))
-    return ModelInfo(name, fingerprint, arena, in_b, out_b, in_s, in_zp, out_s, out_zp, n_layers, tuple(layers))

@@ -60,7 +60,9 @@ def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild
     if not args.split:
         raise OctoError("--split is required: the name of the last layer the boards run (e.g. conv2)")
     cfg = TrainConfig(precision="int8", batch=args.batch, update=args.update, split=args.split)
-    return prepare_training(model_dir, cfg, board_name)
+    from host_tools.board.boards import sram_budget  # noqa: PLC0415
+
+    return prepare_training(model_dir, cfg, board_name, sram_bytes=sram_budget(board_name))
 
 
 def cmd_collab(args: argparse.Namespace) -> int:

@@ -55,7 +55,8 @@ def _load_inputs(path: str, model) -> tuple[np.ndarray, np.ndarray | None]:
 def cmd_infer(args: argparse.Namespace) -> int:
     import numpy as np  # noqa: PLC0415
 
-    from host_tools.services.inference import board_session, load_local_model, run_on_host  # noqa: PLC0415
+    from host_tools.model.folder import load_local_model, run_on_host  # noqa: PLC0415
+    from host_tools.services.inference import board_session  # noqa: PLC0415
 
     out = Output(args.json)
     model = load_local_model(Path(args.model))
@@ -92,7 +93,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from host_tools.model.bench import bench_model, plot_layers  # noqa: PLC0415
-    from host_tools.services.inference import load_local_model  # noqa: PLC0415
+    from host_tools.model.folder import load_local_model  # noqa: PLC0415
 
     out = Output(args.json)
     model = load_local_model(Path(args.model))

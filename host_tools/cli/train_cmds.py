@@ -55,7 +55,9 @@ def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
 
     model_dir = _model_dir(args)
     cfg = TrainConfig(precision=args.precision, batch=args.batch, update=args.update)
-    return prepare_training(model_dir, cfg, board_name)
+    from host_tools.board.boards import sram_budget  # noqa: PLC0415
+
+    return prepare_training(model_dir, cfg, board_name, sram_bytes=sram_budget(board_name))
 
 
 def _default_file(flag: str | None, model_dir: Path, name: str) -> Path | None:

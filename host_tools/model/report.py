@@ -22,7 +22,7 @@ def _fits(report: dict, board_name: str, fw_static: int) -> dict[str, object]:
 def show_report(model_dir: Path, board: str | None, firmware_ram: int, say: Callable[[str], None]) -> dict[str, Any]:
     """Print the report of a converted model folder with say; returns the octo.report/1 document.
     board: only that board's fit (default every board); firmware_ram: RAM besides the arena."""
-    from host_tools.services.inference import load_local_model  # noqa: PLC0415
+    from host_tools.model.folder import load_local_model  # noqa: PLC0415
 
     model = load_local_model(model_dir)
     rep = model.report

@@ -1,75 +1,19 @@
-"""Running a converted model: natively (--target host) or on a board over serial."""
+"""The inference service's messages (MODEL_INFO, SET_INPUT, INVOKE, GET_OUTPUT, INFER; docs/PROTOCOL.md): every
+layout encoded and decoded here, as a session on a board that runs a converted model."""
 
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from host_tools.board import protocol as P
 from host_tools.board.boards import Board
 from host_tools.errors import OctoError
-
-
-@dataclass(frozen=True)
-class LocalModel:
-    """A folder written by `octo convert`."""
-
-    path: Path
-    report: dict
-    fingerprint: int
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.report["input"]["shape"])
-
-    @property
-    def input_size(self) -> int:
-        return int(np.prod(self.input_shape))
-
-    @property
-    def output_size(self) -> int:
-        return int(np.prod(self.report["output"]["shape"]))
-
-    def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float inputs (NHWC, model units) -> int8 with the model's input parameters."""
-        from converter.pipeline import quantize_inputs  # noqa: PLC0415
-
-        want = tuple(self.input_shape[1:])
-        if x.dtype == np.int8:
-            raise OctoError("inputs must be float32 in model units ('x' in the .npz), not int8")
-        if tuple(x.shape[1:]) != want:
-            if x.ndim == len(want) and tuple(x.shape) == want:
-                x = x[None, ...]
-            else:
-                raise OctoError(f"input has shape {tuple(x.shape)}; the model expects [N, {', '.join(map(str, want))}]")
-        return quantize_inputs(x, self.report["input"]["scale"], self.report["input"]["zero_point"])
-
-    def dequantize(self, y: np.ndarray) -> np.ndarray:
-        o = self.report["output"]
-        return (y.astype(np.float32) - o["zero_point"]) * np.float32(o["scale"])
-
-
-def load_local_model(path: Path) -> LocalModel:
-    import json  # noqa: PLC0415
-
-    rep = path / "report.json"
-    tfl = path / "model.tflite"
-    if not rep.exists() or not tfl.exists() or not (path / "octo" / "model.c").exists():
-        raise OctoError(f"{path} is not a converted model folder (needs report.json, model.tflite, octo/model.c)",
-                        hint=f"run `octo convert <model> -o {path}`")
-    return LocalModel(path, json.loads(rep.read_text()), zlib.crc32(tfl.read_bytes()))
-
-
-def run_on_host(model: LocalModel, xq: np.ndarray) -> np.ndarray:
-    from converter.hostbuild import build_host_runner, run_host  # noqa: PLC0415
-
-    return run_host(build_host_runner(model.path / "octo"), xq, model.output_size)
+from host_tools.model.folder import LocalModel
 
 
 class BoardSession:
@@ -83,7 +27,7 @@ class BoardSession:
             raise OctoError(f"the firmware on {client.port} has no model linked",
                             hint=f"build and flash it with this model: `octo flash --board {hello.board} "
                                  f"--model {model.path}`")
-        self.info = P.parse_model_info(client.request(P.MSG_MODEL_INFO))
+        self.info = parse_model_info(client.request(P.MSG_MODEL_INFO))
         if self.info.fingerprint != model.fingerprint:
             raise OctoError(f"the board runs model {self.info.name!r} (fingerprint 0x{self.info.fingerprint:08x}), "
                             f"not {model.path} (0x{model.fingerprint:08x})",
@@ -137,3 +81,41 @@ def board_session(board: Board, model: LocalModel, port: str | None = None, *,
 
     with open_model_client(board, model.path, port, say=say) as client:
         yield BoardSession(client, model)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """MODEL_INFO response: the model linked into the firmware."""
+
+    name: str
+    fingerprint: int
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    n_layers: int
+    layers: tuple[tuple[str, str, int], ...]  # (op, name, macs) for the layers that fit the reply
+
+
+MODEL_INFO_FIXED = struct.Struct("<IIIfiifIIII")
+
+
+def parse_model_info(payload: bytes) -> ModelInfo:
+    if len(payload) < MODEL_INFO_FIXED.size:
+        raise ValueError(f"MODEL_INFO payload of {len(payload)} bytes is shorter than {MODEL_INFO_FIXED.size}")
+    (arena, in_b, out_b, in_s, in_zp, out_s, out_zp, n_layers, _reserved, listed,
+     fingerprint) = MODEL_INFO_FIXED.unpack_from(payload)
+    pos = MODEL_INFO_FIXED.size
+    name, pos = P.take_str(payload, pos)
+    layers = []
+    for _ in range(listed):
+        if pos + 4 > len(payload):
+            raise ValueError("MODEL_INFO layer list truncated")
+        (macs,) = struct.unpack_from("<I", payload, pos)
+        op, pos = P.take_str(payload, pos + 4)
+        lname, pos = P.take_str(payload, pos)
+        layers.append((op, lname, macs))
+    return ModelInfo(name, fingerprint, arena, in_b, out_b, in_s, in_zp, out_s, out_zp, n_layers, tuple(layers))

@@ -241,7 +241,8 @@ def table(pass_sum: dict[str, Any] | None, dense_sum: dict[str, Any] | None) -> 
 
 def _dense_run(model_dir: Path, xq: Any, board_name: str, port: str | None
                ) -> tuple[list[Any], list[int], list[list[int]], Any]:
-    from host_tools.services.inference import board_session, load_local_model  # noqa: PLC0415
+    from host_tools.model.folder import load_local_model  # noqa: PLC0415
+    from host_tools.services.inference import board_session  # noqa: PLC0415
 
     model = load_local_model(model_dir)
     board = get_board(board_name)
@@ -304,7 +305,7 @@ def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: st
         raise OctoError(f"{model_dir} is a dense model; pass --dense for the dense baseline, or train gates with "
                         f"`octo pass-train {model_dir} --video CLIP.npz -o DIR` and run DIR")
     if dense_dir is not None:
-        from host_tools.services.inference import load_local_model  # noqa: PLC0415
+        from host_tools.model.folder import load_local_model  # noqa: PLC0415
 
         dm = load_local_model(dense_dir)
         xq_d = quantize_frames(frames, dm.report)

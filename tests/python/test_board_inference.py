@@ -10,7 +10,8 @@ import pytest
 from converter.pipeline import convert
 from converter.tflm import tflm_run
 from host_tools.board.boards import get_board
-from host_tools.services.inference import board_session, load_local_model, run_on_host
+from host_tools.model.folder import load_local_model, run_on_host
+from host_tools.services.inference import board_session
 
 
 @pytest.fixture(scope="module")

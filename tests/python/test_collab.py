@@ -16,6 +16,7 @@ import pytest
 from converter.ir import ConvertError
 from converter.train_plan import TrainBuild, TrainConfig, prepare_training
 from host_tools.board import protocol as P
+from host_tools.board.boards import get_board
 from host_tools.board.target import open_train_target
 from host_tools.collab.run import CollabOptions, open_boards, run_collab
 from host_tools.errors import BoardError
@@ -429,7 +430,8 @@ def test_range_coding_is_lossless_in_training(digits_dir: Path, split_build: Tra
 def test_host_and_virtual_m4_keep_bit_identical_device_state(digits_dir: Path, entropy: bool) -> None:
     """The same steps (SGQ features out, SGQ gradients in) on the native build and on virtual-m4: the same
     payload bytes every step and the same state blob."""
-    tb = prepare_training(digits_dir, TrainConfig("int8", BATCH, "all", split="conv2"), "virtual-m4")
+    tb = prepare_training(digits_dir, TrainConfig("int8", BATCH, "all", split="conv2"), "virtual-m4",
+                          sram_bytes=get_board("virtual-m4").sram_bytes)
     x, y, _, _, scale = _data(digits_dir)
     spec = CodecSpec("sgq", 4, entropy=entropy)
     runs = {}

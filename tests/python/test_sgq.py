@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 from converter import firmware_sources as fws
-from host_tools.cli.codec_cmds import SCHEMA, cmd_codec_bench, error_metrics, run_bench
+from host_tools.cli.codec_cmds import SCHEMA, cmd_codec_bench
 from host_tools.errors import OctoError
 from host_tools.sgq import codec as S
+from host_tools.sgq.bench import error_metrics, run_bench
 from tests.sgq_measure import digits_conv_features, heavy_tailed_gradients
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,6 +21,7 @@ from converter import train_plan
 from converter.ir import ConvertError
 from converter.train_plan import TrainConfig, make_plan, prepare_training
 from host_tools.board import protocol as P
+from host_tools.board.boards import get_board
 from host_tools.board.target import open_train_target
 from host_tools.errors import BoardError
 from host_tools.services.state_blob import decode_weights
@@ -230,7 +231,8 @@ def test_resume_after_board_reset_is_bit_identical(digits_dir: Path, tmp_path: P
 
 def test_plan_too_big_for_the_board_is_refused_with_numbers(digits_dir: Path) -> None:
     with pytest.raises(ConvertError) as e:
-        prepare_training(digits_dir, TrainConfig("fp32", 128, "all"), "virtual-m3")
+        prepare_training(digits_dir, TrainConfig("fp32", 128, "all"), "virtual-m3",
+                         sram_bytes=get_board("virtual-m3").sram_bytes)
     msg = str(e.value)
     assert "needs" in msg and "B of SRAM" in msg and "activations" in msg and "virtual-m3 has 131,072 B" in msg
     assert "--batch" in msg

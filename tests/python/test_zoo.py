@@ -13,7 +13,7 @@ import pytest
 
 from converter.pipeline import convert
 from converter.tflm import tflm_run
-from host_tools.services.inference import load_local_model, run_on_host
+from host_tools.model.folder import load_local_model, run_on_host
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
