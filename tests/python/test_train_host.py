@@ -30,6 +30,7 @@ from host_tools.board.client import LinkCounters
 from host_tools.cli import build_parser
 from host_tools.cli import main as octo_main
 from host_tools.errors import BoardError, LinkError, OctoError
+from host_tools.services import training as TS
 from host_tools.train import run as T
 
 ELEMS, CLASSES, BATCH = 16, 3, 8
@@ -122,11 +123,11 @@ class FakeBoard:
         name = P.MESSAGE_NAMES[t]
         if t == P.MSG_TRAIN_INFO:
             h = self._hdr()
-            return T.INFO_FIXED.pack(self.plan["fingerprint"], self.plan["config_crc"], 0, 2, BATCH, ELEMS, CLASSES,
+            return TS.INFO_FIXED.pack(self.plan["fingerprint"], self.plan["config_crc"], 0, 2, BATCH, ELEMS, CLASSES,
                                      STATE_BYTES, self.plan["arena_bytes"], h[3] if self.valid else 0,
                                      int(self.valid)) + bytes(4)
         if t == P.MSG_TRAIN_INIT:
-            seed, init, flags, _, lr, mom, wd, iscale, prc_k, lac_l2 = T.INIT_REQ.unpack(pl)
+            seed, init, flags, _, lr, mom, wd, iscale, prc_k, lac_l2 = TS.INIT_REQ.unpack(pl)
             rng = np.random.default_rng(seed if init else 1234)
             params = np.zeros(2 * N_PARAMS, np.float32)
             params[: CLASSES * ELEMS] = rng.uniform(-0.1, 0.1, CLASSES * ELEMS)
@@ -136,7 +137,7 @@ class FakeBoard:
             self.valid = True
             return struct.pack("<I", STATE_BYTES)
         if t == P.MSG_TRAIN_LOAD:
-            first, count = T.LOAD_HEAD.unpack_from(pl)
+            first, count = TS.LOAD_HEAD.unpack_from(pl)
             if len(pl) != 4 + count * (1 + ELEMS):
                 raise _err(name, -10, "bad length")
             labels = np.frombuffer(pl, np.uint8, count, 4)
@@ -146,10 +147,10 @@ class FakeBoard:
             self.x[first : first + count] = np.frombuffer(pl, np.int8, count * ELEMS, 4 + count).reshape(count, ELEMS)
             return struct.pack("<H", count)
         if t == P.MSG_TRAIN_STEP:
-            step, n = T.STEP_REQ.unpack_from(pl)
-            if len(pl) == T.STEP_REQ.size + 4:        # the optional learning rate, kept in the state
+            step, n = TS.STEP_REQ.unpack_from(pl)
+            if len(pl) == TS.STEP_REQ.size + 4:        # the optional learning rate, kept in the state
                 h = self._hdr()
-                h[8] = struct.unpack_from("<f", pl, T.STEP_REQ.size)[0]
+                h[8] = struct.unpack_from("<f", pl, TS.STEP_REQ.size)[0]
                 HEADER.pack_into(self.blob, 0, *h)
             if step in self.reset_at_step:
                 if not self.reset_every_time:
@@ -178,11 +179,11 @@ class FakeBoard:
             p[N_PARAMS:] = v
             self._store(p, step + 1)
             self.steps_executed += 1
-            return T.STEP_RESP.pack(step + 1, loss, correct, n, 100 * n)
+            return TS.STEP_RESP.pack(step + 1, loss, correct, n, 100 * n)
         if t == P.MSG_TRAIN_PROFILE:
             return bytes([2]) + struct.pack("<8I", *range(1, 9))
         if t == P.MSG_EVAL:
-            (n,) = T.EVAL_REQ.unpack(pl)
+            (n,) = TS.EVAL_REQ.unpack(pl)
             if self.evals in self.reset_at_eval:
                 self.reset()
             self.evals += 1
@@ -192,9 +193,9 @@ class FakeBoard:
             y = self.y[:n]
             loss = float(-np.mean(np.log(prob[np.arange(n), y])))
             pred = prob.argmax(1).astype(np.uint8)
-            return T.EVAL_RESP.pack(loss, int((pred == y).sum()), n, 50 * n) + pred.tobytes()
+            return TS.EVAL_RESP.pack(loss, int((pred == y).sum()), n, 50 * n) + pred.tobytes()
         if t == P.MSG_GET_WEIGHTS:
-            off, n = T.GET_REQ.unpack(pl)
+            off, n = TS.GET_REQ.unpack(pl)
             if off + n > STATE_BYTES:
                 raise _err(name, -1, "range outside the state blob")
             return bytes(self.blob[off : off + n])
@@ -207,7 +208,7 @@ class FakeBoard:
             self.blob[off : off + len(data)] = data
             return struct.pack("<I", off + len(data))
         if t == P.MSG_COMMIT_WEIGHTS:
-            total, crc = T.COMMIT_REQ.unpack(pl)
+            total, crc = TS.COMMIT_REQ.unpack(pl)
             self.valid = False
             if total != STATE_BYTES:
                 raise _err(name, P.E_STATE, "wrong length")
@@ -248,7 +249,7 @@ class FakeClient:
             raise LinkError(f"payload of {len(payload)} bytes exceeds {self.max_payload}")
         if self.dead:
             raise LinkError("fake link is dead")
-        if msg_type == P.MSG_TRAIN_STEP and self.interrupt_at_step == T.STEP_REQ.unpack_from(payload)[0]:
+        if msg_type == P.MSG_TRAIN_STEP and self.interrupt_at_step == TS.STEP_REQ.unpack_from(payload)[0]:
             self.interrupt_at_step = None
             raise KeyboardInterrupt
         self.frames.append((msg_type, len(payload)))
@@ -363,7 +364,7 @@ def test_session_chunks_every_frame_within_max_payload() -> None:
     board = FakeBoard()
     client = FakeClient(board, max_payload=64)
     client.hello()
-    s = T.TrainSession(client)
+    s = TS.TrainSession(client)
     assert s.init(3, False, True, True, 0.1, 0.9, 0.0, 0.02, 3.0, 1e-4) == STATE_BYTES
     xq = np.arange(BATCH * ELEMS, dtype=np.int64).reshape(BATCH, 4, 4, 1).astype(np.int8)
     s.load(0, np.array([0, 1, 2, 0, 1, 2, 0, 1]), xq)
@@ -397,7 +398,7 @@ def test_short_reply_is_a_clear_error() -> None:
             return b"\x00" * 5
 
     with pytest.raises(OctoError, match=r"malformed TRAIN_INFO reply \(5 bytes, expected 33\)"):
-        T.TrainSession(Short(FakeBoard())).info()
+        TS.TrainSession(Short(FakeBoard())).info()
 
 
 # -- checkpoints ---------------------------------------------------------------------------------
@@ -648,8 +649,10 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
     """converter.train_plan / train_export and host_tools.board.target replaced by fakes."""
     calls: dict[str, Any] = {}
 
-    def prepare_training(model_dir: Path, cfg: FakeConfig, board_name: str) -> FakeBuild:
+    def prepare_training(model_dir: Path, cfg: FakeConfig, board_name: str, *,
+                         sram_bytes: int | None = None) -> FakeBuild:
         calls["prepare"] = (model_dir, cfg, board_name)
+        calls["sram_bytes"] = sram_bytes
         d = model_dir / "train" / cfg.config_id
         d.mkdir(parents=True, exist_ok=True)
         return FakeBuild(d, dict(PLAN), cfg)
@@ -694,7 +697,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
 
 def test_octo_train_and_export_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    from host_tools.cli import train_cmds
+    from host_tools.train import export
 
     target = FakeTarget()
     with _fake_modules(monkeypatch, target, tmp_path) as calls:
@@ -710,7 +713,7 @@ def test_octo_train_and_export_commands(tmp_path: Path, monkeypatch: pytest.Monk
         assert "final eval accuracy" in cap.err and "peak training SRAM 4,321 B" in cap.err
         assert Path(doc["checkpoint"]) == model / "train" / "int8-b8-all" / "run" / "checkpoint.json"
 
-        monkeypatch.setattr(train_cmds, "tflite_accuracy", lambda model, src, x, y: 0.875)
+        monkeypatch.setattr(export, "tflite_accuracy", lambda model, src, x, y: 0.875)
         out = tmp_path / "tuned.tflite"
         rc = octo_main(["export", str(model), "--target", "host", "--batch", "8", "-o", str(out), "--json", "-"])
         cap = capsys.readouterr()
