@@ -24,6 +24,7 @@ import numpy as np
 
 from converter import toollog
 from converter.codegen import CompiledModel, compile_graph
+from converter.datafile import load_samples
 from converter.ir import ConvertError
 from converter.tflite_reader import parse_tflite
 
@@ -48,20 +49,6 @@ def load_recipe(path: Path) -> Any:
     return mod.make()
 
 
-def load_npz(path: Path, need_y: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(path) as data:
-            if "x" not in data:
-                raise ConvertError(f"{path} has no array 'x' (float32 NHWC samples); keys: {sorted(data.keys())}")
-            x = np.asarray(data["x"], np.float32)
-            y = np.asarray(data["y"]) if "y" in data else None
-    except (OSError, ValueError) as exc:
-        raise ConvertError(f"cannot read {path}: {exc}") from None
-    if need_y and y is None:
-        raise ConvertError(f"{path} has no labels 'y'")
-    return x, y
-
-
 def _source_to_tflite(src: Path, calib: Path | None, say: Callable[[str], None]) -> tuple[bytes, Any]:
     """Returns (INT8 .tflite bytes, recipe or None)."""
     from converter.quantize import quantize_keras  # noqa: PLC0415
@@ -73,29 +60,39 @@ def _source_to_tflite(src: Path, calib: Path | None, say: Callable[[str], None])
     if src.suffix == ".py":
         say(f"building recipe {src.name} (trains on its data; seconds) ...")
         recipe = load_recipe(src)
-        x_cal = load_npz(calib)[0] if calib else recipe.calib
+        x_cal = load_samples(calib, role="calibration")[0] if calib else recipe.calib
         say("quantizing to full-integer INT8 ...")
         return quantize_keras(recipe.model, x_cal), recipe
     if calib is None:
         raise ConvertError(f"{src} is a float model: pass --calib FILE.npz with representative inputs 'x' "
                            "(a few hundred samples) for INT8 quantization")
-    x_cal, _ = load_npz(calib)
+    if not (src.is_dir() or src.suffix in (".keras", ".h5")):
+        raise ConvertError(f"don't know how to convert {src}: expected a recipe .py, .keras, .h5, a SavedModel "
+                           "folder or an INT8 .tflite")
+    _check_model_file(src)
+    x_cal, _ = load_samples(calib, role="calibration")
+    from converter.quantize import quantize_file  # noqa: PLC0415
+
+    say(f"checking the ops of {src.name}, then quantizing to full-integer INT8 (in a separate process) ...")
+    return quantize_file(src, x_cal), None
+
+
+def _check_model_file(src: Path) -> None:
+    """A model file is what its name says before TensorFlow sees it (Keras's own message for a non-zip .keras
+    is 'File not found')."""
+    import zipfile  # noqa: PLC0415
+
     if src.is_dir():
-        from converter.quantize import quantize_saved_model  # noqa: PLC0415
-
-        say("quantizing SavedModel to full-integer INT8 ...")
-        return quantize_saved_model(str(src), x_cal), None
-    if src.suffix in (".keras", ".h5"):
-        import keras  # noqa: PLC0415
-
-        try:
-            model = keras.models.load_model(src, compile=False)
-        except Exception as exc:  # keras raises many types for bad files
-            raise ConvertError(f"cannot load Keras model {src}: {str(exc).splitlines()[0]}") from None
-        say("quantizing to full-integer INT8 ...")
-        return quantize_keras(model, x_cal), None
-    raise ConvertError(f"don't know how to convert {src}: expected a recipe .py, .keras, .h5, a SavedModel "
-                       "folder or an INT8 .tflite")
+        if not (src / "saved_model.pb").exists() and not (src / "saved_model.pbtxt").exists():
+            raise ConvertError(f"{src} is a folder without saved_model.pb: not a TensorFlow SavedModel")
+        return
+    if src.suffix == ".keras" and not zipfile.is_zipfile(src):
+        raise ConvertError(f"{src} is not a Keras model file (a .keras file is a zip archive written by "
+                           "model.save('name.keras')); re-save the model")
+    if src.suffix == ".h5":
+        with src.open("rb") as fh:
+            if fh.read(8) != b"\x89HDF\r\n\x1a\n":
+                raise ConvertError(f"{src} is not an HDF5 file (a legacy Keras .h5 model); re-save the model")
 
 
 def quantize_inputs(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -148,6 +145,12 @@ def convert(source: Path, out: Path, *, calib: Path | None = None,
     model, recipe = _source_to_tflite(source, calib, say)
     name = recipe.name if recipe is not None else source.stem
     graph = parse_tflite(model, str(source))
+    if source.suffix == ".tflite":
+        if graph.inputs and graph.input.dtype == "float32":
+            raise ConvertError(f"{source} is a float .tflite: Octo converts INT8 .tflite files, and TFLite cannot "
+                               "quantize a .tflite; convert the Keras model or SavedModel it came from with --calib")
+        if calib is not None:
+            say(f"note: --calib is not used: {source.name} is already quantized")
     say(f"generating C for {len(graph.ops)} ops ...")
     cm = compile_graph(graph, name, zlib.crc32(model))
     from converter.tflm import tflm_arena_bytes  # noqa: PLC0415

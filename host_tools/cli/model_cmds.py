@@ -46,10 +46,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _load_inputs(path: str, model) -> tuple[np.ndarray, np.ndarray | None]:
-    from converter.pipeline import load_npz  # noqa: PLC0415
+    from converter.datafile import load_samples, saturation  # noqa: PLC0415
 
-    x, y = load_npz(Path(path))
-    return model.quantize(x), y
+    x, y = load_samples(Path(path), role="input")
+    xq = model.quantize(x)
+    sat = saturation(x, model.report["input"]["scale"], model.report["input"]["zero_point"])
+    if sat > 0.01:
+        _say(f"warning: {100 * sat:.1f}% of the input values in {path} lie outside the model's input range and "
+             "saturate at INT8 quantization: are they in the units the model was trained on?")
+    return xq, y
 
 
 def cmd_infer(args: argparse.Namespace) -> int:

@@ -138,13 +138,13 @@ def print_summary(out: Output, m: dict[str, Any]) -> None:
 def _calibration(args: argparse.Namespace, model_dir: Path, eval_path: Path | None) -> np.ndarray:
     import numpy as np  # noqa: PLC0415
 
-    from converter.pipeline import load_npz  # noqa: PLC0415
+    from converter.datafile import load_samples  # noqa: PLC0415
 
     path = _default_file(getattr(args, "data", None), model_dir, "train.npz") or eval_path
     if path is None:
         raise OctoError("export needs representative inputs to quantize the trained model",
                         hint=f"pass --data with {DATA_HINT} (the training set)")
-    x, _ = load_npz(path)
+    x, _ = load_samples(path, role="calibration")
     if len(x) > CALIB_SAMPLES:
         x = x[np.sort(np.random.default_rng(0).permutation(len(x))[:CALIB_SAMPLES])]
     return x

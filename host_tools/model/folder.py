@@ -34,11 +34,11 @@ class LocalModel:
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
         """Float inputs (NHWC, model units) -> int8 with the model's input parameters."""
+        from converter.datafile import check_samples  # noqa: PLC0415
         from converter.pipeline import quantize_inputs  # noqa: PLC0415
 
         want = tuple(self.input_shape[1:])
-        if x.dtype == np.int8:
-            raise OctoError("inputs must be float32 in model units ('x' in the .npz), not int8")
+        x = check_samples(x, "inputs")
         if tuple(x.shape[1:]) != want:
             if x.ndim == len(want) and tuple(x.shape) == want:
                 x = x[None, ...]
@@ -52,14 +52,29 @@ class LocalModel:
 
 
 def load_local_model(path: Path) -> LocalModel:
-    import json  # noqa: PLC0415
 
     rep = path / "report.json"
     tfl = path / "model.tflite"
     if not rep.exists() or not tfl.exists() or not (path / "octo" / "model.c").exists():
         raise OctoError(f"{path} is not a converted model folder (needs report.json, model.tflite, octo/model.c)",
                         hint=f"run `octo convert <model> -o {path}`")
-    return LocalModel(path, json.loads(rep.read_text()), zlib.crc32(tfl.read_bytes()))
+    return LocalModel(path, read_folder_json(rep), zlib.crc32(tfl.read_bytes()))
+
+
+def read_folder_json(path: Path) -> dict:
+    """A JSON file Octo wrote into a model folder (report.json, gates.json, pass_plan.json); a damaged one is a
+    one-line error naming it and the command that rewrites it."""
+    import json  # noqa: PLC0415
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise OctoError(f"{path} is damaged ({str(exc)[:100]})",
+                        hint=f"run `octo convert` (or `octo pass-train`) again to rewrite {path.parent}") from None
+    if not isinstance(doc, dict):
+        raise OctoError(f"{path} is damaged (a JSON {type(doc).__name__}, not an object)",
+                        hint=f"run `octo convert` (or `octo pass-train`) again to rewrite {path.parent}")
+    return doc
 
 
 def run_on_host(model: LocalModel, xq: np.ndarray) -> np.ndarray:

@@ -83,14 +83,14 @@ def load_dataset(path: Path, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
 
     Returns (x float32 [N, *sample_shape], y int64 [N]).
     """
+    from converter.datafile import load_samples  # noqa: PLC0415
     from converter.ir import ConvertError  # noqa: PLC0415
-    from converter.pipeline import load_npz  # noqa: PLC0415
 
     data_hint = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
     if not path.exists():
         raise OctoError(f"dataset {path} does not exist", hint=f"pass {data_hint}")
     try:
-        x, y = load_npz(path)
+        x, y = load_samples(path, role="dataset")
     except ConvertError as exc:
         raise OctoError(str(exc), hint=f"pass {data_hint}") from None
     want = sample_shape(plan)

@@ -26,7 +26,9 @@ def pass_train(model_dir: Path, frames: Any, out_dir: Path, *, tolerance: float 
                         hint=f"run `octo convert <model> -o {model_dir}` first")
     if out_dir.resolve() == model_dir.resolve():
         raise OctoError("-o must differ from the model folder (the dense model stays as the baseline)")
-    report = json.loads(rep.read_text())
+    from host_tools.model.folder import read_folder_json  # noqa: PLC0415
+
+    report = read_folder_json(rep)
     try:
         graph = read_tflite(tfl)
         from converter.pass_codegen import check_chain  # noqa: PLC0415

@@ -8,7 +8,6 @@ each patch was skipped.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,9 +40,10 @@ def load_pass_model(path: Path) -> PassModelDir:
     if missing:
         raise OctoError(f"{path} is not a PASS model folder (missing {', '.join(missing)})",
                         hint=f"run `octo pass-train <converted model> --video CLIP.npz -o {path}`")
-    return PassModelDir(path, json.loads((path / "report.json").read_text()),
-                        json.loads((path / "gates.json").read_text()),
-                        json.loads((path / "pass_plan.json").read_text()),
+    from host_tools.model.folder import read_folder_json  # noqa: PLC0415
+
+    return PassModelDir(path, read_folder_json(path / "report.json"), read_folder_json(path / "gates.json"),
+                        read_folder_json(path / "pass_plan.json"),
                         zlib.crc32((path / "model.tflite").read_bytes()))
 
 
