@@ -58,9 +58,10 @@ def _source_to_tflite(src: Path, calib: Path | None, say: Callable[[str], None])
     if src.suffix == ".tflite":
         return src.read_bytes(), None
     if src.suffix == ".py":
+        x_given = load_samples(calib, role="calibration")[0] if calib else None  # a bad file fails before training
         say(f"building recipe {src.name} (trains on its data; seconds) ...")
         recipe = load_recipe(src)
-        x_cal = load_samples(calib, role="calibration")[0] if calib else recipe.calib
+        x_cal = x_given if x_given is not None else recipe.calib
         say("quantizing to full-integer INT8 ...")
         return quantize_keras(recipe.model, x_cal), recipe
     if calib is None:

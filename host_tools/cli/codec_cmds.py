@@ -60,6 +60,8 @@ def _parse_stripe(text: str) -> tuple[int, int]:
 
 def load_tensor(path: Path) -> np.ndarray:
     """A finite float tensor [N,H,W,C] from an .npy file, as float32; OctoError otherwise."""
+    import zipfile  # noqa: PLC0415
+
     import numpy as np  # noqa: PLC0415
 
     from host_tools.sgq.codec import MAX_DIM  # noqa: PLC0415
@@ -68,8 +70,8 @@ def load_tensor(path: Path) -> np.ndarray:
         raise OctoError(f"{path} does not exist")
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise OctoError(f"{path} is not a readable .npy file ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise OctoError(f"{path} is not a readable .npy file ({type(exc).__name__}: {str(exc)[:100]})") from None
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
         raise OctoError(f"{path} holds {getattr(x, 'dtype', type(x))}, not a numeric array")
     if x.ndim != 4:
