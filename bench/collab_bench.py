@@ -69,7 +69,7 @@ def converted(name: str, work: Path) -> Path:
         from converter.pipeline import convert
 
         print(f"converting {name} ...", flush=True)
-        convert(ROOT / "models" / f"{name}.py", out, say=lambda s: None)
+        convert(ROOT / "models" / f"{name}.py", out, replace=True, say=lambda s: None)
     return out
 
 

@@ -75,7 +75,7 @@ def bench_one(name: str, board_name: str, work: Path) -> dict[str, object]:
     model.save(model_path)
     np.savez(work / f"{name}_calib.npz", x=calib)
     out = work / name
-    report = convert(model_path, out, calib=work / f"{name}_calib.npz", say=lambda s: None)
+    report = convert(model_path, out, calib=work / f"{name}_calib.npz", replace=True, say=lambda s: None)
     _check_bit_exact(out, report)
     res = bench_model(load_local_model(out), get_board(board_name), None, runs=3)
     layer = next(lay for lay in res["layers"] if lay["macs"])  # type: ignore[attr-defined]

@@ -68,7 +68,7 @@ def converted(name: str, work: Path) -> Path:
         from converter.pipeline import convert
 
         print(f"converting {name} ...", flush=True)
-        convert(ROOT / "models" / f"{name}.py", out, say=lambda s: None)
+        convert(ROOT / "models" / f"{name}.py", out, replace=True, say=lambda s: None)
     return out
 
 
@@ -197,7 +197,7 @@ def conv_step_section(work: Path, board: str) -> dict[str, Any]:
         work.mkdir(parents=True, exist_ok=True)
         keras.Model(inp, outp).save(work / "conv16.keras")
         np.savez(work / "conv16-calib.npz", x=np.random.default_rng(0).random((64, 16, 16, 16), np.float32))
-        convert(work / "conv16.keras", out_dir, calib=work / "conv16-calib.npz", say=lambda s: None)
+        convert(work / "conv16.keras", out_dir, calib=work / "conv16-calib.npz", replace=True, say=lambda s: None)
     rows = {}
     for prec, lac in (("int8", True), ("int8", False), ("fp32", False)):
         r = speed_run(out_dir, prec, 16, board, 3, lac, False, True)

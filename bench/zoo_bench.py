@@ -46,7 +46,7 @@ def main() -> int:
     for name in args.models.split(","):
         out = Path(args.work) / name
         print(f"converting {name} ...", flush=True)
-        report = convert(ROOT / "models" / f"{name}.py", out, say=lambda s: None)
+        report = convert(ROOT / "models" / f"{name}.py", out, replace=True, say=lambda s: None)
         model = load_local_model(out)
         entry: dict[str, object] = {
             "model": name, "macs": report["totals"]["macs"], "params": report["totals"]["params"],

@@ -141,8 +141,35 @@ def build_report(cm: CompiledModel, model: bytes, name: str, source: str, tflm: 
     }
 
 
-def convert(source: Path, out: Path, *, calib: Path | None = None,
+def prepare_output(out: Path, replace: bool) -> None:
+    """The output folder is new, empty, or an earlier conversion that replace allows to go (all of it: code,
+    data, training builds, plots; only the tool log stays). Anything else is refused, so nothing stale
+    survives and nothing of the user's is overwritten."""
+    import shutil  # noqa: PLC0415
+
+    from converter.toollog import LOG_NAME  # noqa: PLC0415
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConvertError(f"-o {out} is a file; pass a folder")
+    content = [p for p in out.iterdir() if p.name != LOG_NAME]
+    if not content:
+        return
+    if not (out / "report.json").exists() and not (out / "octo").is_dir():
+        raise ConvertError(f"-o {out} is not empty and is not an Octo model folder; pass a new or empty folder")
+    if not replace:
+        raise ConvertError(f"-o {out} already holds a converted model; pass --force to replace it and everything "
+                           "derived from it (generated C, train.npz/eval.npz, training builds, firmware, plots)")
+    for p in content:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+
+def convert(source: Path, out: Path, *, calib: Path | None = None, replace: bool = False,
             say: Callable[[str], None] = _say) -> dict[str, Any]:
+    """Convert source into the folder out (see prepare_output for an existing one); returns report.json's
+    document."""
+    prepare_output(out, replace)
     model, recipe = _source_to_tflite(source, calib, say)
     name = recipe.name if recipe is not None else source.stem
     graph = parse_tflite(model, str(source))

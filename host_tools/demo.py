@@ -98,7 +98,8 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
 
     _stage(4, "Convert the digits CNN (scikit-learn digits) to INT8 + generated C")
     model_dir = out_dir / "digits"
-    report = convert(repo_root() / "models" / "digits_cnn.py", model_dir, say=lambda m: toollog.echo(f"   {m}"))
+    report = convert(repo_root() / "models" / "digits_cnn.py", model_dir, replace=True,
+                     say=lambda m: toollog.echo(f"   {m}"))
     show_report(model_dir, board.name, 32768, toollog.echo)
 
     _stage(5, f"Held-out digits on {board.name}")
@@ -140,7 +141,7 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
     _stage(6, f"On-device INT8 training (Octo) on {board.name}: learn digits 5-9 on the board")
     say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "digits04"
-    convert(repo_root() / "models" / "digits_cnn_0to4.py", model_dir, say=say)
+    convert(repo_root() / "models" / "digits_cnn_0to4.py", model_dir, replace=True, say=say)
     runs: dict[str, dict] = {}
     blob = b""
     int8_tb = None
@@ -266,7 +267,7 @@ def _pass_stage(board: Board, out_dir: Path) -> dict[str, object]:
     say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "video"
     if not (model_dir / "octo" / "model.c").exists():
-        convert(repo_root() / "models" / "video_cnn.py", model_dir, say=say)
+        convert(repo_root() / "models" / "video_cnn.py", model_dir, replace=True, say=say)
     train = make_clip("mixed", DEMO_GATE_FRAMES, 1000)
     plan = pass_train(model_dir, train.frames, out_dir / "video_pass", say=say)
     say(f"gates on {len(plan['gates'])} layers, trained on {DEMO_GATE_FRAMES} unlabelled frames; PASS state "

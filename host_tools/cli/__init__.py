@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="models/<name>.py recipe, a .keras/.h5 file, a SavedModel folder or a .tflite")
     p.add_argument("-o", "--output", required=True, help="output folder (e.g. build/digits)")
     p.add_argument("--calib", help=".npz with 'x' (float32 NHWC) representative inputs, for float models")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier conversion in the output folder, with everything derived from it")
     _add_json(p)
 
     p = add("report", mc.cmd_report, "per-layer ops, shapes, MACs, params, activation bytes; peak SRAM and flash; "

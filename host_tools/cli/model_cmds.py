@@ -23,6 +23,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     out = Output(args.json)
     report = convert(Path(args.source), Path(args.output), calib=Path(args.calib) if args.calib else None,
+                     replace=args.force,
                      say=_say)
     t = report["totals"]
     out.say(f"converted {args.source} -> {args.output}/ ({len(report['layers'])} layers, {t['macs']:,} MACs, "

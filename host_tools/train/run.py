@@ -200,6 +200,30 @@ def write_checkpoint(run_dir: Path, meta: dict[str, Any], blob: bytes) -> Checkp
     return Checkpoint(json.loads(text), bytes(blob), meta_path)
 
 
+PREVIOUS_RUN = "previous"      # a fresh run moves the run folder's last checkpoint here (one generation)
+
+
+def keep_previous_run(run_dir: Path) -> tuple[int, Path] | None:
+    """Before a fresh run: move the run folder's checkpoint, its state file and telemetry into
+    <run_dir>/previous/ (replacing an older one there). Returns (its step, where) or None if there was none."""
+    meta_path = run_dir / CHECKPOINT_META
+    if not meta_path.exists():
+        return None
+    try:
+        step = int(json.loads(meta_path.read_text()).get("step", -1))
+    except (OSError, ValueError, TypeError):
+        step = -1
+    dest = run_dir / PREVIOUS_RUN
+    if dest.exists():
+        for old in dest.iterdir():
+            old.unlink()
+    dest.mkdir(exist_ok=True)
+    for f in [*run_dir.glob("state-*.bin"), run_dir / "telemetry.jsonl", meta_path]:
+        if f.exists():
+            os.replace(f, dest / f.name)
+    return step, dest
+
+
 def read_checkpoint(run_dir: Path) -> Checkpoint:
     meta_path = run_dir / CHECKPOINT_META
     if not meta_path.exists():
@@ -366,9 +390,10 @@ class _Trainer:
         if o.resume:
             self._resume()
         else:
-            if (self.run_dir / CHECKPOINT_META).exists():
-                self.say(f"starting a fresh run; the checkpoint in {self.run_dir} is replaced "
-                         "(pass --resume to continue it instead)")
+            kept = keep_previous_run(self.run_dir)
+            if kept is not None:
+                self.say(f"starting a fresh run; the previous run's checkpoint (step {kept[0]}) is kept in {kept[1]} "
+                         "(pass --resume to continue a run instead)")
             self.input_scale = compute_input_scale(self.x_train)
             self._quantize()
             self.sess.init(o.seed, o.init == "random", o.lac, o.prc, o.lr, o.momentum, o.weight_decay,

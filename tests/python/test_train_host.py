@@ -738,3 +738,16 @@ def test_octo_train_without_data_names_the_file(tmp_path: Path, monkeypatch: pyt
         assert rc == 2 and "train.npz does not exist" in err and "--data" in err
         rc = octo_main(["train", str(tmp_path / "m"), "--target", "host", "--board", "virtual-m4"])
         assert rc == 2 and "cannot be combined" in capsys.readouterr().err
+
+
+def test_a_fresh_run_keeps_the_previous_runs_checkpoint(tmp_path: Path,
+                                                         reference: tuple[bytes, dict[str, Any]]) -> None:
+    """Re-running without --resume moves the last checkpoint (and its telemetry) to RUN/previous/ and says so
+    before training; the kept checkpoint still resumes."""
+    first = train(tmp_path, FakeTarget())
+    second = train(tmp_path, FakeTarget(), seed=5)
+    assert any(f"the previous run's checkpoint (step {first['steps']}) is kept in" in s for s in second["_said"])
+    kept = T.read_checkpoint(tmp_path / "run" / T.PREVIOUS_RUN)
+    assert kept.meta["step"] == first["steps"] and kept.blob == reference[0]
+    assert (tmp_path / "run" / T.PREVIOUS_RUN / "telemetry.jsonl").stat().st_size > 0
+    assert T.read_checkpoint(tmp_path / "run").meta["seed"] == 5
