@@ -90,7 +90,8 @@ class HostProcess:
         with self.log.open("ab") as err:
             self.proc = subprocess.Popen([str(self.exe)], stdout=subprocess.PIPE, stderr=err,
                                          stdin=subprocess.DEVNULL, env={**os.environ, **self.env,
-                                                                        "OCTO_HOST_PORT": "0"})
+                                                                        "OCTO_HOST_PORT": "0"},
+                                         start_new_session=True)  # Ctrl-C reaches octo, not the board
         self.port = self._read_port()
         return f"socket://127.0.0.1:{self.port}"
 

@@ -8,6 +8,7 @@ Heavy imports (TensorFlow, PlatformIO, pyserial) happen inside commands, so
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,28 @@ def _positive_int(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return n
+
+
+def _number(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False,
+            what: str = "") -> Callable[[str], float]:
+    """An argparse type: a finite float in [lo, hi] (open ends where asked), checked before anything runs."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        ok = math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+        if not ok:
+            left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+            raise argparse.ArgumentTypeError(f"{text}: use a finite number in {left}{lo:g}, {hi:g}{right}{what}")
+        return v
+    return parse
+
+
+LEARNING_RATE = _number(0.0, 1e6, lo_open=True, what=" (a learning rate; the boards take at most 1e6)")
+MOMENTUM = _number(0.0, 1.0, hi_open=True)
+NON_NEGATIVE = _number(0.0, 1e9)
+POSITIVE = _number(0.0, 1e9, lo_open=True)
 
 
 def _update_spec(text: str) -> str:
@@ -74,14 +97,14 @@ def _add_optimizer(p: argparse.ArgumentParser, *, lr_help: str, lr_default: floa
     p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
                    help=f"INT8 parameterized range clipping{what} of backward tensors at k x mean|g| (default "
                         f"{_on_off(D.DEFAULT_PRC)}: the measured best, bench/results/train.json)")
-    p.add_argument("--lr", type=float, default=lr_default, help=lr_help)
+    p.add_argument("--lr", type=LEARNING_RATE, default=lr_default, help=lr_help)
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule over the run (default cosine decay to 0)")
-    p.add_argument("--momentum", type=float, default=D.MOMENTUM, help=f"SGD momentum (default {D.MOMENTUM:g})")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
-    p.add_argument("--prc-k", type=float, default=D.PRC_K_DEFAULT,
+    p.add_argument("--momentum", type=MOMENTUM, default=D.MOMENTUM, help=f"SGD momentum (default {D.MOMENTUM:g})")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--prc-k", type=POSITIVE, default=D.PRC_K_DEFAULT,
                    help=f"PRC range parameter k (default {D.PRC_K_DEFAULT:g}, the best measured)")
-    p.add_argument("--lac-l2", type=float, default=D.LAC_L2_DEFAULT,
+    p.add_argument("--lac-l2", type=NON_NEGATIVE, default=D.LAC_L2_DEFAULT,
                    help=f"LAC L2 regularization (default {D.LAC_L2_DEFAULT:g})")
 
 
@@ -241,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="both halves start from the converted weights (default) or fresh He-uniform weights")
     _add_optimizer(p, lr_help="SGD learning rate of the boards (default 0.005 with converted weights, 0.05 with "
                    "--init random)", lr_default=None, what=" on the boards")
-    p.add_argument("--cloud-lr", type=float, help="SGD learning rate of the cloud (default: --lr)")
+    p.add_argument("--cloud-lr", type=LEARNING_RATE, help="SGD learning rate of the cloud (default: --lr)")
     p.add_argument("--seed", type=int, default=0, help="seed of shards, batch order, random init (default 0)")
     p.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
                    help="read the exact device features every step to measure the feature reconstruction error "

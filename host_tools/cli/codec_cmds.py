@@ -117,6 +117,8 @@ def cmd_codec_bench(args: argparse.Namespace) -> int:
     stripe = _parse_stripe(getattr(args, "stripe", "2x0"))
     path = Path(args.features)
     x = load_tensor(path)
+    if groups > x.shape[-1]:
+        raise OctoError(f"--groups {groups}: {path} has {x.shape[-1]} channels; use 1..{x.shape[-1]}")
     out.say(f"{path}: {kind} {'x'.join(map(str, x.shape))}, payloads of {batch} sample(s)")
     doc = run_bench(x, codecs, bits, kind, batch, groups=groups, stripe=stripe, rounding=rounding,
                     seed=int(getattr(args, "seed", 0)), clip=bool(getattr(args, "clip", False)),

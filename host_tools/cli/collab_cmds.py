@@ -76,6 +76,10 @@ def cmd_collab(args: argparse.Namespace) -> int:
                      args.gradient_bits, bool(getattr(args, "clip", False)), bool(getattr(args, "entropy", False)))
     board_name = board_name_of(args)
     tb = prepare_split_build(args, board_name)
+    channels = int(tb.plan["split_shape"][-1])
+    if spec.name != "fp32" and args.groups > channels:
+        raise OctoError(f"--groups {args.groups}: the split tensor ({args.split}) has {channels} channels; "
+                        f"use 1..{channels}")
     model_dir = Path(args.model)
     classes = split_classes(model_dir, tb.plan)
     data_plan = {**tb.plan, "classes": classes}  # the labels are the cloud's classes

@@ -124,7 +124,7 @@ def print_summary(out: Output, m: dict[str, Any]) -> None:
     fin = m["final"]
     cost = (f"{m['instructions_per_sample']:,.0f} instructions/sample" if m["instructions_per_sample"] is not None
             else f"{m['cycles_per_sample']:,.0f} cycles/sample" if m["cycles_per_sample"] is not None
-            else "-/sample")
+            else "not counted on the native trainer (time it on a board)")
     link = m["link"]
     out.say(f"final eval accuracy {_f(fin['eval_accuracy'], '.4f')} (loss {_f(fin['eval_loss'], '.4f')}) after "
             f"{m['steps']} steps on {m['board']}")

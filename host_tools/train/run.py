@@ -20,10 +20,13 @@ import dataclasses
 import json
 import math
 import os
+import signal
+import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -351,6 +354,7 @@ class _Trainer:
         self._bar: Any = None
         self._task: Any = None
         self.ready = False      # start() done: the board holds this run's state
+        self.stop_requested = False
         self.first_loss: float | None = None
         self.loss_warned = False
 
@@ -446,6 +450,26 @@ class _Trainer:
                     raise
                 self._recover(exc)
 
+    @contextmanager
+    def deferred_interrupt(self) -> Iterator[None]:
+        """The first Ctrl-C lets the step in flight finish (its reply is what makes the checkpoint exact); a
+        second one stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(_signum: int, _frame: Any) -> None:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.say("stopping after the current step (press Ctrl-C again to stop at once) ...")
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     def _diverged(self) -> TrainDiverged:
         s = self.pos.step
         where = f"; the checkpoint of step {self.ckpt.meta['step']} is in {self.ckpt.path}" if self.ckpt else ""
@@ -476,6 +500,8 @@ class _Trainer:
                 self.checkpoint()
             if s >= self.total_steps:
                 return
+            if self.stop_requested:   # Ctrl-C: stop here, between two steps, where the host and board agree
+                raise KeyboardInterrupt
             self._train_step(s)
 
     def _order(self, epoch: int) -> np.ndarray:
@@ -737,7 +763,8 @@ def run_training(target: Target, tb: TrainBuild, train_xy: tuple[np.ndarray, np.
         tr.start()
         tr.open_telemetry()
         tr.open_progress()
-        tr.loop()
+        with tr.deferred_interrupt():
+            tr.loop()
     except KeyboardInterrupt:
         tr.close()
         raise tr.interrupted() from None

@@ -472,3 +472,26 @@ def test_convert_is_quiet_and_keeps_the_tools_output_in_a_log(tmp_path: Path) ->
     assert "converted" in r.stdout and "quantizing to full-integer INT8" in r.stderr
     log = (out / "octo-tools.log").read_text()
     assert "cpu_feature_guard" in log or "I0000" in log or "fully_quantize" in log, log[:2000]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["train", "m", "--lr", "nan"], "argument --lr: nan: use a finite number in (0, 1e+06]"),
+    (["train", "m", "--lr", "-1"], "argument --lr: -1: use a finite number"),
+    (["train", "m", "--lr", "2e6"], "the boards take at most 1e6"),
+    (["collab", "m", "--split", "conv2", "--momentum", "1"], "argument --momentum: 1: use a finite number in [0, 1)"),
+    (["collab", "m", "--split", "conv2", "--cloud-lr", "inf"], "argument --cloud-lr"),
+    (["train", "m", "--weight-decay", "-0.1"], "argument --weight-decay"),
+    (["train", "m", "--prc-k", "0"], "argument --prc-k"),
+])
+def test_optimizer_numbers_are_checked_before_anything_runs(argv: list[str], needle: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        octo_main(argv)
+    assert exc.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_collab_groups_above_the_channel_count_are_refused(digits_dir: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    rc = octo_main(["collab", str(digits_dir), "--split", "conv2", "--groups", "99", "--target", "host"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--groups 99: the split tensor (conv2) has 16 channels; use 1..16" in err, err

@@ -6,6 +6,7 @@ TFLM runs with the accuracy the board measured."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
 import subprocess
@@ -235,7 +236,11 @@ def test_plan_too_big_for_the_board_is_refused_with_numbers(digits_dir: Path) ->
                          sram_bytes=get_board("virtual-m3").sram_bytes)
     msg = str(e.value)
     assert "needs" in msg and "B of SRAM" in msg and "activations" in msg and "virtual-m3 has 131,072 B" in msg
-    assert "--batch" in msg
+    assert "--batch" in msg and "--precision int8" in msg
+    with pytest.raises(ConvertError) as e:     # an INT8 run is not told to use INT8
+        prepare_training(digits_dir, TrainConfig("int8", 255, "all"), "virtual-m3",
+                         sram_bytes=get_board("virtual-m3").sram_bytes)
+    assert "--batch" in str(e.value) and "--precision" not in str(e.value)
     # INT8 at the same batch needs far less: the planner is what makes the difference
     fp, _ = make_plan((digits_dir / "model.tflite").read_bytes(), TrainConfig("fp32", 16, "all"))
     q8, _ = make_plan((digits_dir / "model.tflite").read_bytes(), TrainConfig("int8", 16, "all"))
@@ -408,3 +413,40 @@ def test_a_loss_far_above_its_start_is_warned_about(digits_dir: Path, tmp_path: 
     assert r.returncode == 0, r.stderr[-2000:]
     warnings = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("warning: the training loss")]
     assert len(warnings) == 1 and "smaller learning rate (--lr 100000)" in warnings[0], r.stdout[-2000:]
+
+
+def test_ctrl_c_on_the_native_trainer_keeps_the_last_step_and_resumes_identically(digits_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole foreground process group. The native trainer runs in its own
+    group, so it survives to hand over the state of the last completed step: exit code 130, a checkpoint of
+    exactly that step, and a resume that ends bit-identical to an uninterrupted run."""
+    import json
+    import signal
+    import sys
+    import time
+
+    from host_tools.train.run import read_checkpoint
+
+    common = ["--target", "host", "--epochs", "20", "--checkpoint-every", "1000", "--lr", "0.005"]
+    ref = _octo("train", str(digits_dir), *common, "--run-dir", str(tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "train", str(digits_dir), *common,
+                             "--run-dir", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, start_new_session=True)
+    tele = run / "telemetry.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if tele.exists() and sum(1 for ln in tele.read_text().splitlines() if '"step"' in ln) >= 150:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)               # what the terminal does on Ctrl-C
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "could not checkpoint" not in out + err
+    steps = [json.loads(ln)["step"] for ln in tele.read_text().splitlines() if '"step"' in ln and '"loss"' in ln]
+    ck = read_checkpoint(run)
+    assert ck.meta["step"] == steps[-1] and f"checkpoint of step {steps[-1]} saved" in err
+    again = _octo("train", str(digits_dir), *common, "--run-dir", str(run), "--resume")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert read_checkpoint(run).blob == read_checkpoint(tmp_path / "ref").blob
