@@ -30,9 +30,10 @@ class BoardBusy(OctoError):
     """Another command holds the board (or run folder)."""
 
 
-def set_command(name: str) -> None:
-    """The name other commands see for this process (the CLI sets "octo <command>")."""
-    _who["command"] = name
+def set_command(name: str) -> str:
+    """The name other commands see for this process (the CLI sets "octo <command>"); returns the previous one."""
+    previous, _who["command"] = _who["command"], name
+    return previous
 
 
 def _lock_file(key: str) -> Path:

@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ap = build_parser()
     args = ap.parse_args(argv)
-    lock.set_command(f"octo {args.command}")
+    previous = lock.set_command(f"octo {args.command}")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         with toollog.capture(_log_path(args)) as log:
@@ -396,4 +396,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("octo: interrupted", file=sys.stderr)
         return 130
+    finally:
+        lock.set_command(previous)  # main() may run in-process (tests, notebooks)
 
