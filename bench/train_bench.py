@@ -116,6 +116,61 @@ def accuracy_section(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
     return out
 
 
+# Fine-tuning a converted model (`octo train MODEL`, --init converted): the learning rate and update set that
+# keep and improve its accuracy. The README's own command runs the chosen default.
+FINE_TUNE = {"model": "digits_cnn", "epochs": 10, "lrs": (0.05, 0.02, 0.01, 0.005, 0.002, 0.001),
+             "updates": ("all", "last:2")}
+
+
+def fine_tune_run(model_dir: Path, update: str, lr: float | None, seed: int, work: Path,
+                  precision: str = "int8") -> dict[str, Any]:
+    tag = "default" if lr is None else f"{lr:g}"
+    run = work / "runs" / f"ft-{precision}-{update.replace(':', '')}-{tag}-s{seed}"
+    out = run / "metrics.json"
+    cmd = [*OCTO, "train", str(model_dir), "--target", "host", "--seed", str(seed), "--epochs",
+           str(FINE_TUNE["epochs"]), "--run-dir", str(run), "--json", str(out), "--precision", precision,
+           *(["--update", update] if update != "default" else []), *(["--lr", str(lr)] if lr is not None else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        return {"update": update, "lr": lr, "seed": seed, "error": proc.stderr.strip().splitlines()[-1]}
+    m = json.loads(out.read_text())
+    return {"update": update, "lr": lr, "seed": seed, "precision": precision,
+            "initial_accuracy": m["initial"]["eval_accuracy"], "eval_accuracy": m["final"]["eval_accuracy"],
+            "config": m["config"]}
+
+
+def fine_tune_section(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
+    """Grid over learning rate x update set from the converted weights, then the CLI's default path itself."""
+    model_dir = converted(str(FINE_TUNE["model"]), work)
+    t0 = time.time()
+    tasks = [(u, lr, s) for u in FINE_TUNE["updates"] for lr in FINE_TUNE["lrs"] for s in seeds]
+    tasks += [("default", None, s) for s in seeds]     # `octo train MODEL` with no flags at all
+    with ThreadPoolExecutor(jobs) as ex:
+        runs = list(ex.map(lambda a: fine_tune_run(model_dir, a[0], a[1], a[2], work), tasks))
+    fp32 = [fine_tune_run(model_dir, "default", None, s, work, "fp32") for s in seeds]
+    grid: dict[str, Any] = {}
+    for u in (*FINE_TUNE["updates"], "default"):
+        for lr in (*FINE_TUNE["lrs"], None):
+            rs = [r for r in runs if r["update"] == u and r["lr"] == lr]
+            if rs:
+                grid[f"{u}@{'default' if lr is None else f'{lr:g}'}"] = {
+                    **summarise(rs), "below_start": sum(1 for r in rs if "eval_accuracy" in r
+                                                        and r["eval_accuracy"] < r["initial_accuracy"])}
+    start = float(np.mean([r["initial_accuracy"] for r in runs if "initial_accuracy" in r]))
+    safe = {k: v for k, v in grid.items() if not k.startswith("default") and v["below_start"] == 0}
+    best = max(safe or grid, key=lambda k: grid[k]["mean"] or 0.0)
+    default = grid["default@default"]
+    doc = {"model": FINE_TUNE["model"], "epochs": FINE_TUNE["epochs"], "seeds": seeds, "grid": grid,
+           "start_accuracy_mean": round(start, 4), "best_setting": best, "default": default,
+           "default_config": next(r["config"] for r in runs if r["update"] == "default" and "config" in r),
+           "default_fp32": summarise(fp32), "default_keeps_accuracy": default["below_start"] == 0
+           and (default["mean"] or 0.0) >= start, "runs": runs + fp32, "seconds": round(time.time() - t0, 1)}
+    print(f"fine-tune from the converted weights (start {start:.4f}): "
+          + ", ".join(f"{k} {v['mean']:.4f} ({v['below_start']} below start)" for k, v in grid.items())
+          + f"; best {best}; default {default['mean']:.4f}", flush=True)
+    return doc
+
+
 def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: int, lac: bool, prc: bool,
               random_data: bool) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
@@ -243,16 +298,24 @@ def main() -> int:
     ap.add_argument("--out", default="bench/results/train.json")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--only-fine-tune", action="store_true", help="run only the fine-tune section (keep the rest)")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     work = Path(args.work)
     prev = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    if args.only_fine_tune:
+        doc = {k: v for k, v in prev.items() if k not in ("schema", "date", "host")}
+        doc["fine_tune"] = fine_tune_section(work, list(range(1, args.seeds + 1)), args.jobs)
+        write_results(args.out, "octo.bench.train/1", **doc)
+        return 0
     by_batch = {str(b): memory_section(work, b) for b in MEMORY_BATCHES}
     doc: dict[str, Any] = {"memory": by_batch["16"], "memory_by_batch": by_batch}
     doc["accuracy"] = prev.get("accuracy") if args.skip_accuracy else accuracy_section(
         work, list(range(1, args.seeds + 1)), args.jobs)
     doc["speed"] = prev.get("speed") if args.skip_speed else speed_section(work, args.board)
     doc["conv_step"] = prev.get("conv_step") if args.skip_speed else conv_step_section(work, args.board)
+    doc["fine_tune"] = prev.get("fine_tune") if args.skip_accuracy else fine_tune_section(
+        work, list(range(1, args.seeds + 1)), args.jobs)
     kernels = ROOT / "bench" / "results" / "train-kernels-virtual-m4.json"
     if kernels.exists():
         doc["kernels"] = {k: json.loads(kernels.read_text()).get(k) for k in ("instructions_per_mac", "step")}

@@ -60,6 +60,7 @@ RESYNC_HINT = "run `octo train` again with the same configuration (add --resume 
 # A step whose loss exceeds this many times the run's first loss (and ln(classes)) gets a one-time warning:
 # the board's divergence check only sees values that are no longer finite, and an FP32 loss of 1e22 is finite.
 LOSS_WARN_FACTOR = 10.0
+ACCURACY_DROP_WARN = 0.02      # a run ending this far (2 pp) below its held-out accuracy before training is flagged
 
 
 class TrainDiverged(OctoError):
@@ -355,6 +356,7 @@ class _Trainer:
         self._task: Any = None
         self.ready = False      # start() done: the board holds this run's state
         self.stop_requested = False
+        self.initial: dict[str, float | None] = {"eval_accuracy": None, "eval_loss": None}   # before the first step
         self.first_loss: float | None = None
         self.loss_warned = False
 
@@ -403,6 +405,10 @@ class _Trainer:
             self.sess.init(o.seed, o.init == "random", o.lac, o.prc, o.lr, o.momentum, o.weight_decay,
                            self.input_scale, o.prc_k, o.lac_l2)
             self.pos = _Position()
+            loss, acc = self._evaluate()     # EVAL leaves the state as it is: the run stays bit-identical
+            self.initial = {"eval_accuracy": _r(acc), "eval_loss": _r(loss)}
+            if acc is not None:
+                self.say(f"held-out accuracy before training {acc:.4f} (loss {loss:.4f})")
             self.checkpoint()
         self.ready = True
 
@@ -425,6 +431,7 @@ class _Trainer:
             raise OctoError(f"the board restored step {board_step} from {ck.path}, which records step {m['step']}")
         self.pos = _Position(int(m["step"]), list(m.get("history", [])), dict(m.get("epoch_acc", _new_epoch_acc())),
                              int(m.get("ticks", 0)), int(m.get("samples", 0)))
+        self.initial = dict(m.get("initial") or {"eval_accuracy": None, "eval_loss": None})
         self.ckpt, self.ckpt_pos = ck, copy.deepcopy(self.pos)
         self.high_water = self.pos.step
         self.say(f"resuming at step {self.pos.step} ({len(self.pos.history)} epoch(s) done) from {ck.path}")
@@ -476,6 +483,16 @@ class _Trainer:
         return TrainDiverged(f"training diverged at step {s} (loss, activations or gradients are no longer "
                              f"finite) with --lr {self.opts.lr:g}{where}",
                              hint=f"train again with a smaller learning rate, e.g. --lr {self.opts.lr / 10:g}")
+
+    def check_outcome(self) -> None:
+        """Say so when the held-out accuracy ends well below where the run started (fine-tuning too hard)."""
+        start = self.initial.get("eval_accuracy")
+        end = self.pos.history[-1].get("eval_accuracy") if self.pos.history else None
+        if start is None or end is None or end >= start - ACCURACY_DROP_WARN:
+            return
+        self.say(f"warning: held-out accuracy fell from {start:.4f} before training to {end:.4f}: the updates were "
+                 f"too large for these weights; try a smaller learning rate (--lr {self.opts.lr / 10:g}) or fewer "
+                 "layers (--update last:2)")
 
     def _check_loss(self, s: int, loss: float) -> None:
         """Warn once when the loss grows far past where it started (divergence the board cannot see yet)."""
@@ -597,6 +614,7 @@ class _Trainer:
                 "fingerprint": self.fingerprint, "config_crc": self.config_crc, "board": self.target.board_name,
                 "train_samples": self.n_train, "steps_per_epoch": self.spe, "history": self.pos.history,
                 "epoch_acc": self.pos.epoch_acc, "ticks": self.pos.ticks, "samples": self.pos.samples,
+                "initial": self.initial,
                 "options": {**{k: getattr(o, k) for k in TRAJECTORY_OPTIONS}, "epochs": o.epochs,
                             "checkpoint_every": o.checkpoint_every},
                 "time": round(time.time(), 3)}
@@ -727,6 +745,7 @@ class _Trainer:
                        "momentum": o.momentum, "weight_decay": o.weight_decay, "prc_k": o.prc_k,
                        "lac_l2": o.lac_l2, "schedule": o.schedule, "epochs": o.epochs},
             "epochs": self.pos.history,
+            "initial": self.initial,
             "final": {"eval_accuracy": last.get("eval_accuracy"), "eval_loss": last.get("eval_loss")},
             "instructions_per_sample": ips,
             "cycles_per_sample": cps,
@@ -765,6 +784,7 @@ def run_training(target: Target, tb: TrainBuild, train_xy: tuple[np.ndarray, np.
         tr.open_progress()
         with tr.deferred_interrupt():
             tr.loop()
+        tr.check_outcome()
     except KeyboardInterrupt:
         tr.close()
         raise tr.interrupted() from None

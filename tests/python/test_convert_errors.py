@@ -42,13 +42,21 @@ def test_not_a_tflite_file() -> None:
 
 
 def test_truncated_everywhere(good_tflite: bytes) -> None:
-    """Every truncation point either parses into a valid model or raises ConvertError."""
+    """Every truncation point is refused with a ConvertError naming the file, or (when only unused trailing
+    bytes were cut) compiles to exactly the C of the intact model: never another exception, never other code."""
+    intact = compile_graph(parse_tflite(good_tflite, "fuzz.tflite"), "fuzz").files
     step = max(1, len(good_tflite) // 200)
-    for n in [*range(0, len(good_tflite), step), len(good_tflite) - 1]:
+    points = [*range(0, len(good_tflite), step), len(good_tflite) - 1]
+    refused = 0
+    for n in points:
         try:
-            _parse_and_compile(good_tflite[:n])
-        except ConvertError:
+            cm = compile_graph(parse_tflite(good_tflite[:n], "fuzz.tflite"), "fuzz")
+        except ConvertError as exc:
+            assert "fuzz.tflite" in str(exc) or "model" in str(exc), str(exc)
+            refused += 1
             continue
+        assert cm.files == intact, f"a model truncated to {n} of {len(good_tflite)} bytes compiled differently"
+    assert refused >= 0.9 * len(points), f"only {refused} of {len(points)} truncations were refused"
 
 
 def test_random_corruption_never_crashes(good_tflite: bytes) -> None:
