@@ -75,7 +75,7 @@ def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from host_tools.board import lock  # noqa: PLC0415
     from host_tools.board.target import open_train_target  # noqa: PLC0415
-    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC, default_lr  # noqa: PLC0415
     from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
 
     out = Output(args.json)
@@ -92,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args, tb)
     opts = TrainOptions(
         epochs=args.epochs, seed=args.seed, init=args.init, lac=DEFAULT_LAC if args.lac is None else args.lac,
-        prc=DEFAULT_PRC if args.prc is None else args.prc, lr=args.lr,
+        prc=DEFAULT_PRC if args.prc is None else args.prc, lr=default_lr(args.init) if args.lr is None else args.lr,
         schedule=getattr(args, "schedule", "cosine"),
         momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
         checkpoint_every=args.checkpoint_every, resume=args.resume,
