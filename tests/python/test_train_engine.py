@@ -450,3 +450,28 @@ def test_ctrl_c_on_the_native_trainer_keeps_the_last_step_and_resumes_identicall
     again = _octo("train", str(digits_dir), *common, "--run-dir", str(run), "--resume")
     assert again.returncode == 0, again.stderr[-2000:]
     assert read_checkpoint(run).blob == read_checkpoint(tmp_path / "ref").blob
+
+
+def test_the_readme_train_command_keeps_the_converted_accuracy(digits_dir: Path, tmp_path: Path) -> None:
+    """`octo train build/digits --epochs 10` with every default (converted weights, all layers, the default
+    learning rate) ends at or above where it started; the run says where it started. (On the native trainer,
+    bit-identical to the boards.)"""
+    import json
+
+    r = _octo("train", str(digits_dir), "--epochs", "10", "--target", "host", "--run-dir", str(tmp_path / "run"),
+              "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((tmp_path / "m.json").read_text())
+    start, end = m["initial"]["eval_accuracy"], m["final"]["eval_accuracy"]
+    assert f"held-out accuracy before training {start:.4f}" in r.stderr
+    assert end >= start, (start, end)
+    assert "warning" not in r.stderr
+
+
+def test_a_run_that_loses_accuracy_says_so(digits_dir: Path, tmp_path: Path) -> None:
+    with np.load(digits_dir / "train.npz") as d:
+        np.savez(tmp_path / "small.npz", x=d["x"][:320], y=d["y"][:320])
+    r = _octo("train", str(digits_dir), "--epochs", "2", "--lr", "0.05", "--target", "host", "--data",
+              str(tmp_path / "small.npz"), "--run-dir", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "warning: held-out accuracy fell from" in r.stderr and "--lr 0.005" in r.stderr, r.stderr[-2000:]
