@@ -30,7 +30,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "startup": ("boards/cortexm/startup_cortexm.c",),         # bare-metal vector table and reset
     "infer_main": ("host/octo_infer_main.c",),                # native model runner (octo infer --target host)
 }
-# private headers of components (public ones are include/octo/*.h)
+# private headers of components (public ones are include/octo/*.h): their *.h, and the *.inc parts a .c includes
 PRIVATE_HEADERS: dict[str, tuple[str, ...]] = {"trainer": ("src/train",), "train_kernels": ("src/train",)}
 
 
@@ -86,5 +86,5 @@ def headers(*components: str) -> list[Path]:
     out = sorted((include_dir() / "octo").glob("*.h"))
     for name in components:
         for spec in PRIVATE_HEADERS.get(name, ()):
-            out += [p for p in sorted((fw / spec).glob("*.h")) if p not in out]
+            out += [p for pat in ("*.h", "*.inc") for p in sorted((fw / spec).glob(pat)) if p not in out]
     return out
