@@ -31,7 +31,8 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "infer_main": ("host/octo_infer_main.c",),                # native model runner (octo infer --target host)
 }
 # private headers of components (public ones are include/octo/*.h): their *.h, and the *.inc parts a .c includes
-PRIVATE_HEADERS: dict[str, tuple[str, ...]] = {"trainer": ("src/train",), "train_kernels": ("src/train",)}
+PRIVATE_HEADERS: dict[str, tuple[str, ...]] = {"trainer": ("src/train",), "train_kernels": ("src/train",),
+                                              "app": ("src/app",)}
 
 
 def repo_root() -> Path:
