@@ -16,8 +16,9 @@ from pathlib import Path
 # component -> paths under firmware/: a folder means every *.c in it, a glob pattern its matches, else a file
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "status": ("src/common/octo_status.c",),                 # octo_status_name(): every build needs it
-    "framing": ("src/common",),                               # CRC-32, COBS, frame encode/decode
-    "link": ("src/common", "src/proto"),                      # framing + the request engine
+    "framing": ("src/link/octo_crc32.c", "src/link/octo_cobs.c", "src/link/octo_frame.c",
+                "src/common/octo_status.c"),                  # CRC-32, COBS, frame encode/decode (+ status names)
+    "link": ("src/link", "src/common/octo_status.c"),         # framing + the request engine (+ status names)
     "app": ("src/app",),                                      # the services (HELLO ... PASS) and the main loop
     "kernels": ("src/kernels",),                              # INT8 inference kernels
     "pass": ("src/pass",),                                    # PASS runtime (patch skipping)
