@@ -42,7 +42,14 @@ extern "C" {
 #define OCTO_TRAIN_NONE 0xFFFFFFFFu /* "no such region" offset */
 
 enum { OCTO_TRAIN_PREC_INT8 = 0, OCTO_TRAIN_PREC_FP32 = 1 };
-enum { OCTO_TL_CONV = 0, OCTO_TL_DW = 1, OCTO_TL_FC = 2, OCTO_TL_MAXPOOL = 3, OCTO_TL_AVGPOOL = 4 };
+/* Layer kinds (octo_train_layer_t.kind), named as the inference kernels. */
+enum {
+    OCTO_TRAIN_LAYER_CONV = 0,
+    OCTO_TRAIN_LAYER_DEPTHWISE_CONV = 1,
+    OCTO_TRAIN_LAYER_FULLY_CONNECTED = 2,
+    OCTO_TRAIN_LAYER_MAXPOOL = 3,
+    OCTO_TRAIN_LAYER_AVGPOOL = 4
+};
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
 
 /* octo_trainer_step: the loss or an activation range is not finite (the
@@ -63,7 +70,7 @@ enum {
 /* One layer of the chain. Dims are per sample (n = 1). Offsets are bytes into
  * the arena; OCTO_TRAIN_NONE when a region does not exist. */
 typedef struct {
-    uint8_t kind;         /* OCTO_TL_* */
+    uint8_t kind;         /* OCTO_TRAIN_LAYER_* */
     uint8_t act;          /* octo_train_act_t applied after the op (and after LAC) */
     uint8_t train_w;      /* weights are updated */
     uint8_t train_b;      /* bias is updated */
@@ -86,10 +93,10 @@ typedef struct {
     uint32_t dxt_off; /* arena: the batch's input gradient while blocks update (chunk_oc < OC) */
     uint16_t chunk_oc; /* output channels per weight-gradient block (= OC: the whole layer at once) */
     const int8_t *init_w;   /* converted weights (int8, per-channel scales) or NULL */
-    const float *init_ws;   /* their scales [OC] (conv/fc: per output row; dw: per channel) */
+    const float *init_ws;   /* their scales [OC] (conv/fully connected: per output row; depthwise: per channel) */
     const float *init_b;    /* converted bias [OC] or NULL */
     float init_bound;       /* He-uniform bound sqrt(6 / fan_in) for random init */
-} octo_tlayer_t;
+} octo_train_layer_t;
 
 typedef struct {
     const char *name;
@@ -113,8 +120,8 @@ typedef struct {
     uint32_t scratch_off;  /* kernel scratch */
     uint32_t scratch_bytes;
     uint32_t rt_off;       /* runtime floats per layer: y scale, dz scale, weight-gradient scale */
-    const octo_tlayer_t *layers;
-} octo_tmodel_t;
+    const octo_train_layer_t *layers;
+} octo_train_model_t;
 
 /* Hyper-parameters, as TRAIN_INIT carries them. */
 typedef struct {
@@ -136,20 +143,26 @@ typedef struct {
 } octo_train_result_t;
 
 /* Profile slots per layer: ticks of the last step or evaluation. */
-enum { OCTO_TP_FWD = 0, OCTO_TP_GRAD = 1, OCTO_TP_DX = 2, OCTO_TP_UPDATE = 3, OCTO_TP_COUNT = 4 };
+enum {
+    OCTO_TRAIN_PHASE_FORWARD = 0,     /* the layer's forward pass */
+    OCTO_TRAIN_PHASE_WEIGHT_GRAD = 1, /* LAC backward, weight and bias gradients */
+    OCTO_TRAIN_PHASE_INPUT_GRAD = 2,  /* input gradient */
+    OCTO_TRAIN_PHASE_UPDATE = 3,      /* optimizer step */
+    OCTO_TRAIN_PHASE_COUNT = 4
+};
 
 typedef struct {
-    const octo_tmodel_t *m;
+    const octo_train_model_t *m;
     uint8_t *arena; /* m->arena_bytes, 8-byte aligned */
     int valid;      /* state initialised or committed */
     uint32_t pending; /* split models: samples of a training forward awaiting its backward (0: none) */
-    /* Optional profiling (set after bind): a clock and n_layers * OCTO_TP_COUNT counters. */
+    /* Optional profiling (set after bind): a clock and n_layers * OCTO_TRAIN_PHASE_COUNT counters. */
     uint64_t (*clock)(void);
     uint32_t *profile;
 } octo_trainer_t;
 
 /* Binds the engine to its arena; the state is invalid until init/commit. */
-int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena) OCTO_CHECK_RESULT;
+int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *arena) OCTO_CHECK_RESULT;
 /* Fresh state from the hyper-parameters (weights converted or random from the seed). */
 int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) OCTO_CHECK_RESULT;
 /* Validates a state blob written into the arena (magic, fingerprint, config)

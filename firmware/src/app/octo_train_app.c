@@ -11,7 +11,7 @@
 
 octo_trainer_t g_octo_app_trainer;
 int g_octo_app_bound;
-uint32_t g_octo_app_profile[OCTO_TRAIN_MAX_PROFILE_LAYERS * OCTO_TP_COUNT];
+uint32_t g_octo_app_profile[OCTO_TRAIN_MAX_PROFILE_LAYERS * OCTO_TRAIN_PHASE_COUNT];
 octo_collab_state_t g_octo_app_collab;
 
 int octo_train_info(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len) {
@@ -21,7 +21,7 @@ int octo_train_info(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, siz
     if (st != OCTO_OK) {
         return st;
     }
-    const octo_tmodel_t *m = t->m;
+    const octo_train_model_t *m = t->m;
     if (cap < 37) {
         return OCTO_E_BUF;
     }
@@ -295,7 +295,7 @@ int octo_train_profile(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, 
         p->error_text = "profiling is off for models with more than OCTO_TRAIN_MAX_PROFILE_LAYERS layers";
         return OCTO_E_UNSUPPORTED;
     }
-    const size_t n = (size_t)t->m->n_layers * OCTO_TP_COUNT;
+    const size_t n = (size_t)t->m->n_layers * OCTO_TRAIN_PHASE_COUNT;
     if (cap < 1u + 4u * n) {
         return OCTO_E_BUF;
     }

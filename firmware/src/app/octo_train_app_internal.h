@@ -19,7 +19,7 @@
 
 extern octo_trainer_t g_octo_app_trainer;
 extern int g_octo_app_bound;
-extern uint32_t g_octo_app_profile[OCTO_TRAIN_MAX_PROFILE_LAYERS * OCTO_TP_COUNT];
+extern uint32_t g_octo_app_profile[OCTO_TRAIN_MAX_PROFILE_LAYERS * OCTO_TRAIN_PHASE_COUNT];
 /* Split learning (COLLAB_*): what the last COLLAB_FORWARD left in the arena. */
 typedef struct {
     uint32_t n;             /* samples of the last COLLAB_FORWARD (0: none) */

@@ -76,7 +76,8 @@ static inline int octo_tr_conv_ok(const octo_train_conv_params_t *p, const octo_
 }
 
 /* FULLY_CONNECTED shapes: D = in h*w*c = w_dims->c, w_dims {O,1,1,D}, out {N,1,1,O}. */
-static inline int octo_tr_fc_ok(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const octo_dims_t *out_dims) {
+static inline int octo_tr_fully_connected_ok(const octo_dims_t *in_dims, const octo_dims_t *w_dims,
+                                             const octo_dims_t *out_dims) {
     if (!octo_tr_dims_ok(in_dims) || !octo_tr_dims_ok(w_dims) || !octo_tr_dims_ok(out_dims)) {
         return 0;
     }

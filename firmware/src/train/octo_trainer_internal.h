@@ -52,7 +52,7 @@ enum { RT_Y = 0, RT_DZ = 1, RT_GS = 2, RT_COUNT = 3 };
 #define RANGE_DECAY 0.95f /* the learned gain 1 + gamma stays within [0.5, 1.5] */
 
 typedef struct {
-    const octo_tmodel_t *m;
+    const octo_train_model_t *m;
     const octo_trainer_t *t;
     uint8_t *a;
     octo_train_hparams_t hp;
@@ -73,7 +73,7 @@ HELPER uint64_t prof_now(const ctx_t *c) {
 }
 HELPER void prof_add(const ctx_t *c, uint32_t l, uint32_t slot, uint64_t since) {
     if (c->t->profile != NULL && c->t->clock != NULL) {
-        c->t->profile[l * OCTO_TP_COUNT + slot] += (uint32_t)(c->t->clock() - since);
+        c->t->profile[l * OCTO_TRAIN_PHASE_COUNT + slot] += (uint32_t)(c->t->clock() - since);
     }
 }
 
@@ -109,18 +109,19 @@ HELPER float uniform(octo_train_prng_t *r) {
 HELPER int32_t elems(const octo_dims_t *d) {
     return d->h * d->w * d->c;
 }
-HELPER int32_t w_count(const octo_tlayer_t *L) {
+HELPER int32_t w_count(const octo_train_layer_t *L) {
     return L->w.n * L->w.h * L->w.w * L->w.c;
 }
-HELPER int has_weights(const octo_tlayer_t *L) {
-    return L->kind == OCTO_TL_CONV || L->kind == OCTO_TL_DW || L->kind == OCTO_TL_FC;
+HELPER int has_weights(const octo_train_layer_t *L) {
+    return L->kind == OCTO_TRAIN_LAYER_CONV || L->kind == OCTO_TRAIN_LAYER_DEPTHWISE_CONV ||
+           L->kind == OCTO_TRAIN_LAYER_FULLY_CONNECTED;
 }
-HELPER int32_t out_channels(const octo_tlayer_t *L) {
-    return L->kind == OCTO_TL_DW ? L->w.c : L->w.n;
+HELPER int32_t out_channels(const octo_train_layer_t *L) {
+    return L->kind == OCTO_TRAIN_LAYER_DEPTHWISE_CONV ? L->w.c : L->w.n;
 }
 /* Output channel of weight element i. */
-HELPER int32_t w_channel(const octo_tlayer_t *L, int32_t i) {
-    return L->kind == OCTO_TL_DW ? i % L->w.c : i / (L->w.h * L->w.w * L->w.c);
+HELPER int32_t w_channel(const octo_train_layer_t *L, int32_t i) {
+    return L->kind == OCTO_TRAIN_LAYER_DEPTHWISE_CONV ? i % L->w.c : i / (L->w.h * L->w.w * L->w.c);
 }
 HELPER octo_dims_t batch_dims(const octo_dims_t *d, int32_t n) {
     octo_dims_t r = *d;
@@ -130,10 +131,10 @@ HELPER octo_dims_t batch_dims(const octo_dims_t *d, int32_t n) {
 HELPER float *rt(const ctx_t *c, uint32_t l) {
     return AT(c, c->m->rt_off, float) + l * RT_COUNT;
 }
-HELPER float *scal(const ctx_t *c, const octo_tlayer_t *L) {
+HELPER float *scal(const ctx_t *c, const octo_train_layer_t *L) {
     return AT(c, L->scal_off, float);
 }
-HELPER int lac_on(const ctx_t *c, const octo_tlayer_t *L) {
+HELPER int lac_on(const ctx_t *c, const octo_train_layer_t *L) {
     return c->m->precision == OCTO_TRAIN_PREC_INT8 && (c->hp.flags & OCTO_TRAIN_FLAG_LAC) != 0u &&
            L->lac_off != OCTO_TRAIN_NONE;
 }
@@ -149,7 +150,7 @@ HELPER float x_scale(const ctx_t *c, uint32_t l) {
 }
 /* int8 weights the kernels use: the working copy (trainable) or the frozen state. */
 HELPER octo_train_q8_t w8_of(const ctx_t *c, uint32_t l) {
-    const octo_tlayer_t *L = &c->m->layers[l];
+    const octo_train_layer_t *L = &c->m->layers[l];
     octo_train_q8_t q;
     q.data = AT(c, L->w_off, int8_t); /* trainable: the hi plane of the masters */
     q.scale = scal(c, L)[OCTO_TS_W_SCALE];
@@ -197,7 +198,7 @@ static inline void master_put(int8_t *hi, int8_t *lo, int32_t i, int32_t m) {
 }
 
 /* Rescales layer L's masters (largest |M| = wmax > 0) to W_TARGET, rounding to nearest. */
-HELPER void master_rescale(const ctx_t *c, const octo_tlayer_t *L, int32_t wmax) {
+HELPER void master_rescale(const ctx_t *c, const octo_train_layer_t *L, int32_t wmax) {
     const int32_t n = w_count(L);
     int8_t *hi = AT(c, L->w_off, int8_t);
     int8_t *lo = hi + n;

@@ -4,14 +4,14 @@
 #include "octo_trainer_internal.h"
 
 /* Real value of converted/random initial weight i (the PRNG advances for random init). */
-static float init_weight(const octo_tlayer_t *L, int32_t i, int random, octo_train_prng_t *r) {
+static float init_weight(const octo_train_layer_t *L, int32_t i, int random, octo_train_prng_t *r) {
     if (random || L->init_w == NULL) {
         return (uniform(r) * 2.0f - 1.0f) * L->init_bound;
     }
     return (float)L->init_w[i] * L->init_ws[w_channel(L, i)];
 }
 
-static void init_layer(ctx_t *c, const octo_tlayer_t *L, int random) {
+static void init_layer(ctx_t *c, const octo_train_layer_t *L, int random) {
     const int32_t n = w_count(L);
     const int32_t oc = out_channels(L);
     float *sc = scal(c, L);
@@ -66,23 +66,23 @@ static void init_layer(ctx_t *c, const octo_tlayer_t *L, int random) {
 
 /* --- public: bind, init, commit, stage --------------------------------------------------------- */
 
-static size_t layer_scratch(const octo_tlayer_t *L) {
+static size_t layer_scratch(const octo_train_layer_t *L) {
     size_t s = 0;
-    if (L->kind == OCTO_TL_CONV) {
-        const size_t a = octo_train_conv2d_s8_fwd_scratch_size(&L->w);
-        const size_t b = octo_train_conv2d_s8_bwd_input_scratch_size(&L->w);
-        const size_t d = octo_train_conv2d_s8_bwd_weight_scratch_size(&L->w);
+    if (L->kind == OCTO_TRAIN_LAYER_CONV) {
+        const size_t a = octo_train_conv_s8_fwd_scratch_size(&L->w);
+        const size_t b = octo_train_conv_s8_bwd_input_scratch_size(&L->w);
+        const size_t d = octo_train_conv_s8_bwd_weight_scratch_size(&L->w);
         s = a > b ? a : b;
         s = d > s ? d : s;
-    } else if (L->kind == OCTO_TL_FC) {
-        const size_t b = octo_train_fc_s8_bwd_input_scratch_size(&L->w);
-        const size_t d = octo_train_fc_s8_bwd_weight_scratch_size(&L->w);
+    } else if (L->kind == OCTO_TRAIN_LAYER_FULLY_CONNECTED) {
+        const size_t b = octo_train_fully_connected_s8_bwd_input_scratch_size(&L->w);
+        const size_t d = octo_train_fully_connected_s8_bwd_weight_scratch_size(&L->w);
         s = b > d ? b : d;
     }
     return s;
 }
 
-int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena) {
+int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *arena) {
     if (t == NULL || m == NULL || arena == NULL || m->layers == NULL || m->n_layers == 0 || m->batch == 0 ||
         ((uintptr_t)arena & 7u) != 0) {
         return OCTO_E_ARG;
@@ -112,7 +112,7 @@ int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
         !(hp->lac_l2 >= 0.0f) || hp->init > 1u) {
         return OCTO_E_ARG;
     }
-    const octo_tmodel_t *m = t->m;
+    const octo_train_model_t *m = t->m;
     memset(t->arena, 0, m->state_bytes);
     uint8_t *h = t->arena;
     wr32(h + H_MAGIC, OCTO_TRAIN_STATE_MAGIC);
@@ -175,7 +175,7 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
             return OCTO_E_ARG;
         }
     }
-    const octo_tmodel_t *m = t->m;
+    const octo_train_model_t *m = t->m;
     int32_t *lab = (int32_t *)(void *)(t->arena + m->label_off);
     for (uint32_t i = 0; i < count; i++) {
         lab[first + i] = labels[i];

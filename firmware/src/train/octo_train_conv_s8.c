@@ -1,4 +1,4 @@
-/* octo_train_conv2d_s8.c - CONV_2D, INT8 training: forward, input gradient,
+/* octo_train_conv_s8.c - CONV_2D, INT8 training: forward, input gradient,
  * weight gradient, int32 accumulation with SXTB16 + SMLAD (octo_dsp.h). The
  * blocked kernels it shares with FULLY_CONNECTED are in octo_train_gemm_s8.c;
  * the first weight-gradient update (octo_tr_rank8w_s8) stays here, inlined.
@@ -475,7 +475,7 @@ static size_t fwd_chunk_blocks(size_t nb, size_t bytes) {
 /* pixel path: bias sums 4*OC4, four expanded fields 8*K4, a field K4, padded rows pad_rows*K4;
  * segment path: bias and block sums 2 x 4*OC4, a chunk of expanded weights, zero-padded rows KH*R4
  * (OC4 = out_c rounded up to 4, K4 = kh*kw*in_c and R4 = kw*in_c rounded up to 4) */
-size_t octo_train_conv2d_s8_fwd_scratch_size(const octo_dims_t *w_dims) {
+size_t octo_train_conv_s8_fwd_scratch_size(const octo_dims_t *w_dims) {
     if (!octo_tr_dims_ok(w_dims)) {
         return 0;
     }
@@ -754,9 +754,9 @@ static int fwd_by_pixels(const octo_dims_t *w_dims, const octo_dims_t *out_dims)
            (int64_t)out_dims->n * out_dims->h * out_dims->w <= OCTO_TR_FWD_PIXELS;
 }
 
-int octo_train_conv2d_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
-                             const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias, void *scratch,
-                             const octo_dims_t *out_dims, octo_train_q32_t *y) {
+int octo_train_conv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
+                           const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias, void *scratch,
+                           const octo_dims_t *out_dims, octo_train_q32_t *y) {
     if (!octo_tr_q8_ok(x) || !octo_tr_q8_ok(w) || !octo_tr_q32_out_ok(y) || scratch == NULL ||
         !octo_tr_aligned4(scratch) || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 0)) {
         return OCTO_E_ARG;
@@ -806,7 +806,7 @@ static size_t bwd_chunk(size_t n, size_t bytes) {
 /* segments: a chunk of expanded transposed weights (8*KH*KW*OC4 bytes per block of four input
  * channels), the chunk's block sums 16 per block, a padded dy row OC4, expanded dy OCTO_TR_BWD_DY;
  * the dot (out_c % 4 != 0, kernels larger than 1x1): a chunk of the int8 transpose, KH*KW*OC per channel */
-size_t octo_train_conv2d_s8_bwd_input_scratch_size(const octo_dims_t *w_dims) {
+size_t octo_train_conv_s8_bwd_input_scratch_size(const octo_dims_t *w_dims) {
     if (!octo_tr_dims_ok(w_dims)) {
         return 0;
     }
@@ -977,9 +977,9 @@ static void bwd_expand(const octo_train_conv_params_t *p, const octo_dims_t *w_d
     }
 }
 
-int octo_train_conv2d_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                   const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
-                                   const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) {
+int octo_train_conv_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                 const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
+                                 const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) {
     if (!octo_tr_q8_ok(w) || !octo_tr_q8_ok(dy) || !octo_tr_q32_out_ok(dx) || scratch == NULL ||
         !octo_tr_aligned4(scratch) || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 0)) {
         return OCTO_E_ARG;
@@ -1090,7 +1090,7 @@ int octo_train_conv2d_s8_bwd_input(const octo_train_conv_params_t *p, const octo
 
 /* eight receptive fields and eight dy rows as int16, 16*(KH*KW*C + OC), and two
  * receptive fields assembled at the border, 2*K4 (K4 = kh*kw*in_c rounded up to 4) */
-size_t octo_train_conv2d_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims) {
+size_t octo_train_conv_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims) {
     if (!octo_tr_dims_ok(w_dims)) {
         return 0;
     }
@@ -1109,10 +1109,10 @@ static void stage8(uint32_t *dst, const int8_t *src, int32_t stride, int32_t n) 
     }
 }
 
-int octo_train_conv2d_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
-                                    const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
-                                    octo_train_q32_t *db) {
+int octo_train_conv_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                  const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
+                                  const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
+                                  octo_train_q32_t *db) {
     if (!octo_tr_q8_ok(x) || !octo_tr_q8_ok(dy) || !octo_tr_q32_out_ok(dw) || (db != NULL && db->data == NULL) ||
         scratch == NULL || !octo_tr_aligned4(scratch) || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 0)) {
         return OCTO_E_ARG;

@@ -1,4 +1,4 @@
-/* octo_train_dwconv_s8.c - DEPTHWISE_CONV_2D (multiplier 1), INT8 training:
+/* octo_train_depthwise_conv_s8.c - DEPTHWISE_CONV_2D (multiplier 1), INT8 training:
  * forward, input gradient, weight gradient, int32 accumulation.
  *
  * Channels are independent and contiguous (NHWC, weights [1,KH,KW,C]), so four
@@ -50,27 +50,27 @@
  * GCC specializes each strategy's static functions for their one caller
  * (arguments by value), which separately compiled files would undo (other code,
  * other instruction counts).
- *   octo_train_dwconv_s8_generic.inc   the plain per-tap loops (generic_*)
- *   octo_train_dwconv_s8_fast_asm.inc  the fast path's layouts and Thumb-2 blocks
- *   octo_train_dwconv_s8_fast.inc      the fast path: portable blocks, geometry, drivers (fast_*)
- *   octo_train_dwconv_s8_small.inc     the small-map path (small_*)
+ *   octo_train_depthwise_conv_s8_generic.inc   the plain per-tap loops (generic_*)
+ *   octo_train_depthwise_conv_s8_fast_asm.inc  the fast path's layouts and Thumb-2 blocks
+ *   octo_train_depthwise_conv_s8_fast.inc      the fast path: portable blocks, geometry, drivers (fast_*)
+ *   octo_train_depthwise_conv_s8_small.inc     the small-map path (small_*)
  * This file: the API (argument checks, choice of the strategy). */
 #include <string.h>
 
 #include "octo_train_internal.h"
 
-#include "octo_train_dwconv_s8_generic.inc"
-#include "octo_train_dwconv_s8_fast_asm.inc"
-#include "octo_train_dwconv_s8_fast.inc"
-#include "octo_train_dwconv_s8_small.inc"
+#include "octo_train_depthwise_conv_s8_generic.inc"
+#include "octo_train_depthwise_conv_s8_fast_asm.inc"
+#include "octo_train_depthwise_conv_s8_fast.inc"
+#include "octo_train_depthwise_conv_s8_small.inc"
 
 /* ---------------------------------------------------------------------------------------------- */
 /* API                                                                                            */
 /* ---------------------------------------------------------------------------------------------- */
 
-int octo_train_dwconv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
-                             const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias,
-                             const octo_dims_t *out_dims, octo_train_q32_t *y) {
+int octo_train_depthwise_conv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                     const octo_train_q8_t *x, const octo_dims_t *w_dims, const octo_train_q8_t *w,
+                                     const float *bias, const octo_dims_t *out_dims, octo_train_q32_t *y) {
     if (!octo_tr_q8_ok(x) || !octo_tr_q8_ok(w) || !octo_tr_q32_out_ok(y) ||
         !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
@@ -92,9 +92,10 @@ int octo_train_dwconv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_
     return OCTO_OK;
 }
 
-int octo_train_dwconv_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                   const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
-                                   const octo_train_q8_t *dy, octo_train_q32_t *dx) {
+int octo_train_depthwise_conv_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                           const octo_dims_t *w_dims, const octo_train_q8_t *w,
+                                           const octo_dims_t *out_dims, const octo_train_q8_t *dy,
+                                           octo_train_q32_t *dx) {
     if (!octo_tr_q8_ok(w) || !octo_tr_q8_ok(dy) || !octo_tr_q32_out_ok(dx) ||
         !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
@@ -114,9 +115,10 @@ int octo_train_dwconv_s8_bwd_input(const octo_train_conv_params_t *p, const octo
     return OCTO_OK;
 }
 
-int octo_train_dwconv_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
-                                    const octo_dims_t *w_dims, octo_train_q32_t *dw, octo_train_q32_t *db) {
+int octo_train_depthwise_conv_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                            const octo_train_q8_t *x, const octo_dims_t *out_dims,
+                                            const octo_train_q8_t *dy, const octo_dims_t *w_dims, octo_train_q32_t *dw,
+                                            octo_train_q32_t *db) {
     if (!octo_tr_q8_ok(x) || !octo_tr_q8_ok(dy) || !octo_tr_q32_out_ok(dw) || (db != NULL && db->data == NULL) ||
         !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
