@@ -52,10 +52,6 @@ enum {
 };
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
 
-/* octo_trainer_step: the loss or an activation range is not finite (the
- * learning rate is too high); the state is invalid until restored. */
-#define OCTO_E_DIVERGED OCTO_E_STATE
-
 /* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
 enum {
     OCTO_TS_W_SCALE = 0, /* INT8: master scale (trainable) or int8 scale (frozen) */
@@ -174,15 +170,19 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
 /* Part of one sample: label and bytes [offset, offset+len) of its int8 data (samples larger than a frame). */
 int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, uint32_t offset, const int8_t *data,
                             uint32_t len) OCTO_CHECK_RESULT;
-/* One training step on staged samples 0..n-1; the step counter advances. */
+/* One training step on staged samples 0..n-1; the step counter advances. OCTO_E_DIVERGED when the loss
+ * or an activation range is not finite (the learning rate is too high): the state is invalid until a
+ * checkpoint is restored (written back, then octo_trainer_commit). */
 int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) OCTO_CHECK_RESULT;
-/* Forward only (round to nearest, no state change); pred[n] = argmax. */
+/* Forward only (round to nearest, no state change); pred[n] = argmax. OCTO_E_DIVERGED when an
+ * activation range is not finite. */
 int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) OCTO_CHECK_RESULT;
 uint32_t octo_trainer_step_count(const octo_trainer_t *t);
 /* Split models (split learning, the device half). Forward of staged samples 0..n-1, in training mode
  * (train = 1: stochastic rounding, ranges and the PRNG advance, the backward must follow) or evaluation
  * mode (train = 0: no state change). out gets the last layer's int8 outputs [n][out elems] (in the
- * arena, valid until the next call) and their scale. OCTO_E_ARG for models with a loss. */
+ * arena, valid until the next call) and their scale. OCTO_E_ARG for models with a loss; OCTO_E_DIVERGED
+ * when an activation range is not finite (training mode: the state is invalid until restored). */
 int octo_trainer_forward(octo_trainer_t *t, uint32_t n, int train, octo_train_q8_t *out) OCTO_CHECK_RESULT;
 /* The output gradient of the last training forward (int8 [n][out elems], scale > 0): backward and
  * update of every layer; the step counter advances. OCTO_E_STATE without a pending forward of n samples. */
