@@ -16,8 +16,9 @@ from pathlib import Path
 # component -> paths under firmware/: a folder means every *.c in it, a glob pattern its matches, else a file
 COMPONENTS: dict[str, tuple[str, ...]] = {
     "status": ("src/common/octo_status.c",),                 # octo_status_name(): every build needs it
-    "framing": ("src/common",),                               # CRC-32, COBS, frame encode/decode
-    "link": ("src/common", "src/proto"),                      # framing + the request engine
+    "framing": ("src/link/octo_crc32.c", "src/link/octo_cobs.c", "src/link/octo_frame.c",
+                "src/common/octo_status.c"),                  # CRC-32, COBS, frame encode/decode (+ status names)
+    "link": ("src/link", "src/common/octo_status.c"),         # framing + the request engine (+ status names)
     "app": ("src/app",),                                      # the services (HELLO ... PASS) and the main loop
     "kernels": ("src/kernels",),                              # INT8 inference kernels
     "pass": ("src/pass",),                                    # PASS runtime (patch skipping)
@@ -30,8 +31,9 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "startup": ("boards/cortexm/startup_cortexm.c",),         # bare-metal vector table and reset
     "infer_main": ("host/octo_infer_main.c",),                # native model runner (octo infer --target host)
 }
-# private headers of components (public ones are include/octo/*.h)
-PRIVATE_HEADERS: dict[str, tuple[str, ...]] = {"trainer": ("src/train",), "train_kernels": ("src/train",)}
+# private headers of components (public ones are include/octo/*.h): their *.h, and the *.inc parts a .c includes
+PRIVATE_HEADERS: dict[str, tuple[str, ...]] = {"trainer": ("src/train",), "train_kernels": ("src/train",),
+                                              "app": ("src/app",)}
 
 
 def repo_root() -> Path:
@@ -86,5 +88,5 @@ def headers(*components: str) -> list[Path]:
     out = sorted((include_dir() / "octo").glob("*.h"))
     for name in components:
         for spec in PRIVATE_HEADERS.get(name, ()):
-            out += [p for p in sorted((fw / spec).glob("*.h")) if p not in out]
+            out += [p for pat in ("*.h", "*.inc") for p in sorted((fw / spec).glob(pat)) if p not in out]
     return out

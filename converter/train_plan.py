@@ -439,7 +439,7 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
             out.append(f"static const float k_ws{i}[] = {{{_c_floats(la.w_scales)}}};")
             out.append(f"static const float k_b{i}[] = {{{_c_floats(la.bias)}}};")
     out.append("")
-    out.append("static const octo_tlayer_t k_layers[] = {")
+    out.append("static const octo_train_layer_t k_layers[] = {")
     for i, la in enumerate(layers):
         o = mem["offsets"][i]
         sh, sw, ph, pw = la.conv
@@ -462,7 +462,7 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
     out.append("")
     out.append(f"uint8_t g_octo_train_arena[{mem['arena_bytes']}] __attribute__((aligned(8)));")
     out.append("")
-    out.append("const octo_tmodel_t g_octo_train_model = {")
+    out.append("const octo_train_model_t g_octo_train_model = {")
     out.append(f'    .name = "{name}", .fingerprint = {fingerprint}u, .config_crc = {config_crc}u, '
                f".precision = {0 if cfg.precision == 'int8' else 1}, .n_layers = {len(layers)}, .batch = {cfg.batch}, "
                f".split = {int(split)},")

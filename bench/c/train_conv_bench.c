@@ -183,9 +183,9 @@ int main(void) {
     }
     const octo_dims_t in = {1, H, W, C}, out = {1, OH, OW, C}, wd = {1, K, K, C};
     const octo_dims_t inb = {NB, H, W, C}, outb = {NB, OH, OW, C};
-    TIME("f32_fwd", octo_train_dwconv_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
-    TIME("f32_bwd_input", octo_train_dwconv_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
-    TIME("f32_bwd_weight", octo_train_dwconv_f32_bwd_weight(&p, &inb, s_xf, &outb, s_dyf, &wd, s_dwf, s_dbf));
+    TIME("f32_fwd", octo_train_depthwise_conv_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
+    TIME("f32_bwd_input", octo_train_depthwise_conv_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
+    TIME("f32_bwd_weight", octo_train_depthwise_conv_f32_bwd_weight(&p, &inb, s_xf, &outb, s_dyf, &wd, s_dwf, s_dbf));
 
     fill(0, 1);
     octo_train_prng_t rng;
@@ -194,11 +194,11 @@ int main(void) {
     octo_train_q32_t acc = {s_acc, 1.0f};
     octo_train_q8_t y = {s_y8, 1.0f}, dx = {s_dx8, 1.0f};
     octo_train_q32_t dw = {s_dw32, 1.0f}, db = {s_db32, 1.0f};
-    TIME("s8_fwd", octo_train_dwconv_s8_fwd(&p, &in, &x, &wd, &w, s_bf, &out, &acc));
+    TIME("s8_fwd", octo_train_depthwise_conv_s8_fwd(&p, &in, &x, &wd, &w, s_bf, &out, &acc));
     TIME("s8_fwd_requant", octo_train_requant_s8(&acc, NY, OCTO_TRAIN_ROUND_STOCHASTIC, &rng, &y));
-    TIME("s8_bwd_input", octo_train_dwconv_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, &acc));
+    TIME("s8_bwd_input", octo_train_depthwise_conv_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, &acc));
     TIME("s8_bwd_input_requant", octo_train_requant_s8(&acc, NX, OCTO_TRAIN_ROUND_NEAREST, &rng, &dx));
-    TIME("s8_bwd_weight", octo_train_dwconv_s8_bwd_weight(&p, &inb, &x, &outb, &dy, &wd, &dw, &db));
+    TIME("s8_bwd_weight", octo_train_depthwise_conv_s8_bwd_weight(&p, &inb, &x, &outb, &dy, &wd, &dw, &db));
     say("train-bench done\n");
     octo_board_exit(0);
     return 0;
@@ -216,18 +216,18 @@ int main(void) {
     }
     const octo_dims_t in = {1, H, W, C}, out = {1, OH, OW, OC}, wd = {OC, K, K, C};
     const octo_dims_t inb = {NB, H, W, C}, outb = {NB, OH, OW, OC};
-    report_scratch("fwd", octo_train_conv2d_s8_fwd_scratch_size(&wd));
-    report_scratch("bwd_input", octo_train_conv2d_s8_bwd_input_scratch_size(&wd));
-    report_scratch("bwd_weight", octo_train_conv2d_s8_bwd_weight_scratch_size(&wd));
-    if (octo_train_conv2d_s8_fwd_scratch_size(&wd) > sizeof s_scratch ||
-        octo_train_conv2d_s8_bwd_input_scratch_size(&wd) > sizeof s_scratch ||
-        octo_train_conv2d_s8_bwd_weight_scratch_size(&wd) > sizeof s_scratch) {
+    report_scratch("fwd", octo_train_conv_s8_fwd_scratch_size(&wd));
+    report_scratch("bwd_input", octo_train_conv_s8_bwd_input_scratch_size(&wd));
+    report_scratch("bwd_weight", octo_train_conv_s8_bwd_weight_scratch_size(&wd));
+    if (octo_train_conv_s8_fwd_scratch_size(&wd) > sizeof s_scratch ||
+        octo_train_conv_s8_bwd_input_scratch_size(&wd) > sizeof s_scratch ||
+        octo_train_conv_s8_bwd_weight_scratch_size(&wd) > sizeof s_scratch) {
         say("train-bench: scratch too small\n");
         octo_board_exit(1);
     }
-    TIME("f32_fwd", octo_train_conv2d_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
-    TIME("f32_bwd_input", octo_train_conv2d_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
-    TIME("f32_bwd_weight", octo_train_conv2d_f32_bwd_weight(&p, &inb, s_xf, &outb, s_dyf, &wd, s_dwf, s_dbf));
+    TIME("f32_fwd", octo_train_conv_f32_fwd(&p, &in, s_xf, &wd, s_wf, s_bf, &out, s_yf));
+    TIME("f32_bwd_input", octo_train_conv_f32_bwd_input(&p, &in, &wd, s_wf, &out, s_dyf, s_dxf));
+    TIME("f32_bwd_weight", octo_train_conv_f32_bwd_weight(&p, &inb, s_xf, &outb, s_dyf, &wd, s_dwf, s_dbf));
 
     octo_train_prng_t rng;
     octo_train_prng_seed(&rng, 7u);
@@ -235,11 +235,11 @@ int main(void) {
     octo_train_q32_t acc = {s_acc, 1.0f};
     octo_train_q8_t y = {s_y8, 1.0f}, dx = {s_dx8, 1.0f};
     octo_train_q32_t dw = {s_dw32, 1.0f}, db = {s_db32, 1.0f};
-    TIME("s8_fwd", octo_train_conv2d_s8_fwd(&p, &in, &x, &wd, &w, s_bf, s_scratch, &out, &acc));
+    TIME("s8_fwd", octo_train_conv_s8_fwd(&p, &in, &x, &wd, &w, s_bf, s_scratch, &out, &acc));
     TIME("s8_fwd_requant", octo_train_requant_s8(&acc, NY, OCTO_TRAIN_ROUND_STOCHASTIC, &rng, &y));
-    TIME("s8_bwd_input", octo_train_conv2d_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, s_scratch, &acc));
+    TIME("s8_bwd_input", octo_train_conv_s8_bwd_input(&p, &in, &wd, &w, &out, &dy, s_scratch, &acc));
     TIME("s8_bwd_input_requant", octo_train_requant_s8(&acc, NX, OCTO_TRAIN_ROUND_NEAREST, &rng, &dx));
-    TIME("s8_bwd_weight", octo_train_conv2d_s8_bwd_weight(&p, &inb, &x, &outb, &dy, &wd, s_scratch, &dw, &db));
+    TIME("s8_bwd_weight", octo_train_conv_s8_bwd_weight(&p, &inb, &x, &outb, &dy, &wd, s_scratch, &dw, &db));
     say("train-bench done\n");
     octo_board_exit(0);
     return 0;

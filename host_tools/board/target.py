@@ -39,7 +39,7 @@ def build_host_trainer(train_dir: Path, *, sanitize: bool = False) -> Path:
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-DOCTO_WITH_TRAIN"]
     flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"] if sanitize else ["-O2"]
     flags += [f"-I{fw / 'include'}", f"-I{train_dir}"]
-    headers = fws.headers("trainer")
+    headers = fws.headers("trainer", "app")
     try:
         return compile_cached(host_sources(train_dir), flags, train_dir / "host", "octo-train", hash_also=headers)
     except HostBuildError as exc:

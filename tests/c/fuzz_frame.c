@@ -301,7 +301,7 @@ static int check_write(void *ctx, const uint8_t *data, size_t n) {
             memcpy(oc->last_payload, f.payload, f.len <= MAXP ? f.len : MAXP);
             int is_error = f.type == OCTO_MSG_ERROR;
             if (is_error && (f.len < 4 || (int16_t)octo_get_u16(f.payload) >= 0 ||
-                             (int16_t)octo_get_u16(f.payload) < OCTO_E_NOMEM)) {
+                             (int16_t)octo_get_u16(f.payload) < OCTO_E_DIVERGED)) {
                 oc->bad++;
             }
             if (!is_error && f.type != OCTO_MSG_TELEMETRY && (f.type & OCTO_MSG_RESPONSE_BIT) == 0) {

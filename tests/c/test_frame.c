@@ -1,5 +1,5 @@
 /* test_frame.c - unit tests of CRC-32, COBS, the frame encoder/decoder and the
- * protocol engine (firmware/src/common, firmware/src/proto).
+ * protocol engine (firmware/src/link).
  *
  * Built natively with ASan/UBSan by tests/python/test_framing_c.py. Prints
  * one line per failed check and finishes with "N passed, N failed"; the exit

@@ -38,168 +38,169 @@ static void test_conv(void) {
     octo_train_conv_params_t bad = p;
     octo_dims_t bad_out = out, bad_w = wd, bad_in = in;
 
-    OK(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy));
-    OK(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, fw, NULL, &out, fy));
-    BAD(octo_train_conv2d_f32_fwd(NULL, &in, fx, &wd, fw, fb, &out, fy));
-    BAD(octo_train_conv2d_f32_fwd(&p, NULL, fx, &wd, fw, fb, &out, fy));
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, NULL, &wd, fw, fb, &out, fy));
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, NULL, fw, fb, &out, fy));
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, NULL, fb, &out, fy));
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, fw, fb, NULL, fy));
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, NULL));
+    OK(octo_train_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy));
+    OK(octo_train_conv_f32_fwd(&p, &in, fx, &wd, fw, NULL, &out, fy));
+    BAD(octo_train_conv_f32_fwd(NULL, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, NULL, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, NULL, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, NULL, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, &wd, NULL, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, NULL, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, NULL));
     bad.stride_h = 0;
-    BAD(octo_train_conv2d_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
     bad = p;
     bad.pad_w = -1;
-    BAD(octo_train_conv2d_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
     bad = p;
     bad.stride_w = 0x40000000; /* window arithmetic would overflow int32 */
-    BAD(octo_train_conv2d_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
-    BAD(octo_train_conv2d_s8_bwd_input(&bad, &in, &wd, &(octo_train_q8_t){sw, 1.0f}, &out,
-                                       &(octo_train_q8_t){sy, 1.0f}, scratch_words, &(octo_train_q32_t){acc, 0.0f}));
+    BAD(octo_train_conv_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_s8_bwd_input(&bad, &in, &wd, &(octo_train_q8_t){sw, 1.0f}, &out,
+                                     &(octo_train_q8_t){sy, 1.0f}, scratch_words, &(octo_train_q32_t){acc, 0.0f}));
     bad = p;
     bad.pad_h = 0x7FFFFFFA; /* (5-1)*1 + 3 + pad + 5 > INT32_MAX */
-    BAD(octo_train_dwconv_f32_bwd_input(&bad, &in, &(octo_dims_t){1, 3, 3, 3}, fw, &(octo_dims_t){2, 5, 5, 3}, fy, fd));
+    BAD(octo_train_depthwise_conv_f32_bwd_input(&bad, &in, &(octo_dims_t){1, 3, 3, 3}, fw, &(octo_dims_t){2, 5, 5, 3},
+                                                fy, fd));
     bad = p;
     bad.act = 3;
-    BAD(octo_train_conv2d_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
     bad_out.c = 5; /* != filters */
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
     bad_out = out;
     bad_out.n = 1; /* batch mismatch */
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
     bad_w.c = 2; /* != input channels */
-    BAD(octo_train_conv2d_f32_fwd(&p, &in, fx, &bad_w, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &in, fx, &bad_w, fw, fb, &out, fy));
     bad_in.h = 0;
-    BAD(octo_train_conv2d_f32_fwd(&p, &bad_in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &bad_in, fx, &wd, fw, fb, &out, fy));
     bad_in = in;
     bad_in.n = 0x10000;
     bad_in.h = 0x10000; /* element count beyond int32 */
-    BAD(octo_train_conv2d_f32_fwd(&p, &bad_in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_conv_f32_fwd(&p, &bad_in, fx, &wd, fw, fb, &out, fy));
 
-    OK(octo_train_conv2d_f32_bwd_input(&p, &in, &wd, fw, &out, fy, fd));
-    BAD(octo_train_conv2d_f32_bwd_input(&p, &in, &wd, NULL, &out, fy, fd));
-    BAD(octo_train_conv2d_f32_bwd_input(&p, &in, &wd, fw, &out, NULL, fd));
-    BAD(octo_train_conv2d_f32_bwd_input(&p, &in, &wd, fw, &out, fy, NULL));
-    BAD(octo_train_conv2d_f32_bwd_input(&p, &in, &bad_w, fw, &out, fy, fd));
-    OK(octo_train_conv2d_f32_bwd_weight(&p, &in, fx, &out, fy, &wd, fd, fb));
-    OK(octo_train_conv2d_f32_bwd_weight(&p, &in, fx, &out, fy, &wd, fd, NULL));
-    BAD(octo_train_conv2d_f32_bwd_weight(&p, &in, NULL, &out, fy, &wd, fd, fb));
-    BAD(octo_train_conv2d_f32_bwd_weight(&p, &in, fx, &out, NULL, &wd, fd, fb));
-    BAD(octo_train_conv2d_f32_bwd_weight(&p, &in, fx, &out, fy, &wd, NULL, fb));
-    BAD(octo_train_conv2d_f32_bwd_weight(&p, &in, fx, &bad_out, fy, &wd, fd, fb));
+    OK(octo_train_conv_f32_bwd_input(&p, &in, &wd, fw, &out, fy, fd));
+    BAD(octo_train_conv_f32_bwd_input(&p, &in, &wd, NULL, &out, fy, fd));
+    BAD(octo_train_conv_f32_bwd_input(&p, &in, &wd, fw, &out, NULL, fd));
+    BAD(octo_train_conv_f32_bwd_input(&p, &in, &wd, fw, &out, fy, NULL));
+    BAD(octo_train_conv_f32_bwd_input(&p, &in, &bad_w, fw, &out, fy, fd));
+    OK(octo_train_conv_f32_bwd_weight(&p, &in, fx, &out, fy, &wd, fd, fb));
+    OK(octo_train_conv_f32_bwd_weight(&p, &in, fx, &out, fy, &wd, fd, NULL));
+    BAD(octo_train_conv_f32_bwd_weight(&p, &in, NULL, &out, fy, &wd, fd, fb));
+    BAD(octo_train_conv_f32_bwd_weight(&p, &in, fx, &out, NULL, &wd, fd, fb));
+    BAD(octo_train_conv_f32_bwd_weight(&p, &in, fx, &out, fy, &wd, NULL, fb));
+    BAD(octo_train_conv_f32_bwd_weight(&p, &in, fx, &bad_out, fy, &wd, fd, fb));
 
     octo_train_q8_t qx = {sx, 0.01f}, qw = {sw, 0.02f}, qy = {sy, 0.03f};
     octo_train_q8_t q0 = {sx, 0.0f}, qnan = {sx, NAN}, qnull = {NULL, 1.0f};
     octo_train_q32_t y = {acc, 0.0f}, dw = {acc2, 0.0f}, db = {acc3, 0.0f}, ynull = {NULL, 0.0f};
     void *s = scratch_words;
     void *mis = (int8_t *)scratch_words + 1;
-    OK(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qw, fb, s, &out, &y));
-    OK(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qw, NULL, s, &out, &y));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &q0, &wd, &qw, fb, s, &out, &y));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qnan, fb, s, &out, &y));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qnull, &wd, &qw, fb, s, &out, &y));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qw, fb, NULL, &out, &y));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qw, fb, mis, &out, &y));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qw, fb, s, &out, &ynull));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qx, &wd, &qw, fb, s, &out, NULL));
-    BAD(octo_train_conv2d_s8_fwd(&p, &in, &qx, &bad_w, &qw, fb, s, &out, &y));
+    OK(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qw, fb, s, &out, &y));
+    OK(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qw, NULL, s, &out, &y));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &q0, &wd, &qw, fb, s, &out, &y));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qnan, fb, s, &out, &y));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qnull, &wd, &qw, fb, s, &out, &y));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qw, fb, NULL, &out, &y));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qw, fb, mis, &out, &y));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qw, fb, s, &out, &ynull));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qx, &wd, &qw, fb, s, &out, NULL));
+    BAD(octo_train_conv_s8_fwd(&p, &in, &qx, &bad_w, &qw, fb, s, &out, &y));
     {
         /* reduction longer than OCTO_TRAIN_S8_MAX_TERMS (kh*kw*c = 65536): refused before any access */
         const octo_dims_t big_in = {1, 1, 1, 65536}, big_w = {1, 1, 1, 65536}, o1 = {1, 1, 1, 1};
         const octo_train_conv_params_t p1 = {1, 1, 0, 0, 0};
-        BAD(octo_train_conv2d_s8_fwd(&p1, &big_in, &qx, &big_w, &qw, NULL, s, &o1, &y));
+        BAD(octo_train_conv_s8_fwd(&p1, &big_in, &qx, &big_w, &qw, NULL, s, &o1, &y));
     }
     {
         /* scale product underflows to 0 */
         octo_train_q8_t tiny = {sx, 1e-30f};
-        BAD(octo_train_conv2d_s8_fwd(&p, &in, &tiny, &wd, &tiny, fb, s, &out, &y));
+        BAD(octo_train_conv_s8_fwd(&p, &in, &tiny, &wd, &tiny, fb, s, &out, &y));
     }
     /* the larger of the pixel path (bias sums, four expanded fields and a field of K4 = 28, four padded
      * weight rows) and the segment path (one block of expanded weights, sums, KH padded rows of R4 = 12) */
-    if (octo_train_conv2d_s8_fwd_scratch_size(&wd) != 4 * 4 + 9 * 28 + 4 * 28 ||
-        octo_train_conv2d_s8_fwd_scratch_size(&wd) < 2 * 4 * 3 * 12 + 8 * 4 + 3 * 12 ||
-        octo_train_conv2d_s8_fwd_scratch_size(NULL) != 0) {
+    if (octo_train_conv_s8_fwd_scratch_size(&wd) != 4 * 4 + 9 * 28 + 4 * 28 ||
+        octo_train_conv_s8_fwd_scratch_size(&wd) < 2 * 4 * 3 * 12 + 8 * 4 + 3 * 12 ||
+        octo_train_conv_s8_fwd_scratch_size(NULL) != 0) {
         g_fail++;
-        printf("FAIL conv fwd scratch size %zu\n", octo_train_conv2d_s8_fwd_scratch_size(&wd));
+        printf("FAIL conv fwd scratch size %zu\n", octo_train_conv_s8_fwd_scratch_size(&wd));
     } else {
         g_pass++;
     }
-    OK(octo_train_conv2d_s8_bwd_input(&p, &in, &wd, &qw, &out, &qy, s, &y));
-    BAD(octo_train_conv2d_s8_bwd_input(&p, &in, &wd, &qw, &out, &qy, mis, &y));
-    BAD(octo_train_conv2d_s8_bwd_input(&p, &in, &wd, &qw, &out, &q0, s, &y));
-    BAD(octo_train_conv2d_s8_bwd_input(&p, &in, &wd, NULL, &out, &qy, s, &y));
-    OK(octo_train_conv2d_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, s, &dw, &db));
-    OK(octo_train_conv2d_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, s, &dw, NULL));
-    BAD(octo_train_conv2d_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, s, &dw, &ynull));
-    BAD(octo_train_conv2d_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, NULL, &dw, &db));
-    BAD(octo_train_conv2d_s8_bwd_weight(&p, &in, &qnan, &out, &qy, &wd, s, &dw, &db));
+    OK(octo_train_conv_s8_bwd_input(&p, &in, &wd, &qw, &out, &qy, s, &y));
+    BAD(octo_train_conv_s8_bwd_input(&p, &in, &wd, &qw, &out, &qy, mis, &y));
+    BAD(octo_train_conv_s8_bwd_input(&p, &in, &wd, &qw, &out, &q0, s, &y));
+    BAD(octo_train_conv_s8_bwd_input(&p, &in, &wd, NULL, &out, &qy, s, &y));
+    OK(octo_train_conv_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, s, &dw, &db));
+    OK(octo_train_conv_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, s, &dw, NULL));
+    BAD(octo_train_conv_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, s, &dw, &ynull));
+    BAD(octo_train_conv_s8_bwd_weight(&p, &in, &qx, &out, &qy, &wd, NULL, &dw, &db));
+    BAD(octo_train_conv_s8_bwd_weight(&p, &in, &qnan, &out, &qy, &wd, s, &dw, &db));
     {
         /* batch * out_h * out_w = 65536 positions > OCTO_TRAIN_S8_MAX_TERMS */
         const octo_dims_t big_in = {1, 256, 256, 1}, w1 = {1, 1, 1, 1}, big_out = {1, 256, 256, 1};
         const octo_train_conv_params_t p1 = {1, 1, 0, 0, 0};
-        BAD(octo_train_conv2d_s8_bwd_weight(&p1, &big_in, &qx, &big_out, &qy, &w1, s, &dw, &db));
-        BAD(octo_train_dwconv_s8_bwd_weight(&p1, &big_in, &qx, &big_out, &qy, &w1, &dw, &db));
+        BAD(octo_train_conv_s8_bwd_weight(&p1, &big_in, &qx, &big_out, &qy, &w1, s, &dw, &db));
+        BAD(octo_train_depthwise_conv_s8_bwd_weight(&p1, &big_in, &qx, &big_out, &qy, &w1, &dw, &db));
     }
 
     /* depthwise: w_dims {1,KH,KW,C}, out channels = C */
     const octo_dims_t dwd = {1, 3, 3, 3}, dout = {2, 5, 5, 3};
     octo_dims_t bad_dw = dwd;
-    OK(octo_train_dwconv_f32_fwd(&p, &in, fx, &dwd, fw, fb, &dout, fy));
-    BAD(octo_train_dwconv_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy)); /* a conv shape */
+    OK(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &dwd, fw, fb, &dout, fy));
+    BAD(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy)); /* a conv shape */
     bad_dw.n = 2;
-    BAD(octo_train_dwconv_f32_fwd(&p, &in, fx, &bad_dw, fw, fb, &dout, fy));
-    OK(octo_train_dwconv_f32_bwd_input(&p, &in, &dwd, fw, &dout, fy, fd));
-    BAD(octo_train_dwconv_f32_bwd_input(&p, &in, &dwd, fw, &dout, NULL, fd));
-    OK(octo_train_dwconv_f32_bwd_weight(&p, &in, fx, &dout, fy, &dwd, fd, fb));
-    BAD(octo_train_dwconv_f32_bwd_weight(&p, &in, fx, &dout, fy, &dwd, NULL, fb));
-    OK(octo_train_dwconv_s8_fwd(&p, &in, &qx, &dwd, &qw, fb, &dout, &y));
-    BAD(octo_train_dwconv_s8_fwd(&p, &in, &qx, &dwd, &q0, fb, &dout, &y));
-    BAD(octo_train_dwconv_s8_fwd(&p, &in, &qx, &dwd, &qw, fb, &dout, &ynull));
-    OK(octo_train_dwconv_s8_bwd_input(&p, &in, &dwd, &qw, &dout, &qy, &y));
-    BAD(octo_train_dwconv_s8_bwd_input(&p, &in, &dwd, &qw, &dout, &qnull, &y));
-    OK(octo_train_dwconv_s8_bwd_weight(&p, &in, &qx, &dout, &qy, &dwd, &dw, &db));
-    BAD(octo_train_dwconv_s8_bwd_weight(&p, &in, &qx, &dout, &qy, &dwd, NULL, &db));
+    BAD(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &bad_dw, fw, fb, &dout, fy));
+    OK(octo_train_depthwise_conv_f32_bwd_input(&p, &in, &dwd, fw, &dout, fy, fd));
+    BAD(octo_train_depthwise_conv_f32_bwd_input(&p, &in, &dwd, fw, &dout, NULL, fd));
+    OK(octo_train_depthwise_conv_f32_bwd_weight(&p, &in, fx, &dout, fy, &dwd, fd, fb));
+    BAD(octo_train_depthwise_conv_f32_bwd_weight(&p, &in, fx, &dout, fy, &dwd, NULL, fb));
+    OK(octo_train_depthwise_conv_s8_fwd(&p, &in, &qx, &dwd, &qw, fb, &dout, &y));
+    BAD(octo_train_depthwise_conv_s8_fwd(&p, &in, &qx, &dwd, &q0, fb, &dout, &y));
+    BAD(octo_train_depthwise_conv_s8_fwd(&p, &in, &qx, &dwd, &qw, fb, &dout, &ynull));
+    OK(octo_train_depthwise_conv_s8_bwd_input(&p, &in, &dwd, &qw, &dout, &qy, &y));
+    BAD(octo_train_depthwise_conv_s8_bwd_input(&p, &in, &dwd, &qw, &dout, &qnull, &y));
+    OK(octo_train_depthwise_conv_s8_bwd_weight(&p, &in, &qx, &dout, &qy, &dwd, &dw, &db));
+    BAD(octo_train_depthwise_conv_s8_bwd_weight(&p, &in, &qx, &dout, &qy, &dwd, NULL, &db));
 }
 
 static void test_fc(void) {
-    const octo_train_fc_params_t p = {OCTO_TRAIN_ACT_RELU6};
+    const octo_train_fully_connected_params_t p = {OCTO_TRAIN_ACT_RELU6};
     const octo_dims_t in = {3, 2, 2, 5}, wd = {7, 1, 1, 20}, out = {3, 1, 1, 7};
     octo_dims_t bad_w = wd, bad_out = out;
-    octo_train_fc_params_t bad = {9};
-    OK(octo_train_fc_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy));
-    BAD(octo_train_fc_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
-    BAD(octo_train_fc_f32_fwd(NULL, &in, fx, &wd, fw, fb, &out, fy));
+    octo_train_fully_connected_params_t bad = {9};
+    OK(octo_train_fully_connected_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_fully_connected_f32_fwd(&bad, &in, fx, &wd, fw, fb, &out, fy));
+    BAD(octo_train_fully_connected_f32_fwd(NULL, &in, fx, &wd, fw, fb, &out, fy));
     bad_w.c = 19; /* != 2*2*5 */
-    BAD(octo_train_fc_f32_fwd(&p, &in, fx, &bad_w, fw, fb, &out, fy));
+    BAD(octo_train_fully_connected_f32_fwd(&p, &in, fx, &bad_w, fw, fb, &out, fy));
     bad_w = wd;
     bad_w.h = 2;
-    BAD(octo_train_fc_f32_fwd(&p, &in, fx, &bad_w, fw, fb, &out, fy));
+    BAD(octo_train_fully_connected_f32_fwd(&p, &in, fx, &bad_w, fw, fb, &out, fy));
     bad_out.c = 6;
-    BAD(octo_train_fc_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
+    BAD(octo_train_fully_connected_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
     bad_out = out;
     bad_out.w = 2;
-    BAD(octo_train_fc_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
-    OK(octo_train_fc_f32_bwd_input(&in, &wd, fw, &out, fy, fd));
-    BAD(octo_train_fc_f32_bwd_input(&in, &wd, fw, &out, fy, NULL));
-    OK(octo_train_fc_f32_bwd_weight(&in, fx, &out, fy, &wd, fd, NULL));
-    BAD(octo_train_fc_f32_bwd_weight(&in, fx, &out, fy, &bad_w, fd, fb));
+    BAD(octo_train_fully_connected_f32_fwd(&p, &in, fx, &wd, fw, fb, &bad_out, fy));
+    OK(octo_train_fully_connected_f32_bwd_input(&in, &wd, fw, &out, fy, fd));
+    BAD(octo_train_fully_connected_f32_bwd_input(&in, &wd, fw, &out, fy, NULL));
+    OK(octo_train_fully_connected_f32_bwd_weight(&in, fx, &out, fy, &wd, fd, NULL));
+    BAD(octo_train_fully_connected_f32_bwd_weight(&in, fx, &out, fy, &bad_w, fd, fb));
 
     octo_train_q8_t qx = {sx, 0.01f}, qw = {sw, 0.02f}, qy = {sy, 0.03f}, q0 = {sx, -1.0f};
     octo_train_q32_t y = {acc, 0.0f}, dw = {acc2, 0.0f}, db = {acc3, 0.0f};
     void *s = scratch_words;
     void *mis = (int8_t *)scratch_words + 2;
-    OK(octo_train_fc_s8_fwd(&p, &in, &qx, &wd, &qw, fb, &out, &y));
-    BAD(octo_train_fc_s8_fwd(&p, &in, &q0, &wd, &qw, fb, &out, &y));
-    BAD(octo_train_fc_s8_fwd(&bad, &in, &qx, &wd, &qw, fb, &out, &y));
-    OK(octo_train_fc_s8_bwd_input(&in, &wd, &qw, &out, &qy, s, &y));
-    BAD(octo_train_fc_s8_bwd_input(&in, &wd, &qw, &out, &qy, mis, &y));
-    BAD(octo_train_fc_s8_bwd_input(&in, &wd, &qw, &out, &qy, NULL, &y));
-    OK(octo_train_fc_s8_bwd_weight(&in, &qx, &out, &qy, &wd, s, &dw, &db));
-    BAD(octo_train_fc_s8_bwd_weight(&in, &qx, &out, &qy, &wd, mis, &dw, &db));
-    BAD(octo_train_fc_s8_bwd_weight(&in, &qx, &out, &q0, &wd, s, &dw, &db));
-    if (octo_train_fc_s8_bwd_weight_scratch_size(&wd) != 16 * (20 + 7) ||
-        octo_train_fc_s8_bwd_input_scratch_size(&wd) != 140) {
+    OK(octo_train_fully_connected_s8_fwd(&p, &in, &qx, &wd, &qw, fb, &out, &y));
+    BAD(octo_train_fully_connected_s8_fwd(&p, &in, &q0, &wd, &qw, fb, &out, &y));
+    BAD(octo_train_fully_connected_s8_fwd(&bad, &in, &qx, &wd, &qw, fb, &out, &y));
+    OK(octo_train_fully_connected_s8_bwd_input(&in, &wd, &qw, &out, &qy, s, &y));
+    BAD(octo_train_fully_connected_s8_bwd_input(&in, &wd, &qw, &out, &qy, mis, &y));
+    BAD(octo_train_fully_connected_s8_bwd_input(&in, &wd, &qw, &out, &qy, NULL, &y));
+    OK(octo_train_fully_connected_s8_bwd_weight(&in, &qx, &out, &qy, &wd, s, &dw, &db));
+    BAD(octo_train_fully_connected_s8_bwd_weight(&in, &qx, &out, &qy, &wd, mis, &dw, &db));
+    BAD(octo_train_fully_connected_s8_bwd_weight(&in, &qx, &out, &q0, &wd, s, &dw, &db));
+    if (octo_train_fully_connected_s8_bwd_weight_scratch_size(&wd) != 16 * (20 + 7) ||
+        octo_train_fully_connected_s8_bwd_input_scratch_size(&wd) != 140) {
         g_fail++;
         printf("FAIL fc scratch sizes\n");
     } else {
@@ -207,7 +208,7 @@ static void test_fc(void) {
     }
     {
         const octo_dims_t big_in = {1, 1, 1, 65536}, big_w = {1, 1, 1, 65536}, o1 = {1, 1, 1, 1};
-        BAD(octo_train_fc_s8_fwd(&p, &big_in, &qx, &big_w, &qw, NULL, &o1, &y));
+        BAD(octo_train_fully_connected_s8_fwd(&p, &big_in, &qx, &big_w, &qw, NULL, &o1, &y));
     }
 }
 

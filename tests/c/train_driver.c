@@ -172,17 +172,17 @@ static int op_conv(int depthwise, int int8) {
     if (!int8) {
         float *y = out_f32(ny), *dz = out_f32(ny), *dx = out_f32(nx), *dw = out_f32(nw), *db = out_f32(OC);
         if (depthwise) {
-            CHECK(octo_train_dwconv_f32_fwd(&cp, &in, x, &wd, w, b, &out, y));
+            CHECK(octo_train_depthwise_conv_f32_fwd(&cp, &in, x, &wd, w, b, &out, y));
         } else {
-            CHECK(octo_train_conv2d_f32_fwd(&cp, &in, x, &wd, w, b, &out, y));
+            CHECK(octo_train_conv_f32_fwd(&cp, &in, x, &wd, w, b, &out, y));
         }
         CHECK(octo_train_act_f32_bwd(cp.act, ny, y, g, dz));
         if (depthwise) {
-            CHECK(octo_train_dwconv_f32_bwd_input(&cp, &in, &wd, w, &out, dz, dx));
-            CHECK(octo_train_dwconv_f32_bwd_weight(&cp, &in, x, &out, dz, &wd, dw, db));
+            CHECK(octo_train_depthwise_conv_f32_bwd_input(&cp, &in, &wd, w, &out, dz, dx));
+            CHECK(octo_train_depthwise_conv_f32_bwd_weight(&cp, &in, x, &out, dz, &wd, dw, db));
         } else {
-            CHECK(octo_train_conv2d_f32_bwd_input(&cp, &in, &wd, w, &out, dz, dx));
-            CHECK(octo_train_conv2d_f32_bwd_weight(&cp, &in, x, &out, dz, &wd, dw, db));
+            CHECK(octo_train_conv_f32_bwd_input(&cp, &in, &wd, w, &out, dz, dx));
+            CHECK(octo_train_conv_f32_bwd_weight(&cp, &in, x, &out, dz, &wd, dw, db));
         }
         return OCTO_OK;
     }
@@ -195,11 +195,11 @@ static int op_conv(int depthwise, int int8) {
     CHECK(st);
     /* forward: int32 accumulators, then int8 in place (stochastic rounding) */
     octo_train_q32_t yacc = {(int32_t *)xmalloc((size_t)ny * 4), 0.0f};
-    void *s1 = depthwise ? NULL : scratch(octo_train_conv2d_s8_fwd_scratch_size(&wd));
+    void *s1 = depthwise ? NULL : scratch(octo_train_conv_s8_fwd_scratch_size(&wd));
     if (depthwise) {
-        CHECK(octo_train_dwconv_s8_fwd(&cp, &in, &qx, &wd, &qw, b, &out, &yacc));
+        CHECK(octo_train_depthwise_conv_s8_fwd(&cp, &in, &qx, &wd, &qw, b, &out, &yacc));
     } else {
-        CHECK(octo_train_conv2d_s8_fwd(&cp, &in, &qx, &wd, &qw, b, s1, &out, &yacc));
+        CHECK(octo_train_conv_s8_fwd(&cp, &in, &qx, &wd, &qw, b, s1, &out, &yacc));
     }
     /* activation mask from the accumulators (mask mode) or later from the saved int8 output */
     const int use_mask = g_np > 12 && p[12];
@@ -220,11 +220,11 @@ static int op_conv(int depthwise, int int8) {
     emit_q8(&qg, ny);
     /* input gradient: int32 -> int8 (nearest) */
     octo_train_q32_t dxacc = {(int32_t *)xmalloc((size_t)nx * 4), 0.0f};
-    void *s2 = depthwise ? NULL : scratch(octo_train_conv2d_s8_bwd_input_scratch_size(&wd));
+    void *s2 = depthwise ? NULL : scratch(octo_train_conv_s8_bwd_input_scratch_size(&wd));
     if (depthwise) {
-        CHECK(octo_train_dwconv_s8_bwd_input(&cp, &in, &wd, &qw, &out, &qg, &dxacc));
+        CHECK(octo_train_depthwise_conv_s8_bwd_input(&cp, &in, &wd, &qw, &out, &qg, &dxacc));
     } else {
-        CHECK(octo_train_conv2d_s8_bwd_input(&cp, &in, &wd, &qw, &out, &qg, s2, &dxacc));
+        CHECK(octo_train_conv_s8_bwd_input(&cp, &in, &wd, &qw, &out, &qg, s2, &dxacc));
     }
     octo_train_q8_t qdx = {(int8_t *)dxacc.data, 0.0f};
     CHECK(octo_train_requant_s8(&dxacc, nx, OCTO_TRAIN_ROUND_NEAREST, NULL, &qdx));
@@ -232,11 +232,11 @@ static int op_conv(int depthwise, int int8) {
     /* weight gradient: int32 + scale */
     octo_train_q32_t dw = {(int32_t *)xmalloc((size_t)nw * 4), 0.0f};
     octo_train_q32_t db = {(int32_t *)xmalloc((size_t)OC * 4), 0.0f};
-    void *s3 = depthwise ? NULL : scratch(octo_train_conv2d_s8_bwd_weight_scratch_size(&wd));
+    void *s3 = depthwise ? NULL : scratch(octo_train_conv_s8_bwd_weight_scratch_size(&wd));
     if (depthwise) {
-        CHECK(octo_train_dwconv_s8_bwd_weight(&cp, &in, &qx, &out, &qg, &wd, &dw, &db));
+        CHECK(octo_train_depthwise_conv_s8_bwd_weight(&cp, &in, &qx, &out, &qg, &wd, &dw, &db));
     } else {
-        CHECK(octo_train_conv2d_s8_bwd_weight(&cp, &in, &qx, &out, &qg, &wd, s3, &dw, &db));
+        CHECK(octo_train_conv_s8_bwd_weight(&cp, &in, &qx, &out, &qg, &wd, s3, &dw, &db));
     }
     emit_q32(&dw, nw);
     emit_q32(&db, OC);
@@ -256,15 +256,15 @@ static int op_conv(int depthwise, int int8) {
 /* params: N D O act [seed mask]; inputs x w b g; outputs y dz dx dw db */
 static int op_fc(int int8) {
     const int32_t N = g_params[0], D = g_params[1], O = g_params[2];
-    const octo_train_fc_params_t fp = {g_params[3]};
+    const octo_train_fully_connected_params_t fp = {g_params[3]};
     const octo_dims_t in = {N, 1, 1, D}, wd = {O, 1, 1, D}, out = {N, 1, 1, O};
     const float *x = in_f32(0, N * D), *w = in_f32(1, O * D), *b = in_f32_opt(2, O), *g = in_f32(3, N * O);
     if (!int8) {
         float *y = out_f32(N * O), *dz = out_f32(N * O), *dx = out_f32(N * D), *dw = out_f32(O * D), *db = out_f32(O);
-        CHECK(octo_train_fc_f32_fwd(&fp, &in, x, &wd, w, b, &out, y));
+        CHECK(octo_train_fully_connected_f32_fwd(&fp, &in, x, &wd, w, b, &out, y));
         CHECK(octo_train_act_f32_bwd(fp.act, N * O, y, g, dz));
-        CHECK(octo_train_fc_f32_bwd_input(&in, &wd, w, &out, dz, dx));
-        CHECK(octo_train_fc_f32_bwd_weight(&in, x, &out, dz, &wd, dw, db));
+        CHECK(octo_train_fully_connected_f32_bwd_input(&in, &wd, w, &out, dz, dx));
+        CHECK(octo_train_fully_connected_f32_bwd_weight(&in, x, &out, dz, &wd, dw, db));
         return OCTO_OK;
     }
     octo_train_prng_t rng;
@@ -275,7 +275,7 @@ static int op_fc(int int8) {
     octo_train_q8_t qg = quantize(g, N * O, OCTO_TRAIN_ROUND_NEAREST, NULL, &st);
     CHECK(st);
     octo_train_q32_t yacc = {(int32_t *)xmalloc((size_t)(N * O) * 4), 0.0f};
-    CHECK(octo_train_fc_s8_fwd(&fp, &in, &qx, &wd, &qw, b, &out, &yacc));
+    CHECK(octo_train_fully_connected_s8_fwd(&fp, &in, &qx, &wd, &qw, b, &out, &yacc));
     const int use_mask = g_np > 5 && g_params[5];
     uint8_t *mask = (uint8_t *)xmalloc((size_t)(N * O + 7) / 8);
     if (use_mask) {
@@ -292,15 +292,15 @@ static int op_fc(int int8) {
     free(mask);
     emit_q8(&qg, N * O);
     octo_train_q32_t dxacc = {(int32_t *)xmalloc((size_t)(N * D) * 4), 0.0f};
-    void *s2 = scratch(octo_train_fc_s8_bwd_input_scratch_size(&wd));
-    CHECK(octo_train_fc_s8_bwd_input(&in, &wd, &qw, &out, &qg, s2, &dxacc));
+    void *s2 = scratch(octo_train_fully_connected_s8_bwd_input_scratch_size(&wd));
+    CHECK(octo_train_fully_connected_s8_bwd_input(&in, &wd, &qw, &out, &qg, s2, &dxacc));
     octo_train_q8_t qdx = {(int8_t *)dxacc.data, 0.0f};
     CHECK(octo_train_requant_s8(&dxacc, N * D, OCTO_TRAIN_ROUND_NEAREST, NULL, &qdx));
     emit_q8(&qdx, N * D);
     octo_train_q32_t dw = {(int32_t *)xmalloc((size_t)(O * D) * 4), 0.0f};
     octo_train_q32_t db = {(int32_t *)xmalloc((size_t)O * 4), 0.0f};
-    void *s3 = scratch(octo_train_fc_s8_bwd_weight_scratch_size(&wd));
-    CHECK(octo_train_fc_s8_bwd_weight(&in, &qx, &out, &qg, &wd, s3, &dw, &db));
+    void *s3 = scratch(octo_train_fully_connected_s8_bwd_weight_scratch_size(&wd));
+    CHECK(octo_train_fully_connected_s8_bwd_weight(&in, &qx, &out, &qg, &wd, s3, &dw, &db));
     emit_q32(&dw, O * D);
     emit_q32(&db, O);
     free(qx.data);
@@ -417,7 +417,7 @@ static int op_raw(int kind) {
     const int32_t *p = g_params;
     octo_dims_t in, wd, out;
     octo_train_conv_params_t cp = {1, 1, 0, 0, 0};
-    octo_train_fc_params_t fp = {0};
+    octo_train_fully_connected_params_t fp = {0};
     int32_t OC;
     if (kind == 2) {
         in = (octo_dims_t){p[0], 1, 1, p[1]};
@@ -448,22 +448,22 @@ static int op_raw(int kind) {
     void *s1 = NULL, *s2 = NULL, *s3 = NULL;
     int st;
     if (kind == 0) {
-        s1 = scratch(octo_train_conv2d_s8_fwd_scratch_size(&wd));
-        s2 = scratch(octo_train_conv2d_s8_bwd_input_scratch_size(&wd));
-        s3 = scratch(octo_train_conv2d_s8_bwd_weight_scratch_size(&wd));
-        st = octo_train_conv2d_s8_fwd(&cp, &in, &x, &wd, &w, b, s1, &out, &y);
-        st = st ? st : octo_train_conv2d_s8_bwd_input(&cp, &in, &wd, &w, &out, &dy, s2, &dx);
-        st = st ? st : octo_train_conv2d_s8_bwd_weight(&cp, &in, &x, &out, &dy, &wd, s3, &dw, &db);
+        s1 = scratch(octo_train_conv_s8_fwd_scratch_size(&wd));
+        s2 = scratch(octo_train_conv_s8_bwd_input_scratch_size(&wd));
+        s3 = scratch(octo_train_conv_s8_bwd_weight_scratch_size(&wd));
+        st = octo_train_conv_s8_fwd(&cp, &in, &x, &wd, &w, b, s1, &out, &y);
+        st = st ? st : octo_train_conv_s8_bwd_input(&cp, &in, &wd, &w, &out, &dy, s2, &dx);
+        st = st ? st : octo_train_conv_s8_bwd_weight(&cp, &in, &x, &out, &dy, &wd, s3, &dw, &db);
     } else if (kind == 1) {
-        st = octo_train_dwconv_s8_fwd(&cp, &in, &x, &wd, &w, b, &out, &y);
-        st = st ? st : octo_train_dwconv_s8_bwd_input(&cp, &in, &wd, &w, &out, &dy, &dx);
-        st = st ? st : octo_train_dwconv_s8_bwd_weight(&cp, &in, &x, &out, &dy, &wd, &dw, &db);
+        st = octo_train_depthwise_conv_s8_fwd(&cp, &in, &x, &wd, &w, b, &out, &y);
+        st = st ? st : octo_train_depthwise_conv_s8_bwd_input(&cp, &in, &wd, &w, &out, &dy, &dx);
+        st = st ? st : octo_train_depthwise_conv_s8_bwd_weight(&cp, &in, &x, &out, &dy, &wd, &dw, &db);
     } else {
-        s2 = scratch(octo_train_fc_s8_bwd_input_scratch_size(&wd));
-        s3 = scratch(octo_train_fc_s8_bwd_weight_scratch_size(&wd));
-        st = octo_train_fc_s8_fwd(&fp, &in, &x, &wd, &w, b, &out, &y);
-        st = st ? st : octo_train_fc_s8_bwd_input(&in, &wd, &w, &out, &dy, s2, &dx);
-        st = st ? st : octo_train_fc_s8_bwd_weight(&in, &x, &out, &dy, &wd, s3, &dw, &db);
+        s2 = scratch(octo_train_fully_connected_s8_bwd_input_scratch_size(&wd));
+        s3 = scratch(octo_train_fully_connected_s8_bwd_weight_scratch_size(&wd));
+        st = octo_train_fully_connected_s8_fwd(&fp, &in, &x, &wd, &w, b, &out, &y);
+        st = st ? st : octo_train_fully_connected_s8_bwd_input(&in, &wd, &w, &out, &dy, s2, &dx);
+        st = st ? st : octo_train_fully_connected_s8_bwd_weight(&in, &x, &out, &dy, &wd, s3, &dw, &db);
     }
     free(s1);
     free(s2);

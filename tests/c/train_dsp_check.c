@@ -79,15 +79,15 @@ static void run_conv(const conv_case_t *c) {
     memcpy(bias, fdb, sizeof bias);
     /* FP32 */
     if (c->depthwise) {
-        hash_status(octo_train_dwconv_f32_fwd(&p, &c->in, fx, &wd, fw, bias, &out, fy));
+        hash_status(octo_train_depthwise_conv_f32_fwd(&p, &c->in, fx, &wd, fw, bias, &out, fy));
         hash_status(octo_train_act_f32_bwd(c->act, ny, fy, fg, fdz));
-        hash_status(octo_train_dwconv_f32_bwd_input(&p, &c->in, &wd, fw, &out, fdz, fdx));
-        hash_status(octo_train_dwconv_f32_bwd_weight(&p, &c->in, fx, &out, fdz, &wd, fdw, fdb));
+        hash_status(octo_train_depthwise_conv_f32_bwd_input(&p, &c->in, &wd, fw, &out, fdz, fdx));
+        hash_status(octo_train_depthwise_conv_f32_bwd_weight(&p, &c->in, fx, &out, fdz, &wd, fdw, fdb));
     } else {
-        hash_status(octo_train_conv2d_f32_fwd(&p, &c->in, fx, &wd, fw, bias, &out, fy));
+        hash_status(octo_train_conv_f32_fwd(&p, &c->in, fx, &wd, fw, bias, &out, fy));
         hash_status(octo_train_act_f32_bwd(c->act, ny, fy, fg, fdz));
-        hash_status(octo_train_conv2d_f32_bwd_input(&p, &c->in, &wd, fw, &out, fdz, fdx));
-        hash_status(octo_train_conv2d_f32_bwd_weight(&p, &c->in, fx, &out, fdz, &wd, fdw, fdb));
+        hash_status(octo_train_conv_f32_bwd_input(&p, &c->in, &wd, fw, &out, fdz, fdx));
+        hash_status(octo_train_conv_f32_bwd_weight(&p, &c->in, fx, &out, fdz, &wd, fdw, fdb));
     }
     hash_bytes(fy, (size_t)ny * 4);
     hash_bytes(fdz, (size_t)ny * 4);
@@ -101,9 +101,9 @@ static void run_conv(const conv_case_t *c) {
     hash_status(octo_train_quantize_s8(fg, ny, OCTO_TRAIN_ROUND_NEAREST, NULL, &qg));
     octo_train_q32_t y = {acc, 0.0f}, dw = {acc2, 0.0f}, db = {acc3, 0.0f};
     if (c->depthwise) {
-        hash_status(octo_train_dwconv_s8_fwd(&p, &c->in, &qx, &wd, &qw, bias, &out, &y));
+        hash_status(octo_train_depthwise_conv_s8_fwd(&p, &c->in, &qx, &wd, &qw, bias, &out, &y));
     } else {
-        hash_status(octo_train_conv2d_s8_fwd(&p, &c->in, &qx, &wd, &qw, bias, scratch, &out, &y));
+        hash_status(octo_train_conv_s8_fwd(&p, &c->in, &qx, &wd, &qw, bias, scratch, &out, &y));
     }
     hash_bytes(acc, (size_t)ny * 4);
     hash_status(octo_train_act_mask_s32(c->act, ny, &y, mask));
@@ -118,9 +118,9 @@ static void run_conv(const conv_case_t *c) {
     hash_bytes(qg.data, (size_t)ny);
     octo_train_q32_t dx = {acc, 0.0f};
     if (c->depthwise) {
-        hash_status(octo_train_dwconv_s8_bwd_input(&p, &c->in, &wd, &qw, &out, &qg, &dx));
+        hash_status(octo_train_depthwise_conv_s8_bwd_input(&p, &c->in, &wd, &qw, &out, &qg, &dx));
     } else {
-        hash_status(octo_train_conv2d_s8_bwd_input(&p, &c->in, &wd, &qw, &out, &qg, scratch, &dx));
+        hash_status(octo_train_conv_s8_bwd_input(&p, &c->in, &wd, &qw, &out, &qg, scratch, &dx));
     }
     hash_bytes(acc, (size_t)nx * 4);
     octo_train_q8_t qdx = {(int8_t *)acc, 0.0f};
@@ -128,9 +128,9 @@ static void run_conv(const conv_case_t *c) {
     hash_bytes(qdx.data, (size_t)nx);
     hash_f(qdx.scale);
     if (c->depthwise) {
-        hash_status(octo_train_dwconv_s8_bwd_weight(&p, &c->in, &qx, &out, &qg, &wd, &dw, &db));
+        hash_status(octo_train_depthwise_conv_s8_bwd_weight(&p, &c->in, &qx, &out, &qg, &wd, &dw, &db));
     } else {
-        hash_status(octo_train_conv2d_s8_bwd_weight(&p, &c->in, &qx, &out, &qg, &wd, scratch, &dw, &db));
+        hash_status(octo_train_conv_s8_bwd_weight(&p, &c->in, &qx, &out, &qg, &wd, scratch, &dw, &db));
     }
     hash_bytes(acc2, (size_t)nw * 4);
     hash_bytes(acc3, (size_t)c->oc * 4);
@@ -139,15 +139,15 @@ static void run_conv(const conv_case_t *c) {
 }
 
 static void run_fc(int32_t n, int32_t d, int32_t o, int32_t act) {
-    const octo_train_fc_params_t p = {act};
+    const octo_train_fully_connected_params_t p = {act};
     const octo_dims_t in = {n, 1, 1, d}, wd = {o, 1, 1, d}, out = {n, 1, 1, o};
     fill(fx, n * d, 1.0f);
     fill(fw, o * d, 0.3f);
     fill(fg, n * o, 1.0f);
-    hash_status(octo_train_fc_f32_fwd(&p, &in, fx, &wd, fw, NULL, &out, fy));
+    hash_status(octo_train_fully_connected_f32_fwd(&p, &in, fx, &wd, fw, NULL, &out, fy));
     hash_status(octo_train_act_f32_bwd(act, n * o, fy, fg, fdz));
-    hash_status(octo_train_fc_f32_bwd_input(&in, &wd, fw, &out, fdz, fdx));
-    hash_status(octo_train_fc_f32_bwd_weight(&in, fx, &out, fdz, &wd, fdw, fdb));
+    hash_status(octo_train_fully_connected_f32_bwd_input(&in, &wd, fw, &out, fdz, fdx));
+    hash_status(octo_train_fully_connected_f32_bwd_weight(&in, fx, &out, fdz, &wd, fdw, fdb));
     hash_bytes(fy, (size_t)(n * o) * 4);
     hash_bytes(fdx, (size_t)(n * d) * 4);
     hash_bytes(fdw, (size_t)(o * d) * 4);
@@ -156,11 +156,11 @@ static void run_fc(int32_t n, int32_t d, int32_t o, int32_t act) {
     hash_status(octo_train_quantize_s8(fw, o * d, OCTO_TRAIN_ROUND_NEAREST, NULL, &qw));
     hash_status(octo_train_quantize_s8(fg, n * o, OCTO_TRAIN_ROUND_NEAREST, NULL, &qg));
     octo_train_q32_t y = {acc, 0.0f}, dx = {acc, 0.0f}, dw = {acc2, 0.0f}, db = {acc3, 0.0f};
-    hash_status(octo_train_fc_s8_fwd(&p, &in, &qx, &wd, &qw, fdb, &out, &y));
+    hash_status(octo_train_fully_connected_s8_fwd(&p, &in, &qx, &wd, &qw, fdb, &out, &y));
     hash_bytes(acc, (size_t)(n * o) * 4);
-    hash_status(octo_train_fc_s8_bwd_input(&in, &wd, &qw, &out, &qg, scratch, &dx));
+    hash_status(octo_train_fully_connected_s8_bwd_input(&in, &wd, &qw, &out, &qg, scratch, &dx));
     hash_bytes(acc, (size_t)(n * d) * 4);
-    hash_status(octo_train_fc_s8_bwd_weight(&in, &qx, &out, &qg, &wd, scratch, &dw, &db));
+    hash_status(octo_train_fully_connected_s8_bwd_weight(&in, &qx, &out, &qg, &wd, scratch, &dw, &db));
     hash_bytes(acc2, (size_t)(o * d) * 4);
     hash_bytes(acc3, (size_t)o * 4);
 }

@@ -267,9 +267,9 @@ static void run_case(const case_t *k) {
     size_t n1 = 0, n2 = 0, n3 = 0;
     void *s1 = NULL, *s2 = NULL, *s3 = NULL;
     if (!k->depthwise) {
-        n1 = octo_train_conv2d_s8_fwd_scratch_size(&wd);
-        n2 = octo_train_conv2d_s8_bwd_input_scratch_size(&wd);
-        n3 = octo_train_conv2d_s8_bwd_weight_scratch_size(&wd);
+        n1 = octo_train_conv_s8_fwd_scratch_size(&wd);
+        n2 = octo_train_conv_s8_bwd_input_scratch_size(&wd);
+        n3 = octo_train_conv_s8_bwd_weight_scratch_size(&wd);
         s1 = take_scratch(n1);
         s2 = take_scratch(n2);
         s3 = take_scratch(n3);
@@ -281,17 +281,17 @@ static void run_case(const case_t *k) {
         const octo_train_q8_t xs = {&xd[b * (nx / k->n)], sx}, gs = {&gd[b * (ny / k->n)], sdy};
         octo_train_q32_t qy = {&y[b * (ny / k->n)], 0.0f}, qdx = {&dx[b * (nx / k->n)], 0.0f};
         if (k->depthwise) {
-            st = octo_train_dwconv_s8_fwd(&p, &in1, &xs, &wd, &qw, kb, &out1, &qy);
-            st = st ? st : octo_train_dwconv_s8_bwd_input(&p, &in1, &wd, &qw, &out1, &gs, &qdx);
+            st = octo_train_depthwise_conv_s8_fwd(&p, &in1, &xs, &wd, &qw, kb, &out1, &qy);
+            st = st ? st : octo_train_depthwise_conv_s8_bwd_input(&p, &in1, &wd, &qw, &out1, &gs, &qdx);
         } else {
-            st = octo_train_conv2d_s8_fwd(&p, &in1, &xs, &wd, &qw, kb, s1, &out1, &qy);
-            st = st ? st : octo_train_conv2d_s8_bwd_input(&p, &in1, &wd, &qw, &out1, &gs, s2, &qdx);
+            st = octo_train_conv_s8_fwd(&p, &in1, &xs, &wd, &qw, kb, s1, &out1, &qy);
+            st = st ? st : octo_train_conv_s8_bwd_input(&p, &in1, &wd, &qw, &out1, &gs, s2, &qdx);
         }
     }
     octo_train_q32_t qdw = {dw, 0.0f}, qdb = {db, 0.0f};
     if (st == OCTO_OK) {
-        st = k->depthwise ? octo_train_dwconv_s8_bwd_weight(&p, &in, &qx, &out, &qg, &wd, &qdw, &qdb)
-                          : octo_train_conv2d_s8_bwd_weight(&p, &in, &qx, &out, &qg, &wd, s3, &qdw, &qdb);
+        st = k->depthwise ? octo_train_depthwise_conv_s8_bwd_weight(&p, &in, &qx, &out, &qg, &wd, &qdw, &qdb)
+                          : octo_train_conv_s8_bwd_weight(&p, &in, &qx, &out, &qg, &wd, s3, &qdw, &qdb);
     }
     if (st != OCTO_OK) {
         char line[120];

@@ -26,7 +26,8 @@ typedef enum {
     OCTO_E_UNSUPPORTED = -9,    /* unknown message type or feature */
     OCTO_E_PAYLOAD = -10,       /* payload malformed for its message type */
     OCTO_E_STATE = -11,         /* request not valid in the current state */
-    OCTO_E_NOMEM = -12          /* static memory plan cannot hold the request */
+    OCTO_E_NOMEM = -12,         /* static memory plan cannot hold the request */
+    OCTO_E_DIVERGED = -13       /* training diverged: loss, activations or gradients not finite */
 } octo_status_t;
 
 /* Functions returning a status are marked so ignoring it is a compile error

@@ -62,7 +62,7 @@ typedef struct {
 } octo_collab_mem_t;
 
 /* The generated table and arena (train_model.c). */
-extern const octo_tmodel_t g_octo_train_model;
+extern const octo_train_model_t g_octo_train_model;
 extern uint8_t g_octo_train_arena[];
 extern const octo_collab_mem_t g_octo_train_collab;
 

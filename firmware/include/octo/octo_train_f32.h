@@ -19,40 +19,41 @@ extern "C" {
 /* --- CONV_2D: x [N,H,W,C], w [OC,KH,KW,C] (w_dims {OC,KH,KW,C}), y [N,OH,OW,OC] ------------------- */
 
 /* y = act(conv(x, w) + bias); bias [OC] or NULL. */
-int octo_train_conv2d_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                              const octo_dims_t *w_dims, const float *w, const float *bias,
-                              const octo_dims_t *out_dims, float *y) OCTO_CHECK_RESULT;
+int octo_train_conv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
+                            const octo_dims_t *w_dims, const float *w, const float *bias, const octo_dims_t *out_dims,
+                            float *y) OCTO_CHECK_RESULT;
 /* dx = dL/dx from dy = dL/d(pre-activation output) (p->act is ignored). */
-int octo_train_conv2d_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
-                                    const float *dy, float *dx) OCTO_CHECK_RESULT;
+int octo_train_conv_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                  const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
+                                  const float *dy, float *dx) OCTO_CHECK_RESULT;
 /* dw = dL/dw [OC,KH,KW,C], db = dL/dbias [OC] (db may be NULL), summed over the batch. */
-int octo_train_conv2d_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                                     const octo_dims_t *out_dims, const float *dy, const octo_dims_t *w_dims,
-                                     float *dw, float *db) OCTO_CHECK_RESULT;
+int octo_train_conv_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
+                                   const octo_dims_t *out_dims, const float *dy, const octo_dims_t *w_dims, float *dw,
+                                   float *db) OCTO_CHECK_RESULT;
 
 /* --- DEPTHWISE_CONV_2D, multiplier 1: w [1,KH,KW,C], y [N,OH,OW,C] ----------------------------- */
 
-int octo_train_dwconv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                              const octo_dims_t *w_dims, const float *w, const float *bias,
-                              const octo_dims_t *out_dims, float *y) OCTO_CHECK_RESULT;
-int octo_train_dwconv_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
-                                    const float *dy, float *dx) OCTO_CHECK_RESULT;
-int octo_train_dwconv_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                                     const octo_dims_t *out_dims, const float *dy, const octo_dims_t *w_dims,
-                                     float *dw, float *db) OCTO_CHECK_RESULT;
+int octo_train_depthwise_conv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
+                                      const octo_dims_t *w_dims, const float *w, const float *bias,
+                                      const octo_dims_t *out_dims, float *y) OCTO_CHECK_RESULT;
+int octo_train_depthwise_conv_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                            const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
+                                            const float *dy, float *dx) OCTO_CHECK_RESULT;
+int octo_train_depthwise_conv_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                             const float *x, const octo_dims_t *out_dims, const float *dy,
+                                             const octo_dims_t *w_dims, float *dw, float *db) OCTO_CHECK_RESULT;
 
 /* --- FULLY_CONNECTED: x [N, D] with D = H*W*C of in_dims (read flat), w [O, D]
  * (w_dims {O,1,1,D}), y [N, O] (out_dims {N,1,1,O}) ----------------------------------------------- */
 
-int octo_train_fc_f32_fwd(const octo_train_fc_params_t *p, const octo_dims_t *in_dims, const float *x,
-                          const octo_dims_t *w_dims, const float *w, const float *bias, const octo_dims_t *out_dims,
-                          float *y) OCTO_CHECK_RESULT;
-int octo_train_fc_f32_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const float *w,
-                                const octo_dims_t *out_dims, const float *dy, float *dx) OCTO_CHECK_RESULT;
-int octo_train_fc_f32_bwd_weight(const octo_dims_t *in_dims, const float *x, const octo_dims_t *out_dims,
-                                 const float *dy, const octo_dims_t *w_dims, float *dw, float *db) OCTO_CHECK_RESULT;
+int octo_train_fully_connected_f32_fwd(const octo_train_fully_connected_params_t *p, const octo_dims_t *in_dims,
+                                       const float *x, const octo_dims_t *w_dims, const float *w, const float *bias,
+                                       const octo_dims_t *out_dims, float *y) OCTO_CHECK_RESULT;
+int octo_train_fully_connected_f32_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const float *w,
+                                             const octo_dims_t *out_dims, const float *dy, float *dx) OCTO_CHECK_RESULT;
+int octo_train_fully_connected_f32_bwd_weight(const octo_dims_t *in_dims, const float *x, const octo_dims_t *out_dims,
+                                              const float *dy, const octo_dims_t *w_dims, float *dw,
+                                              float *db) OCTO_CHECK_RESULT;
 
 /* --- MAX_POOL_2D: the backward routes each dy to the first maximum of its
  * window (row-major scan), recomputed from the saved input x ------------------------------------ */

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-/* --- CONV_2D: layouts as octo_train_conv2d_f32_* ---------------------------------------------- */
+/* --- CONV_2D: layouts as octo_train_conv_f32_* ---------------------------------------------- */
 
 /* y->data [N,OH,OW,OC] = act(conv(x, w) + bias / (sx*sw)), y->scale = sx*sw.
  * bias [OC] float or NULL, rounded to the accumulator scale (clamped to +-2^30);
@@ -36,10 +36,10 @@ extern "C" {
  * larger than 1x1 with R4 == KW*C, the segment path's 8*OC4 + B*KH*R4*8 + KH*R4
  * (bias and block sums, B = min(OC4/4, max(1, 8192/(8*KH*R4))) blocks of four
  * output channels expanded to int16, zero-padded kernel rows). */
-int octo_train_conv2d_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
-                             const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias, void *scratch,
-                             const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
-size_t octo_train_conv2d_s8_fwd_scratch_size(const octo_dims_t *w_dims);
+int octo_train_conv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
+                           const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias, void *scratch,
+                           const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
+size_t octo_train_conv_s8_fwd_scratch_size(const octo_dims_t *w_dims);
 
 /* dx->data [N,H,W,C] = input gradient, dx->scale = sdy*sw. Scratch (C4 = C and
  * OC4 = OC rounded up to 4): B blocks of four input channels of the transposed
@@ -48,56 +48,61 @@ size_t octo_train_conv2d_s8_fwd_scratch_size(const octo_dims_t *w_dims);
  * 2048 with B = min(C4/4, max(1, 8192/(8*KH*KW*OC4))); when OC % 4 != 0 and
  * KH*KW > 1 at least T*KH*KW*OC (the int8 transpose of T = min(C, max(1,
  * 8192/(KH*KW*OC))) input channels). */
-int octo_train_conv2d_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                   const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
-                                   const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) OCTO_CHECK_RESULT;
-size_t octo_train_conv2d_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
+int octo_train_conv_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                 const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
+                                 const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) OCTO_CHECK_RESULT;
+size_t octo_train_conv_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
 
 /* dw->data [OC,KH,KW,C] (scale sx*sdy) and db->data [OC] (scale sdy; db may be
  * NULL), summed over the batch. Scratch: eight receptive fields and eight dy
  * rows as int16, two receptive fields assembled at the image border:
  * 16*(KH*KW*C + OC) + 2*K4 bytes (K4 = KH*KW*C rounded up to 4). */
-int octo_train_conv2d_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
-                                    const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
-                                    octo_train_q32_t *db) OCTO_CHECK_RESULT;
-size_t octo_train_conv2d_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims);
+int octo_train_conv_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                  const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
+                                  const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
+                                  octo_train_q32_t *db) OCTO_CHECK_RESULT;
+size_t octo_train_conv_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims);
 
 /* --- DEPTHWISE_CONV_2D, multiplier 1 (no scratch) --------------------------------------------- */
 
-/* Layouts as octo_train_dwconv_f32_*: x [N,H,W,C], w [1,KH,KW,C], y/dy [N,OH,OW,C];
+/* Layouts as octo_train_depthwise_conv_f32_*: x [N,H,W,C], w [1,KH,KW,C], y/dy [N,OH,OW,C];
  * y, dx, dw, db int32 as for CONV_2D. With C >= 4 and KH*KW <= 49, four
  * channels run per SIMD word with no bounds checks inside the image (about
  * 0.9 KB of stack for the tap table); maps of at most 16 pixels walk every
  * channel group of an output in one call instead (at most 0.5 KB of stack);
  * other shapes take plain loops, same bits. */
 
-int octo_train_dwconv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
-                             const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias,
-                             const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
-int octo_train_dwconv_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                   const octo_dims_t *w_dims, const octo_train_q8_t *w, const octo_dims_t *out_dims,
-                                   const octo_train_q8_t *dy, octo_train_q32_t *dx) OCTO_CHECK_RESULT;
-int octo_train_dwconv_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_train_q8_t *x, const octo_dims_t *out_dims, const octo_train_q8_t *dy,
-                                    const octo_dims_t *w_dims, octo_train_q32_t *dw,
-                                    octo_train_q32_t *db) OCTO_CHECK_RESULT;
+int octo_train_depthwise_conv_s8_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                     const octo_train_q8_t *x, const octo_dims_t *w_dims, const octo_train_q8_t *w,
+                                     const float *bias, const octo_dims_t *out_dims,
+                                     octo_train_q32_t *y) OCTO_CHECK_RESULT;
+int octo_train_depthwise_conv_s8_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                           const octo_dims_t *w_dims, const octo_train_q8_t *w,
+                                           const octo_dims_t *out_dims, const octo_train_q8_t *dy,
+                                           octo_train_q32_t *dx) OCTO_CHECK_RESULT;
+int octo_train_depthwise_conv_s8_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                            const octo_train_q8_t *x, const octo_dims_t *out_dims,
+                                            const octo_train_q8_t *dy, const octo_dims_t *w_dims, octo_train_q32_t *dw,
+                                            octo_train_q32_t *db) OCTO_CHECK_RESULT;
 
-/* --- FULLY_CONNECTED: layouts as octo_train_fc_f32_* ------------------------------------------ */
+/* --- FULLY_CONNECTED: layouts as octo_train_fully_connected_f32_* ------------------------------------------ */
 
-int octo_train_fc_s8_fwd(const octo_train_fc_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
-                         const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias,
-                         const octo_dims_t *out_dims, octo_train_q32_t *y) OCTO_CHECK_RESULT;
+int octo_train_fully_connected_s8_fwd(const octo_train_fully_connected_params_t *p, const octo_dims_t *in_dims,
+                                      const octo_train_q8_t *x, const octo_dims_t *w_dims, const octo_train_q8_t *w,
+                                      const float *bias, const octo_dims_t *out_dims,
+                                      octo_train_q32_t *y) OCTO_CHECK_RESULT;
 /* Scratch: the weights transposed to [D][O] (the size of w). */
-int octo_train_fc_s8_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const octo_train_q8_t *w,
-                               const octo_dims_t *out_dims, const octo_train_q8_t *dy, void *scratch,
-                               octo_train_q32_t *dx) OCTO_CHECK_RESULT;
-size_t octo_train_fc_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
+int octo_train_fully_connected_s8_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims,
+                                            const octo_train_q8_t *w, const octo_dims_t *out_dims,
+                                            const octo_train_q8_t *dy, void *scratch,
+                                            octo_train_q32_t *dx) OCTO_CHECK_RESULT;
+size_t octo_train_fully_connected_s8_bwd_input_scratch_size(const octo_dims_t *w_dims);
 /* Scratch: eight input rows and eight dy rows as int16, 16*(D + O) bytes. */
-int octo_train_fc_s8_bwd_weight(const octo_dims_t *in_dims, const octo_train_q8_t *x, const octo_dims_t *out_dims,
-                                const octo_train_q8_t *dy, const octo_dims_t *w_dims, void *scratch,
-                                octo_train_q32_t *dw, octo_train_q32_t *db) OCTO_CHECK_RESULT;
-size_t octo_train_fc_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims);
+int octo_train_fully_connected_s8_bwd_weight(const octo_dims_t *in_dims, const octo_train_q8_t *x,
+                                             const octo_dims_t *out_dims, const octo_train_q8_t *dy,
+                                             const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
+                                             octo_train_q32_t *db) OCTO_CHECK_RESULT;
+size_t octo_train_fully_connected_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims);
 
 /* --- MAX_POOL_2D: y is int8 with x's scale (max commutes with quantization);
  * the backward routes dy to the first maximum of the saved int8 window (ties

@@ -42,7 +42,7 @@ typedef struct {
 /* FULLY_CONNECTED. */
 typedef struct {
     int32_t act; /* octo_train_act_t fused into the forward pass */
-} octo_train_fc_params_t;
+} octo_train_fully_connected_params_t;
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D. Padding taps are skipped (not counted in
  * the average), as TensorFlow does. */

@@ -42,12 +42,15 @@ extern "C" {
 #define OCTO_TRAIN_NONE 0xFFFFFFFFu /* "no such region" offset */
 
 enum { OCTO_TRAIN_PREC_INT8 = 0, OCTO_TRAIN_PREC_FP32 = 1 };
-enum { OCTO_TL_CONV = 0, OCTO_TL_DW = 1, OCTO_TL_FC = 2, OCTO_TL_MAXPOOL = 3, OCTO_TL_AVGPOOL = 4 };
+/* Layer kinds (octo_train_layer_t.kind), named as the inference kernels. */
+enum {
+    OCTO_TRAIN_LAYER_CONV = 0,
+    OCTO_TRAIN_LAYER_DEPTHWISE_CONV = 1,
+    OCTO_TRAIN_LAYER_FULLY_CONNECTED = 2,
+    OCTO_TRAIN_LAYER_MAXPOOL = 3,
+    OCTO_TRAIN_LAYER_AVGPOOL = 4
+};
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
-
-/* octo_trainer_step: the loss or an activation range is not finite (the
- * learning rate is too high); the state is invalid until restored. */
-#define OCTO_E_DIVERGED OCTO_E_STATE
 
 /* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
 enum {
@@ -63,7 +66,7 @@ enum {
 /* One layer of the chain. Dims are per sample (n = 1). Offsets are bytes into
  * the arena; OCTO_TRAIN_NONE when a region does not exist. */
 typedef struct {
-    uint8_t kind;         /* OCTO_TL_* */
+    uint8_t kind;         /* OCTO_TRAIN_LAYER_* */
     uint8_t act;          /* octo_train_act_t applied after the op (and after LAC) */
     uint8_t train_w;      /* weights are updated */
     uint8_t train_b;      /* bias is updated */
@@ -86,10 +89,10 @@ typedef struct {
     uint32_t dxt_off; /* arena: the batch's input gradient while blocks update (chunk_oc < OC) */
     uint16_t chunk_oc; /* output channels per weight-gradient block (= OC: the whole layer at once) */
     const int8_t *init_w;   /* converted weights (int8, per-channel scales) or NULL */
-    const float *init_ws;   /* their scales [OC] (conv/fc: per output row; dw: per channel) */
+    const float *init_ws;   /* their scales [OC] (conv/fully connected: per output row; depthwise: per channel) */
     const float *init_b;    /* converted bias [OC] or NULL */
     float init_bound;       /* He-uniform bound sqrt(6 / fan_in) for random init */
-} octo_tlayer_t;
+} octo_train_layer_t;
 
 typedef struct {
     const char *name;
@@ -113,8 +116,8 @@ typedef struct {
     uint32_t scratch_off;  /* kernel scratch */
     uint32_t scratch_bytes;
     uint32_t rt_off;       /* runtime floats per layer: y scale, dz scale, weight-gradient scale */
-    const octo_tlayer_t *layers;
-} octo_tmodel_t;
+    const octo_train_layer_t *layers;
+} octo_train_model_t;
 
 /* Hyper-parameters, as TRAIN_INIT carries them. */
 typedef struct {
@@ -136,20 +139,26 @@ typedef struct {
 } octo_train_result_t;
 
 /* Profile slots per layer: ticks of the last step or evaluation. */
-enum { OCTO_TP_FWD = 0, OCTO_TP_GRAD = 1, OCTO_TP_DX = 2, OCTO_TP_UPDATE = 3, OCTO_TP_COUNT = 4 };
+enum {
+    OCTO_TRAIN_PHASE_FORWARD = 0,     /* the layer's forward pass */
+    OCTO_TRAIN_PHASE_WEIGHT_GRAD = 1, /* LAC backward, weight and bias gradients */
+    OCTO_TRAIN_PHASE_INPUT_GRAD = 2,  /* input gradient */
+    OCTO_TRAIN_PHASE_UPDATE = 3,      /* optimizer step */
+    OCTO_TRAIN_PHASE_COUNT = 4
+};
 
 typedef struct {
-    const octo_tmodel_t *m;
+    const octo_train_model_t *m;
     uint8_t *arena; /* m->arena_bytes, 8-byte aligned */
     int valid;      /* state initialised or committed */
     uint32_t pending; /* split models: samples of a training forward awaiting its backward (0: none) */
-    /* Optional profiling (set after bind): a clock and n_layers * OCTO_TP_COUNT counters. */
+    /* Optional profiling (set after bind): a clock and n_layers * OCTO_TRAIN_PHASE_COUNT counters. */
     uint64_t (*clock)(void);
     uint32_t *profile;
 } octo_trainer_t;
 
 /* Binds the engine to its arena; the state is invalid until init/commit. */
-int octo_trainer_bind(octo_trainer_t *t, const octo_tmodel_t *m, uint8_t *arena) OCTO_CHECK_RESULT;
+int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *arena) OCTO_CHECK_RESULT;
 /* Fresh state from the hyper-parameters (weights converted or random from the seed). */
 int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) OCTO_CHECK_RESULT;
 /* Validates a state blob written into the arena (magic, fingerprint, config)
@@ -161,15 +170,19 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
 /* Part of one sample: label and bytes [offset, offset+len) of its int8 data (samples larger than a frame). */
 int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, uint32_t offset, const int8_t *data,
                             uint32_t len) OCTO_CHECK_RESULT;
-/* One training step on staged samples 0..n-1; the step counter advances. */
+/* One training step on staged samples 0..n-1; the step counter advances. OCTO_E_DIVERGED when the loss
+ * or an activation range is not finite (the learning rate is too high): the state is invalid until a
+ * checkpoint is restored (written back, then octo_trainer_commit). */
 int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) OCTO_CHECK_RESULT;
-/* Forward only (round to nearest, no state change); pred[n] = argmax. */
+/* Forward only (round to nearest, no state change); pred[n] = argmax. OCTO_E_DIVERGED when an
+ * activation range is not finite. */
 int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) OCTO_CHECK_RESULT;
 uint32_t octo_trainer_step_count(const octo_trainer_t *t);
 /* Split models (split learning, the device half). Forward of staged samples 0..n-1, in training mode
  * (train = 1: stochastic rounding, ranges and the PRNG advance, the backward must follow) or evaluation
  * mode (train = 0: no state change). out gets the last layer's int8 outputs [n][out elems] (in the
- * arena, valid until the next call) and their scale. OCTO_E_ARG for models with a loss. */
+ * arena, valid until the next call) and their scale. OCTO_E_ARG for models with a loss; OCTO_E_DIVERGED
+ * when an activation range is not finite (training mode: the state is invalid until restored). */
 int octo_trainer_forward(octo_trainer_t *t, uint32_t n, int train, octo_train_q8_t *out) OCTO_CHECK_RESULT;
 /* The output gradient of the last training forward (int8 [n][out elems], scale > 0): backward and
  * update of every layer; the step counter advances. OCTO_E_STATE without a pending forward of n samples. */

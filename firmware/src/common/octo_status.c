@@ -16,6 +16,7 @@ const char *octo_status_name(int status) {
     case OCTO_E_PAYLOAD: return "OCTO_E_PAYLOAD";
     case OCTO_E_STATE: return "OCTO_E_STATE";
     case OCTO_E_NOMEM: return "OCTO_E_NOMEM";
+    case OCTO_E_DIVERGED: return "OCTO_E_DIVERGED";
     default: return status > 0 ? "OCTO_COUNT" : "OCTO_E_UNKNOWN";
     }
 }

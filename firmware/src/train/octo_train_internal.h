@@ -76,7 +76,8 @@ static inline int octo_tr_conv_ok(const octo_train_conv_params_t *p, const octo_
 }
 
 /* FULLY_CONNECTED shapes: D = in h*w*c = w_dims->c, w_dims {O,1,1,D}, out {N,1,1,O}. */
-static inline int octo_tr_fc_ok(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const octo_dims_t *out_dims) {
+static inline int octo_tr_fully_connected_ok(const octo_dims_t *in_dims, const octo_dims_t *w_dims,
+                                             const octo_dims_t *out_dims) {
     if (!octo_tr_dims_ok(in_dims) || !octo_tr_dims_ok(w_dims) || !octo_tr_dims_ok(out_dims)) {
         return 0;
     }
@@ -183,7 +184,7 @@ static inline void octo_tr_mac4_s8(const int8_t *a, const int8_t *b, int32_t acc
     acc[3] = octo_smlatt(a13, b13, acc[3]);
 }
 
-/* --- INT8 blocked kernels (octo_train_conv2d_s8.c; Thumb-2 assembly on DSP cores) ------------ */
+/* --- INT8 blocked kernels (octo_train_gemm_s8.c; Thumb-2 assembly on DSP cores) --------------- */
 
 /* Weights pre-expanded to int16 pairs in the order SXTB16 unpacks activations:
  * for a group of four activations a[0..3] (one 32-bit load) and one output j of a
@@ -301,6 +302,8 @@ typedef struct {
 } octo_tr_blk4_t;
 
 void octo_tr_blk4_s8(const octo_tr_blk4_t *job);
+/* The same with int16 activation pairs: segment a holds 2n words (a0, a2), (a1, a3) per group. */
+void octo_tr_blk4e_s8(const octo_tr_blk4_t *job);
 
 /* Rank-8 weight-gradient update over eight positions q:
  *   dw[o][k] += sum_q d_q[o] * p_q[k]   (o < no, k < nk)

@@ -1,13 +1,13 @@
-/* octo_train_fc_f32.c - FULLY_CONNECTED, FP32: forward, input gradient, weight gradient. */
+/* octo_train_fully_connected_f32.c - FULLY_CONNECTED, FP32: forward, input gradient, weight gradient. */
 #include <string.h>
 
 #include "octo_train_internal.h"
 
-int octo_train_fc_f32_fwd(const octo_train_fc_params_t *p, const octo_dims_t *in_dims, const float *x,
-                          const octo_dims_t *w_dims, const float *w, const float *bias, const octo_dims_t *out_dims,
-                          float *y) {
+int octo_train_fully_connected_f32_fwd(const octo_train_fully_connected_params_t *p, const octo_dims_t *in_dims,
+                                       const float *x, const octo_dims_t *w_dims, const float *w, const float *bias,
+                                       const octo_dims_t *out_dims, float *y) {
     if (p == NULL || !octo_tr_act_ok(p->act) || x == NULL || w == NULL || y == NULL ||
-        !octo_tr_fc_ok(in_dims, w_dims, out_dims)) {
+        !octo_tr_fully_connected_ok(in_dims, w_dims, out_dims)) {
         return OCTO_E_ARG;
     }
     const int32_t N = in_dims->n, D = w_dims->c, O = w_dims->n;
@@ -49,9 +49,9 @@ int octo_train_fc_f32_fwd(const octo_train_fc_params_t *p, const octo_dims_t *in
 }
 
 /* dx[b,:] = sum_o dy[b,o] * w[o,:] */
-int octo_train_fc_f32_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const float *w,
-                                const octo_dims_t *out_dims, const float *dy, float *dx) {
-    if (w == NULL || dy == NULL || dx == NULL || !octo_tr_fc_ok(in_dims, w_dims, out_dims)) {
+int octo_train_fully_connected_f32_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const float *w,
+                                             const octo_dims_t *out_dims, const float *dy, float *dx) {
+    if (w == NULL || dy == NULL || dx == NULL || !octo_tr_fully_connected_ok(in_dims, w_dims, out_dims)) {
         return OCTO_E_ARG;
     }
     const int32_t N = in_dims->n, D = w_dims->c, O = w_dims->n;
@@ -70,9 +70,9 @@ int octo_train_fc_f32_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w
 }
 
 /* dw[o,:] = sum_b dy[b,o] * x[b,:]; db[o] = sum_b dy[b,o] */
-int octo_train_fc_f32_bwd_weight(const octo_dims_t *in_dims, const float *x, const octo_dims_t *out_dims,
-                                 const float *dy, const octo_dims_t *w_dims, float *dw, float *db) {
-    if (x == NULL || dy == NULL || dw == NULL || !octo_tr_fc_ok(in_dims, w_dims, out_dims)) {
+int octo_train_fully_connected_f32_bwd_weight(const octo_dims_t *in_dims, const float *x, const octo_dims_t *out_dims,
+                                              const float *dy, const octo_dims_t *w_dims, float *dw, float *db) {
+    if (x == NULL || dy == NULL || dw == NULL || !octo_tr_fully_connected_ok(in_dims, w_dims, out_dims)) {
         return OCTO_E_ARG;
     }
     const int32_t N = in_dims->n, D = w_dims->c, O = w_dims->n;

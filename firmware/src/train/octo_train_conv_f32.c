@@ -1,4 +1,4 @@
-/* octo_train_conv2d_f32.c - CONV_2D, FP32: forward, input gradient, weight gradient. */
+/* octo_train_conv_f32.c - CONV_2D, FP32: forward, input gradient, weight gradient. */
 #include <string.h>
 
 #include "octo_train_internal.h"
@@ -48,9 +48,9 @@ static void dot4_f32(const float *x, const float *w0, const float *w1, const flo
 #define OCTO_TR_F32_ASM 0
 #endif
 
-int octo_train_conv2d_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                              const octo_dims_t *w_dims, const float *w, const float *bias,
-                              const octo_dims_t *out_dims, float *y) {
+int octo_train_conv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
+                            const octo_dims_t *w_dims, const float *w, const float *bias, const octo_dims_t *out_dims,
+                            float *y) {
     if (x == NULL || w == NULL || y == NULL || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 0)) {
         return OCTO_E_ARG;
     }
@@ -116,9 +116,9 @@ int octo_train_conv2d_f32_fwd(const octo_train_conv_params_t *p, const octo_dims
 }
 
 /* dx[b,iy,ix,:] += dy[b,oy,ox,oc] * w[oc,ky,kx,:] over every output position and tap (scatter). */
-int octo_train_conv2d_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
-                                    const float *dy, float *dx) {
+int octo_train_conv_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                  const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
+                                  const float *dy, float *dx) {
     if (w == NULL || dy == NULL || dx == NULL || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 0)) {
         return OCTO_E_ARG;
     }
@@ -155,9 +155,9 @@ int octo_train_conv2d_f32_bwd_input(const octo_train_conv_params_t *p, const oct
 }
 
 /* dw[oc,ky,kx,:] += dy[b,oy,ox,oc] * x[b,iy,ix,:]; db[oc] += dy[b,oy,ox,oc]. */
-int octo_train_conv2d_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                                     const octo_dims_t *out_dims, const float *dy, const octo_dims_t *w_dims,
-                                     float *dw, float *db) {
+int octo_train_conv_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
+                                   const octo_dims_t *out_dims, const float *dy, const octo_dims_t *w_dims, float *dw,
+                                   float *db) {
     if (x == NULL || dy == NULL || dw == NULL || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 0)) {
         return OCTO_E_ARG;
     }

@@ -1,4 +1,4 @@
-/* octo_train_fc_s8.c - FULLY_CONNECTED, INT8 training: forward, input
+/* octo_train_fully_connected_s8.c - FULLY_CONNECTED, INT8 training: forward, input
  * gradient, weight gradient; int32 accumulation with SXTB16 + SMLAD.
  *
  * forward      four outputs at a time (the forward has no scratch, so the
@@ -83,11 +83,11 @@ static void dot4_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, const i
     }
 }
 
-int octo_train_fc_s8_fwd(const octo_train_fc_params_t *p, const octo_dims_t *in_dims, const octo_train_q8_t *x,
-                         const octo_dims_t *w_dims, const octo_train_q8_t *w, const float *bias,
-                         const octo_dims_t *out_dims, octo_train_q32_t *y) {
+int octo_train_fully_connected_s8_fwd(const octo_train_fully_connected_params_t *p, const octo_dims_t *in_dims,
+                                      const octo_train_q8_t *x, const octo_dims_t *w_dims, const octo_train_q8_t *w,
+                                      const float *bias, const octo_dims_t *out_dims, octo_train_q32_t *y) {
     if (p == NULL || !octo_tr_act_ok(p->act) || !octo_tr_q8_ok(x) || !octo_tr_q8_ok(w) || !octo_tr_q32_out_ok(y) ||
-        !octo_tr_fc_ok(in_dims, w_dims, out_dims)) {
+        !octo_tr_fully_connected_ok(in_dims, w_dims, out_dims)) {
         return OCTO_E_ARG;
     }
     const int32_t N = in_dims->n, D = w_dims->c, O = w_dims->n;
@@ -124,7 +124,7 @@ int octo_train_fc_s8_fwd(const octo_train_fc_params_t *p, const octo_dims_t *in_
     return OCTO_OK;
 }
 
-size_t octo_train_fc_s8_bwd_input_scratch_size(const octo_dims_t *w_dims) {
+size_t octo_train_fully_connected_s8_bwd_input_scratch_size(const octo_dims_t *w_dims) {
     return octo_tr_dims_ok(w_dims) ? (size_t)octo_tr_count(w_dims) : 0;
 }
 
@@ -160,11 +160,11 @@ static void transpose_s8(const int8_t *src, int32_t rows, int32_t cols, int8_t *
     }
 }
 
-int octo_train_fc_s8_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims, const octo_train_q8_t *w,
-                               const octo_dims_t *out_dims, const octo_train_q8_t *dy, void *scratch,
-                               octo_train_q32_t *dx) {
+int octo_train_fully_connected_s8_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_dims,
+                                            const octo_train_q8_t *w, const octo_dims_t *out_dims,
+                                            const octo_train_q8_t *dy, void *scratch, octo_train_q32_t *dx) {
     if (!octo_tr_q8_ok(w) || !octo_tr_q8_ok(dy) || !octo_tr_q32_out_ok(dx) || scratch == NULL ||
-        !octo_tr_aligned4(scratch) || !octo_tr_fc_ok(in_dims, w_dims, out_dims)) {
+        !octo_tr_aligned4(scratch) || !octo_tr_fully_connected_ok(in_dims, w_dims, out_dims)) {
         return OCTO_E_ARG;
     }
     const int32_t N = in_dims->n, D = w_dims->c, O = w_dims->n;
@@ -193,18 +193,19 @@ int octo_train_fc_s8_bwd_input(const octo_dims_t *in_dims, const octo_dims_t *w_
 }
 
 /* eight input rows and eight dy rows as int16: 16*(D + O) */
-size_t octo_train_fc_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims) {
+size_t octo_train_fully_connected_s8_bwd_weight_scratch_size(const octo_dims_t *w_dims) {
     if (!octo_tr_dims_ok(w_dims)) {
         return 0;
     }
     return 16 * ((size_t)w_dims->c + (size_t)w_dims->n);
 }
 
-int octo_train_fc_s8_bwd_weight(const octo_dims_t *in_dims, const octo_train_q8_t *x, const octo_dims_t *out_dims,
-                                const octo_train_q8_t *dy, const octo_dims_t *w_dims, void *scratch,
-                                octo_train_q32_t *dw, octo_train_q32_t *db) {
+int octo_train_fully_connected_s8_bwd_weight(const octo_dims_t *in_dims, const octo_train_q8_t *x,
+                                             const octo_dims_t *out_dims, const octo_train_q8_t *dy,
+                                             const octo_dims_t *w_dims, void *scratch, octo_train_q32_t *dw,
+                                             octo_train_q32_t *db) {
     if (!octo_tr_q8_ok(x) || !octo_tr_q8_ok(dy) || !octo_tr_q32_out_ok(dw) || (db != NULL && db->data == NULL) ||
-        scratch == NULL || !octo_tr_aligned4(scratch) || !octo_tr_fc_ok(in_dims, w_dims, out_dims)) {
+        scratch == NULL || !octo_tr_aligned4(scratch) || !octo_tr_fully_connected_ok(in_dims, w_dims, out_dims)) {
         return OCTO_E_ARG;
     }
     const int32_t N = in_dims->n, D = w_dims->c, O = w_dims->n;

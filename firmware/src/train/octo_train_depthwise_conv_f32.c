@@ -1,11 +1,12 @@
-/* octo_train_dwconv_f32.c - DEPTHWISE_CONV_2D (multiplier 1), FP32: forward, input gradient, weight gradient. */
+/* octo_train_depthwise_conv_f32.c - DEPTHWISE_CONV_2D (multiplier 1), FP32: forward, input gradient,
+ * weight gradient. */
 #include <string.h>
 
 #include "octo_train_internal.h"
 
-int octo_train_dwconv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                              const octo_dims_t *w_dims, const float *w, const float *bias,
-                              const octo_dims_t *out_dims, float *y) {
+int octo_train_depthwise_conv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
+                                      const octo_dims_t *w_dims, const float *w, const float *bias,
+                                      const octo_dims_t *out_dims, float *y) {
     if (x == NULL || w == NULL || y == NULL || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
     }
@@ -43,9 +44,9 @@ int octo_train_dwconv_f32_fwd(const octo_train_conv_params_t *p, const octo_dims
     return OCTO_OK;
 }
 
-int octo_train_dwconv_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
-                                    const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
-                                    const float *dy, float *dx) {
+int octo_train_depthwise_conv_f32_bwd_input(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                            const octo_dims_t *w_dims, const float *w, const octo_dims_t *out_dims,
+                                            const float *dy, float *dx) {
     if (w == NULL || dy == NULL || dx == NULL || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
     }
@@ -78,9 +79,9 @@ int octo_train_dwconv_f32_bwd_input(const octo_train_conv_params_t *p, const oct
     return OCTO_OK;
 }
 
-int octo_train_dwconv_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims, const float *x,
-                                     const octo_dims_t *out_dims, const float *dy, const octo_dims_t *w_dims,
-                                     float *dw, float *db) {
+int octo_train_depthwise_conv_f32_bwd_weight(const octo_train_conv_params_t *p, const octo_dims_t *in_dims,
+                                             const float *x, const octo_dims_t *out_dims, const float *dy,
+                                             const octo_dims_t *w_dims, float *dw, float *db) {
     if (x == NULL || dy == NULL || dw == NULL || !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
     }
