@@ -104,9 +104,11 @@ def hold(key: str, what: str) -> Iterator[None]:
 
 
 @contextmanager
-def exclusive(key: str) -> Iterator[None]:
-    """Wait for key, then hold it for the block (short critical sections such as a build folder)."""
-    fd = os.open(_lock_file(key), os.O_RDWR | os.O_CREAT, 0o644)
+def exclusive(path: Path) -> Iterator[None]:
+    """Wait for the lock file path, then hold it for the block: short critical sections shared by every process
+    whatever its state dir (a build folder's lock lives beside the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -155,7 +155,8 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
     cmd = [*pio_executable(), "run", "-d", str(firmware_dir()), "-e", board.name]
     from host_tools.board import lock  # noqa: PLC0415
 
-    with lock.exclusive(f"build:{build_dir(board, model_dir, train_dir)}"):  # concurrent commands, one build folder
+    out = build_dir(board, model_dir, train_dir)
+    with lock.exclusive(out.parent / f".{out.name}.lock"):  # concurrent commands, one build folder
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     log = proc.stdout + proc.stderr
     if verbose:
