@@ -169,3 +169,28 @@ def test_convert_into_a_used_folder_refuses_or_replaces_everything(tmp_path: Pat
     other = _octo("convert", str(ROOT / "models" / "digits_cnn.py"), "-o", "mine", "--force", cwd=tmp_path)
     assert other.returncode == 2 and "not an Octo model folder" in other.stderr
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_a_keras_lstm_is_refused_by_name_before_calibration(tmp_path: Path) -> None:
+    """TensorFlow's INT8 calibrator segfaulted `octo convert` on a Keras LSTM (exit 139). The float graph is
+    checked first and names the layer; calibration runs in a child process either way."""
+    import keras
+
+    inp = keras.Input((20, 8))
+    out = keras.layers.Dense(4, activation="softmax")(keras.layers.LSTM(16, name="speech_lstm")(inp))
+    keras.Model(inp, out).save(tmp_path / "lstm.keras")
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((40, 20, 8), np.float32))
+    r = _octo("convert", "lstm.keras", "--calib", "calib.npz", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("octo: error:")]
+    assert len(errors) == 1 and "layer 'speech_lstm' becomes TFLite WHILE" in errors[0], r.stderr[-2000:]
+
+
+def test_a_float_tflite_is_refused_before_code_generation(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(_small_model())
+    (tmp_path / "f.tflite").write_bytes(conv.convert())
+    np.savez(tmp_path / "calib.npz", x=np.zeros((4, 6, 6, 2), np.float32))
+    r = _octo("convert", "f.tflite", "--calib", "calib.npz", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2 and "is a float .tflite" in r.stderr and "generating C" not in r.stderr, r.stderr
