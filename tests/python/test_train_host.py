@@ -635,7 +635,7 @@ def test_cli_parses_train_and_export() -> None:
     ap = build_parser()
     a = ap.parse_args(["train", "m", "--update", "last:2", "--no-lac", "--target", "host", "--batch", "4"])
     assert (a.update, a.lac, a.prc, a.target, a.batch, a.epochs, a.lr, a.checkpoint_every) == (
-        "last:2", False, None, "host", 4, 10, 0.05, 50)
+        "last:2", False, None, "host", 4, 10, None, 50)   # --lr None: chosen by --init (train/defaults.py)
     a = ap.parse_args(["export", "m", "-o", "t.tflite", "--precision", "fp32"])
     assert (a.output, a.precision, a.update) == ("t.tflite", "fp32", "all")
     for bad in (["train", "m", "--update", "last:0"], ["train", "m", "--update", "first"],
