@@ -45,7 +45,17 @@ def named_board(firmware_elf: Callable[[str], Path], tmp_path_factory: pytest.Te
     octo("stop", "--board", "virtual-m4")
 
 
-def _wait_for_holder(key: str, timeout_s: float = 30.0) -> dict[str, object]:
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Ctrl-C, then (on a machine too busy to answer in time) SIGKILL: no monitor may outlive its test."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _wait_for_holder(key: str, timeout_s: float = 120.0) -> dict[str, object]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         who = lock.holder(key)
@@ -61,10 +71,8 @@ def test_a_second_command_on_a_board_in_use_is_told_who_holds_it(named_board: di
     try:
         who = _wait_for_holder(lock.board_key("virtual-m4"))
         assert who["command"] == "octo monitor" and who["pid"] == mon.pid
-        t0 = time.monotonic()
         r = octo("ping", "--board", "virtual-m4", "--count", "2")
-        assert time.monotonic() - t0 < 10.0          # at once, not after a link timeout
-        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert r.returncode == 2 and "Traceback" not in r.stderr   # refused, not a link timeout on a shared port
         first = r.stderr.splitlines()[0]
         want = f"octo: error: board virtual-m4 busy: used by octo monitor (pid {mon.pid}) (wait "
         assert first.startswith(want), first
@@ -72,8 +80,7 @@ def test_a_second_command_on_a_board_in_use_is_told_who_holds_it(named_board: di
         assert r.returncode == 2 and "busy: used by octo monitor" in r.stderr
         assert mon.poll() is None                    # the monitor still runs
     finally:
-        mon.send_signal(signal.SIGINT)
-        mon.wait(timeout=30)
+        _stop(mon)
     assert lock.holder(lock.board_key("virtual-m4")) is None   # released when the monitor ended
     r = octo("ping", "--board", "virtual-m4", "--count", "2")
     assert r.returncode == 0, r.stderr
@@ -82,9 +89,12 @@ def test_a_second_command_on_a_board_in_use_is_told_who_holds_it(named_board: di
 @pytest.mark.qemu
 def test_a_lock_dies_with_its_process(named_board: dict[str, Any]) -> None:
     mon = start("monitor", "--board", "virtual-m4", "--duration", "60", "--log", os.devnull)
-    _wait_for_holder(lock.board_key("virtual-m4"))
-    mon.kill()                                        # no clean-up code runs
-    mon.wait(timeout=30)
+    try:
+        who = _wait_for_holder(lock.board_key("virtual-m4"))
+        assert who["pid"] == mon.pid
+    finally:
+        mon.kill()                                    # no clean-up code runs
+        mon.wait(timeout=30)
     assert lock.holder(lock.board_key("virtual-m4")) is None
 
 
