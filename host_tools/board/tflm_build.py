@@ -167,8 +167,7 @@ def build_library(arch: str = DEFAULT_ARCH, jobs: int = 2, nice: int = 10, quiet
         hit = _cached(folder, tree, arch, key)  # another process may have built it while we waited
         if hit:
             return hit
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)  # an interrupted build resumes: make redoes what is missing
         gendir = folder / "gen"
         cmd = ["nice", "-n", str(nice), "make", "-f", str(_makefile(tree).relative_to(tree)),
                *(f"{k}={v}" for k, v in _make_vars(arch).items()), f"GENDIR={gendir}/", "microlite", f"-j{jobs}"]
