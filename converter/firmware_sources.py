@@ -30,6 +30,7 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "bsp_host": ("boards/host/bsp_host.c", "boards/common/octo_ram_storage.c"),  # native "board"
     "startup": ("boards/cortexm/startup_cortexm.c",),         # bare-metal vector table and reset
     "infer_main": ("host/octo_infer_main.c",),                # native model runner (octo infer --target host)
+    "tflm_main": ("tflm/octo_tflm_main.cc",),                 # C++ runner of a TFLM export (real TFLM + CMSIS-NN)
 }
 # private headers of components (public ones are include/octo/*.h): their *.h, and the *.inc parts a .c includes
 PRIVATE_HEADERS: dict[str, tuple[str, ...]] = {"trainer": ("src/train",), "train_kernels": ("src/train",),
