@@ -1,7 +1,7 @@
 # Octo - one entry point for set-up, demo and tests.
 #   make demo   install what is missing, then run the main job on the virtual board
 #   make test   same set-up, then lint + the whole test suite (what CI runs)
-#   make tflm   TFLM + CMSIS-NN library for side-by-side runs (cached in build/tflm/; needs $(TFLM_DIR))
+#   make tflm   TFLM + CMSIS-NN library for side-by-side runs (cached in ~/.cache/octo/tflm; needs $(TFLM_DIR))
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

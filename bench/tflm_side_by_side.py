@@ -4,7 +4,7 @@
 
 TFLM side (:func:`tflm_cmsis_nn`, also what bench/mlperf_tiny.py calls for its TFLM column): the model's TFLM
 export (<model>/tflm/) in firmware/tflm/octo_tflm_main.cc, linked with libtensorflow-microlite.a built by TFLM's
-Makefile with OPTIMIZED_KERNEL_DIR=cmsis_nn (host_tools/board/tflm_build.py, cached in build/tflm/), run under
+Makefile with OPTIMIZED_KERNEL_DIR=cmsis_nn (host_tools/board/tflm_build.py, cached in ~/.cache/octo/tflm/), run under
 QEMU -icount shift=0 on n held-out inputs (<model>/eval.npz, else random int8): instructions per inference
 (median), arena_used_bytes(), the image's flash use, and whether every output byte equals Octo's generated C.
 Octo side (the CLI only): `octo bench` on the same board (median instructions per inference over random inputs),

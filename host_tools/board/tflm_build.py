@@ -3,8 +3,9 @@
     python -m host_tools.board.tflm_build [--arch cortex-m4+fp] [--jobs 2]     (= make tflm)
 
 The TFLM tree is ``$TFLM_DIR``, else ``../shared/third_party/tflm`` beside the checkout (an offline snapshot
-with CMSIS-NN; see its README.txt). It is only read: TFLM's ``GENDIR`` points into ``build/tflm/<key>/``
-(``$TFLM_BUILD_DIR`` overrides ``build/tflm``). The key hashes the tree's content (every file but ``gen/`` and
+with CMSIS-NN; see its README.txt). It is only read: TFLM's ``GENDIR`` points into ``~/.cache/octo/tflm/<key>/``
+(``$TFLM_BUILD_DIR`` overrides it), shared by every checkout on the machine. The key hashes the tree's content
+(every file but ``gen/`` and
 ``.git/``), the make variables, the compiler's version and this module's recipe version, so a changed tree or
 flag builds anew and an unchanged one is reused (a ``done.json`` stamp marks a finished build). A lock beside the
 cache folder serialises concurrent builds of one key.
@@ -132,8 +133,13 @@ class TflmLibrary:
 
 
 def cache_root() -> Path:
+    """$TFLM_BUILD_DIR, else the user's cache (~/.cache/octo/tflm): the library depends only on the key, so every
+    checkout on the machine (a CI clone included) shares one build instead of paying ~8 minutes each."""
     env = os.environ.get("TFLM_BUILD_DIR")
-    return Path(env).resolve() if env else repo_root() / "build" / "tflm"
+    if env:
+        return Path(env).resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "octo" / "tflm"
 
 
 def cache_key(tree: Path, arch: str) -> str:

@@ -1,7 +1,7 @@
 """Octo's TFLM export through the real TensorFlow Lite Micro + CMSIS-NN on virtual-m4.
 
 The TFLM library is built once per machine by TFLM's own Makefile (host_tools/board/tflm_build.py, cached in
-build/tflm/: about 8 min on 2 cores when cold, a content hash when warm). Without a TFLM tree (TFLM_DIR, default
+~/.cache/octo/tflm: about 8 min on 2 cores when cold, a content hash when warm). Without a TFLM tree (TFLM_DIR, default
 ../shared/third_party/tflm) these tests are skipped with that reason.
 """
 
@@ -59,7 +59,7 @@ def test_tflm_cmsis_nn_runs_the_export_byte_equal_to_octo(digits_dir: Path, tmp_
 
 @needs_tflm
 def test_library_cache_is_reused_and_keyed_on_the_flags() -> None:
-    """A second request is served from build/tflm/ (no make); another arch is another key."""
+    """A second request is served from the cache (no make); another arch is another key."""
     lib = _library()
     t0 = time.monotonic()
     again = tflm_build.build_library()
