@@ -2,7 +2,7 @@
 
 `run_video` streams a clip (host_tools/video/data.py) to a board and collects, per frame, the output grid, the
 instructions, and for PASS the per-layer recomputed pixels, gate decisions and skip maps; `summarize` turns
-that into the table `octo video` prints (and --json writes, schema octo.video/1); `heatmap` draws how often
+that into the table `octo video` prints (and --json writes, schema octo.video/1); `plot_heatmap` draws how often
 each patch was skipped.
 """
 
@@ -175,7 +175,7 @@ def attach_dense_layers(pass_sum: dict[str, Any], dense_sum: dict[str, Any]) -> 
                                                          / max(ly["dense_macs"], 1), 4)
 
 
-def heatmap(summary: dict[str, Any], path: Path, title: str, frame: np.ndarray | None = None) -> None:
+def plot_heatmap(summary: dict[str, Any], path: Path, title: str, frame: np.ndarray | None = None) -> None:
     """One panel per gated layer: the fraction of frames each patch was skipped (over the first frame of the
     clip when given)."""
     import matplotlib  # noqa: PLC0415
@@ -314,7 +314,7 @@ def video_compare(model_dir: Path, clip_path: Path, board_name: str, *, port: st
     if pass_sum is not None:
         result["pass"] = pass_sum
         if heatmap is not None:
-            heatmap(pass_sum, heatmap, f"{model_dir.name} on a {clip.scene} clip: patches skipped", frames[0])
+            plot_heatmap(pass_sum, heatmap, f"{model_dir.name} on a {clip.scene} clip: patches skipped", frames[0])
             result["heatmap"] = str(heatmap)
     if dense_sum is not None:
         result["dense"] = dense_sum

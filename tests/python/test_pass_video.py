@@ -202,3 +202,19 @@ def test_quantize_frames_checks_shape(video_dir: Path) -> None:
     rep = json.loads((video_dir / "report.json").read_text())
     with pytest.raises(OctoError, match="grayscale"):
         V.quantize_frames(np.zeros((2, 32, 32), np.uint8), rep)
+
+
+@pytest.mark.qemu
+def test_octo_video_runs_pass_beside_dense_and_draws_the_heatmap(pass_dir: Path, tmp_path: Path) -> None:
+    """The README's `octo video PASS_DIR --frames clip.npz --board virtual-m4 --json v.json --heatmap skip.png`."""
+    from host_tools.cli import main as octo_main
+    from host_tools.video.data import save_clip
+
+    clip_path = tmp_path / "clip.npz"
+    save_clip(clip_path, make_clip("static", 8, 11))
+    assert octo_main(["video", str(pass_dir), "--frames", str(clip_path), "--board", "virtual-m4", "--json",
+                      str(tmp_path / "v.json"), "--heatmap", str(tmp_path / "skip.png")]) == 0
+    doc = json.loads((tmp_path / "v.json").read_text())
+    assert doc["schema"] == "octo.video/1" and doc["frames"] == 8 and doc["heatmap"] == str(tmp_path / "skip.png")
+    assert (tmp_path / "skip.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert doc["pass"]["frames"] == doc["dense"]["frames"] == 8 and doc["speedup"] > 0
