@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
-DEB_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+DEB_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng
 export PLATFORMIO_CORE_DIR := $(CURDIR)/.pio-core
 export PYTHONDONTWRITEBYTECODE := 1
 
