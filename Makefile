@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
-DEB_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+DEB_PKGS := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm espeak-ng
 # Only for TFLM builds (C++ headers and libstdc++ for arm-none-eabi; the second is a 313 MB download).
 TFLM_DEB_PKGS := libstdc++-arm-none-eabi-dev libstdc++-arm-none-eabi-newlib
 # A TensorFlow Lite Micro tree with CMSIS-NN (host_tools/board/tflm_build.py has the same default).

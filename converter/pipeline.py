@@ -8,6 +8,7 @@ a SavedModel folder, or an already-quantized INT8 .tflite. Output folder:
   octo/             generated C for Octo's engine (model.c, octo_model_config.h)
   report.json       per-layer shapes, MACs, params, memory; TFLM arena; accuracy
   eval.npz, train.npz   held-out and training data (recipes only)
+  personal.npz      personalisation data, a domain pretraining did not see (recipes that have it)
 """
 
 from __future__ import annotations
@@ -192,16 +193,25 @@ def convert(source: Path, out: Path, *, calib: Path | None = None, replace: bool
             np.savez_compressed(out / "eval.npz", x=recipe.x_test.astype(np.float32), y=recipe.y_test)
         if recipe.x_train is not None and recipe.y_train is not None:
             np.savez_compressed(out / "train.npz", x=recipe.x_train.astype(np.float32), y=recipe.y_train)
+        if getattr(recipe, "x_personal", None) is not None and getattr(recipe, "y_personal", None) is not None:
+            np.savez_compressed(out / "personal.npz", x=recipe.x_personal.astype(np.float32), y=recipe.y_personal)
+        metric = getattr(recipe, "metric", "accuracy")
+        if metric != "accuracy":
+            report["accuracy"]["metric"] = metric
         if recipe.float_accuracy is not None:
             report["accuracy"]["float"] = round(float(recipe.float_accuracy), 6)
         if recipe.x_test is not None and recipe.y_test is not None and recipe.trained:
-            say("measuring held-out accuracy of the INT8 model (generated C on the host, and TFLM) ...")
-            report["accuracy"].update(host_accuracy(out, cm, model, recipe.x_test, recipe.y_test))
+            say(f"measuring held-out {metric} of the INT8 model (generated C on the host, and TFLM) ...")
+            report["accuracy"].update(host_accuracy(out, cm, model, recipe.x_test, recipe.y_test, metric))
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
-def host_accuracy(out: Path, cm: CompiledModel, model: bytes, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def host_accuracy(out: Path, cm: CompiledModel, model: bytes, x: np.ndarray, y: np.ndarray,
+                  metric: str = "accuracy") -> dict[str, Any]:
+    """The INT8 model's held-out figure from the generated C (natively) and from TFLM, and whether their outputs
+    are identical. metric "accuracy": argmax against class labels; "auc": ROC AUC of the reconstruction error
+    (an autoencoder: dequantized outputs against the float inputs) against 0/1 anomaly labels."""
     from converter.hostbuild import build_host_runner, run_host  # noqa: PLC0415
     from converter.tflm import tflm_run  # noqa: PLC0415
 
@@ -209,9 +219,16 @@ def host_accuracy(out: Path, cm: CompiledModel, model: bytes, x: np.ndarray, y: 
     xq = quantize_inputs(x, scale, zp)
     ours = run_host(build_host_runner(out / "octo"), xq, cm.graph.output.size)
     ref = tflm_run(model, xq)
+    if metric == "auc":
+        oscale, ozp = cm.graph.output.qparams()
+        score = lambda o: reconstruction_auc(o, x, y, oscale, ozp)
+    elif metric == "accuracy":
+        score = lambda o: label_accuracy(o, y)
+    else:
+        raise ConvertError(f"recipe metric {metric!r} is unknown: expected 'accuracy' or 'auc'")
     return {
-        "int8_host": round(label_accuracy(ours, y), 6),
-        "int8_tflm": round(label_accuracy(ref, y), 6),
+        "int8_host": round(score(ours), 6),
+        "int8_tflm": round(score(ref), 6),
         "host_matches_tflm": bool(np.array_equal(ours, ref.reshape(ours.shape))),
         "samples": len(y),
     }
@@ -223,3 +240,22 @@ def label_accuracy(outputs: np.ndarray, y: np.ndarray) -> float:
     y = np.asarray(y)
     scores = np.asarray(outputs).reshape(len(y), *y.shape[1:], -1)
     return float(np.mean(scores.argmax(-1) == y))
+
+
+def reconstruction_auc(outputs: np.ndarray, x: np.ndarray, y: np.ndarray, scale: float, zero_point: int) -> float:
+    """ROC AUC of the per-sample mean squared error between dequantized int8 outputs and the float inputs x,
+    for labels y (1 = anomalous)."""
+    out = (np.asarray(outputs).reshape(len(x), -1).astype(np.float32) - zero_point) * np.float32(scale)
+    return roc_auc(np.mean((out - np.asarray(x, np.float32).reshape(len(x), -1)) ** 2, axis=1), y)
+
+
+def roc_auc(scores: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve of scores (higher = more anomalous) for 0/1 labels y (ties count half)."""
+    from scipy.stats import rankdata  # noqa: PLC0415
+
+    pos = np.asarray(y).ravel().astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ConvertError("an AUC needs samples of both labels (0 normal, 1 anomalous)")
+    ranks = rankdata(np.asarray(scores, np.float64).ravel())
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -18,4 +18,9 @@ class Recipe:
     x_train: np.ndarray | None = None
     y_train: np.ndarray | None = None
     trained: bool = True
-    float_accuracy: float | None = None  # held-out accuracy of the float model
+    float_accuracy: float | None = None  # held-out accuracy of the float model (AUC when metric is "auc")
+    # "accuracy": y are class labels, scored by argmax. "auc": an autoencoder; y are 0 normal / 1 anomalous and the
+    # score is the ROC AUC of the reconstruction error (mean squared error of the output against the input).
+    metric: str = "accuracy"
+    x_personal: np.ndarray | None = None  # personalisation data: a domain pretraining did not see (personal.npz)
+    y_personal: np.ndarray | None = None

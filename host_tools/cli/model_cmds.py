@@ -31,7 +31,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
             f"{report['tflm']['arena_planned_bytes']} B + {report['tflm']['arena_persistent_bytes']} B overhead)")
     acc = report.get("accuracy", {})
     if "int8_host" in acc:
-        out.say(f"held-out accuracy: float {acc.get('float', float('nan')):.4f}, INT8 (generated C) "
+        out.say(f"held-out {acc.get('metric', 'accuracy')}: float {acc.get('float', float('nan')):.4f}, "
+                f"INT8 (generated C) "
                 f"{acc['int8_host']:.4f}, TFLM {acc['int8_tflm']:.4f}, bit-exact with TFLM: {acc['host_matches_tflm']}")
     out.emit("octo.convert/1", report)
     return 0
