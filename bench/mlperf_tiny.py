@@ -7,8 +7,10 @@ Per model: MACs, params, the held-out accuracy (AUC for the autoencoder) of the 
 C and of TFLM, whether the generated C equals TFLM on every held-out sample (host), our activation arena vs TFLM's
 planner, the .tflite size. Per model and board: instructions per inference (QEMU -icount) and per MAC, per op
 type and per layer, the firmware image's flash and RAM use, and whether the board's int8 outputs equal TFLM's on
-the first --samples held-out samples. `tflm_cmsis_nn` is the slot for the same numbers from TFLM with CMSIS-NN
-kernels on the board, left null until that build exists.
+the first --samples held-out samples. `tflm_cmsis_nn`: the same model's TFLM export run by the real TFLM
+interpreter with CMSIS-NN kernels on virtual-m4 in the same run (bench/tflm_side_by_side.py; `make tflm` builds the
+library once), with Octo's instructions as a ratio of TFLM's; null with a one-line note where no TFLM tree exists
+(`TFLM_DIR`, default ../shared/third_party/tflm) or with --no-tflm.
 """
 
 from __future__ import annotations
@@ -30,8 +32,24 @@ from benchlib import write_results  # noqa: E402  (bench/ is on sys.path when ru
 MODELS = ["mlperf_kws", "mlperf_vww", "mlperf_ic", "mlperf_ad"]
 # MLPerf Tiny's published MACs per inference of the reference models.
 PUBLISHED_MACS = {"mlperf_kws": 2_660_000, "mlperf_vww": 7_490_000, "mlperf_ic": 12_500_000, "mlperf_ad": 264_000}
-TFLM_CMSIS_NN_NOTE = ("null until TFLM with CMSIS-NN kernels runs on the virtual boards (built separately); "
-                      "then {instructions, instructions_per_mac, arena_bytes, flash_used} per board")
+TFLM_BOARD = "virtual-m4"     # the TFLM + CMSIS-NN firmware exists for the Cortex-M4F board
+
+
+def tflm_column(out: Path, macs: int, octo_instructions: int | None, n: int) -> tuple[dict | None, str]:
+    """TFLM + CMSIS-NN on TFLM_BOARD for one converted model, or (None, why not)."""
+    from tflm_side_by_side import tflm_cmsis_nn
+
+    from host_tools.errors import OctoError
+
+    try:
+        r = tflm_cmsis_nn(out, TFLM_BOARD, n=n)
+    except OctoError as exc:
+        return None, f"TFLM + CMSIS-NN not measured: {exc}"
+    instr = r["instructions_per_inference"]
+    return {"board": TFLM_BOARD, "instructions": instr, "instructions_per_mac": round(instr / macs, 3),
+            "arena_used_bytes": r["arena_used_bytes"], "arena_suggested_bytes": r["arena_suggested_bytes"],
+            "flash_bytes": r["flash_bytes"], "outputs_equal_octo": r["outputs_equal"], "samples": r["n"],
+            "octo_vs_tflm_instructions": round(octo_instructions / instr, 3) if octo_instructions else None}, ""
 
 
 def main() -> int:
@@ -43,6 +61,8 @@ def main() -> int:
     ap.add_argument("--work", default="build/bench-mlperf")
     ap.add_argument("--reuse", action="store_true", help="keep a model already converted in --work")
     ap.add_argument("--out", default="bench/results/mlperf_tiny.json")
+    ap.add_argument("--tflm", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run TFLM + CMSIS-NN on virtual-m4 (default on; skipped with a note without a TFLM tree)")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,7 +102,7 @@ def main() -> int:
             "accuracy": report.get("accuracy", {}), "convert_seconds": build_s,
             "layers": [{k: layer[k] for k in ("index", "name", "op", "macs", "params", "output_shape")}
                        for layer in report["layers"]],
-            "boards": {}, "tflm_cmsis_nn": None, "tflm_cmsis_nn_note": TFLM_CMSIS_NN_NOTE,
+            "boards": {}, "tflm_cmsis_nn": None, "tflm_cmsis_nn_note": "not run (--no-tflm)",
         }
         for board_name in args.boards.split(","):
             board = get_board(board_name)
@@ -102,6 +122,14 @@ def main() -> int:
                   f"arena {t['arena_bytes']:,} B vs TFLM {report['tflm']['arena_planned_bytes']:,} B planned; "
                   f"flash {fw.flash_used:,} B (.tflite {t['tflite_bytes']:,} B); bit-exact with TFLM on "
                   f"{len(xq)} held-out samples: {exact}", flush=True)
+        if args.tflm:
+            octo_m4 = entry["boards"].get(TFLM_BOARD, {})  # type: ignore[union-attr]
+            col, why = tflm_column(out, t["macs"], octo_m4.get("instructions"), min(args.samples, 8))
+            entry["tflm_cmsis_nn"], entry["tflm_cmsis_nn_note"] = col, why
+            print(f"  TFLM + CMSIS-NN on {TFLM_BOARD}: " + (f"{col['instructions']:,} instructions "
+                  f"({col['instructions_per_mac']} per MAC), arena {col['arena_used_bytes']:,} B, flash "
+                  f"{col['flash_bytes']:,} B; Octo / TFLM instructions {col['octo_vs_tflm_instructions']}; outputs "
+                  f"equal Octo's: {col['outputs_equal_octo']}" if col else why), flush=True)
         results.append(entry)
     write_results(args.out, "octo.bench.mlperf_tiny/1", boards=args.boards.split(","), results=results)
     return 0
