@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.datasets import ad_data, roc_auc
-from models.recipe import Recipe
+from models.recipe import Recipe, fit_cosine
 
 NAME = "mlperf_ad"
 INPUT_DIM = 640
@@ -43,14 +43,11 @@ def reconstruction_error(model, x: np.ndarray) -> np.ndarray:
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-    import keras
 
     d = ad_data(seed)
     x_tr = d["x_train"]
     model = build_model(seed)
-    sched = keras.optimizers.schedules.CosineDecay(1e-3, epochs * int(np.ceil(len(x_tr) / 64)))
-    model.compile(optimizer=keras.optimizers.Adam(sched), loss="mean_squared_error")
-    model.fit(x_tr, x_tr, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
+    fit_cosine(model, x_tr, x_tr, epochs=epochs, batch=64, lr=1e-3, loss="mean_squared_error")
     auc = roc_auc(reconstruction_error(model, d["x_test"]), d["y_test"])
     return Recipe(NAME, model, x_tr[:300], d["x_test"], d["y_test"], x_tr, d["y_train"], trained=True,
                   float_accuracy=auc, metric="auc", x_personal=d["x_personal"], y_personal=d["y_personal"])

@@ -12,10 +12,8 @@ writers never seen, on flower.jpg.
 
 from __future__ import annotations
 
-import numpy as np
-
 from models.datasets import ic_data, images_float
-from models.recipe import Recipe
+from models.recipe import Recipe, fit_cosine
 
 NAME = "mlperf_ic"
 INPUT_SHAPE = (32, 32, 3)
@@ -56,15 +54,11 @@ def build_model(seed: int = 0):  # -> keras.Model
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-    import keras
 
     d = ic_data(seed)
     x_tr, x_te, x_pe = (images_float(d[k]) for k in ("x_train", "x_test", "x_personal"))
     model = build_model(seed)
-    sched = keras.optimizers.schedules.CosineDecay(3e-3, epochs * int(np.ceil(len(x_tr) / 64)))
-    model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(x_tr, d["y_train"], epochs=epochs, batch_size=64, verbose=0, shuffle=True)
+    fit_cosine(model, x_tr, d["y_train"], epochs=epochs, batch=64)
     acc = float(model.evaluate(x_te, d["y_test"], verbose=0)[1])
     return Recipe(NAME, model, x_tr[:300], x_te, d["y_test"], x_tr, d["y_train"], trained=True, float_accuracy=acc,
                   x_personal=x_pe, y_personal=d["y_personal"])

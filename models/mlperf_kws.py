@@ -12,10 +12,8 @@ voices; personalisation (personal.npz) = voices never used in training.
 
 from __future__ import annotations
 
-import numpy as np
-
 from models.datasets import KWS_LABELS, kws_data
-from models.recipe import Recipe
+from models.recipe import Recipe, fit_cosine
 
 NAME = "mlperf_kws"
 INPUT_SHAPE = (49, 10, 1)
@@ -49,14 +47,10 @@ def build_model(seed: int = 0):  # -> keras.Model
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-    import keras
 
     d = kws_data(seed)
     model = build_model(seed)
-    sched = keras.optimizers.schedules.CosineDecay(3e-3, epochs * int(np.ceil(len(d["y_train"]) / 32)))
-    model.compile(optimizer=keras.optimizers.Adam(sched), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(d["x_train"], d["y_train"], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+    fit_cosine(model, d["x_train"], d["y_train"], epochs=epochs, batch=32)
     acc = float(model.evaluate(d["x_test"], d["y_test"], verbose=0)[1])
     return Recipe(NAME, model, d["x_train"][:300], d["x_test"], d["y_test"], d["x_train"], d["y_train"],
                   trained=True, float_accuracy=acc, x_personal=d["x_personal"], y_personal=d["y_personal"])

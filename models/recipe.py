@@ -24,3 +24,14 @@ class Recipe:
     metric: str = "accuracy"
     x_personal: np.ndarray | None = None  # personalisation data: a domain pretraining did not see (personal.npz)
     y_personal: np.ndarray | None = None
+
+
+def fit_cosine(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, batch: int, lr: float = 3e-3,
+               loss: str = "sparse_categorical_crossentropy") -> None:
+    """Adam with a cosine-decayed learning rate over the whole run: how the MLPerf Tiny recipes train."""
+    import keras
+
+    sched = keras.optimizers.schedules.CosineDecay(lr, epochs * int(np.ceil(len(x) / batch)))
+    metrics = ["accuracy"] if loss == "sparse_categorical_crossentropy" else None
+    model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss, metrics=metrics)
+    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, shuffle=True)
