@@ -1,7 +1,10 @@
-"""Where a training build runs: a virtual board (QEMU), a real board (serial
-port), or `--target host` (the same firmware C compiled natively, talking the
-same protocol over a local TCP socket). open_train_target() builds what is needed,
-starts it and yields a connected Target.
+"""The one way to open a target, connected: a virtual board (a private QEMU instance), a board on a serial port
+or socket (locked for this command: "board busy: used by ..."), or `--target host` (the same firmware C compiled
+natively, talking the same protocol over a local TCP socket).
+
+``open_board`` opens a board running a given firmware; ``open_train_target`` builds a training build first (or the
+native trainer); ``open_model_client`` builds firmware with a converted model first. Each yields a ``Target``
+whose ``restart()`` is a board reset.
 """
 
 from __future__ import annotations
