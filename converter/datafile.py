@@ -17,6 +17,8 @@ import numpy as np
 
 from converter.ir import ConvertError
 
+# what numpy raises for a file that is not a readable .npz (damaged zip, truncated member, pickled object)
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError)
 FORMAT_HINT = "save it with np.savez(path, x=float32 samples in the model's units, NHWC[, y=labels])"
 
 
@@ -34,7 +36,7 @@ def load_samples(path: Path, *, need_y: bool = False, role: str = "data") -> tup
         raise ConvertError(f"{role} file {path} is a folder, not an .npz file")
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+    except _READ_ERRORS as exc:
         raise _refuse(path, f"cannot be read as an .npz ({type(exc).__name__}: {str(exc)[:120] or 'damaged'})"
                       ) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
@@ -46,7 +48,7 @@ def load_samples(path: Path, *, need_y: bool = False, role: str = "data") -> tup
                 raise _refuse(path, f"has no array 'x' (keys: {', '.join(keys) or 'none'})")
             x = data["x"]
             y = data["y"] if "y" in keys else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+    except _READ_ERRORS as exc:
         raise _refuse(path, f"is damaged ({type(exc).__name__}: {str(exc)[:120]})") from None
     x = check_samples(x, f"{path}: 'x'")
     if need_y and y is None:

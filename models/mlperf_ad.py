@@ -43,7 +43,6 @@ def reconstruction_error(model, x: np.ndarray) -> np.ndarray:
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-
     d = ad_data(seed)
     x_tr = d["x_train"]
     model = build_model(seed)

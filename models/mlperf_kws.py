@@ -47,7 +47,6 @@ def build_model(seed: int = 0):  # -> keras.Model
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-
     d = kws_data(seed)
     model = build_model(seed)
     fit_cosine(model, d["x_train"], d["y_train"], epochs=epochs, batch=32)

@@ -54,7 +54,6 @@ def build_model(seed: int = 0):  # -> keras.Model
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-
     d = vww_data(seed)
     x_tr, x_te, x_pe = (images_float(d[k]) for k in ("x_train", "x_test", "x_personal"))
     model = build_model(seed)

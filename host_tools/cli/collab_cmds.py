@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
 
 
-def _say(msg: str) -> None:
-    toollog.say(msg)
-
-
 def parse_stripe(text: str) -> tuple[int, int]:
     """"2x0" -> (2, 0): stripe rows x columns, 0 = the full height/width."""
     parts = str(text).lower().split("x")
@@ -104,12 +100,12 @@ def cmd_collab(args: argparse.Namespace) -> int:
     ports = [p for p in (args.port or "").split(",") if p]
     n_eval = len(eval_xy[1]) if eval_xy is not None else 0
     shape = "x".join(str(v) for v in tb.plan["split_shape"])
-    _say(f"split learning {model_dir} at {args.split} ({shape} per sample) with {args.boards} board(s) on "
+    toollog.say(f"split learning {model_dir} at {args.split} ({shape} per sample) with {args.boards} board(s) on "
          f"{board_name}, codec {spec.label}: {len(train_xy[1])} samples from {data}"
          + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")
          + f", {args.epochs} epoch(s)")
-    with open_boards(tb, board_name, args.boards, ports, _say) as targets:
-        metrics = run_collab(targets, tb, train_xy, eval_xy, spec, opts, _say, run_dir)
+    with open_boards(tb, board_name, args.boards, ports, toollog.say) as targets:
+        metrics = run_collab(targets, tb, train_xy, eval_xy, spec, opts, toollog.say, run_dir)
     print_summary(out, metrics)
     out.emit("octo.collab/1", metrics)
     return 0

@@ -14,17 +14,13 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _say(msg: str) -> None:
-    toollog.say(msg)
-
-
 def cmd_convert(args: argparse.Namespace) -> int:
     from converter.pipeline import convert  # noqa: PLC0415
 
     out = Output(args.json)
     report = convert(Path(args.source), Path(args.output), calib=Path(args.calib) if args.calib else None,
                      replace=args.force,
-                     say=_say)
+                     say=toollog.say)
     t = report["totals"]
     out.say(f"converted {args.source} -> {args.output}/ ({len(report['layers'])} layers, {t['macs']:,} MACs, "
             f"{t['weight_bytes']:,} B of weights, arena {t['arena_bytes']:,} B; TFLM plans "
@@ -54,7 +50,7 @@ def _load_inputs(path: str, model) -> tuple[np.ndarray, np.ndarray | None]:
     xq = model.quantize(x)
     sat = saturation(x, model.report["input"]["scale"], model.report["input"]["zero_point"])
     if sat > 0.01:
-        _say(f"warning: {100 * sat:.1f}% of the input values in {path} lie outside the model's input range and "
+        toollog.say(f"warning: {100 * sat:.1f}% of the input values in {path} lie outside the model's input range and "
              "saturate at INT8 quantization: are they in the units the model was trained on?")
     return xq, y
 
@@ -78,11 +74,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
         board = get_board(args.board or "virtual-m4")
         where = board.name
         rows = []
-        with board_session(board, model, args.port, say=_say) as sess:
+        with board_session(board, model, args.port, say=toollog.say) as sess:
             for i, x in enumerate(xq):
                 rows.append(sess.infer(x))
                 if (i + 1) % 50 == 0 or i + 1 == len(xq):
-                    _say(f"  {i + 1}/{len(xq)} samples")
+                    toollog.say(f"  {i + 1}/{len(xq)} samples")
         ys = np.stack(rows)
     result = model.dequantize(ys) if args.dequantize else ys
     np.save(args.output, result)

@@ -23,10 +23,6 @@ CALIB_SAMPLES = 500          # representative inputs for the exported model's qu
 DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
 
 
-def _say(msg: str) -> None:
-    toollog.say(msg)
-
-
 def board_name_of(args: argparse.Namespace) -> str:
     """`--target host` -> "host"; otherwise --board (default virtual-m4), checked against the board table."""
     board = getattr(args, "board", None)
@@ -99,12 +95,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         telemetry=Path(args.telemetry) if args.telemetry else None,
         progress=toollog.err().isatty() and args.json != "-", model=str(model_dir))
     n_eval = len(eval_xy[1]) if eval_xy is not None else 0
-    _say(f"training {model_dir} ({tb.config.config_id}) on {board_name}: {len(train_xy[1])} samples from {data}"
+    toollog.say(f"training {model_dir} ({tb.config.config_id}) on {board_name}: {len(train_xy[1])} samples from {data}"
          + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")
          + f", {args.epochs} epoch(s); run dir {run_dir}")
     with lock.hold(lock.run_dir_key(run_dir), f"run folder {run_dir}"), \
-            open_train_target(tb, board_name, args.port, _say) as target:
-        metrics = run_training(target, tb, train_xy, eval_xy, opts, _say, run_dir)
+            open_train_target(tb, board_name, args.port, toollog.say) as target:
+        metrics = run_training(target, tb, train_xy, eval_xy, opts, toollog.say, run_dir)
     print_summary(out, metrics)
     out.emit("octo.train/1", metrics)
     return 0

@@ -8,13 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from converter import toollog
 from host_tools.errors import OctoError
 from host_tools.output import Output
-
-
-def _say(msg: str) -> None:
-    toollog.say(msg)
 
 
 def _load_clip(path: Path) -> Any:
