@@ -67,9 +67,10 @@ def layer_name(tensor_name: str, fallback: str) -> str:
     """Keras layer name from a TFLite tensor name.
 
     'm_1/relu1_1/Relu;m_1/conv1_1/convolution' -> 'conv1' (the part naming the op's main
-    computation wins over fused activations); names without a layer path -> fallback.
+    computation wins over fused activations and folded BatchNorm); names without a layer path -> fallback.
     """
     parts = [c.split("/") for c in tensor_name.split(";") if "/" in c]
+    parts = [p for p in parts if len(p) < 2 or p[-2] != "batchnorm"] or parts  # a folded BN's add is not the op
     chosen = next((p for p in parts if _PRIMARY.match(p[-1])), parts[0] if parts else None)
     if chosen is None or len(chosen) < 2:
         return fallback

@@ -1,5 +1,6 @@
-"""Training plans: a converted model's IR -> the chain of layers the on-device
-trainer runs, one static memory plan, and the generated C (train_model.c).
+"""Training plans: a converted model's IR -> the layers the on-device trainer
+runs (a graph: chains, residual shortcuts, tensors read by several layers), one
+static memory plan, and the generated C (train_model.c).
 
 A plan is one configuration: precision (int8 = Octo, fp32 = baseline) x batch x
 update set ("all", "last:N" = the last N weight layers, "bias"). Everything
@@ -25,16 +26,21 @@ HEADER_BYTES = 64
 STATE_MAGIC = 0x5354434F
 NONE = 0xFFFFFFFF
 SCALARS = 6  # per-layer floats in the state: w scale, v scale, fwd range, bwd range, next v scale, gradient shift
-RT_FLOATS = 3                     # runtime floats per layer (not state)
+RT_FLOATS = 4                     # runtime floats per layer (not state)
 STATE_LAYOUT = 2  # INT8 masters as hi/lo int8 planes, 6 scalars (1: int16 masters + an int8 working copy)
 # Weight-gradient buffer budget: CONV/FC layers whose gradients need more are trained in blocks of output
 # channels (and their input gradient waits in a side buffer meanwhile).
 GRAD_BLOCK_BYTES = 16 * 1024
-KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2, "MAX_POOL_2D": 3, "AVERAGE_POOL_2D": 4}
+KINDS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 2, "MAX_POOL_2D": 3, "AVERAGE_POOL_2D": 4, "ADD": 5}
+INPUT = 0xFFFF  # _Layer.src: the model's input (the staged samples)
+# How an input's gradient reaches its producer (octo_trainer.h OCTO_TRAIN_DX_*): the only reader sinks it
+# through the producer's mask into its slot; with several readers, the last reader (backward runs in
+# reverse) starts a partial sum, middle ones add to it, the first adds it and sinks the total.
+DX_NONE, DX_SINK, DX_STORE, DX_ACCUM, DX_FINAL = range(5)
 ACTS = {"NONE": 0, "RELU": 1, "RELU6": 2}
 WEIGHT_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
-                   "MEAN over H and W, RESHAPE, and a final SOFTMAX")
+                   "MEAN over H and W, ADD of two tensors of one shape, RESHAPE, and a final SOFTMAX")
 # Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
 FIRMWARE_RAM_BYTES = 32 * 1024
 FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq/codec.py)
@@ -90,6 +96,8 @@ class _Layer:
     train_w: bool = False
     train_b: bool = False
     need_dx: bool = False
+    src: tuple[int, ...] = (INPUT,)   # producing layer of each input (INPUT: the samples); two for ADD
+    dx_mode: tuple[int, ...] = (DX_NONE,)
 
     @property
     def has_weights(self) -> bool:
@@ -142,19 +150,24 @@ def _weights(g: Graph, op: Op) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(w.data, np.int8), ws, bias
 
 
-def trainable_chain(g: Graph, split: str = "") -> list[_Layer]:
-    """The model as a chain of trainable-engine layers (the final SOFTMAX becomes the loss), or with split
-    the layers up to and including the one named split (the device half of split learning)."""
+def trainable_layers(g: Graph, split: str = "") -> list[_Layer]:
+    """The model as the trainable engine's layers in op order, each naming the layers that produce its
+    inputs (chains, residual ADDs, tensors read by several layers; the final SOFTMAX becomes the loss),
+    or with split the layers up to and including the one named split (the device half of split learning)."""
     layers: list[_Layer] = []
-    cur = g.inputs[0]
+    producer: dict[int, int] = {g.inputs[0]: INPUT}  # tensor -> layer index (INPUT: the samples)
     ops = list(g.ops)
+
+    def source(op: Op, t: int) -> int:
+        if t not in producer:
+            raise ConvertError(f"{op.label(g)}: reads a tensor that no trainable layer produces (a constant or a "
+                               "second model input); on-device training supports graphs of " + TRAINABLE_CHAIN)
+        return producer[t]
+
     for i, op in enumerate(ops):
         if split and layers and layers[-1].name == split:
-            return layers
-        if op.inputs[0] != cur:
-            raise ConvertError(f"{op.label(g)}: the model is not a simple chain (this op does not read the previous "
-                               "op's output); on-device training supports chains of " + TRAINABLE_CHAIN)
-        cur = op.outputs[0]
+            break
+        src = source(op, op.inputs[0])
         ins = _hwc(g.tensor(op.inputs[0]).shape)
         outs = _hwc(g.tensor(op.outputs[0]).shape)
         name = layer_name(g.tensor(op.outputs[0]).name, f"{op.kind.lower()}_{op.index}")
@@ -162,12 +175,22 @@ def trainable_chain(g: Graph, split: str = "") -> list[_Layer]:
         if act not in ACTS:
             raise ConvertError(f"{op.label(g)}: activation {act} cannot be trained (NONE, RELU, RELU6 can)")
         if op.kind == "RESHAPE":
+            producer[op.outputs[0]] = src
             continue
         if op.kind == "SOFTMAX":
             if i != len(ops) - 1:
                 raise ConvertError(f"{op.label(g)}: SOFTMAX must be the last op to train with cross-entropy")
+            producer[op.outputs[0]] = src
             continue
-        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if op.kind == "ADD":
+            other = source(op, op.inputs[1])
+            if tuple(g.tensor(op.inputs[1]).shape) != tuple(g.tensor(op.inputs[0]).shape):
+                raise ConvertError(f"{op.label(g)}: ADD of shapes {g.tensor(op.inputs[0]).shape} and "
+                                   f"{g.tensor(op.inputs[1]).shape} cannot be trained (two tensors of one shape can)")
+            if other == src:
+                raise ConvertError(f"{op.label(g)}: ADD of a tensor to itself cannot be trained")
+            layers.append(_Layer(op, op.kind, name, act, ins, outs, src=(src, other), dx_mode=(DX_NONE, DX_NONE)))
+        elif op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             if int(op.options.get("dilation_h", 1)) != 1 or int(op.options.get("dilation_w", 1)) != 1:
                 raise ConvertError(f"{op.label(g)}: dilated convolutions cannot be trained on the board")
             w8, ws, b = _weights(g, op)
@@ -204,13 +227,23 @@ def trainable_chain(g: Graph, split: str = "") -> list[_Layer]:
             layers.append(_Layer(op, "AVERAGE_POOL_2D", name, "NONE", ins, (1, 1, ins[2]), pool=pool))
         else:
             raise ConvertError(f"{op.label(g)}: {op.kind} cannot be trained on the board; on-device training "
-                               "supports chains of " + TRAINABLE_CHAIN)
+                               "supports graphs of " + TRAINABLE_CHAIN)
+        if op.kind != "ADD":
+            layers[-1].src = (src,)
+            layers[-1].dx_mode = (DX_NONE,)
+        producer[op.outputs[0]] = len(layers) - 1
     if split and not (layers and layers[-1].name == split):
         raise ConvertError(f"no layer named {split!r} to split at; layers: " + ", ".join(la.name for la in layers))
     if not layers or not any(layer.has_weights for layer in layers):
         raise ConvertError("the model has no weight layers to train")
     if not split and ops[-1].kind != "SOFTMAX":
         raise ConvertError("training needs a classifier ending in SOFTMAX (the loss is softmax cross-entropy)")
+    read = {s for la in layers for s in la.src}
+    for i, la in enumerate(layers[:-1]):
+        if i not in read:
+            raise ConvertError(f"layer {la.name} ({la.kind}): its output is not read by the layers up to the "
+                               f"{'split point' if split else 'loss'}; on-device training needs every layer on the "
+                               "path to it (a graph with one output)")
     return layers
 
 
@@ -229,9 +262,37 @@ def _mark_trainable(layers: list[_Layer], update: str) -> None:
     for la in weight_layers:
         la.train_w = la in chosen
         la.train_b = la.train_w or update == "bias"
-    first = next(i for i, la in enumerate(layers) if la.train_w or la.train_b)
+    _route_gradients(layers)
+
+
+def _route_gradients(layers: list[_Layer]) -> None:
+    """Which inputs get a gradient (their producer, or a layer before it, trains) and how it reaches the
+    producer (DX_*): a producer read by several layers gets a partial sum, started by its last reader and
+    finished by its first. An ADD cannot add to a partial sum (it copies its gradient): it must be the
+    last reader of a shared tensor."""
+    up = [False] * len(layers)  # the layer or one before it (on a path to it) trains
     for i, la in enumerate(layers):
-        la.need_dx = i > first
+        up[i] = la.train_w or la.train_b or any(s != INPUT and up[s] for s in la.src)
+    readers: dict[int, list[tuple[int, int]]] = {}
+    for i, la in enumerate(layers):
+        for j, s in enumerate(la.src):
+            if s != INPUT and up[s]:
+                readers.setdefault(s, []).append((i, j))
+    modes = [[DX_NONE] * len(la.src) for la in layers]
+    for p, rs in readers.items():
+        for k, (i, j) in enumerate(rs):
+            if len(rs) == 1:
+                mode = DX_SINK
+            else:
+                mode = DX_FINAL if k == 0 else DX_STORE if k == len(rs) - 1 else DX_ACCUM
+            if layers[i].kind == "ADD" and mode not in (DX_SINK, DX_STORE):
+                raise ConvertError(f"layer {layers[p].name}: its output is read by several layers and by "
+                                   f"{layers[i].name} (ADD) before the last of them; on-device training needs an "
+                                   "ADD to be the last reader of a shared tensor (as in residual blocks)")
+            modes[i][j] = mode
+    for la, m in zip(layers, modes, strict=True):
+        la.dx_mode = tuple(m)
+        la.need_dx = m[0] != DX_NONE
 
 
 def _round_up(v: int, a: int = 8) -> int:
@@ -339,22 +400,26 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     stage_off = a.take(b * input_elems)
     label_off = a.take(b * 4)
     input_off = stage_off if int8 else a.take(b * input_elems * 4)
-    first_saved = next(i for i, la in enumerate(layers) if la.train_w or la.train_b) - 1
-    transient = [i for i in range(len(layers)) if i < first_saved]
-    ping = [0, 0]
-    for i in transient:
-        ping[i % 2] = max(ping[i % 2], b * int(np.prod(layers[i].out_shape)) * es)
-    pp = [a.take(ping[0]), a.take(ping[1])] if transient else [0, 0]
-    y_off = []
-    for i, la in enumerate(layers):
-        y_off.append(pp[i % 2] if i in transient else a.take(b * int(np.prod(la.out_shape)) * es))
+    gp_off = [NONE] * len(layers)
+    if is_chain(layers):
+        first_saved = next(i for i, la in enumerate(layers) if la.train_w or la.train_b) - 1
+        transient = [i for i in range(len(layers)) if i < first_saved]
+        ping = [0, 0]
+        for i in transient:
+            ping[i % 2] = max(ping[i % 2], b * int(np.prod(layers[i].out_shape)) * es)
+        pp = [a.take(ping[0]), a.take(ping[1])] if transient else [0, 0]
+        y_off = []
+        for i, la in enumerate(layers):
+            y_off.append(pp[i % 2] if i in transient else a.take(b * int(np.prod(la.out_shape)) * es))
+    else:
+        y_off, gp_off = _graph_activations(a, layers, b, es)
     activations = a.size - mark
     mark = a.size
     per_sample = [int(np.prod(la.out_shape)) for la in layers] + [int(np.prod(la.in_shape)) for la in layers]
     tile_bytes = _round_up(max(max(per_sample) * 4, b * classes * 4))
     tile_off = a.take(tile_bytes)
     chunk = [chunk_channels(la, b, es) for la in layers]
-    grad_need = [(la.n_w + la.oc) * 4 for la, cb in zip(layers, chunk, strict=True)
+    grad_need = [(la.n_w * la.train_w + la.oc) * 4 for la, cb in zip(layers, chunk, strict=True)
                  if la.has_weights and (la.train_w or la.train_b) and cb == la.oc]
     grad_need += [2 * la.out_shape[2] * 4 for la in layers]  # INT8 forward: per-channel multiplier and offset
     block_need = [(cb * (la.n_w // la.oc + 1) * 4, _round_up(b * _pixels(la) * cb * es),
@@ -371,12 +436,22 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     lac_need = [_round_up(la.oc, 2) * 4 + la.oc * 8 for la, r in zip(layers, state, strict=True)
                 if r.get("lac", NONE) != NONE]
     lacsum_off = a.take(max(lac_need, default=0))
+    # LAC sums: one buffer for a chain (a layer's sums are read right after they are taken); in a graph an
+    # ADD fills two layers' sums at once and a shared tensor's sums wait for its first reader: one each.
+    ls_off = [lacsum_off if r.get("lac", NONE) != NONE else NONE for r in state]
+    if not is_chain(layers):
+        ls_off = [a.take(_round_up(la.oc, 2) * 4 + la.oc * 8) if r.get("lac", NONE) != NONE else NONE
+                  for la, r in zip(layers, state, strict=True)]
     gradients = a.size - mark
     scratch_bytes = max((_s8_scratch(la) for la in layers), default=0) if int8 else 0
     scratch_off = a.take(scratch_bytes)
     collab = _collab_regions(a, layers[-1], b) if cfg.split else None
-    offsets = [{"x": (input_off if i == 0 else y_off[i - 1]), "y": y_off[i], "dyb": dyb_off[i], "dxt": dxt_off[i],
-                **state[i]} for i in range(len(layers))]
+    def slot(src: int) -> int:
+        return input_off if src == INPUT else y_off[src]
+
+    offsets = [{"x": slot(la.src[0]), "x2": slot(la.src[1]) if len(la.src) > 1 else NONE, "y": y_off[i],
+                "dyb": dyb_off[i], "dxt": dxt_off[i], "gp": gp_off[i], "ls": ls_off[i], **state[i]}
+               for i, la in enumerate(layers)]
     memory = {
         "weights_and_optimizer": weights_bytes,
         "working_weights": working,
@@ -390,6 +465,58 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
             "stage_off": stage_off, "label_off": label_off, "input_off": input_off, "tile_off": tile_off,
             "tile_bytes": tile_bytes, "grad_off": grad_off, "lacsum_off": lacsum_off, "scratch_off": scratch_off,
             "scratch_bytes": scratch_bytes, "chunk_oc": chunk, "collab": collab, "memory": memory}
+
+
+def is_chain(layers: list[_Layer]) -> bool:
+    """Every layer reads the one before it (the first reads the samples)."""
+    return all(la.src == ((i - 1) if i else INPUT,) for i, la in enumerate(layers))
+
+
+def _graph_activations(a: _Alloc, layers: list[_Layer], batch: int, es: int) -> tuple[list[int], list[int]]:
+    """Saved outputs and partial gradient sums of a graph, placed by liveness. Time runs over the forward
+    (layer i at i) then the backward (layer i at 2L-1-i). An output that gets a gradient lives until its
+    layer's backward (the gradient replaces it); one that does not lives until its last reader's forward,
+    or that reader's backward when it needs its input for weight gradients. A partial sum lives from its
+    last reader's backward to its first reader's. Buffers whose lifetimes overlap never share bytes
+    (first fit, largest first)."""
+    n = len(layers)
+    up = [False] * n
+    for i, la in enumerate(layers):
+        up[i] = la.train_w or la.train_b or any(s != INPUT and up[s] for s in la.src)
+    back = [2 * n - 1 - i for i in range(n)]
+    readers: dict[int, list[int]] = {}
+    for i, la in enumerate(layers):
+        for s in la.src:
+            if s != INPUT:
+                readers.setdefault(s, []).append(i)
+    bufs: list[tuple[int, int, int]] = []  # (bytes, first, last time)
+    for i, la in enumerate(layers):
+        rs = readers.get(i, [])
+        if up[i] or not rs:
+            end = back[i]
+        else:
+            end = max(back[r] if layers[r].train_w else r for r in rs)
+        bufs.append((batch * int(np.prod(la.out_shape)) * es, i, end))
+    gp_of: dict[int, int] = {}
+    for p, rs in readers.items():
+        if up[p] and len(rs) > 1:
+            gp_of[p] = len(bufs)
+            bufs.append((batch * int(np.prod(layers[p].out_shape)) * es, back[max(rs)], back[min(rs)]))
+    placed: list[tuple[int, int, int, int]] = []  # (offset, bytes, first, last)
+    offs = [0] * len(bufs)
+    for k in sorted(range(len(bufs)), key=lambda k: (-bufs[k][0], bufs[k][1])):
+        size, first, last = _round_up(bufs[k][0]), bufs[k][1], bufs[k][2]
+        off = 0
+        for o, sz, _, _ in sorted(q for q in placed if not (q[3] < first or last < q[2])):
+            if off + size <= o:
+                break
+            off = max(off, o + sz)
+        offs[k] = off
+        placed.append((off, size, first, last))
+    base = a.take(max((o + sz for o, sz, _, _ in placed), default=0))
+    y_off = [base + offs[i] for i in range(n)]
+    gp_off = [base + offs[gp_of[i]] if i in gp_of else NONE for i in range(n)]
+    return y_off, gp_off
 
 
 def sgq_scratch_bytes(c: int, groups: int) -> int:
@@ -449,13 +576,15 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
         out.append(
             f"    {{.kind = {KINDS[la.kind]}, .act = {ACTS[la.act]}, .train_w = {int(la.train_w)}, "
             f".train_b = {int(la.train_b)}, .need_dx = {int(la.need_dx)}, .pool_exact = {int(la.pool_exact)}, "
-            f".op_index = {la.op.index},\n"
+            f".op_index = {la.op.index}, .src = {{{', '.join(f'{v}u' for v in (*la.src, INPUT)[:2])}}}, "
+            f".dx_mode = {{{', '.join(str(v) for v in (*la.dx_mode, DX_NONE)[:2])}}},\n"
             f"     .conv = {{{sh}, {sw}, {ph}, {pw}, 0}}, .pool = {{{psh}, {psw}, {pph}, {ppw}, {fh}, {fw}}},\n"
             f"     .in = {_dims((1, *la.in_shape))}, .w = {_dims(la.w_shape)}, .out = {_dims((1, *la.out_shape))},\n"
-            f"     .x_off = {o['x']}u, .y_off = {o['y']}u, .w_off = {o.get('w', NONE)}u, .v_off = {o.get('v', NONE)}u, "
+            f"     .x_off = {o['x']}u, .x2_off = {o['x2']}u, .y_off = {o['y']}u, .w_off = {o.get('w', NONE)}u, "
+            f".v_off = {o.get('v', NONE)}u, "
             f".b_off = {o.get('b', NONE)}u, .vb_off = {o.get('vb', NONE)}u, .lac_off = {o.get('lac', NONE)}u, "
             f".scal_off = {o['scal']}u, .dyb_off = {o['dyb']}u, .dxt_off = {o['dxt']}u, "
-            f".chunk_oc = {mem['chunk_oc'][i]},\n"
+            f".chunk_oc = {mem['chunk_oc'][i]}, .gp_off = {o['gp']}u, .ls_off = {o['ls']}u,\n"
             f"     .init_w = {f'k_w{i}' if w else 'NULL'}, .init_ws = {f'k_ws{i}' if w else 'NULL'}, "
             f".init_b = {f'k_b{i}' if w else 'NULL'}, .init_bound = {bound:.9e}f}},")
     out.append("};")
@@ -490,7 +619,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
     from converter.tflite_reader import parse_tflite  # noqa: PLC0415
 
     g = parse_tflite(model, source)
-    layers = trainable_chain(g, cfg.split)
+    layers = trainable_layers(g, cfg.split)
     _mark_trainable(layers, cfg.update)
     inp = g.input
     input_shape = [int(v) for v in inp.shape[1:]]
@@ -515,6 +644,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
         "trainable_params": int(sum(la.n_w * la.train_w + la.oc * la.train_b for la in layers if la.has_weights)),
         "layers": [{"op_index": la.op.index, "name": la.name, "kind": la.kind, "act": la.act,
                     "train_w": la.train_w, "train_b": la.train_b, "need_dx": la.need_dx,
+                    "src": [None if v == INPUT else v for v in la.src], "dx_mode": list(la.dx_mode),
                     "w_shape": list(la.w_shape) if la.has_weights else None, "oc": la.oc if la.has_weights else 0,
                     "in_shape": list(la.in_shape), "out_shape": list(la.out_shape),
                     "chunk_oc": mem["chunk_oc"][i], "offsets": mem["offsets"][i]} for i, la in enumerate(layers)],
@@ -535,6 +665,19 @@ def check_fits(plan: dict[str, Any], board_name: str, sram_bytes: int) -> None:
         f"{plan['arena_bytes']:,} B of SRAM ({parts}) plus ~{FIRMWARE_RAM_BYTES // 1024} KiB for the firmware; "
         f"{board_name} has {sram_bytes:,} B. Use a smaller --batch, --update last:N or bias, "
         + ("--precision int8, " if plan["precision"] == "fp32" else "") + "or a board with more SRAM")
+
+
+def fitting_batch(model_dir: Path, cfg: TrainConfig, sram_bytes: int, most: int) -> int:
+    """The largest batch <= most whose plan fits sram_bytes (with the firmware's RAM); `most` when none does
+    (prepare_training then refuses it with the numbers)."""
+    model = (model_dir / "model.tflite").read_bytes() if (model_dir / "model.tflite").exists() else None
+    if model is None:
+        return most
+    for b in range(most, 0, -1):
+        plan, _ = make_plan(model, TrainConfig(cfg.precision, b, cfg.update, cfg.split), model_dir.name)
+        if plan["arena_bytes"] + FIRMWARE_RAM_BYTES <= sram_bytes:
+            return b
+    return most
 
 
 def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str, *,

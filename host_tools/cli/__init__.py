@@ -77,8 +77,9 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
                    help="host = the same training engine compiled natively; board = on --board (default)")
     p.add_argument("--precision", choices=["int8", "fp32"], default="int8",
                    help="int8 = Octo INT8 training (default); fp32 = the float baseline")
-    p.add_argument("--batch", type=_positive_int, default=D.BATCH,
-                   help=f"samples per training step (default {D.BATCH})")
+    p.add_argument("--batch", type=_positive_int, default=None,
+                   help=f"samples per training step (default {D.BATCH}, or the largest smaller batch whose plan "
+                        "fits the board)")
     p.add_argument("--update", type=_update_spec, default="all",
                    help="what trains: all (default), last:N (the last N trainable layers) or bias")
     p.add_argument("--run-dir", help="checkpoints and telemetry (default <model>/train/<config-id>/run)")

@@ -47,13 +47,22 @@ def _model_dir(args: argparse.Namespace) -> Path:
 
 def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     """The training build (plan + generated C) of the configuration the flags select."""
-    from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
+    from converter.train_plan import TrainConfig, fitting_batch, prepare_training  # noqa: PLC0415
+
+    from host_tools.board.boards import sram_budget  # noqa: PLC0415
+    from host_tools.train.defaults import BATCH  # noqa: PLC0415
 
     model_dir = _model_dir(args)
-    cfg = TrainConfig(precision=args.precision, batch=args.batch, update=args.update)
-    from host_tools.board.boards import sram_budget  # noqa: PLC0415
-
-    return prepare_training(model_dir, cfg, board_name, sram_bytes=sram_budget(board_name))
+    sram = sram_budget(board_name)
+    batch = args.batch
+    if batch is None:  # the default: BATCH, or the largest smaller batch that fits the board
+        batch = BATCH if sram is None else fitting_batch(model_dir, TrainConfig(args.precision, BATCH, args.update),
+                                                         sram, BATCH)
+        if batch < BATCH:
+            toollog.say(f"batch {batch}: the largest up to {BATCH} whose training plan fits {board_name} "
+                        "(--batch chooses)")
+    cfg = TrainConfig(precision=args.precision, batch=batch, update=args.update)
+    return prepare_training(model_dir, cfg, board_name, sram_bytes=sram)
 
 
 def _default_file(flag: str | None, model_dir: Path, name: str) -> Path | None:

@@ -61,7 +61,7 @@ def _tf_grads(digits_dir: Path, weights: dict, x: np.ndarray, y: np.ndarray) -> 
     import tensorflow as tf
 
     from converter.tflite_reader import parse_tflite
-    from converter.train_export import keras_from_graph
+    from converter.train_export import _layer_names, keras_from_graph
 
     g = parse_tflite((digits_dir / "model.tflite").read_bytes(), "digits")
     model = keras_from_graph(g, weights)
@@ -69,13 +69,15 @@ def _tf_grads(digits_dir: Path, weights: dict, x: np.ndarray, y: np.ndarray) -> 
         loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, model(tf.constant(x))))
     grads = dict(zip([v.path for v in model.trainable_variables],
                      tape.gradient(loss, model.trainable_variables), strict=True))
+    names = _layer_names(g)
     out = {}
     for op_index, (w, _b) in weights.items():
-        kern = next(v.numpy() for k, v in grads.items() if k.endswith("kernel") and v.shape.num_elements() == w.size
-                    and (np.transpose(v.numpy(), (3, 0, 1, 2)).shape == w.shape if v.shape.rank == 4
-                         else v.numpy().T.shape == w.shape))
-        kern = np.transpose(kern, (3, 0, 1, 2)) if kern.ndim == 4 else kern.T
-        out[op_index] = (kern, )
+        kern = grads[f"{names[op_index]}/kernel"].numpy()
+        if kern.ndim == 4 and g.ops[op_index].kind == "DEPTHWISE_CONV_2D":
+            kern = kern.reshape(1, *kern.shape[:2], -1)          # [kh, kw, c, 1] -> TFLite [1, kh, kw, c]
+        else:
+            kern = np.transpose(kern, (3, 0, 1, 2)) if kern.ndim == 4 else kern.T
+        out[op_index] = (kern.reshape(w.shape), )
     return out
 
 
@@ -248,17 +250,7 @@ def test_plan_too_big_for_the_board_is_refused_with_numbers(digits_dir: Path) ->
     assert q8["memory"]["activations"] * 4 <= fp["memory"]["activations"] * 1.01
 
 
-def test_unsupported_graphs_and_options_are_refused(tmp_path: Path) -> None:
-    import keras
-
-    from converter.quantize import quantize_keras
-
-    inp = keras.Input((8, 8, 2), batch_size=1)
-    a = keras.layers.Conv2D(2, 3, padding="same")(inp)
-    out = keras.layers.Softmax()(keras.layers.Dense(3)(keras.layers.Flatten()(keras.layers.Add()([a, inp]))))
-    model = quantize_keras(keras.Model(inp, out), np.random.default_rng(0).random((32, 8, 8, 2), np.float32))
-    with pytest.raises(ConvertError, match=r"ADD cannot be trained on the board.*CONV_2D"):
-        make_plan(model, TrainConfig())
+def test_unsupported_options_are_refused() -> None:
     with pytest.raises(ConvertError, match="last:N"):
         TrainConfig(update="first:2")
     with pytest.raises(ConvertError, match="int8 or fp32"):

@@ -70,6 +70,11 @@ int octo_train_avgpool_f32_fwd(const octo_train_pool_params_t *p, const octo_dim
 int octo_train_avgpool_f32_bwd(const octo_train_pool_params_t *p, const octo_dims_t *in_dims,
                                const octo_dims_t *out_dims, const float *dy, float *dx) OCTO_CHECK_RESULT;
 
+/* --- ADD (residual shortcuts): y = act(a + b) over n values (OCTO_TRAIN_ACT_*); y may be a or b. The
+ * input gradient of each input is dy masked by the activation. ---------------------------------- */
+
+int octo_train_add_f32_fwd(int32_t act, int32_t n, const float *a, const float *b, float *y) OCTO_CHECK_RESULT;
+
 /* --- ReLU / ReLU6 backward from the saved forward output y:
  *   dz = dy where 0 < y (ReLU) or 0 < y < 6 (ReLU6), else 0; dy for NONE.
  * dz may be dy (in place). --------------------------------------------------------------------- */

@@ -127,6 +127,13 @@ int octo_train_avgpool_s8_bwd(const octo_train_pool_params_t *p, const octo_dims
                               const octo_dims_t *out_dims, const octo_train_q8_t *dy,
                               octo_train_q32_t *dx) OCTO_CHECK_RESULT;
 
+/* --- ADD (residual shortcuts): y = a + b over n values as int32 with one scale, each input weighted by
+ * its scale in 2^-14 units of the larger one (relative error <= 2^-15). The activation and rounding to
+ * int8 are the engine's, as for the other layers. The input gradient of each input is dy itself. --- */
+
+int octo_train_add_s8_fwd(int32_t n, const octo_train_q8_t *a, const octo_train_q8_t *b,
+                          octo_train_q32_t *y) OCTO_CHECK_RESULT;
+
 /* --- ReLU / ReLU6 backward from the saved int8 output y: dz = dy where
  * y > 0 (ReLU) or 0 < y and y * sy < 6 - sy/2 (ReLU6: an output within half a
  * step of 6 counts as clipped), else 0. dz->scale = dy->scale; dz->data may be

@@ -1,7 +1,7 @@
 /*
  * octo_trainer.h - the on-device training engine: one step (forward, loss,
- * backward, SGD-momentum update) or one evaluation over a chain of layers
- * described by a generated table (converter/train_plan.py writes
+ * backward, SGD-momentum update) or one evaluation over a graph of layers (chains,
+ * residual ADDs, tensors read by several layers) described by a generated table (converter/train_plan.py writes
  * train_model.c). INT8 ("Octo": LAC, PRC, stochastic rounding) or FP32 (the
  * baseline) is fixed per build by the table; both share this loop.
  *
@@ -48,7 +48,20 @@ enum {
     OCTO_TRAIN_LAYER_DEPTHWISE_CONV = 1,
     OCTO_TRAIN_LAYER_FULLY_CONNECTED = 2,
     OCTO_TRAIN_LAYER_MAXPOOL = 3,
-    OCTO_TRAIN_LAYER_AVGPOOL = 4
+    OCTO_TRAIN_LAYER_AVGPOOL = 4,
+    OCTO_TRAIN_LAYER_ADD = 5 /* two inputs of the same shape (a residual shortcut), then the activation */
+};
+#define OCTO_TRAIN_INPUT 0xFFFFu /* octo_train_layer_t.src: the staged samples */
+/* How the gradient of a layer's input reaches the layer that produced it (octo_train_layer_t.dx_mode).
+ * A producer read by several layers gets one contribution from each, in reverse layer order: the first
+ * starts a partial sum in the producer's gp buffer, later ones add to it, and the last (its earliest
+ * reader) adds the partial and passes the sum through the producer's activation mask into its slot. */
+enum {
+    OCTO_TRAIN_DX_NONE = 0,  /* no gradient flows to this input */
+    OCTO_TRAIN_DX_SINK = 1,  /* the only reader: masked straight into the producer's slot */
+    OCTO_TRAIN_DX_STORE = 2, /* the first of several: starts the partial sum */
+    OCTO_TRAIN_DX_ACCUM = 3, /* neither first nor last: adds to the partial sum */
+    OCTO_TRAIN_DX_FINAL = 4  /* the last: partial + this contribution, masked into the producer's slot */
 };
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
 
@@ -63,8 +76,9 @@ enum {
     OCTO_TS_COUNT = 6
 };
 
-/* One layer of the chain. Dims are per sample (n = 1). Offsets are bytes into
- * the arena; OCTO_TRAIN_NONE when a region does not exist. */
+/* One layer of the graph, in an order where every layer comes after its inputs' producers (the last
+ * layer is the output). Dims are per sample (n = 1). Offsets are bytes into the arena; OCTO_TRAIN_NONE
+ * when a region does not exist. */
 typedef struct {
     uint8_t kind;         /* OCTO_TRAIN_LAYER_* */
     uint8_t act;          /* octo_train_act_t applied after the op (and after LAC) */
@@ -73,10 +87,13 @@ typedef struct {
     uint8_t need_dx;      /* the input gradient is computed (a trainable layer comes earlier) */
     uint8_t pool_exact;   /* MAX_POOL windows do not overlap: dx is a copy of dy */
     uint16_t op_index;    /* the IR op (for the host) */
+    uint16_t src[2];      /* layers producing the inputs (OCTO_TRAIN_INPUT: the samples); src[1]: ADD only */
+    uint8_t dx_mode[2];   /* OCTO_TRAIN_DX_* per input (need_dx == (dx_mode[0] != OCTO_TRAIN_DX_NONE)) */
     octo_train_conv_params_t conv; /* CONV/DW (act field unused: see act) */
     octo_train_pool_params_t pool; /* pools */
     octo_dims_t in, w, out;
     uint32_t x_off;   /* input slot: batch x in elements (int8 or float) */
+    uint32_t x2_off;  /* ADD: the second input's slot */
     uint32_t y_off;   /* output slot: batch x out elements */
     uint32_t w_off;   /* state: FP32 weights; INT8 trainable: masters as int8 planes hi[n] (the working
                        * copy the kernels read, scale 256 x OCTO_TS_W_SCALE) then lo[n]; INT8 frozen: int8 */
@@ -85,6 +102,8 @@ typedef struct {
     uint32_t vb_off;  /* state: bias momentum f32 [OC] */
     uint32_t lac_off; /* state: LAC f32 gamma[OC], beta[OC], v_gamma[OC], v_beta[OC] */
     uint32_t scal_off; /* state: OCTO_TS_COUNT floats */
+    uint32_t gp_off;  /* arena: layers read by several: the partial sum of their output gradient (batch x out) */
+    uint32_t ls_off;  /* arena: INT8 LAC sums of this layer, int32 S1[C] + int64 S2[C] (OCTO_TRAIN_NONE: no LAC) */
     uint32_t dyb_off; /* arena: output-gradient columns of one block (chunk_oc < OC), else unused */
     uint32_t dxt_off; /* arena: the batch's input gradient while blocks update (chunk_oc < OC) */
     uint16_t chunk_oc; /* output channels per weight-gradient block (= OC: the whole layer at once) */
@@ -112,7 +131,7 @@ typedef struct {
     uint32_t tile_off;     /* 4-byte elements: one sample's largest layer output/input, >= batch*classes */
     uint32_t tile_bytes;
     uint32_t grad_off;     /* 4-byte weight+bias gradients of the largest layer or block */
-    uint32_t lacsum_off;   /* INT8: int32 S1[C] + int64 S2[C] of the largest layer */
+    uint32_t lacsum_off;   /* INT8: int32 S1[C] + int64 S2[C] of the largest layer (layers use their ls_off) */
     uint32_t scratch_off;  /* kernel scratch */
     uint32_t scratch_bytes;
     uint32_t rt_off;       /* runtime floats per layer: y scale, dz scale, weight-gradient scale */

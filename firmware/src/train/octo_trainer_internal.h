@@ -37,7 +37,13 @@ enum {
 };
 
 /* Runtime floats per layer (not state). */
-enum { RT_Y = 0, RT_DZ = 1, RT_GS = 2, RT_COUNT = 3 };
+enum {
+    RT_Y = 0,  /* INT8: output scale */
+    RT_DZ = 1, /* INT8: output-gradient scale */
+    RT_GS = 2, /* INT8: weight-gradient scale */
+    RT_GP = 3, /* INT8: scale of the partial output-gradient sum (layers read by several) */
+    RT_COUNT = 4
+};
 
 /* INT8 master weights: M = hi*256 + lo (two int8 planes, lo in [-128, 127]), so hi = round(M/256) is the
  * int8 working copy the kernels read, at scale 256x the master's. |M| stays <= W_LIMIT (hi within +-127);
@@ -144,9 +150,13 @@ HELPER int8_t *slot8(const ctx_t *c, uint32_t off, const octo_dims_t *d, uint32_
 HELPER float *slotf(const ctx_t *c, uint32_t off, const octo_dims_t *d, uint32_t s) {
     return AT(c, off, float) + (size_t)s * (size_t)elems(d);
 }
-/* Scale of layer l's input (the previous output, or the staged samples). */
+/* Scale of the output of layer src (OCTO_TRAIN_INPUT: the staged samples). */
+HELPER float src_scale(const ctx_t *c, uint32_t src) {
+    return src == OCTO_TRAIN_INPUT ? c->hp.input_scale : rt(c, src)[RT_Y];
+}
+/* Scale of layer l's (first) input. */
 HELPER float x_scale(const ctx_t *c, uint32_t l) {
-    return l == 0 ? c->hp.input_scale : rt(c, l - 1)[RT_Y];
+    return src_scale(c, c->m->layers[l].src[0]);
 }
 /* int8 weights the kernels use: the working copy (trainable) or the frozen state. */
 HELPER octo_train_q8_t w8_of(const ctx_t *c, uint32_t l) {

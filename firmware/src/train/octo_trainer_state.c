@@ -82,6 +82,34 @@ static size_t layer_scratch(const octo_train_layer_t *L) {
     return s;
 }
 
+/* The layer table describes a graph the engine can run: inputs produced by earlier layers, gradient
+ * modes that have somewhere to go (a partial sum needs its producer's gp buffer). */
+static int graph_ok(const octo_train_model_t *m) {
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const octo_train_layer_t *L = &m->layers[l];
+        const int n_in = L->kind == OCTO_TRAIN_LAYER_ADD ? 2 : 1;
+        if (L->kind > OCTO_TRAIN_LAYER_ADD) {
+            return 0;
+        }
+        for (int i = 0; i < n_in; i++) {
+            const uint32_t src = L->src[i];
+            const uint8_t mode = L->dx_mode[i];
+            if ((src != OCTO_TRAIN_INPUT && src >= l) || mode > OCTO_TRAIN_DX_FINAL) {
+                return 0;
+            }
+            if (mode != OCTO_TRAIN_DX_NONE && (src == OCTO_TRAIN_INPUT || (mode != OCTO_TRAIN_DX_SINK &&
+                                                                          m->layers[src].gp_off == OCTO_TRAIN_NONE))) {
+                return 0;
+            }
+            if (L->kind == OCTO_TRAIN_LAYER_ADD && mode != OCTO_TRAIN_DX_NONE && mode != OCTO_TRAIN_DX_SINK &&
+                mode != OCTO_TRAIN_DX_STORE) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *arena) {
     if (t == NULL || m == NULL || arena == NULL || m->layers == NULL || m->n_layers == 0 || m->batch == 0 ||
         ((uintptr_t)arena & 7u) != 0) {
@@ -96,6 +124,9 @@ int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *a
     }
     if (m->tile_bytes < (uint32_t)m->batch * m->classes * 4u) {
         return OCTO_E_NOMEM;
+    }
+    if (!graph_ok(m)) {
+        return OCTO_E_ARG;
     }
     t->m = m;
     t->arena = arena;
