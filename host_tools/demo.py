@@ -10,11 +10,13 @@ Stages (each prints what it does and what it measured):
   6. on-device INT8 training (Octo): a digits CNN pretrained on digits 0-4 learns all ten
      on the virtual board (live progress), the FP32 baseline runs the same engine natively,
      a loss/accuracy plot (PNG) of both, and the exported .tflite checked by TFLM
-  7. split learning (SGQ): two virtual boards run the digits CNN up to conv2 in INT8 and exchange
+  7. a residual network (the small ResNet-8-shaped digits model: identity and projection shortcuts)
+     trains every layer in INT8 on the virtual board, the batch chosen to fit its SRAM
+  8. split learning (SGQ): two virtual boards run the digits CNN up to conv2 in INT8 and exchange
      4-bit SGQ features and gradients with a TensorFlow cloud (a short live run), then a plot (PNG) of
      bytes on the wire vs held-out accuracy for FP32, uniform and SGQ at 2/4/8 bits from
      bench/results/collab.json (or, without that file, from quick native runs of each setting)
-  8. PASS video: the video CNN (64x64 frames -> a 4x4 grid of digit cells) gets gates trained
+  9. PASS video: the video CNN (64x64 frames -> a 4x4 grid of digit cells) gets gates trained
      self-supervised on an unlabelled clip, then a generated static-camera clip streams through the
      virtual board with PASS and with the dense model: the side-by-side table and a skip heatmap (PNG)
 """
@@ -78,6 +80,7 @@ def run_demo(board: Board, out_dir: Path, *, verbose: bool = False) -> int:
 
     summary["inference"] = _inference_stages(board, out_dir)
     summary["training"] = _training_stage(board, out_dir)
+    summary["residual"] = _residual_stage(board, out_dir)
     summary["collab"] = _collab_stage(board, out_dir)
     summary["pass"] = _pass_stage(board, out_dir)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -122,6 +125,7 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
 
 
 DEMO_TRAIN_EPOCHS = 3
+DEMO_RESIDUAL_LR = 0.001  # fine-tuning rate of the converted residual model (bench/results/graph_train.json)
 
 
 def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
@@ -182,6 +186,34 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
             "exported": str(tuned), "exported_tflm_accuracy": round(acc, 6), "plot": str(plot)}
 
 
+def _residual_stage(board: Board, out_dir: Path) -> dict[str, object]:
+    from converter.pipeline import convert  # noqa: PLC0415
+    from converter.train_plan import TrainConfig, fitting_batch, prepare_training  # noqa: PLC0415
+    from host_tools.board.target import open_train_target  # noqa: PLC0415
+    from host_tools.paths import repo_root  # noqa: PLC0415
+    from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
+
+    _stage(7, f"A residual network trains on {board.name}: every layer, INT8 forward and backward")
+    say = lambda m: toollog.echo(f"   {m}")
+    model_dir = out_dir / "digits_resnet"
+    convert(repo_root() / "models" / "digits_resnet.py", model_dir, replace=True, say=say)
+    sram = sram_budget(board.name)
+    batch = 16 if sram is None else fitting_batch(model_dir, TrainConfig("int8", 16, "all"), sram, 16)
+    tb = prepare_training(model_dir, TrainConfig("int8", batch, "all"), board.name, sram_bytes=sram)
+    adds = sum(la["kind"] == "ADD" for la in tb.plan["layers"])
+    say(f"{len(tb.plan['layers'])} layers ({adds} ADDs), {tb.plan['trainable_params']:,} trainable parameters, "
+        f"batch {batch}, static training plan {tb.plan['arena_bytes']:,} B of SRAM")
+    train_xy = load_dataset(model_dir / "train.npz", tb.plan)
+    eval_xy = load_dataset(model_dir / "eval.npz", tb.plan)
+    opts = TrainOptions(epochs=1, seed=1, lr=DEMO_RESIDUAL_LR, progress=toollog.err().isatty(), model=str(model_dir))
+    with open_train_target(tb, board.name, say=say) as t:
+        m = run_training(t, tb, train_xy, eval_xy, opts, say, out_dir / "train-residual")
+    ips = m.get("instructions_per_sample")
+    say(f"held-out accuracy {m['initial']['eval_accuracy']:.3f} before -> {m['final']['eval_accuracy']:.3f} after "
+        "one epoch on the board" + (f"; {ips:,.0f} instructions per training sample" if ips else ""))
+    return {k: m[k] for k in ("initial", "final", "instructions_per_sample", "peak_training_sram_bytes")}
+
+
 def _plot_training(runs: dict[str, dict], path: Path) -> None:
     import matplotlib  # noqa: PLC0415
 
@@ -219,7 +251,7 @@ def _collab_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from host_tools.paths import repo_root  # noqa: PLC0415
     from host_tools.services.collab import CodecSpec  # noqa: PLC0415
 
-    _stage(7, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
+    _stage(8, f"Split learning (SGQ): two {board.name} boards and a TensorFlow cloud")
     say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "digits"
     tb = prepare_training(model_dir, TrainConfig("int8", 16, "all", split="conv2"), board.name,
@@ -263,7 +295,7 @@ def _pass_stage(board: Board, out_dir: Path) -> dict[str, object]:
     from host_tools.video.pass_model import pass_train  # noqa: PLC0415
     from host_tools.video.run import video_compare, video_lines  # noqa: PLC0415
 
-    _stage(8, f"PASS video: patch skipping on {board.name}")
+    _stage(9, f"PASS video: patch skipping on {board.name}")
     say = lambda m: toollog.echo(f"   {m}")
     model_dir = out_dir / "video"
     if not (model_dir / "octo" / "model.c").exists():
