@@ -3,7 +3,8 @@ runs (a graph: chains, residual shortcuts, tensors read by several layers), one
 static memory plan, and the generated C (train_model.c).
 
 A plan is one configuration: precision (int8 = Octo, fp32 = baseline) x batch x
-update set ("all", "last:N" = the last N weight layers, "bias"). Everything
+update set ("all", "last:N" = the last N weight layers, "bias") x loss (softmax
+cross-entropy for classifiers, mean squared error for autoencoders). Everything
 training needs (weights, momentum, LAC, saved activations, gradients, kernel
 scratch) lives in one arena whose layout is computed here; the first
 state_bytes of it are the state blob (docs/TRAINING.md) that checkpoints hold.
@@ -11,9 +12,10 @@ state_bytes of it are the state blob (docs/TRAINING.md) that checkpoints hold.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,11 @@ DX_NONE, DX_SINK, DX_STORE, DX_ACCUM, DX_FINAL = range(5)
 ACTS = {"NONE": 0, "RELU": 1, "RELU6": 2}
 WEIGHT_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
-                   "MEAN over H and W, ADD of two tensors of one shape, RESHAPE, and a final SOFTMAX")
+                   "MEAN over H and W, ADD of two tensors of one shape, RESHAPE, and a final SOFTMAX (or none, "
+                   "for MSE)")
+LOSSES = ("auto", "xent", "mse")   # auto: xent when the model ends in SOFTMAX, else mse
+LOSS_IDS = {"xent": 0, "mse": 1}   # OCTO_TRAIN_LOSS_* of octo_trainer.h
+MAX_CLASSES = 255                  # labels travel as u8
 # Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
 FIRMWARE_RAM_BYTES = 32 * 1024
 FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq/codec.py)
@@ -53,6 +59,7 @@ class TrainConfig:
     batch: int = 16
     update: str = "all"       # "all", "last:N" or "bias"
     split: str = ""           # split learning: the chain ends after this layer, the host supplies its gradient
+    loss: str = "auto"        # "auto" (resolved by the model's head: resolve_loss), "xent", "mse"; split: "auto"
 
     def __post_init__(self) -> None:
         if self.precision not in ("int8", "fp32"):
@@ -64,11 +71,43 @@ class TrainConfig:
             raise ConvertError(f"--update must be all, bias or last:N (N >= 1), got {self.update!r}")
         if self.split and self.precision != "int8":
             raise ConvertError("split learning runs the device half in INT8 (--precision int8)")
+        if self.loss not in LOSSES:
+            raise ConvertError(f"--loss must be auto, xent or mse, got {self.loss!r}")
+        if self.split and self.loss != "auto":
+            raise ConvertError("split learning takes its loss in the cloud; --loss does not apply")
 
     @property
     def config_id(self) -> str:
         upd = self.update.replace(":", "")
-        return f"{self.precision}-b{self.batch}-{upd}" + (f"-split-{self.split}" if self.split else "")
+        if self.loss == "auto" and not self.split:
+            raise ValueError("config_id of an unresolved loss: TrainConfig.resolve_loss(graph) first")
+        return (f"{self.precision}-b{self.batch}-{upd}" + (f"-split-{self.split}" if self.split else "")
+                + ("-mse" if self.loss == "mse" else ""))  # cross-entropy keeps the ids of before
+
+    def resolve_loss(self, g: Graph) -> TrainConfig:
+        """This configuration with loss "auto" made concrete by the model's head (xent when it ends in
+        SOFTMAX, else mse); refuses, with the fix, a loss that does not fit the head."""
+        if self.split:
+            return self
+        ops = list(g.ops)
+        head = ops[-1] if ops else None
+        softmax = head is not None and head.kind == "SOFTMAX"
+        loss = self.loss if self.loss != "auto" else ("xent" if softmax else "mse")
+        n_out = int(np.prod(g.tensor(head.outputs[0]).shape[1:])) if head is not None else 0
+        n_in = int(np.prod(g.input.shape[1:]))
+        what = head.kind if head is not None else "nothing"
+        if loss == "mse" and softmax:
+            raise ConvertError("--loss mse on a classifier: the model ends in SOFTMAX, whose outputs are class "
+                               "probabilities; train it with --loss xent (or auto), or convert the model "
+                               "without the SOFTMAX to regress its outputs")
+        if loss == "xent" and not softmax:
+            raise ConvertError(f"--loss xent needs a classifier ending in SOFTMAX; this model ends in {what} "
+                               f"with {n_out} output values: train it with --loss mse (or auto)")
+        if loss == "mse" and n_out != n_in:
+            raise ConvertError(f"--loss mse trains an autoencoder (the target is the sample itself), so the "
+                               f"output must have as many values as the input: this model maps {n_in} input "
+                               f"values to {n_out} (targets other than the input are not supported yet)")
+        return dataclasses.replace(self, loss=loss)
 
 
 @dataclass
@@ -236,8 +275,6 @@ def trainable_layers(g: Graph, split: str = "") -> list[_Layer]:
         raise ConvertError(f"no layer named {split!r} to split at; layers: " + ", ".join(la.name for la in layers))
     if not layers or not any(layer.has_weights for layer in layers):
         raise ConvertError("the model has no weight layers to train")
-    if not split and ops[-1].kind != "SOFTMAX":
-        raise ConvertError("training needs a classifier ending in SOFTMAX (the loss is softmax cross-entropy)")
     read = {s for la in layers for s in la.src}
     for i, la in enumerate(layers[:-1]):
         if i not in read:
@@ -416,7 +453,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     activations = a.size - mark
     mark = a.size
     per_sample = [int(np.prod(la.out_shape)) for la in layers] + [int(np.prod(la.in_shape)) for la in layers]
-    tile_bytes = _round_up(max(max(per_sample) * 4, b * classes * 4))
+    tile_bytes = _round_up(max(max(per_sample) * 4, b * classes * es))  # + the loss gradient of the batch
     tile_off = a.take(tile_bytes)
     chunk = [chunk_channels(la, b, es) for la in layers]
     grad_need = [(la.n_w * la.train_w + la.oc) * 4 for la, cb in zip(layers, chunk, strict=True)
@@ -595,7 +632,8 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
     out.append(f'    .name = "{name}", .fingerprint = {fingerprint}u, .config_crc = {config_crc}u, '
                f".precision = {0 if cfg.precision == 'int8' else 1}, .n_layers = {len(layers)}, .batch = {cfg.batch}, "
                f".split = {int(split)},")
-    out.append(f"    .input_elems = {input_elems}u, .classes = {classes}u, .state_bytes = {mem['state_bytes']}u, "
+    out.append(f"    .input_elems = {input_elems}u, .classes = {classes}u, .loss = {LOSS_IDS.get(cfg.loss, 0)}, "
+               f".state_bytes = {mem['state_bytes']}u, "
                f".arena_bytes = {mem['arena_bytes']}u,")
     out.append(f"    .stage_off = {mem['stage_off']}u, .label_off = {mem['label_off']}u, "
                f".input_off = {mem['input_off']}u, .tile_off = {mem['tile_off']}u, .tile_bytes = {mem['tile_bytes']}u,")
@@ -619,18 +657,20 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
     from converter.tflite_reader import parse_tflite  # noqa: PLC0415
 
     g = parse_tflite(model, source)
+    cfg = cfg.resolve_loss(g)
     layers = trainable_layers(g, cfg.split)
     _mark_trainable(layers, cfg.update)
     inp = g.input
     input_shape = [int(v) for v in inp.shape[1:]]
     input_elems = int(np.prod(input_shape))
+    # xent: classes; mse: values per sample of the output (the reconstruction)
     classes = 0 if cfg.split else int(np.prod(layers[-1].out_shape))
-    if classes > 255:
-        raise ConvertError(f"training supports up to 255 classes; the model has {classes}")
+    if cfg.loss == "xent" and classes > MAX_CLASSES:
+        raise ConvertError(f"training supports up to {MAX_CLASSES} classes; the model has {classes}")
     mem = plan_memory(layers, cfg, input_elems, classes)
     fingerprint = zlib.crc32(model)
     config = {"layout": STATE_LAYOUT, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
-              "split": cfg.split, "fingerprint": fingerprint,
+              "split": cfg.split, "loss": cfg.loss, "fingerprint": fingerprint,
               "layers": [[la.op.index, int(la.train_w), int(la.train_b)] for la in layers],
               "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"]}
     config_crc = zlib.crc32(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
@@ -638,6 +678,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
         "name": g.name or source, "config_id": cfg.config_id, "config": config, "config_crc": config_crc,
         "fingerprint": fingerprint, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
         "input_shape": input_shape, "input_elems": input_elems, "classes": classes, "split": cfg.split,
+        "loss": cfg.loss,
         "split_shape": list(layers[-1].out_shape) if cfg.split else None,
         "collab": mem["collab"],
         "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"], "memory": mem["memory"],
@@ -674,7 +715,7 @@ def fitting_batch(model_dir: Path, cfg: TrainConfig, sram_bytes: int, most: int)
     if model is None:
         return most
     for b in range(most, 0, -1):
-        plan, _ = make_plan(model, TrainConfig(cfg.precision, b, cfg.update, cfg.split), model_dir.name)
+        plan, _ = make_plan(model, replace(cfg, batch=b), model_dir.name)
         if plan["arena_bytes"] + FIRMWARE_RAM_BYTES <= sram_bytes:
             return b
     return most
@@ -690,6 +731,7 @@ def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str, *,
         raise ConvertError(f"{model_dir} holds no converted model (no model.tflite); "
                            f"run `octo convert <model> -o {model_dir}` first")
     plan, code = make_plan(model_path.read_bytes(), cfg, model_dir.name)
+    cfg = dataclasses.replace(cfg, loss=plan["loss"]) if not cfg.split else cfg
     if sram_bytes is not None:
         check_fits(plan, board_name, sram_bytes)
     out = model_dir / "train" / cfg.config_id

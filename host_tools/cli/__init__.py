@@ -70,7 +70,7 @@ def _update_spec(text: str) -> str:
 
 
 def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
-    """The flags that select a training build (config-id = <precision>-b<batch>-<update>) and its run."""
+    """The flags that select a training build (config-id = <precision>-b<batch>-<update>[-mse]) and its run."""
     p.add_argument("model", help="a folder written by `octo convert`")
     p.add_argument("--board", "-b", help=board_help)
     p.add_argument("--target", choices=["host", "board"], default="board",
@@ -82,6 +82,9 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
                         "fits the board)")
     p.add_argument("--update", type=_update_spec, default="all",
                    help="what trains: all (default), last:N (the last N trainable layers) or bias")
+    p.add_argument("--loss", choices=["auto", "xent", "mse"], default="auto",
+                   help="auto (default): softmax cross-entropy (xent) for a model ending in SOFTMAX, else mean "
+                        "squared error against the input (mse: autoencoders, scored by reconstruction error)")
     p.add_argument("--run-dir", help="checkpoints and telemetry (default <model>/train/<config-id>/run)")
 
 

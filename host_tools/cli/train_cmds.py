@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # a block of its own: isort groups a module that exists diffe
     from converter.train_plan import TrainBuild
 
 CALIB_SAMPLES = 500          # representative inputs for the exported model's quantization
-DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
+DATA_HINT = ("an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels; MSE models: optional, 0 normal "
+             "/ 1 anomalous)")
 
 
 def board_name_of(args: argparse.Namespace) -> str:
@@ -48,20 +49,20 @@ def _model_dir(args: argparse.Namespace) -> Path:
 def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     """The training build (plan + generated C) of the configuration the flags select."""
     from converter.train_plan import TrainConfig, fitting_batch, prepare_training  # noqa: PLC0415
-
     from host_tools.board.boards import sram_budget  # noqa: PLC0415
     from host_tools.train.defaults import BATCH  # noqa: PLC0415
 
     model_dir = _model_dir(args)
     sram = sram_budget(board_name)
+    loss = getattr(args, "loss", "auto")
     batch = args.batch
     if batch is None:  # the default: BATCH, or the largest smaller batch that fits the board
-        batch = BATCH if sram is None else fitting_batch(model_dir, TrainConfig(args.precision, BATCH, args.update),
-                                                         sram, BATCH)
+        batch = BATCH if sram is None else fitting_batch(
+            model_dir, TrainConfig(args.precision, BATCH, args.update, loss=loss), sram, BATCH)
         if batch < BATCH:
             toollog.say(f"batch {batch}: the largest up to {BATCH} whose training plan fits {board_name} "
                         "(--batch chooses)")
-    cfg = TrainConfig(precision=args.precision, batch=batch, update=args.update)
+    cfg = TrainConfig(precision=args.precision, batch=batch, update=args.update, loss=loss)
     return prepare_training(model_dir, cfg, board_name, sram_bytes=sram)
 
 
@@ -81,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from host_tools.board import lock  # noqa: PLC0415
     from host_tools.board.target import open_train_target  # noqa: PLC0415
     from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC, default_lr  # noqa: PLC0415
-    from host_tools.train.run import TrainOptions, load_dataset, run_training  # noqa: PLC0415
+    from host_tools.train.run import TrainOptions, load_dataset, normal_only, plan_loss, run_training  # noqa: PLC0415
 
     out = Output(args.json)
     board_name = board_name_of(args)
@@ -92,6 +93,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise OctoError(f"no training data: {model_dir / 'train.npz'} does not exist",
                         hint=f"pass --data with {DATA_HINT}")
     train_xy = load_dataset(data, tb.plan)
+    if plan_loss(tb.plan) == "mse":  # an autoencoder learns what normal looks like
+        train_xy, left_out = normal_only(train_xy)
+        if left_out:
+            toollog.say(f"MSE: training on the {len(train_xy[1])} normal samples of {data} (y == 0); {left_out} "
+                        "anomalous ones (y == 1) left out")
+        if not len(train_xy[1]):
+            raise OctoError(f"{data} holds no normal samples (y == 0) to train the autoencoder on")
     eval_path = _default_file(args.eval, model_dir, "eval.npz")
     eval_xy = load_dataset(eval_path, tb.plan) if eval_path else None
     run_dir = _run_dir(args, tb)
@@ -120,6 +128,9 @@ def _f(v: float | None, fmt: str) -> str:
 
 
 def print_summary(out: Output, m: dict[str, Any]) -> None:
+    if m["config"].get("loss") == "mse":
+        print_summary_mse(out, m)
+        return
     out.say(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'eval loss':>9} {'eval acc':>8} {'steps':>6} "
             f"{'seconds':>8}")
     for e in m["epochs"]:
@@ -127,12 +138,31 @@ def print_summary(out: Output, m: dict[str, Any]) -> None:
                 f"{_f(e['eval_loss'], '.4f'):>9} {_f(e['eval_accuracy'], '.4f'):>8} {e['steps']:>6} "
                 f"{e['seconds']:>8.1f}")
     fin = m["final"]
+    out.say(f"final eval accuracy {_f(fin['eval_accuracy'], '.4f')} (loss {_f(fin['eval_loss'], '.4f')}) after "
+            f"{m['steps']} steps on {m['board']}")
+    _print_cost(out, m)
+
+
+def print_summary_mse(out: Output, m: dict[str, Any]) -> None:
+    """MSE (autoencoder) runs: the loss is the mean reconstruction error; no accuracy, the ROC AUC of the
+    per-sample error when the eval set labels samples normal (0) / anomalous (1)."""
+    out.say(f"{'epoch':>5} {'train loss':>10} {'eval loss':>9} {'eval AUC':>8} {'steps':>6} {'seconds':>8}")
+    for e in m["epochs"]:
+        out.say(f"{e['epoch']:>5} {_f(e['train_loss'], '.4f'):>10} {_f(e['eval_loss'], '.4f'):>9} "
+                f"{_f(e.get('eval_auc'), '.4f'):>8} {e['steps']:>6} {e['seconds']:>8.1f}")
+    ini, fin = m["initial"], m["final"]
+    auc = (f", ROC AUC {_f(ini.get('eval_auc'), '.4f')} -> {_f(fin.get('eval_auc'), '.4f')}"
+           if fin.get("eval_auc") is not None else "")
+    out.say(f"eval reconstruction error (MSE) {_f(ini.get('eval_loss'), '.4f')} before training -> "
+            f"{_f(fin['eval_loss'], '.4f')}{auc} after {m['steps']} steps on {m['board']}")
+    _print_cost(out, m)
+
+
+def _print_cost(out: Output, m: dict[str, Any]) -> None:
     cost = (f"{m['instructions_per_sample']:,.0f} instructions/sample" if m["instructions_per_sample"] is not None
             else f"{m['cycles_per_sample']:,.0f} cycles/sample" if m["cycles_per_sample"] is not None
             else "not counted on the native trainer (time it on a board)")
     link = m["link"]
-    out.say(f"final eval accuracy {_f(fin['eval_accuracy'], '.4f')} (loss {_f(fin['eval_loss'], '.4f')}) after "
-            f"{m['steps']} steps on {m['board']}")
     out.say(f"training step: {cost}; peak training SRAM {m['peak_training_sram_bytes']:,} B; link "
             f"{link['bytes_sent']:,} B sent, {link['bytes_received']:,} B received"
             + (f"; {m['recoveries']} recoveries" if m["recoveries"] else ""))
@@ -156,10 +186,12 @@ def _calibration(args: argparse.Namespace, model_dir: Path, eval_path: Path | No
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np  # noqa: PLC0415
+
     from converter.train_export import export_tflite  # noqa: PLC0415
     from host_tools.services.state_blob import decode_weights  # noqa: PLC0415
-    from host_tools.train.export import tflite_accuracy  # noqa: PLC0415
-    from host_tools.train.run import check_checkpoint, load_dataset, read_checkpoint  # noqa: PLC0415
+    from host_tools.train.export import tflite_accuracy, tflite_reconstruction_error  # noqa: PLC0415
+    from host_tools.train.run import check_checkpoint, load_dataset, plan_loss, read_checkpoint, roc_auc  # noqa: PLC0415
 
     out = Output(args.json)
     board_name = board_name_of(args)
@@ -175,15 +207,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     export_report = export_tflite(model_dir, weights, calib_x, out_path)
     history = ck.meta.get("history") or []
     board_acc = history[-1].get("eval_accuracy") if history else None
-    tflite_acc = None
+    board_loss = history[-1].get("eval_loss") if history else None
+    board_auc = history[-1].get("eval_auc") if history else None
+    mse = plan_loss(tb.plan) == "mse"
+    tflite_acc = tflite_loss = tflite_auc = None
     n_eval = 0
     if eval_path is not None:
         x, y = load_dataset(eval_path, tb.plan)
         n_eval = len(y)
-        tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
+        if mse:
+            err = tflite_reconstruction_error(out_path.read_bytes(), str(out_path), x)
+            tflite_loss = round(float(np.mean(err)), 6)
+            auc = roc_auc(err, y)
+            tflite_auc = None if auc is None else round(auc, 6)
+        else:
+            tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
     out.say(f"exported the weights of step {ck.meta['step']} ({len(history)} epoch(s), {tb.config.config_id}) "
             f"-> {out_path} ({out_path.stat().st_size:,} B)")
-    if tflite_acc is not None:
+    if tflite_loss is not None:
+        out.say(f"eval reconstruction error (MSE) on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_loss:.4f}"
+                + (f", ROC AUC {tflite_auc:.4f}" if tflite_auc is not None else "")
+                + f"; on the board at the checkpoint {_f(board_loss, '.4f')}"
+                + (f", ROC AUC {_f(board_auc, '.4f')}" if board_auc is not None else ""))
+    elif tflite_acc is not None:
         out.say(f"eval accuracy on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_acc:.4f}; "
                 f"on the board at the checkpoint {_f(board_acc, '.4f')}")
     else:
@@ -192,6 +238,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         "model": str(model_dir), "config_id": tb.config.config_id, "checkpoint": str(ck.path),
         "step": ck.meta["step"], "epochs": len(history), "output": str(out_path),
         "tflite_bytes": out_path.stat().st_size, "eval_samples": n_eval, "tflite_eval_accuracy": tflite_acc,
-        "board_eval_accuracy": board_acc, "export": export_report,
+        "board_eval_accuracy": board_acc, "loss": plan_loss(tb.plan), "tflite_eval_loss": tflite_loss,
+        "tflite_eval_auc": tflite_auc, "board_eval_loss": board_loss,
+        "board_eval_auc": board_auc, "export": export_report,
     })
     return 0

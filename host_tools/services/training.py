@@ -20,7 +20,7 @@ STEP_REQ = struct.Struct("<IH")
 STEP_LR = struct.Struct("<f")                # optional TRAIN_STEP tail: this and later steps' learning rate
 STEP_RESP = struct.Struct("<IfHHI")
 EVAL_REQ = struct.Struct("<H")
-EVAL_RESP = struct.Struct("<fHHI")           # then n x u8 predicted class
+EVAL_RESP = struct.Struct("<fHHI")           # then n x u8 predicted class, n x f32 per-sample loss
 GET_REQ = struct.Struct("<IH")
 OFFSET = struct.Struct("<I")                 # SET_WEIGHTS head and reply; u32 replies
 COMMIT_REQ = struct.Struct("<II")
@@ -58,11 +58,12 @@ class StepResult:
 
 @dataclass(frozen=True)
 class EvalResult:
-    loss: float           # mean over the n samples
-    correct: int
+    loss: float           # mean over the n samples (MSE: and over the output values)
+    correct: int          # cross-entropy: argmax == label; MSE: 0
     n: int
     ticks: int
-    preds: np.ndarray     # [n] uint8 predicted classes
+    preds: np.ndarray     # [n] uint8 predicted classes (MSE: 0)
+    losses: np.ndarray    # [n] float32 per-sample losses (MSE: the reconstruction error); mean = loss
 
 
 def _short_reply(name: str, got: int, want: int) -> OctoError:
@@ -152,10 +153,11 @@ class TrainSession:
         """EVAL (forward only) on staged samples 0..n-1."""
         r = self._req(P.MSG_EVAL, EVAL_REQ.pack(n), want=EVAL_RESP.size, timeout_s=timeout_s)
         loss, correct, n_done, ticks = EVAL_RESP.unpack_from(r)
-        if len(r) < EVAL_RESP.size + n_done:
-            raise _short_reply("EVAL", len(r), EVAL_RESP.size + n_done)
+        if len(r) < EVAL_RESP.size + 5 * n_done:
+            raise _short_reply("EVAL", len(r), EVAL_RESP.size + 5 * n_done)
         preds = np.frombuffer(r, np.uint8, n_done, EVAL_RESP.size).copy()
-        return EvalResult(float(loss), correct, n_done, ticks, preds)
+        losses = np.frombuffer(r, "<f4", n_done, EVAL_RESP.size + n_done).astype(np.float32)
+        return EvalResult(float(loss), correct, n_done, ticks, preds, losses)
 
     def profile(self) -> list[tuple[int, int, int, int]]:
         """TRAIN_PROFILE: per layer (forward, weight grads, input grad, update) ticks of the last step or EVAL."""

@@ -61,6 +61,7 @@ RESYNC_HINT = "run `octo train` again with the same configuration (add --resume 
 # the board's divergence check only sees values that are no longer finite, and an FP32 loss of 1e22 is finite.
 LOSS_WARN_FACTOR = 10.0
 ACCURACY_DROP_WARN = 0.02      # a run ending this far (2 pp) below its held-out accuracy before training is flagged
+MSE_RISE_WARN = 0.05           # and an MSE run whose held-out loss ends 5% above where it started
 
 
 class TrainDiverged(OctoError):
@@ -82,8 +83,15 @@ def sample_shape(plan: dict[str, Any]) -> tuple[int, ...]:
     return tuple(int(s) for s in plan["input_shape"])
 
 
+def plan_loss(plan: dict[str, Any]) -> str:
+    """The plan's loss: "xent" (softmax cross-entropy; plans from before the loss was chosen) or "mse"."""
+    return str(plan.get("loss") or "xent")
+
+
 def load_dataset(path: Path, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """An .npz with 'x' (float32 NHWC, model units) and 'y' (class labels), checked against the plan.
+    MSE plans (autoencoders: the target is the sample itself) take 'y' optionally, as 0 = normal,
+    1 = anomalous (for the ROC AUC of the reconstruction error); without it y is all 0.
 
     Returns (x float32 [N, *sample_shape], y int64 [N]).
     """
@@ -108,6 +116,8 @@ def load_dataset(path: Path, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
                         hint="reshape or transpose the data to the model's NHWC input layout")
     if not np.all(np.isfinite(x)):
         raise OctoError(f"{path}: 'x' contains NaN or infinite values", hint="clean or drop those samples")
+    if plan_loss(plan) == "mse":
+        return x.astype(np.float32, copy=False), _anomaly_labels(path, x, y)
     if y is None:
         raise OctoError(f"{path} has no labels 'y'", hint=f"training needs integer class labels 0..{classes - 1}")
     if y.ndim == 2 and y.shape == (len(x), classes):
@@ -125,6 +135,39 @@ def load_dataset(path: Path, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
                         f"{classes} classes; labels seen {int(yi.min())}..{int(yi.max())})",
                         hint="labels must be class indices of this model's output")
     return x.astype(np.float32, copy=False), yi
+
+
+def _anomaly_labels(path: Path, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+    """MSE datasets: 'y' absent (all normal) or one 0/1 label per sample (1 = anomalous)."""
+    if y is None:
+        return np.zeros(len(x), np.int64)
+    y = np.asarray(y)
+    if y.ndim > 1 and y.shape[0] == len(x):
+        raise OctoError(f"{path}: 'y' has shape {tuple(y.shape)}: per-sample targets are not supported yet; MSE "
+                        "trains an autoencoder, whose target is the sample 'x' itself",
+                        hint="drop 'y', or store one 0 (normal) / 1 (anomalous) label per sample")
+    if y.ndim != 1 or len(y) != len(x) or not np.all(np.isin(y, (0, 1))):
+        raise OctoError(f"{path}: for an MSE model 'y' is optional and marks each sample normal (0) or anomalous "
+                        f"(1); got shape {tuple(y.shape)}" + (f", values {np.unique(y)[:6]}" if y.size else ""),
+                        hint="drop 'y', or store one 0/1 label per sample")
+    return y.astype(np.int64)
+
+
+def normal_only(xy: tuple[np.ndarray, np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+    """An autoencoder learns normal data: the samples labelled 0, and how many anomalous ones were left out."""
+    x, y = xy
+    keep = y == 0
+    return (x[keep], y[keep]), int((~keep).sum())
+
+
+def roc_auc(scores: np.ndarray, y: np.ndarray) -> float | None:
+    """ROC AUC of scores (higher = more anomalous) for 0/1 labels, None unless both classes occur."""
+    y = np.asarray(y)
+    if not (np.any(y == 0) and np.any(y == 1)):
+        return None
+    from converter.pipeline import roc_auc as auc  # noqa: PLC0415
+
+    return float(auc(np.asarray(scores, np.float64), y))
 
 
 def compute_input_scale(x: np.ndarray) -> float:
@@ -356,7 +399,9 @@ class _Trainer:
         self._task: Any = None
         self.ready = False      # start() done: the board holds this run's state
         self.stop_requested = False
-        self.initial: dict[str, float | None] = {"eval_accuracy": None, "eval_loss": None}   # before the first step
+        self.mse = plan_loss(self.plan) == "mse"
+        self.initial: dict[str, float | None] = {"eval_accuracy": None, "eval_loss": None,   # before the first step
+                                                 "eval_auc": None}
         self.first_loss: float | None = None
         self.loss_warned = False
 
@@ -405,10 +450,13 @@ class _Trainer:
             self.sess.init(o.seed, o.init == "random", o.lac, o.prc, o.lr, o.momentum, o.weight_decay,
                            self.input_scale, o.prc_k, o.lac_l2)
             self.pos = _Position()
-            loss, acc = self._evaluate()     # EVAL leaves the state as it is: the run stays bit-identical
-            self.initial = {"eval_accuracy": _r(acc), "eval_loss": _r(loss)}
+            loss, acc, auc = self._evaluate()  # EVAL leaves the state as it is: the run stays bit-identical
+            self.initial = {"eval_accuracy": _r(acc), "eval_loss": _r(loss), "eval_auc": _r(auc)}
             if acc is not None:
                 self.say(f"held-out accuracy before training {acc:.4f} (loss {loss:.4f})")
+            elif loss is not None:
+                self.say(f"held-out reconstruction error (MSE) before training {loss:.4f}"
+                         + (f", ROC AUC {auc:.4f}" if auc is not None else ""))
             self.checkpoint()
         self.ready = True
 
@@ -431,7 +479,7 @@ class _Trainer:
             raise OctoError(f"the board restored step {board_step} from {ck.path}, which records step {m['step']}")
         self.pos = _Position(int(m["step"]), list(m.get("history", [])), dict(m.get("epoch_acc", _new_epoch_acc())),
                              int(m.get("ticks", 0)), int(m.get("samples", 0)))
-        self.initial = dict(m.get("initial") or {"eval_accuracy": None, "eval_loss": None})
+        self.initial = {"eval_accuracy": None, "eval_loss": None, "eval_auc": None, **(m.get("initial") or {})}
         self.ckpt, self.ckpt_pos = ck, copy.deepcopy(self.pos)
         self.high_water = self.pos.step
         self.say(f"resuming at step {self.pos.step} ({len(self.pos.history)} epoch(s) done) from {ck.path}")
@@ -485,7 +533,15 @@ class _Trainer:
                              hint=f"train again with a smaller learning rate, e.g. --lr {self.opts.lr / 10:g}")
 
     def check_outcome(self) -> None:
-        """Say so when the held-out accuracy ends well below where the run started (fine-tuning too hard)."""
+        """Say so when the held-out accuracy (MSE: loss) ends well below (above) where the run started."""
+        if self.mse:
+            start, end = self.initial.get("eval_loss"), (self.pos.history[-1].get("eval_loss")
+                                                         if self.pos.history else None)
+            if start is not None and end is not None and end > start * (1 + MSE_RISE_WARN):
+                self.say(f"warning: the held-out reconstruction error rose from {start:.4f} before training to "
+                         f"{end:.4f}; try a smaller learning rate (--lr {self.opts.lr / 10:g}) or fewer layers "
+                         "(--update last:2)")
+            return
         start = self.initial.get("eval_accuracy")
         end = self.pos.history[-1].get("eval_accuracy") if self.pos.history else None
         if start is None or end is None or end >= start - ACCURACY_DROP_WARN:
@@ -499,7 +555,8 @@ class _Trainer:
         if self.first_loss is None:
             self.first_loss = loss
             return
-        bound = LOSS_WARN_FACTOR * max(self.first_loss, math.log(max(2, int(self.plan.get("classes", 2)))))
+        floor = 0.0 if self.mse else math.log(max(2, int(self.plan.get("classes", 2))))
+        bound = LOSS_WARN_FACTOR * max(self.first_loss, floor)
         if not self.loss_warned and not loss <= bound:
             self.loss_warned = True
             self.say(f"warning: the training loss is {loss:.4g} at step {s + 1}, more than {LOSS_WARN_FACTOR:g}x "
@@ -551,18 +608,21 @@ class _Trainer:
             self.in_row = 0
         self._telemetry({"step": s + 1, "epoch": epoch + 1, "loss": r.loss, "correct": r.correct, "n": r.n,
                          "ticks": r.ticks, "instructions": self.target.ticks_to_instructions(r.ticks)})
-        self._show(r.loss, r.correct / max(1, r.n))
+        self._show(r.loss, None if self.mse else r.correct / max(1, r.n))
         self._check_loss(s, r.loss)
 
     def _timed(self, dt: float) -> None:
         self.slowest = max(self.slowest, dt)
         self.step_timeout = max(STEP_TIMEOUT_MIN_S, STEP_TIMEOUT_FACTOR * self.slowest)
 
-    def _evaluate(self) -> tuple[float | None, float | None]:
+    def _evaluate(self) -> tuple[float | None, float | None, float | None]:
+        """(mean loss, accuracy, ROC AUC) on the eval set: accuracy for cross-entropy, the AUC of the per-sample
+        reconstruction error for MSE when the eval set labels samples normal (0) and anomalous (1)."""
         if self.eval_xy is None or self.xq_eval is None:
-            return None, None
+            return None, None, None
         y = self.eval_xy[1]
         loss_sum, correct = 0.0, 0
+        losses = np.zeros(len(y), np.float32)
         for off in range(0, len(y), self.batch):
             yb = y[off : off + self.batch]
             self.sess.load(0, yb, self.xq_eval[off : off + self.batch])
@@ -573,23 +633,31 @@ class _Trainer:
                 raise OctoError(f"EVAL of {len(yb)} samples: the board evaluated {r.n}")
             loss_sum += r.loss * r.n
             correct += r.correct
-        return loss_sum / len(y), correct / len(y)
+            losses[off : off + r.n] = r.losses
+        if self.mse:
+            return loss_sum / len(y), None, roc_auc(losses, y)
+        return loss_sum / len(y), correct / len(y), None
 
     def _end_epoch(self) -> None:
         e = len(self.pos.history)
         t0 = time.perf_counter()
-        eval_loss, eval_acc = self._evaluate()
+        eval_loss, eval_acc, eval_auc = self._evaluate()
         acc = self.pos.epoch_acc
         n = max(1, int(acc["n"]))
-        entry = {"epoch": e + 1, "train_loss": _r(acc["loss_sum"] / n), "train_accuracy": _r(acc["correct"] / n),
-                 "eval_loss": _r(eval_loss), "eval_accuracy": _r(eval_acc), "steps": int(acc["steps"]),
-                 "seconds": round(acc["seconds"] + time.perf_counter() - t0, 3)}
+        entry = {"epoch": e + 1, "train_loss": _r(acc["loss_sum"] / n),
+                 "train_accuracy": None if self.mse else _r(acc["correct"] / n),
+                 "eval_loss": _r(eval_loss), "eval_accuracy": _r(eval_acc), "eval_auc": _r(eval_auc),
+                 "steps": int(acc["steps"]), "seconds": round(acc["seconds"] + time.perf_counter() - t0, 3)}
         self.pos.history.append(entry)
         self.pos.epoch_acc = _new_epoch_acc()
         self._telemetry(dict(entry))
         ev = f", eval loss {entry['eval_loss']:.4f} acc {entry['eval_accuracy']:.4f}" if eval_acc is not None else ""
-        self.say(f"epoch {e + 1}/{self.opts.epochs}: train loss {entry['train_loss']:.4f} "
-                 f"acc {entry['train_accuracy']:.4f}{ev} ({entry['steps']} steps, {entry['seconds']:.1f} s)")
+        if self.mse and eval_loss is not None:
+            ev = f", eval loss {entry['eval_loss']:.4f}" + (f" AUC {entry['eval_auc']:.4f}" if eval_auc is not None
+                                                             else "")
+        tr = "" if self.mse else f" acc {entry['train_accuracy']:.4f}"
+        self.say(f"epoch {e + 1}/{self.opts.epochs}: train loss {entry['train_loss']:.4f}{tr}{ev} "
+                 f"({entry['steps']} steps, {entry['seconds']:.1f} s)")
 
     # -- checkpoints and recovery -----------------------------------------------------------------
     def _expect_state(self, what: str) -> None:
@@ -702,14 +770,15 @@ class _Trainer:
                                         epochs=self.opts.epochs, loss="-", acc="-", rate="-")
         self._bar.start()
 
-    def _show(self, loss: float, acc: float) -> None:
+    def _show(self, loss: float, acc: float | None) -> None:
         if self._bar is None:
             return
         now = time.perf_counter()
         self._rate.append((now, self.pos.step))
         t_first, s_first = self._rate[0]
         rate = f"{(self.pos.step - s_first) / (now - t_first):.1f}" if now > t_first else "-"
-        self._bar.update(self._task, completed=self.pos.step, loss=f"{loss:.4f}", acc=f"{acc:.3f}", rate=rate,
+        self._bar.update(self._task, completed=self.pos.step, loss=f"{loss:.4f}",
+                         acc="-" if acc is None else f"{acc:.3f}", rate=rate,
                          epoch=min(self.opts.epochs, (self.pos.step - 1) // self.spe + 1))
 
     def close(self) -> None:
@@ -741,12 +810,14 @@ class _Trainer:
             "board": self.target.board_name,
             "target": kind,
             "config": {"config_id": cfg.config_id, "precision": cfg.precision, "batch": cfg.batch,
+                       "loss": plan_loss(plan),
                        "update": cfg.update, "lac": o.lac, "prc": o.prc, "init": o.init, "seed": o.seed, "lr": o.lr,
                        "momentum": o.momentum, "weight_decay": o.weight_decay, "prc_k": o.prc_k,
                        "lac_l2": o.lac_l2, "schedule": o.schedule, "epochs": o.epochs},
             "epochs": self.pos.history,
             "initial": self.initial,
-            "final": {"eval_accuracy": last.get("eval_accuracy"), "eval_loss": last.get("eval_loss")},
+            "final": {"eval_accuracy": last.get("eval_accuracy"), "eval_loss": last.get("eval_loss"),
+                      "eval_auc": last.get("eval_auc")},
             "instructions_per_sample": ips,
             "cycles_per_sample": cps,
             "peak_training_sram_bytes": int(plan["arena_bytes"]),

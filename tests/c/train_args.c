@@ -276,6 +276,23 @@ static void test_pool_act_loss(void) {
     OK(octo_train_softmax_xent_s8(3, 3, &qx, labels, &loss, &qy));
     OK(octo_train_softmax_xent_s8(3, 3, &qx, labels, &loss, NULL));
     BAD(octo_train_softmax_xent_s8(3, 3, &q0, labels, &loss, &qy));
+
+    float per[3];
+    octo_train_q8_t qd = {sw, 1.0f}, qnan = {sx, NAN}, qnull = {NULL, 1.0f};
+    OK(octo_train_mse_f32(3, 3, fx, fy, &loss, per, fd));
+    OK(octo_train_mse_f32(3, 3, fx, fy, &loss, NULL, NULL));
+    BAD(octo_train_mse_f32(0, 3, fx, fy, &loss, per, fd));
+    BAD(octo_train_mse_f32(3, 0, fx, fy, &loss, per, fd));
+    BAD(octo_train_mse_f32(3, 3, NULL, fy, &loss, per, fd));
+    BAD(octo_train_mse_f32(3, 3, fx, NULL, &loss, per, fd));
+    BAD(octo_train_mse_f32(3, 3, fx, fy, NULL, per, fd));
+    OK(octo_train_mse_s8(3, 3, &qx, &qy, &loss, per, &qd));
+    OK(octo_train_mse_s8(3, 3, &qx, &qy, &loss, NULL, NULL));
+    BAD(octo_train_mse_s8(3, 3, &q0, &qy, &loss, per, &qd));
+    BAD(octo_train_mse_s8(3, 3, &qx, &qnan, &loss, per, &qd));
+    BAD(octo_train_mse_s8(3, 3, &qx, &qnull, &loss, per, &qd));
+    BAD(octo_train_mse_s8(-1, 3, &qx, &qy, &loss, per, &qd));
+    BAD(octo_train_mse_s8(3, 3, &qx, &qy, NULL, per, &qd));
 }
 
 static void test_quant(void) {

@@ -53,6 +53,7 @@ class FakeConfig:
     precision: str = "int8"
     batch: int = BATCH
     update: str = "all"
+    loss: str = "auto"
 
     @property
     def config_id(self) -> str:
@@ -191,9 +192,10 @@ class FakeBoard:
                 raise _err(name, P.E_STATE, "no training state")
             _, prob, _, _ = self._forward(n)
             y = self.y[:n]
-            loss = float(-np.mean(np.log(prob[np.arange(n), y])))
+            losses = -np.log(prob[np.arange(n), y]).astype("<f4")
+            loss = float(np.mean(losses))
             pred = prob.argmax(1).astype(np.uint8)
-            return TS.EVAL_RESP.pack(loss, int((pred == y).sum()), n, 50 * n) + pred.tobytes()
+            return TS.EVAL_RESP.pack(loss, int((pred == y).sum()), n, 50 * n) + pred.tobytes() + losses.tobytes()
         if t == P.MSG_GET_WEIGHTS:
             off, n = TS.GET_REQ.unpack(pl)
             if off + n > STATE_BYTES:
@@ -599,7 +601,7 @@ def test_dataset_loads_and_missing_file_is_named(tmp_path: Path) -> None:
 METRIC_KEYS = {"model", "board", "target", "config", "epochs", "final", "instructions_per_sample",
                "cycles_per_sample", "peak_training_sram_bytes", "memory", "link", "steps", "recoveries", "checkpoint"}
 CONFIG_KEYS = {"precision", "batch", "update", "lac", "prc", "init", "seed", "lr", "momentum", "weight_decay", "epochs"}
-EPOCH_KEYS = {"epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "steps", "seconds"}
+EPOCH_KEYS = {"epoch", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "eval_auc", "steps", "seconds"}
 
 
 def test_metrics_schema_and_telemetry(reference: tuple[bytes, dict[str, Any]], tmp_path: Path) -> None:
@@ -607,8 +609,8 @@ def test_metrics_schema_and_telemetry(reference: tuple[bytes, dict[str, Any]], t
     assert METRIC_KEYS <= set(m)
     assert CONFIG_KEYS <= set(m["config"])
     assert all(set(e) == EPOCH_KEYS for e in m["epochs"])
-    assert set(m["final"]) == {"eval_accuracy", "eval_loss"} and m["final"]["eval_accuracy"] == m["epochs"][-1][
-        "eval_accuracy"]
+    assert set(m["final"]) == {"eval_accuracy", "eval_loss", "eval_auc"}
+    assert m["final"]["eval_accuracy"] == m["epochs"][-1]["eval_accuracy"]
     assert m["peak_training_sram_bytes"] == PLAN["arena_bytes"] and m["memory"] == PLAN["memory"]
     assert m["link"]["bytes_sent"] > 0 and m["link"]["bytes_received"] > 0
     assert (m["board"], m["target"]) == ("virtual-m4", "virtual")
@@ -627,7 +629,7 @@ def test_metrics_schema_and_telemetry(reference: tuple[bytes, dict[str, Any]], t
 
 def test_no_eval_set_gives_null_eval_numbers(tmp_path: Path) -> None:
     m = T.run_training(FakeTarget(), build(tmp_path), TRAIN_XY, None, opts(epochs=1), print, tmp_path / "run")
-    assert m["final"] == {"eval_accuracy": None, "eval_loss": None}
+    assert m["final"] == {"eval_accuracy": None, "eval_loss": None, "eval_auc": None}
     assert m["epochs"][0]["eval_accuracy"] is None and m["epochs"][0]["train_accuracy"] is not None
 
 

@@ -30,7 +30,8 @@
  *
  * Loss and gradient averaging
  *   softmax_xent returns the mean loss over the batch, and dlogits =
- *   (softmax - onehot) / batch, the gradient of that mean. Every gradient
+ *   (softmax - onehot) / batch, the gradient of that mean; mse returns the mean
+ *   over batch and elements, and dy = 2 (y - t) / (batch * elems). Every gradient
  *   downstream is therefore already averaged: weight gradients are plain sums
  *   over batch and positions, and an optimizer applies them with the learning
  *   rate as is.
@@ -53,6 +54,7 @@
  *     MAX_POOL fwd    int8 with the input's scale (exact)
  *     AVG_POOL        int32 window sums weighted by 1/count (see octo_train_s8.h)
  *     softmax_xent    dlogits int8, round to nearest
+ *     mse             dy int8, round to nearest
  *   Biases enter the INT8 forward as floats, rounded to the accumulator scale.
  *   The int32 sums cannot overflow (OCTO_TRAIN_S8_MAX_TERMS bounds them).
  *   The int32 buffer of a forward/backward result may double as its int8

@@ -1,7 +1,7 @@
 /*
  * octo_train_f32.h - FP32 training kernels: forward and backward of CONV_2D,
  * DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, MAX/AVERAGE_POOL_2D,
- * ReLU/ReLU6 and softmax cross-entropy. The ground truth for the INT8 kernels
+ * ReLU/ReLU6, softmax cross-entropy and mean squared error. The ground truth for the INT8 kernels
  * and the FP32-training baseline. Conventions in octo_train.h.
  *
  * Every function returns OCTO_OK, or OCTO_E_ARG for a NULL pointer, a
@@ -88,6 +88,14 @@ int octo_train_act_f32_bwd(int32_t act, int32_t n, const float *y, const float *
 
 int octo_train_softmax_xent_f32(int32_t batch, int32_t classes, const float *logits, const int32_t *labels,
                                 float *loss, float *dlogits) OCTO_CHECK_RESULT;
+
+/* --- Mean squared error against float targets, batch x elems values each:
+ *   *loss          = mean over the batch AND the elements of (y - target)^2
+ *   sample_loss[b] = mean over sample b's elements of (y - target)^2 (its mean over b is *loss); may be NULL
+ *   dy             = 2 (y - target) / (batch * elems)   (the gradient of *loss; may be NULL) ----------- */
+
+int octo_train_mse_f32(int32_t batch, int32_t elems, const float *y, const float *target, float *loss,
+                       float *sample_loss, float *dy) OCTO_CHECK_RESULT;
 
 #ifdef __cplusplus
 }

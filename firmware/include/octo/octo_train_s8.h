@@ -161,6 +161,14 @@ int octo_train_act_s8_bwd_mask(int32_t n, const uint8_t *mask, const octo_train_
 int octo_train_softmax_xent_s8(int32_t batch, int32_t classes, const octo_train_q8_t *logits,
                                const int32_t *labels, float *loss, octo_train_q8_t *dlogits) OCTO_CHECK_RESULT;
 
+/* --- Mean squared error on int8 outputs y against int8 targets (dequantized with their own scales, then
+ * the FP32 formula): *loss and sample_loss (optional, [batch]) as octo_train_mse_f32; dy quantized
+ * round-to-nearest with the dynamic scale max|dy| / 127 (dy = 2 (y - t) / (batch * elems)), or NULL.
+ * dy must not overlap y or target (they are read twice: range, then quantization). ----------------- */
+
+int octo_train_mse_s8(int32_t batch, int32_t elems, const octo_train_q8_t *y, const octo_train_q8_t *target,
+                      float *loss, float *sample_loss, octo_train_q8_t *dy) OCTO_CHECK_RESULT;
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,7 +16,9 @@
  *              per-tensor scale from the *previous* step's range, so a layer
  *              needs int32 scratch for one sample only; the first step probes
  *              the range with an extra pass)
- *   loss       softmax cross-entropy (mean over the batch)
+ *   loss       the table's: softmax cross-entropy (mean over the batch; classifiers) or mean
+ *              squared error against the sample's own input (mean over the batch and the output
+ *              elements; autoencoders)
  *   backward   the gradient of a layer's output overwrites its saved output
  *              (after the activation mask and LAC sums have read it); the weight
  *              gradient is taken over the whole batch and applied at once, the
@@ -64,6 +66,10 @@ enum {
     OCTO_TRAIN_DX_FINAL = 4  /* the last: partial + this contribution, masked into the producer's slot */
 };
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
+/* Losses (octo_train_model_t.loss). XENT: softmax cross-entropy of the last layer's output (the logits)
+ * and the staged labels. MSE: mean squared error of the last layer's output against the staged sample
+ * itself (an autoencoder: output elements == input elements; labels unused). */
+enum { OCTO_TRAIN_LOSS_XENT = 0, OCTO_TRAIN_LOSS_MSE = 1 };
 
 /* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
 enum {
@@ -121,14 +127,16 @@ typedef struct {
     uint8_t n_layers;
     uint16_t batch;
     uint32_t input_elems;  /* per sample */
-    uint32_t classes;      /* loss models: classes; split models: values per sample of the last output */
+    uint32_t classes;      /* XENT: classes; MSE and split models: values per sample of the last output */
+    uint8_t loss;          /* OCTO_TRAIN_LOSS_* (0 for split models: the host supplies the gradient) */
     uint8_t split;         /* 1: the chain ends at a split point, the host supplies the output gradients */
     uint32_t state_bytes;
     uint32_t arena_bytes;
     uint32_t stage_off;    /* int8 [batch][input_elems] staged samples */
     uint32_t label_off;    /* int32 [batch] labels */
     uint32_t input_off;    /* FP32: float input slot (layer 0's x); INT8: == stage_off */
-    uint32_t tile_off;     /* 4-byte elements: one sample's largest layer output/input, >= batch*classes */
+    uint32_t tile_off;     /* 4-byte elements: one sample's largest layer output/input; >= batch*classes
+                            * output gradients (int8 or float) */
     uint32_t tile_bytes;
     uint32_t grad_off;     /* 4-byte weight+bias gradients of the largest layer or block */
     uint32_t lacsum_off;   /* INT8: int32 S1[C] + int64 S2[C] of the largest layer (layers use their ls_off) */
@@ -152,8 +160,8 @@ typedef struct {
 } octo_train_hparams_t;
 
 typedef struct {
-    float loss;
-    uint32_t correct;
+    float loss;       /* mean over the samples (MSE: and over the output elements) */
+    uint32_t correct; /* XENT: samples whose argmax is the label; MSE: 0 (no meaning) */
     uint32_t n;
 } octo_train_result_t;
 
@@ -193,9 +201,12 @@ int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, u
  * or an activation range is not finite (the learning rate is too high): the state is invalid until a
  * checkpoint is restored (written back, then octo_trainer_commit). */
 int octo_trainer_step(octo_trainer_t *t, uint32_t n, octo_train_result_t *res) OCTO_CHECK_RESULT;
-/* Forward only (round to nearest, no state change); pred[n] = argmax. OCTO_E_DIVERGED when an
+/* Forward only (round to nearest, no state change); pred[n] = argmax (XENT; MSE: 0), losses[n] = each
+ * sample's loss (XENT: -log softmax[label]; MSE: the mean over its output elements of (y - x)^2, the
+ * reconstruction error), their mean is res->loss; pred and losses may be NULL. OCTO_E_DIVERGED when an
  * activation range is not finite. */
-int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred) OCTO_CHECK_RESULT;
+int octo_trainer_eval(octo_trainer_t *t, uint32_t n, octo_train_result_t *res, uint8_t *pred,
+                      float *losses) OCTO_CHECK_RESULT;
 uint32_t octo_trainer_step_count(const octo_trainer_t *t);
 /* Split models (split learning, the device half). Forward of staged samples 0..n-1, in training mode
  * (train = 1: stochastic rounding, ranges and the PRNG advance, the backward must follow) or evaluation

@@ -187,7 +187,7 @@ int octo_train_eval_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
         return OCTO_E_PAYLOAD;
     }
     const uint32_t n = octo_get_u16(&req->payload[0]);
-    if (cap < 12u + n) {
+    if (cap < 12u + 5u * n + 3u) {
         return OCTO_E_BUF;
     }
     if (t->m->split) {
@@ -200,14 +200,18 @@ int octo_train_eval_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     }
     octo_train_result_t r;
     const uint64_t t0 = octo_board_ticks();
-    st = octo_trainer_eval(t, n, &r, &resp[12]);
+    /* the per-sample losses go to the first 4-byte aligned place after the predictions, then move down */
+    uint8_t *at = &resp[12u + n];
+    float *losses = (float *)(void *)(at + ((4u - ((uintptr_t)at & 3u)) & 3u));
+    st = octo_trainer_eval(t, n, &r, &resp[12], losses);
     const uint64_t t1 = octo_board_ticks();
     if (st != OCTO_OK) {
         p->error_text = st == OCTO_E_ARG ? "EVAL: n must be 1..batch" : "evaluation failed";
         return st;
     }
     put_result(resp, &r, (uint32_t)(t1 - t0));
-    *resp_len = 12u + n;
+    memmove(at, losses, 4u * n); /* little-endian float32 on every target */
+    *resp_len = 12u + 5u * n;
     return OCTO_OK;
 }
 

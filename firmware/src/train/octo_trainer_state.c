@@ -122,11 +122,14 @@ int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *a
             }
         }
     }
-    if (m->tile_bytes < (uint32_t)m->batch * m->classes * 4u) {
+    if (m->tile_bytes < (uint32_t)m->batch * m->classes * (m->precision == OCTO_TRAIN_PREC_INT8 ? 1u : 4u)) {
         return OCTO_E_NOMEM;
     }
     if (!graph_ok(m)) {
         return OCTO_E_ARG;
+    }
+    if (m->loss > OCTO_TRAIN_LOSS_MSE || (m->loss == OCTO_TRAIN_LOSS_MSE && m->classes != m->input_elems)) {
+        return OCTO_E_ARG; /* MSE's target is the sample itself */
     }
     t->m = m;
     t->arena = arena;
