@@ -48,12 +48,30 @@ def _model_dir(args: argparse.Namespace) -> Path:
 def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     """The training build (plan + generated C) of the configuration the flags select."""
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-
-    model_dir = _model_dir(args)
-    cfg = TrainConfig(precision=args.precision, batch=args.batch, update=args.update)
+    from converter.update_budget import choose_update, describe_update  # noqa: PLC0415
     from host_tools.board.boards import sram_budget  # noqa: PLC0415
 
-    return prepare_training(model_dir, cfg, board_name, sram_bytes=sram_budget(board_name))
+    model_dir = _model_dir(args)
+    sram = getattr(args, "sram", None)
+    budget = sram if sram is not None else sram_budget(board_name)
+    # random init has no converted weights to keep in flash: frozen layers keep theirs in RAM (docs/TRAINING.md)
+    ram = getattr(args, "init", "converted") == "random" and args.update != "all"
+    base = TrainConfig(precision=args.precision, batch=args.batch, frozen_in_ram=ram)
+    model = (model_dir / "model.tflite").read_bytes()
+    choice = None
+    update = args.update
+    if update == "auto":
+        if budget is None:
+            raise OctoError("--update auto needs an SRAM budget", hint="pass --sram N (e.g. 200k) or a --board")
+        choice = choose_update(model, base, budget, model_dir.name)
+        update = choice.spec
+    cfg = TrainConfig(precision=args.precision, batch=args.batch, update=update, frozen_in_ram=ram)
+    if choice is None and getattr(args, "report", False):
+        choice = describe_update(model, cfg, budget, model_dir.name)
+    tb = prepare_training(model_dir, cfg, "the --sram budget" if sram is not None else board_name,
+                          sram_bytes=budget)
+    tb.update_choice = choice
+    return tb
 
 
 def _default_file(flag: str | None, model_dir: Path, name: str) -> Path | None:
@@ -77,6 +95,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Output(args.json)
     board_name = board_name_of(args)
     tb = prepare_build(args, board_name)
+    if args.report and tb.update_choice is not None:
+        from converter.update_budget import report_lines  # noqa: PLC0415
+
+        for line in report_lines(tb.update_choice):
+            out.say(line)
     model_dir = Path(args.model)
     data = _default_file(args.data, model_dir, "train.npz")
     if data is None:
@@ -101,6 +124,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with lock.hold(lock.run_dir_key(run_dir), f"run folder {run_dir}"), \
             open_train_target(tb, board_name, args.port, toollog.say) as target:
         metrics = run_training(target, tb, train_xy, eval_xy, opts, toollog.say, run_dir)
+    if tb.update_choice is not None:
+        metrics["update_choice"] = tb.update_choice.to_json()
     print_summary(out, metrics)
     out.emit("octo.train/1", metrics)
     return 0
@@ -162,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     calib_x = _calibration(args, model_dir, eval_path)
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    weights = decode_weights(tb.plan, ck.blob)
+    weights = decode_weights(tb.plan, ck.blob, (model_dir / "model.tflite").read_bytes())
     export_report = export_tflite(model_dir, weights, calib_x, out_path)
     history = ck.meta.get("history") or []
     board_acc = history[-1].get("eval_accuracy") if history else None
