@@ -620,7 +620,7 @@ def check_fits(plan: dict[str, Any], board_name: str, sram_bytes: int) -> None:
     raise ConvertError(
         f"training {plan['name']} ({plan['precision']}, batch {plan['batch']}, update {plan['update']}) needs "
         f"{plan['arena_bytes']:,} B of SRAM ({parts}) plus ~{FIRMWARE_RAM_BYTES // 1024} KiB for the firmware; "
-        f"{board_name} has {sram_bytes:,} B. Use a smaller --batch, --update last:N or bias, "
+        f"{board_name} has {sram_bytes:,} B. Use a smaller --batch, --update auto (or last:N, bias), "
         + ("--precision int8, " if plan["precision"] == "fp32" else "") + "or a board with more SRAM")
 
 

@@ -48,26 +48,28 @@ def _model_dir(args: argparse.Namespace) -> Path:
 def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     """The training build (plan + generated C) of the configuration the flags select."""
     from converter.train_plan import TrainConfig, prepare_training  # noqa: PLC0415
-    from converter.update_budget import choose_update, describe_update  # noqa: PLC0415
     from host_tools.board.boards import sram_budget  # noqa: PLC0415
 
     model_dir = _model_dir(args)
     sram = getattr(args, "sram", None)
     budget = sram if sram is not None else sram_budget(board_name)
     # random init has no converted weights to keep in flash: frozen layers keep theirs in RAM (docs/TRAINING.md)
-    ram = getattr(args, "init", "converted") == "random" and args.update != "all"
-    base = TrainConfig(precision=args.precision, batch=args.batch, frozen_in_ram=ram)
-    model = (model_dir / "model.tflite").read_bytes()
-    choice = None
-    update = args.update
-    if update == "auto":
-        if budget is None:
-            raise OctoError("--update auto needs an SRAM budget", hint="pass --sram N (e.g. 200k) or a --board")
-        choice = choose_update(model, base, budget, model_dir.name)
-        update = choice.spec
-    cfg = TrainConfig(precision=args.precision, batch=args.batch, update=update, frozen_in_ram=ram)
-    if choice is None and getattr(args, "report", False):
-        choice = describe_update(model, cfg, budget, model_dir.name)
+    extra = {"frozen_in_ram": True} if getattr(args, "init", "converted") == "random" and args.update != "all" else {}
+    update, choice = args.update, None
+    report = getattr(args, "report", False)
+    if update == "auto" or report:
+        from converter.update_budget import choose_update, describe_update  # noqa: PLC0415
+
+        model = (model_dir / "model.tflite").read_bytes()
+        if update == "auto":
+            if budget is None:
+                raise OctoError("--update auto needs an SRAM budget", hint="pass --sram N (e.g. 200k) or a --board")
+            choice = choose_update(model, TrainConfig(args.precision, args.batch, **extra), budget, model_dir.name)
+            update = choice.spec
+        else:
+            choice = describe_update(model, TrainConfig(args.precision, args.batch, update, **extra), budget,
+                                     model_dir.name)
+    cfg = TrainConfig(precision=args.precision, batch=args.batch, update=update, **extra)
     tb = prepare_training(model_dir, cfg, "the --sram budget" if sram is not None else board_name,
                           sram_bytes=budget)
     tb.update_choice = choice
@@ -187,7 +189,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     calib_x = _calibration(args, model_dir, eval_path)
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    weights = decode_weights(tb.plan, ck.blob, (model_dir / "model.tflite").read_bytes())
+    weights = decode_weights(tb.plan, ck.blob, model=(model_dir / "model.tflite").read_bytes())
     export_report = export_tflite(model_dir, weights, calib_x, out_path)
     history = ck.meta.get("history") or []
     board_acc = history[-1].get("eval_accuracy") if history else None
