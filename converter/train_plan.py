@@ -3,8 +3,11 @@ runs (a graph: chains, residual shortcuts, tensors read by several layers), one
 static memory plan, and the generated C (train_model.c).
 
 A plan is one configuration: precision (int8 = Octo, fp32 = baseline) x batch x
-update set ("all", "last:N" = the last N weight layers, "bias") x loss (softmax
-cross-entropy for classifiers, mean squared error for autoencoders). Everything
+update set ("all", "last:N" = the last N weight layers, "bias", or the explicit
+"set:OP=W,..." that `--update auto` resolves to, converter/update_budget.py) x
+loss (softmax cross-entropy for classifiers, mean squared error for autoencoders).
+Frozen weight layers read their weights from flash (generated const arrays)
+unless the configuration keeps them in RAM (random init needs that). Everything
 training needs (weights, momentum, LAC, saved activations, gradients, kernel
 scratch) lives in one arena whose layout is computed here; the first
 state_bytes of it are the state blob (docs/TRAINING.md) that checkpoints hold.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +33,7 @@ STATE_MAGIC = 0x5354434F
 NONE = 0xFFFFFFFF
 SCALARS = 6  # per-layer floats in the state: w scale, v scale, fwd range, bwd range, next v scale, gradient shift
 RT_FLOATS = 4                     # runtime floats per layer (not state)
-STATE_LAYOUT = 2  # INT8 masters as hi/lo int8 planes, 6 scalars (1: int16 masters + an int8 working copy)
+STATE_LAYOUT = 3  # 3: frozen weights in flash, partial layers; 2: INT8 masters as hi/lo int8 planes, 6 scalars
 # Weight-gradient buffer budget: CONV/FC layers whose gradients need more are trained in blocks of output
 # channels (and their input gradient waits in a side buffer meanwhile).
 GRAD_BLOCK_BYTES = 16 * 1024
@@ -49,6 +53,7 @@ LOSS_IDS = {"xent": 0, "mse": 1}   # OCTO_TRAIN_LOSS_* of octo_trainer.h
 MAX_CLASSES = 255                  # labels travel as u8
 # Firmware RAM besides the training arena (protocol buffers, stack, board state), measured on virtual-m4.
 FIRMWARE_RAM_BYTES = 32 * 1024
+SET_RE = re.compile(r"set:\d+=(b|w|\d+)(,\d+=(b|w|\d+))*")  # the explicit update set (--update auto)
 FP32_PAYLOAD_HEADER = 12  # split learning: the fp32 feature/gradient payload's header (host_tools/sgq/codec.py)
 SGQ_HEADER = 18           # and the SGQ payload's fixed header (octo_sgq.h)
 
@@ -57,9 +62,10 @@ SGQ_HEADER = 18           # and the SGQ payload's fixed header (octo_sgq.h)
 class TrainConfig:
     precision: str = "int8"   # "int8" (Octo) or "fp32" (the baseline)
     batch: int = 16
-    update: str = "all"       # "all", "last:N" or "bias"
+    update: str = "all"       # "all", "last:N", "bias" or "set:OP=W,..." (update_spec_layers)
     split: str = ""           # split learning: the chain ends after this layer, the host supplies its gradient
     loss: str = "auto"        # "auto" (resolved by the model's head: resolve_loss), "xent", "mse"; split: "auto"
+    frozen_in_ram: bool = False  # frozen weights in the state blob (random init) instead of flash
 
     def __post_init__(self) -> None:
         if self.precision not in ("int8", "fp32"):
@@ -67,8 +73,9 @@ class TrainConfig:
         if not 1 <= self.batch <= 255:
             raise ConvertError(f"batch must be 1..255, got {self.batch}")
         if self.update not in ("all", "bias") and not (
-                self.update.startswith("last:") and self.update[5:].isdigit() and int(self.update[5:]) >= 1):
-            raise ConvertError(f"--update must be all, bias or last:N (N >= 1), got {self.update!r}")
+                self.update.startswith("last:") and self.update[5:].isdigit() and int(self.update[5:]) >= 1) \
+                and not SET_RE.fullmatch(self.update):
+            raise ConvertError(f"--update must be all, bias, last:N (N >= 1) or auto, got {self.update!r}")
         if self.split and self.precision != "int8":
             raise ConvertError("split learning runs the device half in INT8 (--precision int8)")
         if self.loss not in LOSSES:
@@ -81,7 +88,10 @@ class TrainConfig:
         upd = self.update.replace(":", "")
         if self.loss == "auto" and not self.split:
             raise ValueError("config_id of an unresolved loss: TrainConfig.resolve_loss(graph) first")
+        if self.update.startswith("set:"):  # an explicit per-layer set (--update auto): a short hash of it
+            upd = f"set{zlib.crc32(self.update.encode()):08x}"
         return (f"{self.precision}-b{self.batch}-{upd}" + (f"-split-{self.split}" if self.split else "")
+                + ("-ramw" if self.frozen_in_ram else "")
                 + ("-mse" if self.loss == "mse" else ""))  # cross-entropy keeps the ids of before
 
     def resolve_loss(self, g: Graph) -> TrainConfig:
@@ -115,6 +125,7 @@ class TrainBuild:
     dir: Path
     plan: dict[str, Any]
     config: TrainConfig
+    update_choice: Any = None   # --update auto / --report: converter.update_budget.UpdateChoice
 
 
 @dataclass
@@ -137,6 +148,16 @@ class _Layer:
     need_dx: bool = False
     src: tuple[int, ...] = (INPUT,)   # producing layer of each input (INPUT: the samples); two for ADD
     dx_mode: tuple[int, ...] = (DX_NONE,)
+    train_oc: int = 0           # train_w: output channels [0, train_oc) get weight updates (oc = all)
+    w_in_ram: bool = True       # weights in the state blob; False: frozen, read from flash
+
+    @property
+    def partial(self) -> bool:
+        return self.train_w and self.train_oc < self.oc
+
+    @property
+    def n_trained(self) -> int:
+        return self.train_oc * (self.n_w // self.oc) if self.train_w else 0
 
     @property
     def has_weights(self) -> bool:
@@ -284,21 +305,47 @@ def trainable_layers(g: Graph, split: str = "") -> list[_Layer]:
     return layers
 
 
-def _mark_trainable(layers: list[_Layer], update: str) -> None:
+def update_spec_layers(update: str) -> dict[int, str]:
+    """The explicit update set "set:OP=W,..." as {op index: W}: W = "b" (bias only), "w" (weights of every
+    output channel and bias) or a number k (weights of output channels [0, k) and every bias)."""
+    return {int(k): v for k, v in (e.split("=") for e in update[4:].split(","))}
+
+
+def _mark_trainable(layers: list[_Layer], update: str, frozen_in_ram: bool = False) -> None:
     weight_layers = [la for la in layers if la.has_weights]
+    chans: dict[int, int] = {}   # op index -> trained output channels (whole layers: oc)
+    biases: set[int] = set()
     if update == "all":
-        chosen = weight_layers
+        chans = {la.op.index: la.oc for la in weight_layers}
     elif update == "bias":
-        chosen = []
+        biases = {la.op.index for la in weight_layers}
+    elif update.startswith("set:"):
+        by_op = {la.op.index: la for la in weight_layers}
+        for op, what in update_spec_layers(update).items():
+            la = by_op.get(op)
+            if la is None:
+                raise ConvertError(f"update set: op {op} is not a weight layer of the model (weight layers: "
+                                   + ", ".join(f"{x.op.index} {x.name}" for x in weight_layers) + ")")
+            if what == "b":
+                biases.add(op)
+                continue
+            k = la.oc if what == "w" else int(what)
+            if not 1 <= k <= la.oc:
+                raise ConvertError(f"update set: {la.name} has {la.oc} output channels, not {k}")
+            if k < la.oc and la.kind == "DEPTHWISE_CONV_2D":
+                raise ConvertError(f"update set: {la.name}: depthwise layers train all channels or bias only")
+            chans[op] = k
     else:
         n = int(update[5:])
         if n > len(weight_layers):
             raise ConvertError(f"--update {update}: the model has only {len(weight_layers)} weight layers "
                                f"({', '.join(la.name for la in weight_layers)})")
-        chosen = weight_layers[-n:]
+        chans = {la.op.index: la.oc for la in weight_layers[-n:]}
     for la in weight_layers:
-        la.train_w = la in chosen
-        la.train_b = la.train_w or update == "bias"
+        la.train_w = la.op.index in chans
+        la.train_oc = chans.get(la.op.index, la.oc)
+        la.train_b = la.train_w or la.op.index in biases
+        la.w_in_ram = la.train_w or frozen_in_ram
     _route_gradients(layers)
 
 
@@ -330,6 +377,24 @@ def _route_gradients(layers: list[_Layer]) -> None:
     for la, m in zip(layers, modes, strict=True):
         la.dx_mode = tuple(m)
         la.need_dx = m[0] != DX_NONE
+
+
+def flash_weights(la: _Layer, int8: bool) -> tuple[np.ndarray, float]:
+    """The frozen weights a layer reads from flash, exactly as octo_trainer_init would have computed them in
+    RAM from the converted weights (float32 arithmetic as the C): FP32 w = q * scale[channel]; INT8 one
+    per-tensor scale s = max|w| / 127 and round_sat(w / s) (round half away from zero)."""
+    assert la.w_int8 is not None and la.w_scales is not None
+    ch = (np.arange(la.n_w) % la.oc if la.kind == "DEPTHWISE_CONV_2D" else np.arange(la.n_w) // (la.n_w // la.oc))
+    w = la.w_int8.reshape(-1).astype(np.float32) * la.w_scales.astype(np.float32)[ch]
+    if not int8:
+        return w, 1.0
+    wmax = np.float32(np.max(np.abs(w))) if w.size else np.float32(0)
+    if not wmax > 0:
+        wmax = np.float32(1e-6)
+    s8 = np.float32(wmax / np.float32(127.0))
+    f = (w / s8).astype(np.float32)
+    q = np.where(f >= 0, np.trunc(f + np.float32(0.5)), np.trunc(f - np.float32(0.5)))
+    return np.clip(q, -127, 127).astype(np.int8), float(s8)
 
 
 def _round_up(v: int, a: int = 8) -> int:
@@ -385,15 +450,27 @@ def chunk_channels(la: _Layer, batch: int, es: int) -> int:
     if not (la.has_weights and la.train_w) or la.kind == "DEPTHWISE_CONV_2D":
         return la.oc if la.has_weights else 0
     per = la.n_w // la.oc
-    if (la.n_w + la.oc) * 4 <= GRAD_BLOCK_BYTES:
-        return la.oc
+    toc = la.train_oc  # partial layers: blocks of the trained channels
+    if (toc * per + la.oc) * 4 <= GRAD_BLOCK_BYTES:
+        return toc
     cb = max(1, GRAD_BLOCK_BYTES // ((per + 1) * 4 + batch * _pixels(la) * es))
     if cb >= 4:
         cb -= cb % 4
-    if cb >= la.oc:
-        return la.oc
+    if cb >= toc:
+        return toc
     side = _round_up(batch * _pixels(la) * cb * es) + (batch * int(np.prod(la.in_shape)) * es if la.need_dx else 0)
-    return cb if cb * (per + 1) * 4 + side < (la.n_w + la.oc) * 4 else la.oc  # only when blocks need less
+    return cb if cb * (per + 1) * 4 + side < (toc * per + la.oc) * 4 else toc  # only when blocks need less
+
+
+def _block_need(la: _Layer, cb: int, batch: int, es: int) -> tuple[int, int, int]:
+    """Gradient-buffer bytes of a layer trained in blocks of cb output channels, or partially (cb = its trained
+    channels): the block's weight gradients and bias sums (partial layers: every channel's bias), the block's
+    output-gradient columns, and the side buffer of the input gradient (blocks of a layer only: a single
+    partial block takes its gradients before the input gradient, as a whole layer does)."""
+    per = la.n_w // la.oc
+    g = cb * per * 4 + (la.oc if la.partial else cb) * 4
+    side = batch * int(np.prod(la.in_shape)) * es if la.need_dx and cb < la.train_oc else 0
+    return g, _round_up(batch * _pixels(la) * cb * es), side
 
 
 class _Alloc:
@@ -418,13 +495,13 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
         r: dict[str, int] = {"scal": a.take(SCALARS * 4)}
         if la.has_weights:
             n, oc = la.n_w, la.oc
-            if int8:
-                r["w"] = a.take(n * (2 if la.train_w else 1))  # trainable: hi plane then lo plane
-                r["v"] = a.take(n * 2) if la.train_w else NONE
+            if int8:  # trainable: hi plane then lo plane (all channels: one per-tensor scale); frozen: int8 or flash
+                r["w"] = a.take(n * (2 if la.train_w else 1)) if la.w_in_ram else NONE
+                r["v"] = a.take(la.n_trained * 2) if la.train_w else NONE
                 r["lac"] = a.take(oc * 16) if (la.train_w or la.train_b) else NONE
             else:
-                r["w"] = a.take(n * 4)
-                r["v"] = a.take(n * 4) if la.train_w else NONE
+                r["w"] = a.take(n * 4) if la.w_in_ram else NONE
+                r["v"] = a.take(la.n_trained * 4) if la.train_w else NONE
                 r["lac"] = NONE
             r["b"] = a.take(oc * 4)
             r["vb"] = a.take(oc * 4) if la.train_b else NONE
@@ -459,17 +536,17 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     grad_need = [(la.n_w * la.train_w + la.oc) * 4 for la, cb in zip(layers, chunk, strict=True)
                  if la.has_weights and (la.train_w or la.train_b) and cb == la.oc]
     grad_need += [2 * la.out_shape[2] * 4 for la in layers]  # INT8 forward: per-channel multiplier and offset
-    block_need = [(cb * (la.n_w // la.oc + 1) * 4, _round_up(b * _pixels(la) * cb * es),
-                   b * int(np.prod(la.in_shape)) * es if la.need_dx else 0)
-                  for la, cb in zip(layers, chunk, strict=True) if la.has_weights and cb < la.oc]
+    block_need = [_block_need(la, cb, b, es) for la, cb in zip(layers, chunk, strict=True)
+                  if la.has_weights and cb < la.oc]
     grad_need += [sum(n) for n in block_need]
     grad_off = a.take(max(grad_need, default=0))
     dyb_off = [NONE] * len(layers)
     dxt_off = [NONE] * len(layers)
     for i, (la, cb) in enumerate(zip(layers, chunk, strict=True)):
         if la.has_weights and cb < la.oc:
-            dyb_off[i] = grad_off + cb * (la.n_w // la.oc + 1) * 4
-            dxt_off[i] = dyb_off[i] + _round_up(b * _pixels(la) * cb * es) if la.need_dx else NONE
+            g_bytes, dyb_bytes, dxt_bytes = _block_need(la, cb, b, es)
+            dyb_off[i] = grad_off + g_bytes
+            dxt_off[i] = dyb_off[i] + dyb_bytes if dxt_bytes else NONE
     lac_need = [_round_up(la.oc, 2) * 4 + la.oc * 8 for la, r in zip(layers, state, strict=True)
                 if r.get("lac", NONE) != NONE]
     lacsum_off = a.take(max(lac_need, default=0))
@@ -596,12 +673,17 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
                config_crc: int, input_elems: int, classes: int, split: bool = False) -> str:
     out = [f"/* generated by converter/train_plan.py for {name} ({cfg.config_id}) - do not edit */",
            '#include "octo/octo_train_app.h"', ""]
+    flash_ws: dict[int, float] = {}
     for i, la in enumerate(layers):
         if la.has_weights:
             assert la.w_int8 is not None and la.w_scales is not None and la.bias is not None
             out.append(f"static const int8_t k_w{i}[] = {{{_c_ints(la.w_int8)}}};")
             out.append(f"static const float k_ws{i}[] = {{{_c_floats(la.w_scales)}}};")
             out.append(f"static const float k_b{i}[] = {{{_c_floats(la.bias)}}};")
+        if la.has_weights and not la.w_in_ram:  # frozen: the engine's weights, computed here, stay in flash
+            fw, flash_ws[i] = flash_weights(la, cfg.precision == "int8")
+            out.append(f"static const int8_t k_fw{i}[] = {{{_c_ints(fw)}}};" if cfg.precision == "int8"
+                       else f"static const float k_fw{i}[] = {{{_c_floats(fw)}}};")
     out.append("")
     out.append("static const octo_train_layer_t k_layers[] = {")
     for i, la in enumerate(layers):
@@ -621,9 +703,12 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
             f".v_off = {o.get('v', NONE)}u, "
             f".b_off = {o.get('b', NONE)}u, .vb_off = {o.get('vb', NONE)}u, .lac_off = {o.get('lac', NONE)}u, "
             f".scal_off = {o['scal']}u, .dyb_off = {o['dyb']}u, .dxt_off = {o['dxt']}u, "
-            f".chunk_oc = {mem['chunk_oc'][i]}, .gp_off = {o['gp']}u, .ls_off = {o['ls']}u,\n"
+            f".chunk_oc = {mem['chunk_oc'][i]}, .train_oc = {la.train_oc if w else 0}, .gp_off = {o['gp']}u, "
+            f".ls_off = {o['ls']}u,\n"
             f"     .init_w = {f'k_w{i}' if w else 'NULL'}, .init_ws = {f'k_ws{i}' if w else 'NULL'}, "
-            f".init_b = {f'k_b{i}' if w else 'NULL'}, .init_bound = {bound:.9e}f}},")
+            f".init_b = {f'k_b{i}' if w else 'NULL'}, .init_bound = {bound:.9e}f,\n"
+            f"     .flash_w = {f'k_fw{i}' if i in flash_ws else 'NULL'}, "
+            f".flash_ws = {flash_ws.get(i, 0.0):.9e}f}},")
     out.append("};")
     out.append("")
     out.append(f"uint8_t g_octo_train_arena[{mem['arena_bytes']}] __attribute__((aligned(8)));")
@@ -659,7 +744,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
     g = parse_tflite(model, source)
     cfg = cfg.resolve_loss(g)
     layers = trainable_layers(g, cfg.split)
-    _mark_trainable(layers, cfg.update)
+    _mark_trainable(layers, cfg.update, cfg.frozen_in_ram)
     inp = g.input
     input_shape = [int(v) for v in inp.shape[1:]]
     input_elems = int(np.prod(input_shape))
@@ -671,7 +756,8 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
     fingerprint = zlib.crc32(model)
     config = {"layout": STATE_LAYOUT, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
               "split": cfg.split, "loss": cfg.loss, "fingerprint": fingerprint,
-              "layers": [[la.op.index, int(la.train_w), int(la.train_b)] for la in layers],
+              "layers": [[la.op.index, int(la.train_w), int(la.train_b)]
+                         + ([la.train_oc, int(la.w_in_ram)] if la.has_weights else []) for la in layers],
               "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"]}
     config_crc = zlib.crc32(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
     plan = {
@@ -682,10 +768,12 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
         "split_shape": list(layers[-1].out_shape) if cfg.split else None,
         "collab": mem["collab"],
         "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"], "memory": mem["memory"],
-        "trainable_params": int(sum(la.n_w * la.train_w + la.oc * la.train_b for la in layers if la.has_weights)),
+        "trainable_params": int(sum(la.n_trained + la.oc * la.train_b for la in layers if la.has_weights)),
         "layers": [{"op_index": la.op.index, "name": la.name, "kind": la.kind, "act": la.act,
                     "train_w": la.train_w, "train_b": la.train_b, "need_dx": la.need_dx,
                     "src": [None if v == INPUT else v for v in la.src], "dx_mode": list(la.dx_mode),
+                    "train_oc": la.train_oc if la.has_weights else 0,
+                    "w_in_flash": la.has_weights and not la.w_in_ram,
                     "w_shape": list(la.w_shape) if la.has_weights else None, "oc": la.oc if la.has_weights else 0,
                     "in_shape": list(la.in_shape), "out_shape": list(la.out_shape),
                     "chunk_oc": mem["chunk_oc"][i], "offsets": mem["offsets"][i]} for i, la in enumerate(layers)],
@@ -704,7 +792,7 @@ def check_fits(plan: dict[str, Any], board_name: str, sram_bytes: int) -> None:
     raise ConvertError(
         f"training {plan['name']} ({plan['precision']}, batch {plan['batch']}, update {plan['update']}) needs "
         f"{plan['arena_bytes']:,} B of SRAM ({parts}) plus ~{FIRMWARE_RAM_BYTES // 1024} KiB for the firmware; "
-        f"{board_name} has {sram_bytes:,} B. Use a smaller --batch, --update last:N or bias, "
+        f"{board_name} has {sram_bytes:,} B. Use a smaller --batch, --update auto (or last:N, bias), "
         + ("--precision int8, " if plan["precision"] == "fp32" else "") + "or a board with more SRAM")
 
 

@@ -176,7 +176,8 @@ def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
     with np.load(model_dir / "train.npz") as d:
         calib = d["x"][:300]
     assert int8_tb is not None
-    export_tflite(model_dir, decode_weights(int8_tb.plan, blob), calib, tuned)
+    weights = decode_weights(int8_tb.plan, blob, (model_dir / "model.tflite").read_bytes())
+    export_tflite(model_dir, weights, calib, tuned)
     with np.load(model_dir / "eval.npz") as d:
         acc = tflite_accuracy(tuned.read_bytes(), str(tuned), d["x"], d["y"])
     say(f"exported {tuned} ({tuned.stat().st_size:,} B): TFLM runs it at {acc:.3f} held-out accuracy "

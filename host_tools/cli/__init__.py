@@ -61,12 +61,22 @@ POSITIVE = _number(0.0, 1e9, lo_open=True)
 
 
 def _update_spec(text: str) -> str:
-    """--update: all | bias | last:N (N >= 1)."""
-    if text in ("all", "bias"):
+    """--update: all | bias | last:N (N >= 1) | auto."""
+    if text in ("all", "bias", "auto"):
         return text
     if text.startswith("last:") and text[5:].isdigit() and int(text[5:]) >= 1:
         return f"last:{int(text[5:])}"
-    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias or last:N (the last N trainable layers)")
+    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias, last:N (the last N trainable layers) or auto")
+
+
+def _sram(text: str) -> int:
+    """--sram: bytes, 96k (KiB) or 1m (MiB)."""
+    from converter.update_budget import parse_bytes  # noqa: PLC0415
+
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
@@ -81,7 +91,13 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
                    help=f"samples per training step (default {D.BATCH}, or the largest smaller batch whose plan "
                         "fits the board)")
     p.add_argument("--update", type=_update_spec, default="all",
-                   help="what trains: all (default), last:N (the last N trainable layers) or bias")
+                   help="what trains: all (default), last:N (the last N trainable layers), bias, or auto (the "
+                        "biases, last layers and output channels that fit the SRAM budget: docs/TRAINING.md)")
+    p.add_argument("--sram", type=_sram,
+                   help="SRAM budget in bytes (262144, 200k, 1m): the training arena plus ~32 KiB of firmware must "
+                        "fit it (default: the board's SRAM; none natively)")
+    p.add_argument("--report", action="store_true",
+                   help="print what trains per weight layer, what each option costs and why (also in --json)")
     p.add_argument("--loss", choices=["auto", "xent", "mse"], default="auto",
                    help="auto (default): softmax cross-entropy (xent) for a model ending in SOFTMAX, else mean "
                         "squared error against the input (mse: autoencoders, scored by reconstruction error)")
@@ -227,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
             "and measure its accuracy with TFLM")
     _add_train_config(p, "the board the run trained on (default virtual-m4); with the other flags it selects "
                          "the run's checkpoint, no board is needed")
+    p.add_argument("--init", choices=["converted", "random"], default="converted",
+                   help="the run's --init (random keeps frozen weights in RAM: another build)")
     p.add_argument("-o", "--output", required=True, help="the .tflite to write (e.g. tuned.tflite)")
     p.add_argument("--eval", help="evaluation .npz for the accuracy check (default MODEL/eval.npz if present)")
     p.add_argument("--data", help="representative inputs for quantization (default MODEL/train.npz)")

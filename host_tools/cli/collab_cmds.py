@@ -55,7 +55,10 @@ def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild
     model_dir = _model_dir(args)
     if not args.split:
         raise OctoError("--split is required: the name of the last layer the boards run (e.g. conv2)")
-    cfg = TrainConfig(precision="int8", batch=args.batch, update=args.update, split=args.split)
+    if args.update == "auto":
+        raise OctoError("--update auto is for `octo train`; split learning takes all, bias or last:N")
+    ram = getattr(args, "init", "converted") == "random" and args.update != "all"  # random weights need RAM
+    cfg = TrainConfig(precision="int8", batch=args.batch, update=args.update, split=args.split, frozen_in_ram=ram)
     from host_tools.board.boards import sram_budget  # noqa: PLC0415
 
     return prepare_training(model_dir, cfg, board_name, sram_bytes=sram_budget(board_name))

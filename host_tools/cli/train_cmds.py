@@ -48,22 +48,51 @@ def _model_dir(args: argparse.Namespace) -> Path:
 
 def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     """The training build (plan + generated C) of the configuration the flags select."""
+    from converter.ir import ConvertError  # noqa: PLC0415
     from converter.train_plan import TrainConfig, fitting_batch, prepare_training  # noqa: PLC0415
     from host_tools.board.boards import sram_budget  # noqa: PLC0415
     from host_tools.train.defaults import BATCH  # noqa: PLC0415
 
     model_dir = _model_dir(args)
-    sram = sram_budget(board_name)
+    sram = getattr(args, "sram", None)
+    budget = sram if sram is not None else sram_budget(board_name)
     loss = getattr(args, "loss", "auto")
-    batch = args.batch
+    # random init has no converted weights to keep in flash: frozen layers keep theirs in RAM (docs/TRAINING.md)
+    extra = {"frozen_in_ram": True} if getattr(args, "init", "converted") == "random" and args.update != "all" else {}
+    update, choice, batch = args.update, None, args.batch
+    report = getattr(args, "report", False)
+    if update == "auto" or report:
+        from converter.update_budget import choose_update, describe_update  # noqa: PLC0415
+
+        model = (model_dir / "model.tflite").read_bytes()
+        if update == "auto":
+            if budget is None:
+                raise OctoError("--update auto needs an SRAM budget", hint="pass --sram N (e.g. 200k) or a --board")
+            for b in [batch] if batch is not None else [BATCH, 8, 4, 2, 1]:  # without --batch: the largest that fits
+                try:
+                    choice = choose_update(model, TrainConfig(args.precision, b, loss=loss, **extra), budget,
+                                           model_dir.name)
+                    batch = b
+                    break
+                except ConvertError:
+                    if b == (batch if batch is not None else 1):
+                        raise
+            assert choice is not None
+            update = choice.spec
     if batch is None:  # the default: BATCH, or the largest smaller batch that fits the board
-        batch = BATCH if sram is None else fitting_batch(
-            model_dir, TrainConfig(args.precision, BATCH, args.update, loss=loss), sram, BATCH)
-        if batch < BATCH:
-            toollog.say(f"batch {batch}: the largest up to {BATCH} whose training plan fits {board_name} "
-                        "(--batch chooses)")
-    cfg = TrainConfig(precision=args.precision, batch=batch, update=args.update, loss=loss)
-    return prepare_training(model_dir, cfg, board_name, sram_bytes=sram)
+        batch = BATCH if budget is None else fitting_batch(
+            model_dir, TrainConfig(args.precision, BATCH, update, loss=loss, **extra), budget, BATCH)
+    if batch != BATCH and args.batch is None:
+        toollog.say(f"batch {batch}: the largest up to {BATCH} whose training plan fits "
+                    f"{'the --sram budget' if sram is not None else board_name} (--batch chooses)")
+    if report and choice is None:
+        choice = describe_update(model, TrainConfig(args.precision, batch, update, loss=loss, **extra), budget,
+                                 model_dir.name)
+    cfg = TrainConfig(precision=args.precision, batch=batch, update=update, loss=loss, **extra)
+    tb = prepare_training(model_dir, cfg, "the --sram budget" if sram is not None else board_name,
+                          sram_bytes=budget)
+    tb.update_choice = choice
+    return tb
 
 
 def _default_file(flag: str | None, model_dir: Path, name: str) -> Path | None:
@@ -87,6 +116,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Output(args.json)
     board_name = board_name_of(args)
     tb = prepare_build(args, board_name)
+    if args.report and tb.update_choice is not None:
+        from converter.update_budget import report_lines  # noqa: PLC0415
+
+        for line in report_lines(tb.update_choice):
+            out.say(line)
     model_dir = Path(args.model)
     data = _default_file(args.data, model_dir, "train.npz")
     if data is None:
@@ -118,6 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with lock.hold(lock.run_dir_key(run_dir), f"run folder {run_dir}"), \
             open_train_target(tb, board_name, args.port, toollog.say) as target:
         metrics = run_training(target, tb, train_xy, eval_xy, opts, toollog.say, run_dir)
+    if tb.update_choice is not None:
+        metrics["update_choice"] = tb.update_choice.to_json()
     print_summary(out, metrics)
     out.emit("octo.train/1", metrics)
     return 0
@@ -203,7 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     calib_x = _calibration(args, model_dir, eval_path)
     out_path = Path(args.output)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    weights = decode_weights(tb.plan, ck.blob)
+    weights = decode_weights(tb.plan, ck.blob, model=(model_dir / "model.tflite").read_bytes())
     export_report = export_tflite(model_dir, weights, calib_x, out_path)
     history = ck.meta.get("history") or []
     board_acc = history[-1].get("eval_accuracy") if history else None

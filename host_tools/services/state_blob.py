@@ -32,8 +32,28 @@ def blob_header(blob: bytes) -> dict[str, Any]:
             "lac_l2": lac_l2}
 
 
-def decode_weights(plan: dict[str, Any], blob: bytes) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Float weights (TFLite layouts) and biases per IR op index, LAC folded in."""
+def _flash_weights(model: bytes | None, plan: dict[str, Any]) -> dict[int, np.ndarray]:
+    """Float weights of the layers whose frozen weights the plan put in flash, as the engine used them
+    (recomputed from the model: they are not in the blob)."""
+    if model is None or not any(la.get("w_in_flash") for la in plan["layers"]):
+        return {}
+    from converter.tflite_reader import parse_tflite  # noqa: PLC0415
+    from converter.train_plan import flash_weights, trainable_layers  # noqa: PLC0415
+
+    int8 = plan["precision"] == "int8"
+    out = {}
+    for la in trainable_layers(parse_tflite(model, "model"), plan.get("split", "")):
+        if la.has_weights:
+            w, s = flash_weights(la, int8)
+            out[la.op.index] = w.astype(np.float32) * np.float32(s) if int8 else w
+    return out
+
+
+def decode_weights(plan: dict[str, Any], blob: bytes,
+                   model: bytes | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Float weights (TFLite layouts) and biases per IR op index, LAC folded in. Layers whose frozen weights
+    stay in flash (not in the blob) take them from model (the converted .tflite); without it they are left
+    out (the export keeps the model's own), unless LAC changed them."""
     if len(blob) != plan["state_bytes"]:
         raise ConvertError(f"state blob has {len(blob)} bytes; this training build expects {plan['state_bytes']}")
     hdr = blob_header(blob)
@@ -43,6 +63,7 @@ def decode_weights(plan: dict[str, Any], blob: bytes) -> dict[int, tuple[np.ndar
     int8 = plan["precision"] == "int8"
     lac_on = int8 and bool(hdr["flags"] & 1)
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    flash = _flash_weights(model, plan)
     for la in plan["layers"]:
         if la["w_shape"] is None:
             continue
@@ -51,7 +72,15 @@ def decode_weights(plan: dict[str, Any], blob: bytes) -> dict[int, tuple[np.ndar
         n = int(np.prod(shape))
         oc = la["oc"]
         wscale = struct.unpack_from("<f", blob, o["scal"])[0]
-        if not int8:
+        if o["w"] == NONE:  # frozen in flash
+            lac_here = lac_on and o["lac"] != NONE
+            if int(la["op_index"]) not in flash:
+                if lac_here:
+                    raise ConvertError(f"{la['name']}: its frozen weights are in flash and LAC changed them: "
+                                       "decoding needs the converted model (model.tflite)")
+                continue
+            w = flash[int(la["op_index"])]
+        elif not int8:
             w = np.frombuffer(blob, np.float32, n, o["w"]).astype(np.float32)
         elif la["train_w"]:  # masters M = 256 * hi + lo
             hi = np.frombuffer(blob, np.int8, n, o["w"]).astype(np.int32)

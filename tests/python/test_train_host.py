@@ -665,7 +665,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
         target.board_name = board_name
         yield target
 
-    def decode_weights(plan: dict, blob: bytes) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    def decode_weights(plan: dict, blob: bytes, model: bytes | None = None) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         calls["decode"] = len(blob)
         p = np.frombuffer(blob, np.float32, N_PARAMS, HEADER.size)
         return {0: (p[: CLASSES * ELEMS].reshape(CLASSES, ELEMS), p[CLASSES * ELEMS :])}

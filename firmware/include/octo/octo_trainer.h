@@ -88,7 +88,7 @@ enum {
 typedef struct {
     uint8_t kind;         /* OCTO_TRAIN_LAYER_* */
     uint8_t act;          /* octo_train_act_t applied after the op (and after LAC) */
-    uint8_t train_w;      /* weights are updated */
+    uint8_t train_w;      /* weights are updated (output channels [0, train_oc)) */
     uint8_t train_b;      /* bias is updated */
     uint8_t need_dx;      /* the input gradient is computed (a trainable layer comes earlier) */
     uint8_t pool_exact;   /* MAX_POOL windows do not overlap: dx is a copy of dy */
@@ -102,8 +102,9 @@ typedef struct {
     uint32_t x2_off;  /* ADD: the second input's slot */
     uint32_t y_off;   /* output slot: batch x out elements */
     uint32_t w_off;   /* state: FP32 weights; INT8 trainable: masters as int8 planes hi[n] (the working
-                       * copy the kernels read, scale 256 x OCTO_TS_W_SCALE) then lo[n]; INT8 frozen: int8 */
-    uint32_t v_off;   /* state: weight momentum (f32 / i16) */
+                       * copy the kernels read, scale 256 x OCTO_TS_W_SCALE) then lo[n]; INT8 frozen: int8;
+                       * OCTO_TRAIN_NONE: frozen weights read from flash_w (const, not in the arena) */
+    uint32_t v_off;   /* state: weight momentum (f32 / i16) of the trained channels [0, train_oc) */
     uint32_t b_off;   /* state: bias f32 [OC] */
     uint32_t vb_off;  /* state: bias momentum f32 [OC] */
     uint32_t lac_off; /* state: LAC f32 gamma[OC], beta[OC], v_gamma[OC], v_beta[OC] */
@@ -112,11 +113,17 @@ typedef struct {
     uint32_t ls_off;  /* arena: INT8 LAC sums of this layer, int32 S1[C] + int64 S2[C] (OCTO_TRAIN_NONE: no LAC) */
     uint32_t dyb_off; /* arena: output-gradient columns of one block (chunk_oc < OC), else unused */
     uint32_t dxt_off; /* arena: the batch's input gradient while blocks update (chunk_oc < OC) */
-    uint16_t chunk_oc; /* output channels per weight-gradient block (= OC: the whole layer at once) */
+    uint16_t chunk_oc; /* output channels per weight-gradient block (= train_oc: the trained channels at once) */
+    uint16_t train_oc; /* train_w: only output channels [0, train_oc) get weight updates (= OC: all; conv and
+                        * fully connected only); the bias follows train_b for every channel */
     const int8_t *init_w;   /* converted weights (int8, per-channel scales) or NULL */
     const float *init_ws;   /* their scales [OC] (conv/fully connected: per output row; depthwise: per channel) */
     const float *init_b;    /* converted bias [OC] or NULL */
     float init_bound;       /* He-uniform bound sqrt(6 / fan_in) for random init */
+    const void *flash_w;    /* w_off == OCTO_TRAIN_NONE: the frozen weights as the engine uses them, computed at
+                             * plan time from the converted ones (INT8: int8 at one per-tensor scale flash_ws;
+                             * FP32: float); random init is refused for such a build */
+    float flash_ws;
 } octo_train_layer_t;
 
 typedef struct {

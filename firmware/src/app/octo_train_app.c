@@ -64,6 +64,10 @@ int octo_train_init_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     hp.lac_l2 = get_f32(&b[28]);
     memset(&g_octo_app_collab, 0, sizeof g_octo_app_collab);
     st = octo_trainer_init(t, &hp);
+    if (st == OCTO_E_UNSUPPORTED) {
+        p->error_text = "random init needs the frozen weights in RAM: this build reads them from flash";
+        return st;
+    }
     if (st != OCTO_OK) {
         p->error_text = "bad hyper-parameter: need lr >= 0, 0 <= momentum < 1, decay/prc_k/lac_l2 >= 0, "
                         "input_scale > 0, init 0 or 1";

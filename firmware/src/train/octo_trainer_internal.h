@@ -158,10 +158,24 @@ HELPER float src_scale(const ctx_t *c, uint32_t src) {
 HELPER float x_scale(const ctx_t *c, uint32_t l) {
     return src_scale(c, c->m->layers[l].src[0]);
 }
-/* int8 weights the kernels use: the working copy (trainable) or the frozen state. */
+/* Weights per output channel, and of the trained channels [0, train_oc) (the momentum's length). */
+HELPER int32_t w_trained(const octo_train_layer_t *L) {
+    return L->train_oc * (w_count(L) / out_channels(L));
+}
+/* FP32 weights the kernels use: in the state, or frozen in flash. */
+HELPER const float *wf_of(const ctx_t *c, const octo_train_layer_t *L) {
+    return L->w_off == OCTO_TRAIN_NONE ? (const float *)L->flash_w : AT(c, L->w_off, float);
+}
+/* int8 weights the kernels use: the working copy (trainable), the frozen state, or frozen in flash (the
+ * kernels only read weights). */
 HELPER octo_train_q8_t w8_of(const ctx_t *c, uint32_t l) {
     const octo_train_layer_t *L = &c->m->layers[l];
     octo_train_q8_t q;
+    if (L->w_off == OCTO_TRAIN_NONE) {
+        q.data = (int8_t *)(uintptr_t)L->flash_w;
+        q.scale = L->flash_ws;
+        return q;
+    }
     q.data = AT(c, L->w_off, int8_t); /* trainable: the hi plane of the masters */
     q.scale = scal(c, L)[OCTO_TS_W_SCALE];
     if (L->train_w) {

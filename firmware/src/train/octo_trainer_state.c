@@ -16,13 +16,15 @@ static void init_layer(ctx_t *c, const octo_train_layer_t *L, int random) {
     const int32_t oc = out_channels(L);
     float *sc = scal(c, L);
     octo_train_prng_t first = c->prng;
-    if (c->m->precision == OCTO_TRAIN_PREC_FP32) {
+    if (L->w_off == OCTO_TRAIN_NONE) {
+        sc[OCTO_TS_W_SCALE] = L->flash_ws; /* frozen in flash: computed at plan time (converted init only) */
+    } else if (c->m->precision == OCTO_TRAIN_PREC_FP32) {
         float *w = AT(c, L->w_off, float);
         for (int32_t i = 0; i < n; i++) {
             w[i] = init_weight(L, i, random, &c->prng);
         }
         if (L->v_off != OCTO_TRAIN_NONE) {
-            memset(AT(c, L->v_off, float), 0, (size_t)n * sizeof(float));
+            memset(AT(c, L->v_off, float), 0, (size_t)w_trained(L) * sizeof(float));
         }
     } else {
         float wmax = 0.0f; /* pass 1: the range; pass 2 (same draws again): the values */
@@ -40,7 +42,7 @@ static void init_layer(ctx_t *c, const octo_train_layer_t *L, int random) {
             for (int32_t i = 0; i < n; i++) {
                 master_put(hi, hi + n, i, octo_tr_round_sat(init_weight(L, i, random, &c->prng) / s16, W_LIMIT));
             }
-            memset(AT(c, L->v_off, int16_t), 0, (size_t)n * sizeof(int16_t));
+            memset(AT(c, L->v_off, int16_t), 0, (size_t)w_trained(L) * sizeof(int16_t));
             sc[OCTO_TS_W_SCALE] = s16;
             sc[OCTO_TS_V_SCALE] = 1.0f;
         } else {
@@ -147,6 +149,11 @@ int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
         return OCTO_E_ARG;
     }
     const octo_train_model_t *m = t->m;
+    for (uint32_t l = 0; l < m->n_layers && hp->init == 1u; l++) {
+        if (has_weights(&m->layers[l]) && m->layers[l].w_off == OCTO_TRAIN_NONE) {
+            return OCTO_E_UNSUPPORTED; /* frozen weights in flash: no RAM to put random weights in */
+        }
+    }
     memset(t->arena, 0, m->state_bytes);
     uint8_t *h = t->arena;
     wr32(h + H_MAGIC, OCTO_TRAIN_STATE_MAGIC);
