@@ -88,15 +88,28 @@ __attribute__((noinline)) static void dot_groups(const int8_t *ip, const int16_t
 __attribute__((noinline)) static void dot4_mve(const int8_t *x, int32_t xstride, int32_t nseg, int32_t seg,
                                                const int8_t *w, int32_t len, int32_t acc[OCB]) {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int32_t full = seg >> 4, tail = seg & 15;
     for (int32_t s = 0; s < nseg; s++, x += xstride, w += seg) {
-        const int8_t *xp = x, *wp = w;
-        for (int32_t n = seg; n > 0; n -= 16, xp += 16, wp += 16) {
-            const mve_pred16_t pr = vctp8q((uint32_t)n);
+        const int8_t *xp = x, *w0 = w, *w1 = w + len, *w2 = w + 2 * len, *w3 = w + 3 * len;
+        for (int32_t i = 0; i < full; i++) { /* whole vectors: 5 loads, 4 VMLADAVA */
+            const int8x16_t xv = vld1q_s8(xp);
+            a0 = vmladavaq_s8(a0, xv, vld1q_s8(w0));
+            a1 = vmladavaq_s8(a1, xv, vld1q_s8(w1));
+            a2 = vmladavaq_s8(a2, xv, vld1q_s8(w2));
+            a3 = vmladavaq_s8(a3, xv, vld1q_s8(w3));
+            xp += 16;
+            w0 += 16;
+            w1 += 16;
+            w2 += 16;
+            w3 += 16;
+        }
+        if (tail) { /* the segment's last bytes under a tail predicate (inactive lanes load 0) */
+            const mve_pred16_t pr = vctp8q((uint32_t)tail);
             const int8x16_t xv = vldrbq_z_s8(xp, pr);
-            a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(wp, pr));
-            a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(wp + len, pr));
-            a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(wp + 2 * len, pr));
-            a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(wp + 3 * len, pr));
+            a0 = vmladavaq_s8(a0, xv, vldrbq_z_s8(w0, pr));
+            a1 = vmladavaq_s8(a1, xv, vldrbq_z_s8(w1, pr));
+            a2 = vmladavaq_s8(a2, xv, vldrbq_z_s8(w2, pr));
+            a3 = vmladavaq_s8(a3, xv, vldrbq_z_s8(w3, pr));
         }
     }
     acc[0] = a0;

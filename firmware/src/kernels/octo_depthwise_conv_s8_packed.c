@@ -7,8 +7,7 @@
  * MACs (SMLABB/SMLATT). A channel group's weights for all taps are contiguous,
  * so the common interior 3x3 case is fully unrolled with constant offsets. The
  * input offset is folded into bias_full; a border pixel subtracts the offset
- * share of its taps that fall into the padding. With Helium (Cortex-M55) the 3x3
- * group is four vector instructions per tap (dw3x3_group).
+ * share of its taps that fall into the padding.
  */
 #include "octo/octo_depthwise_conv_s8.h"
 #include "octo/octo_dsp.h"
@@ -31,30 +30,7 @@
  * packed taps (8 bytes each). acc[0..3] in/out. */
 __attribute__((noinline)) static void dw3x3_group(const int8_t *p, int32_t rs, int32_t C, const int16_t *w,
                                                   int32_t acc[4]) {
-#if OCTO_HAVE_MVE
-    /* Helium: the four channels as one vector in the packed weights' lane order (0, 2, 1, 3); per tap one
-     * 4-byte gather of the input channels in that order, one widening VLDRH of the tap's weights, VMUL + VADD
-     * (MVE has no vector-by-vector integer multiply-accumulate): 4 instructions for 4 MACs. */
-    static const uint32_t perm[4] = {0, 2, 1, 3};
-    const uint32x4_t offs = vld1q_u32(perm);
-    const int32_t a_in[4] = {acc[0], acc[2], acc[1], acc[3]};
-    int32x4_t a = vld1q_s32(a_in);
-#define TAP(t)                                                                                        \
-    a = vaddq_s32(a, vmulq_s32(vldrbq_gather_offset_s32(&p[((t) / 3) * rs + ((t) % 3) * C], offs),   \
-                               vldrhq_s32(&w[4 * (t)])))
-    TAP(0);
-    TAP(1);
-    TAP(2);
-    TAP(3);
-    TAP(4);
-    TAP(5);
-    TAP(6);
-    TAP(7);
-    TAP(8);
-#undef TAP
-    const int32_t a0 = vgetq_lane_s32(a, 0), a2 = vgetq_lane_s32(a, 1);
-    const int32_t a1 = vgetq_lane_s32(a, 2), a3 = vgetq_lane_s32(a, 3);
-#elif OCTO_HAVE_DSP
+#if OCTO_HAVE_DSP
     register int32_t a0 __asm("r4") = acc[0];
     register int32_t a1 __asm("r5") = acc[1];
     register int32_t a2 __asm("r6") = acc[2];
