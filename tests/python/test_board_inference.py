@@ -70,3 +70,14 @@ def test_zoo_model_on_virtual_m55_equals_tflm(recipe: str, tmp_path: Path) -> No
     with board_session(get_board("virtual-m55"), model, say=lambda s: None) as sess:
         ours = np.stack([sess.infer(xi) for xi in x])
     assert np.array_equal(ours, ref), "virtual-m55 output differs from TFLM"
+
+
+def test_mve_board_refuses_generated_c_without_the_mve_layout(tmp_path: Path) -> None:
+    """model.c from before the Helium weight layout would be misread by the MVE kernel: the build says so."""
+    from host_tools.board.pio import build_firmware
+    from host_tools.errors import OctoError
+
+    (tmp_path / "octo").mkdir()
+    (tmp_path / "octo" / "model.c").write_text("static const int16_t l0_wpack[16] = {0};\n")
+    with pytest.raises(OctoError, match="converted before the Helium"):
+        build_firmware(get_board("virtual-m55"), model_dir=tmp_path)
