@@ -175,7 +175,13 @@ def _decl_bytes(decls: list[str]) -> int:
     """Flash bytes of the constant arrays in a layer's declarations."""
     sizes = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4}
     total = 0
+    mve_only = False  # the Helium variant of an array (conv.emit_wpack): the DSP/portable one is counted
     for d in decls:
+        if d.startswith("#"):
+            mve_only = d.startswith("#if defined(__ARM_FEATURE_MVE)")
+            continue
+        if mve_only:
+            continue
         head = d.split("=", 1)[0]
         parts = head.split()
         if len(parts) >= 4 and "[" in head:

@@ -128,6 +128,31 @@ def conv_packed_tables(w: np.ndarray, bias: np.ndarray | None, input_offset: int
     return pack_rows_oc4(rows), bias_full.astype(np.int32)
 
 
+def mve_rows(w: np.ndarray) -> np.ndarray:
+    """int8 [ceil(OC/4)*4, L]: the MVE (Helium) layout of the packed weights, one plain row per output channel
+    (the receptive field in [kh][kw][C] order, zero-padded to L = patch_len), zero rows up to a whole block of
+    four. Mirrors dot4_mve in octo_conv_s8_packed.c."""
+    oc = w.shape[0]
+    length = patch_len(*w.shape[1:])
+    out = np.zeros((-(-oc // OC_BLOCK) * OC_BLOCK, length), np.int8)
+    out[:oc, : w[0].size] = w.reshape(oc, -1)
+    return out
+
+
+MVE_IF = "#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)"
+
+
+def emit_wpack(ctx: EmitCtx, name: str, wpack: np.ndarray, w: np.ndarray) -> str:
+    """The packed weights of octo_conv_s8_packed, as a pointer argument: the int16 DSP layout, or on a core with
+    Helium (the same condition as OCTO_HAVE_MVE in octo_dsp.h) the int8 rows of mve_rows(w), half the flash."""
+    ctx.decls.append(MVE_IF)
+    ctx.array(name, "int8_t", mve_rows(w))
+    ctx.decls.append("#else")
+    ctx.array(name, "int16_t", wpack)
+    ctx.decls.append("#endif")
+    return f"(const int16_t *){name}"
+
+
 def _conv_scratch(g: Graph, op: Op) -> int:
     f = g.tensors[op.inputs[1]]
     return patch_len(f.shape[1], f.shape[2], f.shape[3]) if _packable(g, op) else 0
@@ -154,7 +179,7 @@ def _conv_emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     dout = ctx.dims(f"{p}_out_dims", g.tensors[op.outputs[0]].shape)
     if _packable(g, op):
         wpack, bias_full = conv_packed_tables(f.data, bias, int(common["input_offset"]))  # type: ignore[arg-type]
-        wp = ctx.array(f"{p}_wpack", "int16_t", wpack)
+        wp = emit_wpack(ctx, f"{p}_wpack", wpack, f.data)
         bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
         return (f"octo_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
                 f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")

@@ -14,7 +14,7 @@ import numpy as np
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
-from converter.lower.conv import conv_packed_tables, emit_requant_arrays, patch_len
+from converter.lower.conv import conv_packed_tables, emit_requant_arrays, emit_wpack, patch_len
 from converter.ops import EmitCtx, Lowering, act_tensor, check_activation, const_tensor
 
 
@@ -98,7 +98,7 @@ def _emit_packed(ctx: EmitCtx, g: Graph, op: Op, mult: np.ndarray, shift: np.nda
         "input_offset": -in_zp, "output_offset": out_zp, "stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0,
         "dilation_h": 1, "dilation_w": 1, "act_min": act[0], "act_max": act[1]})
     rq = emit_requant_arrays(ctx, p, np.broadcast_to(mult, (out_depth,)), np.broadcast_to(shift, (out_depth,)))
-    wp = ctx.array(f"{p}_wpack", "int16_t", wpack)
+    wp = emit_wpack(ctx, f"{p}_wpack", wpack, f.data.reshape(out_depth, 1, 1, depth))
     bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
     din = ctx.struct("octo_dims_t", f"{p}_in_dims", {"n": 1, "h": 1, "w": 1, "c": depth})
     dfl = ctx.struct("octo_dims_t", f"{p}_filter_dims", {"n": out_depth, "h": 1, "w": 1, "c": depth})

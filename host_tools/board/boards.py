@@ -32,6 +32,7 @@ class Board:
     flash_origin: int = 0x00000000
     ram_origin: int = 0x20000000
     default_port: str | None = None  # typical serial device for real boards
+    mve: bool = False                # M-profile vector extension, Helium (__ARM_FEATURE_MVE)
 
     @property
     def virtual(self) -> bool:
@@ -51,6 +52,7 @@ class Board:
             "flash_bytes": self.flash_bytes,
             "fpu": self.fpu,
             "dsp": self.dsp,
+            "mve": self.mve,
             "qemu_machine": self.qemu_machine,
             "buildable_offline": self.buildable_offline,
             "description": self.description,
@@ -69,6 +71,9 @@ BOARDS: dict[str, Board] = {
         Board("virtual-m3", "virtual", "cortex-m3", 25_000_000, 128 * KIB, 512 * KIB, None, False,
               "QEMU mps2-an385, Cortex-M3 without DSP or FPU: the portable C path",
               qemu_machine="mps2-an385"),
+        Board("virtual-m55", "virtual", "cortex-m55", 32_000_000, 512 * KIB, 2048 * KIB, "auto", True,
+              "QEMU mps3-an547, Cortex-M55 with MVE (Helium) and DSP; budget of an M55 MCU core (512 KiB SRAM)",
+              qemu_machine="mps3-an547", bsp="mps3", flash_origin=0x11000000, ram_origin=0x30000000, mve=True),
         Board("nucleo-f746zg", "real", "cortex-m7", 216_000_000, 320 * KIB, 1024 * KIB, "fpv5-sp-d16", True,
               "ST NUCLEO-F746ZG (STM32F746ZG); ST-LINK virtual COM port on USART3",
               bsp="stm32f7", pio_platform="ststm32", pio_board="nucleo_f746zg",

@@ -1,4 +1,5 @@
-"""The generated C gives TFLM's bytes on every target: host, virtual-m4/m7 (DSP path), virtual-m3 (portable)."""
+"""The generated C gives TFLM's bytes on every target: host, virtual-m4/m7 (DSP path), virtual-m3 (portable),
+virtual-m55 (Helium/MVE path)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _inputs(n: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(7).integers(-128, 128, size=(n, *shape), dtype=np.int64).astype(np.int8)
 
 
-@pytest.mark.parametrize("board", ["virtual-m4", "virtual-m7", "virtual-m3"])
+@pytest.mark.parametrize("board", ["virtual-m4", "virtual-m7", "virtual-m3", "virtual-m55"])
 def test_board_output_equals_tflm(conv_model: Path, board: str) -> None:
     model = load_local_model(conv_model)
     x = _inputs(6, tuple(model.input_shape[1:]))
@@ -55,3 +56,28 @@ def test_board_output_equals_tflm(conv_model: Path, board: str) -> None:
     assert np.array_equal(ours, ref), f"{board} output differs from TFLM"
     assert len(per_layer) == len(model.report["layers"]) and all(t > 0 for t in per_layer)
     assert total == sum(per_layer)
+
+
+@pytest.mark.parametrize("recipe", ["ds_cnn"])
+def test_zoo_model_on_virtual_m55_equals_tflm(recipe: str, tmp_path: Path) -> None:
+    """The Helium (MVE) kernels on a real layer chain: conv -> depthwise -> pointwise with in-place planning, where
+    the conv kernel's in-place interior reads must not meet the pixel's own output (octo_conv_s8_packed.c)."""
+    root = Path(__file__).resolve().parent.parent.parent
+    convert(root / "models" / f"{recipe}.py", tmp_path / recipe, say=lambda s: None)
+    model = load_local_model(tmp_path / recipe)
+    x = _inputs(3, tuple(model.input_shape[1:]))
+    ref = tflm_run((tmp_path / recipe / "model.tflite").read_bytes(), x).reshape(len(x), -1)
+    with board_session(get_board("virtual-m55"), model, say=lambda s: None) as sess:
+        ours = np.stack([sess.infer(xi) for xi in x])
+    assert np.array_equal(ours, ref), "virtual-m55 output differs from TFLM"
+
+
+def test_mve_board_refuses_generated_c_without_the_mve_layout(tmp_path: Path) -> None:
+    """model.c from before the Helium weight layout would be misread by the MVE kernel: the build says so."""
+    from host_tools.board.pio import build_firmware
+    from host_tools.errors import OctoError
+
+    (tmp_path / "octo").mkdir()
+    (tmp_path / "octo" / "model.c").write_text("static const int16_t l0_wpack[16] = {0};\n")
+    with pytest.raises(OctoError, match="converted before the Helium"):
+        build_firmware(get_board("virtual-m55"), model_dir=tmp_path)

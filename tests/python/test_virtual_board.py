@@ -1,6 +1,7 @@
 """Every virtual board builds, boots under QEMU and speaks the Octo protocol:
 HELLO matches host_tools/board/boards.py, PING echoes, telemetry streams and stops,
-unknown requests are refused, and the -icount timer runs at 25,000 ticks/ms."""
+unknown requests are refused, and the -icount timer runs at the board's clock (25,000 ticks/ms on the MPS2
+boards, 32,000 on mps3-an547)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,13 @@ from host_tools.errors import BoardError, LinkError
 
 pytestmark = pytest.mark.qemu
 
-VIRTUAL_BOARDS = ["virtual-m4", "virtual-m7", "virtual-m3"]
+VIRTUAL_BOARDS = ["virtual-m4", "virtual-m7", "virtual-m3", "virtual-m55"]
 # SCB->CPUID PARTNO (bits 15:4) of the core each QEMU machine emulates.
-CPUID_PARTNO = {"cortex-m3": 0xC23, "cortex-m4": 0xC24, "cortex-m7": 0xC27}
+CPUID_PARTNO = {"cortex-m3": 0xC23, "cortex-m4": 0xC24, "cortex-m7": 0xC27, "cortex-m55": 0xD22}
 TELEMETRY_FIELDS = {"seq", "uptime_ms", "ticks", "rx_bytes", "rx_frames", "rx_errors", "rx_crc_errors",
                     "tx_frames", "duplicates", "executed"}
 UNKNOWN_MSG_TYPE = 0x5E  # inside no reserved range; the firmware has no handler for it
 E_UNSUPPORTED = -9
-TICKS_PER_MS = 25_000
 U32 = 1 << 32
 
 OpenBoard = Callable[..., BoardClient]
@@ -86,15 +86,16 @@ def test_hello_describes_the_board(name: str, open_board: OpenBoard, firmware_el
     assert ("dsp" in hello.features) == board.dsp
     assert ("fpu" in hello.features) == (board.fpu is not None)
     assert {"timer-icount", "semihosting"} <= set(hello.features)
-    assert "mve" not in hello.features
+    assert ("mve" in hello.features) == board.mve
     assert set(hello.messages) == {P.MSG_HELLO, P.MSG_PING, P.MSG_TELEMETRY_CTRL}
     assert hello.max_payload == 4096
 
 
 def test_feature_table_matches_the_cores() -> None:
-    """The expectations above, spelled out: DSP on M4/M7 only, no FPU on the M3."""
-    assert {n: (BOARDS[n].dsp, BOARDS[n].fpu is not None) for n in VIRTUAL_BOARDS} == {
-        "virtual-m4": (True, True), "virtual-m7": (True, True), "virtual-m3": (False, False)}
+    """The expectations above, spelled out: DSP on M4/M7/M55, no FPU on the M3, MVE (Helium) on the M55 only."""
+    assert {n: (BOARDS[n].dsp, BOARDS[n].fpu is not None, BOARDS[n].mve) for n in VIRTUAL_BOARDS} == {
+        "virtual-m4": (True, True, False), "virtual-m7": (True, True, False), "virtual-m3": (False, False, False),
+        "virtual-m55": (True, True, True)}
 
 
 def _payload(size: int, pattern: str) -> bytes:
@@ -182,21 +183,23 @@ def test_unknown_message_type_is_unsupported(name: str, open_board: OpenBoard) -
 
 
 @pytest.mark.parametrize("name", VIRTUAL_BOARDS)
-def test_timer_counts_25000_ticks_per_ms(name: str, open_board: OpenBoard) -> None:
+def test_timer_counts_the_board_clock(name: str, open_board: OpenBoard) -> None:
     client = open_board(name)
     hello = client.hello()
     assert "timer-icount" in hello.features
-    assert hello.timer_hz == TICKS_PER_MS * 1000
+    ticks_per_ms = get_board(name).cpu_hz // 1000
+    assert ticks_per_ms == (32_000 if name == "virtual-m55" else 25_000)
+    assert hello.timer_hz == ticks_per_ms * 1000
     client.set_telemetry(50)
     frames = telemetry(client.poll_events(0.5))
     client.set_telemetry(0)
     assert len(frames) >= 2
     for f in frames:
         # uptime_ms is read just before ticks, so ticks may be up to 1 ms ahead.
-        ahead = (int(f["ticks"]) - int(f["uptime_ms"]) * TICKS_PER_MS) % U32
-        assert 0 <= ahead < 2 * TICKS_PER_MS, f
+        ahead = (int(f["ticks"]) - int(f["uptime_ms"]) * ticks_per_ms) % U32
+        assert 0 <= ahead < 2 * ticks_per_ms, f
     first, last = frames[0], frames[-1]
     d_ticks = (int(last["ticks"]) - int(first["ticks"])) % U32
     d_ms = int(last["uptime_ms"]) - int(first["uptime_ms"])
     assert d_ms >= 100
-    assert abs(d_ticks - d_ms * TICKS_PER_MS) < TICKS_PER_MS, (d_ticks, d_ms)
+    assert abs(d_ticks - d_ms * ticks_per_ms) < ticks_per_ms, (d_ticks, d_ms)

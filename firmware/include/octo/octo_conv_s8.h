@@ -34,6 +34,9 @@ int octo_conv_s8(const octo_conv_params_t *p, const octo_requant_t *q, const oct
  *              output channels in blocks of four (last block zero-padded); per
  *              group of four patch bytes, each channel's weights as
  *              [w0 w2 w1 w3] (SXTB16 lane order), 16 int16 per group
+ *              With Helium (__ARM_FEATURE_MVE, OCTO_HAVE_MVE in octo_dsp.h) the converter emits instead
+ *              int8[ceil(out_c/4)*4][L]: each channel's weights as one plain row (zero rows pad the
+ *              last block), passed through the same pointer (converter/lower/conv.py, emit_wpack)
  *   bias_full  int32[out_c]: bias + input_offset * (sum of the channel's weights)
  * patch: caller scratch of octo_conv_s8_packed_patch_len() bytes.
  * Batch 1, dilation 1, groups 1. Bit-exact with octo_conv_s8. */

@@ -23,6 +23,15 @@ static inline uint32_t octo_read_u32(const void *p) {
     return v;
 }
 
+/* Helium (M-profile vector extension, Cortex-M55/M85): the kernels' MVE paths (arm_mve.h intrinsics). Packed
+ * conv/FC weights then come in the MVE layout the converter emits under the same condition (octo_conv_s8.h). */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define OCTO_HAVE_MVE 1
+#include <arm_mve.h>
+#else
+#define OCTO_HAVE_MVE 0
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #define OCTO_HAVE_DSP 1
 
