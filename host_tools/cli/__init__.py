@@ -90,9 +90,10 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
     p.add_argument("--batch", type=_positive_int, default=None,
                    help=f"samples per training step (default {D.BATCH}, or the largest smaller batch whose plan "
                         "fits the board)")
-    p.add_argument("--update", type=_update_spec, default="all",
-                   help="what trains: all (default), last:N (the last N trainable layers), bias, or auto (the "
-                        "biases, last layers and output channels that fit the SRAM budget: docs/TRAINING.md)")
+    p.add_argument("--update", type=_update_spec, default=None,
+                   help="what trains: all (default; auto when the full update fits the board at no batch), last:N "
+                        "(the last N trainable layers), bias, or auto (the biases, last layers and output channels "
+                        "that fit the SRAM budget: docs/TRAINING.md)")
     p.add_argument("--sram", type=_sram,
                    help="SRAM budget in bytes (262144, 200k, 1m): the training arena plus ~32 KiB of firmware must "
                         "fit it (default: the board's SRAM; none natively)")
