@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,12 +62,15 @@ POSITIVE = _number(0.0, 1e9, lo_open=True)
 
 
 def _update_spec(text: str) -> str:
-    """--update: all | bias | last:N (N >= 1) | auto."""
+    """--update: all | bias | last:N (N >= 1) | auto | set:OP=W,... (the explicit set auto reports)."""
     if text in ("all", "bias", "auto"):
         return text
     if text.startswith("last:") and text[5:].isdigit() and int(text[5:]) >= 1:
         return f"last:{int(text[5:])}"
-    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias, last:N (the last N trainable layers) or auto")
+    if re.fullmatch(r"set:\d+=(b|w|\d+)(,\d+=(b|w|\d+))*", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias, last:N (the last N trainable layers), auto, or "
+                                     "set:OP=W,... (W: b bias, w weights, k channels; what --report prints)")
 
 
 def _sram(text: str) -> int:
