@@ -235,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", choices=["converted", "random"], default="converted",
                    help="start from the converted model's weights (default) or fresh He-uniform weights")
     _add_optimizer(p, lr_help=f"SGD learning rate (default {D.LR['converted']:g} from the converted weights, "
-                   f"{D.LR['random']:g} with --init random: the measured best, bench/results/train.json)",
+                   f"{D.LR['random']:g} with --init random: the measured best, bench/results/graph_train.json "
+                   "and train.json)",
                    lr_default=None, what="")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")
