@@ -796,9 +796,9 @@ def check_fits(plan: dict[str, Any], board_name: str, sram_bytes: int) -> None:
         + ("--precision int8, " if plan["precision"] == "fp32" else "") + "or a board with more SRAM")
 
 
-def fitting_batch(model_dir: Path, cfg: TrainConfig, sram_bytes: int, most: int) -> int:
-    """The largest batch <= most whose plan fits sram_bytes (with the firmware's RAM); `most` when none does
-    (prepare_training then refuses it with the numbers)."""
+def fitting_batch(model_dir: Path, cfg: TrainConfig, sram_bytes: int, most: int, strict: bool = False) -> int:
+    """The largest batch <= most whose plan fits sram_bytes (with the firmware's RAM); when none does, `most`
+    (prepare_training then refuses it with the numbers), or 0 with strict."""
     model = (model_dir / "model.tflite").read_bytes() if (model_dir / "model.tflite").exists() else None
     if model is None:
         return most
@@ -806,7 +806,7 @@ def fitting_batch(model_dir: Path, cfg: TrainConfig, sram_bytes: int, most: int)
         plan, _ = make_plan(model, replace(cfg, batch=b), model_dir.name)
         if plan["arena_bytes"] + FIRMWARE_RAM_BYTES <= sram_bytes:
             return b
-    return most
+    return 0 if strict else most
 
 
 def prepare_training(model_dir: Path, cfg: TrainConfig, board_name: str, *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,12 +62,15 @@ POSITIVE = _number(0.0, 1e9, lo_open=True)
 
 
 def _update_spec(text: str) -> str:
-    """--update: all | bias | last:N (N >= 1) | auto."""
+    """--update: all | bias | last:N (N >= 1) | auto | set:OP=W,... (the explicit set auto reports)."""
     if text in ("all", "bias", "auto"):
         return text
     if text.startswith("last:") and text[5:].isdigit() and int(text[5:]) >= 1:
         return f"last:{int(text[5:])}"
-    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias, last:N (the last N trainable layers) or auto")
+    if re.fullmatch(r"set:\d+=(b|w|\d+)(,\d+=(b|w|\d+))*", text):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: use all, bias, last:N (the last N trainable layers), auto, or "
+                                     "set:OP=W,... (W: b bias, w weights, k channels; what --report prints)")
 
 
 def _sram(text: str) -> int:
@@ -90,9 +94,10 @@ def _add_train_config(p: argparse.ArgumentParser, board_help: str) -> None:
     p.add_argument("--batch", type=_positive_int, default=None,
                    help=f"samples per training step (default {D.BATCH}, or the largest smaller batch whose plan "
                         "fits the board)")
-    p.add_argument("--update", type=_update_spec, default="all",
-                   help="what trains: all (default), last:N (the last N trainable layers), bias, or auto (the "
-                        "biases, last layers and output channels that fit the SRAM budget: docs/TRAINING.md)")
+    p.add_argument("--update", type=_update_spec, default=None,
+                   help="what trains: all (default; auto when the full update fits the board at no batch), last:N "
+                        "(the last N trainable layers), bias, or auto (the biases, last layers and output channels "
+                        "that fit the SRAM budget: docs/TRAINING.md)")
     p.add_argument("--sram", type=_sram,
                    help="SRAM budget in bytes (262144, 200k, 1m): the training arena plus ~32 KiB of firmware must "
                         "fit it (default: the board's SRAM; none natively)")
@@ -230,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", choices=["converted", "random"], default="converted",
                    help="start from the converted model's weights (default) or fresh He-uniform weights")
     _add_optimizer(p, lr_help=f"SGD learning rate (default {D.LR['converted']:g} from the converted weights, "
-                   f"{D.LR['random']:g} with --init random: the measured best, bench/results/train.json)",
+                   f"{D.LR['random']:g} with --init random: the measured best, bench/results/graph_train.json "
+                   "and train.json)",
                    lr_default=None, what="")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")

@@ -57,9 +57,15 @@ def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     sram = getattr(args, "sram", None)
     budget = sram if sram is not None else sram_budget(board_name)
     loss = getattr(args, "loss", "auto")
+    update, choice, batch = args.update or "all", None, args.batch
+    if args.update is None and budget is not None:  # the default: all, or auto when all fits at no batch
+        full = fitting_batch(model_dir, TrainConfig(args.precision, 1, "all", loss=loss), budget, 1, strict=True)
+        if full == 0:
+            update = "auto"
+            toollog.say(f"the full update does not fit {'the --sram budget' if sram is not None else board_name} "
+                        "at any batch: --update auto chooses what trains (--update all insists)")
     # random init has no converted weights to keep in flash: frozen layers keep theirs in RAM (docs/TRAINING.md)
-    extra = {"frozen_in_ram": True} if getattr(args, "init", "converted") == "random" and args.update != "all" else {}
-    update, choice, batch = args.update, None, args.batch
+    extra = {"frozen_in_ram": True} if getattr(args, "init", "converted") == "random" and update != "all" else {}
     report = getattr(args, "report", False)
     if update == "auto" or report:
         from converter.update_budget import choose_update, describe_update  # noqa: PLC0415

@@ -149,3 +149,19 @@ def test_cli_trains_and_exports_a_residual_model(resnet_dir: Path, tmp_path: Pat
     assert ex.returncode == 0, ex.stderr[-2000:]
     e = json.loads(ex.stdout)
     assert abs(e["tflite_eval_accuracy"] - e["board_eval_accuracy"]) <= 0.03, e
+
+
+def test_without_update_a_plan_too_big_for_the_budget_trains_what_fits(resnet_dir: Path, tmp_path: Path) -> None:
+    """The default update is every layer; when that fits the budget at no batch (here --sram 70k: 77.7 KB at
+    batch 1 with the firmware), `octo train` says so and trains what --update auto chooses."""
+    with np.load(resnet_dir / "train.npz") as d:
+        np.savez(tmp_path / "small.npz", x=d["x"][:64], y=d["y"][:64])
+    octo = [sys.executable, "-m", "host_tools.cli"]
+    tr = subprocess.run([*octo, "train", str(resnet_dir), "--target", "host", "--sram", "70k", "--epochs", "1",
+                         "--data", str(tmp_path / "small.npz"), "--run-dir", str(tmp_path / "run"), "--json", "-"],
+                        capture_output=True, text=True, check=False, cwd=ROOT)
+    assert tr.returncode == 0, tr.stderr[-2000:]
+    assert "the full update does not fit the --sram budget at any batch: --update auto" in tr.stderr
+    m = json.loads(tr.stdout)
+    plan = json.loads((resnet_dir / "train" / m["config"]["config_id"] / "train_plan.json").read_text())
+    assert plan["update"].startswith("set:") and plan["arena_bytes"] + 32 * 1024 <= 70 * 1024

@@ -678,6 +678,7 @@ def _fake_modules(monkeypatch: pytest.MonkeyPatch, target: FakeTarget, tmp: Path
     plan_mod = types.ModuleType("converter.train_plan")
     plan_mod.TrainConfig = FakeConfig  # type: ignore[attr-defined]
     plan_mod.prepare_training = prepare_training  # type: ignore[attr-defined]
+    plan_mod.fitting_batch = lambda model_dir, cfg, sram, most, strict=False: most  # type: ignore[attr-defined]
     blob_mod = types.ModuleType("host_tools.services.state_blob")
     blob_mod.decode_weights = decode_weights  # type: ignore[attr-defined]
     export_mod = types.ModuleType("converter.train_export")
