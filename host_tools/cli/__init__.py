@@ -304,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "RUN_DIR/telemetry.jsonl)")
     _add_json(p)
 
+    from host_tools.cli import fleet_cmds as fc  # noqa: PLC0415  (light: flwr and Ray are imported inside)
+
+    fc.add_fleet_parser(add, _positive_int, LEARNING_RATE)
+
     from host_tools.cli import codec_cmds as cc  # noqa: PLC0415  (light: numpy is imported inside the command)
 
     p = add("codec", cc.cmd_codec_bench, "split-learning codecs (SGQ, uniform, fp32) offline; see docs/SGQ.md")
@@ -388,7 +392,7 @@ def user_error_classes() -> tuple[type[BaseException], ...]:
 
 # Commands that run TensorFlow: their tools' output goes to octo-tools.log in this argument's folder.
 LOG_FOLDER = {"convert": "output", "pass-train": "output", "demo": "out", "train": "model", "export": "model",
-              "collab": "model", "infer": "model", "bench": "model", "video": "model"}
+              "collab": "model", "fleet": "model", "infer": "model", "bench": "model", "video": "model"}
 
 
 def _log_path(args: argparse.Namespace) -> Path | None:

@@ -1,0 +1,11 @@
+"""Fleets on Flower (docs/FLEET.md): one Flower ClientApp per board, each training with Octo's engine over the
+board's serial link (the TRAIN_* service), a ServerApp with Flower's own strategies, INT8-compressed updates.
+
+- ``codec``: global weights <-> the state blob (SET/COMMIT weights), INT8 deltas with a per-tensor scale;
+- ``data``: non-IID partitions (Dirichlet over classes), deterministic per seed;
+- ``local``: one round on one board: write the global model, train the local epochs, read the weights back;
+- ``apps``: the Flower ClientApp / ServerApp and the compressed strategy wrapper;
+- ``sim``: `octo fleet sim` (Flower's simulation engine, Ray backend).
+
+flwr (and Ray) are imported only inside ``apps`` and ``sim``, so `octo --help` stays instant.
+"""

@@ -1,0 +1,94 @@
+"""octo fleet (docs/FLEET.md): the weights codec against the state blob, the non-IID split, and a small Flower
+simulation (4 clients, 3 rounds, Ray backend) on the native trainer, checked for accuracy and its JSON schema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host_tools.fleet.codec import decode_delta, encode_delta, payload_bytes
+from host_tools.fleet.data import dirichlet_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_dirichlet_split_is_deterministic_and_covers_everything() -> None:
+    y = np.repeat(np.arange(10), 50)
+    a = dirichlet_split(y, 8, 0.5, seed=3)
+    b = dirichlet_split(y, 8, 0.5, seed=3)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    assert np.array_equal(np.sort(np.concatenate(a)), np.arange(len(y)))
+    assert min(len(p) for p in a) >= 2
+    # non-IID: some client's largest class holds far more than a tenth of its samples
+    assert max(np.bincount(y[p], minlength=10).max() / len(p) for p in a) > 0.3
+    c = dirichlet_split(y, 8, 0.5, seed=4)
+    assert not all(np.array_equal(p, q) for p, q in zip(a, c, strict=True))
+
+
+def test_int8_delta_roundtrip_error_and_size() -> None:
+    rng = np.random.default_rng(0)
+    base = {"a.w": rng.normal(size=300).astype(np.float32), "a.b": rng.normal(size=8).astype(np.float32)}
+    new = {k: v + rng.normal(scale=0.01, size=v.shape).astype(np.float32) for k, v in base.items()}
+    for r in (None, np.random.default_rng(1)):
+        got = decode_delta(encode_delta(new, base, r), base)
+        for k, b in base.items():
+            step = np.max(np.abs(new[k] - b)) / 127
+            assert np.max(np.abs(got[k] - new[k])) <= step * (1.0001 if r is not None else 0.5001)
+    assert payload_bytes(encode_delta(new, base)) == 308 + 2 * 4
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    built = ROOT / "build" / "digits"
+    if (built / "model.tflite").exists() and (built / "train.npz").exists():
+        return built
+    out = tmp_path_factory.mktemp("fleet") / "digits"
+    subprocess.run([sys.executable, "-m", "host_tools.cli", "convert", str(ROOT / "models" / "digits_cnn.py"), "-o",
+                    str(out)], check=True, cwd=ROOT)
+    return out
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_state_blob_weights_roundtrip(digits: Path, precision: str) -> None:
+    """Global weights written with SET/COMMIT weights read back exactly (INT8: at the masters' resolution)."""
+    from host_tools.fleet.codec import blob_weights, write_weights
+    from host_tools.fleet.sim import Evaluator, SimOptions, prepare
+
+    tb, spec = prepare(SimOptions(digits, precision=precision))
+    ev = Evaluator(tb, spec, digits / "eval.npz")
+    try:
+        w0 = ev.initial()
+        rng = np.random.default_rng(0)
+        w1 = {k: v + rng.normal(scale=0.01, size=v.shape).astype(np.float32) for k, v in w0.items()}
+        blob = ev.sess.get_state()
+        ev.sess.set_state(write_weights(tb.plan, blob, w1))
+        back = blob_weights(tb.plan, ev.sess.get_state())
+        for k, w in w1.items():
+            tol = 0.0 if precision == "fp32" or k.endswith(".b") else 0.51 * np.max(np.abs(w)) / 28000 + 1e-9
+            assert np.max(np.abs(back[k] - w)) <= tol, k
+    finally:
+        ev.close()
+
+
+@pytest.mark.slow
+def test_fleet_sim_small_federation(digits: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fleet.json"
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "fleet", "sim", str(digits), "--clients", "4",
+                        "--rounds", "3", "--alpha", "1.0", "--target", "host", "--json", str(out)],
+                       check=False, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "octo.fleet/1"
+    assert len(doc["per_round"]) == 3
+    for rd in doc["per_round"]:
+        assert set(rd) >= {"round", "accuracy", "loss", "clients_answered", "bytes_up", "bytes_down"}
+        assert rd["clients_answered"] == 4
+        assert 0 < rd["bytes_up"] < rd["bytes_down"] / 3  # INT8 deltas vs the FP32 global model
+    assert doc["bytes_per_round"]["up"] == doc["per_round"][0]["bytes_up"]
+    # from random weights (10% on 10 classes), 3 rounds of 2 local epochs learn something
+    assert doc["final"]["eval_accuracy"] > max(0.25, doc["initial"]["accuracy"] + 0.1)
