@@ -125,7 +125,8 @@ def _inference_stages(board: Board, out_dir: Path) -> dict[str, object]:
 
 
 DEMO_TRAIN_EPOCHS = 3
-DEMO_RESIDUAL_LR = 0.001  # ResNet-8's best rate (bench/results/graph_train.json); one epoch here: 96.2% -> 96.7% (3e-4: 96.0%)
+# ResNet-8's best fine-tuning rate (bench/results/graph_train.json); one epoch here: 96.2% -> 96.7% (3e-4: 96.0%)
+DEMO_RESIDUAL_LR = 0.001
 
 
 def _training_stage(board: Board, out_dir: Path) -> dict[str, object]:
