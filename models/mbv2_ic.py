@@ -12,8 +12,8 @@ personal.npz = digits of writers never seen, on another photograph.
 
 from __future__ import annotations
 
-from models.datasets import ic_data, images_float
-from models.recipe import Recipe, fit_cosine
+from models.mlperf_ic import ic_recipe
+from models.recipe import Recipe
 
 NAME = "mbv2_ic"
 INPUT_SHAPE = (32, 32, 3)
@@ -49,10 +49,4 @@ def build_model(seed: int = 0):  # -> keras.Model
 
 
 def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
-    d = ic_data(seed)
-    x_tr, x_te, x_pe = (images_float(d[k]) for k in ("x_train", "x_test", "x_personal"))
-    model = build_model(seed)
-    fit_cosine(model, x_tr, d["y_train"], epochs=epochs, batch=64)
-    acc = float(model.evaluate(x_te, d["y_test"], verbose=0)[1])
-    return Recipe(NAME, model, x_tr[:300], x_te, d["y_test"], x_tr, d["y_train"], trained=True, float_accuracy=acc,
-                  x_personal=x_pe, y_personal=d["y_personal"])
+    return ic_recipe(NAME, build_model, seed, epochs)

@@ -12,6 +12,9 @@ writers never seen, on flower.jpg.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from models.datasets import ic_data, images_float
 from models.recipe import Recipe, fit_cosine
 
@@ -53,11 +56,17 @@ def build_model(seed: int = 0):  # -> keras.Model
     return keras.Model(inp, out, name=NAME)
 
 
-def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
+def ic_recipe(name: str, build: Callable[[int], Any], seed: int, epochs: int) -> Recipe:
+    """A classifier (build(seed) -> keras.Model) of the IC data (digits on photographs) trained as MLPerf's recipe
+    does, with its splits. The data comes first: the model's seeding must not depend on whether it was cached."""
     d = ic_data(seed)
     x_tr, x_te, x_pe = (images_float(d[k]) for k in ("x_train", "x_test", "x_personal"))
-    model = build_model(seed)
+    model = build(seed)
     fit_cosine(model, x_tr, d["y_train"], epochs=epochs, batch=64)
     acc = float(model.evaluate(x_te, d["y_test"], verbose=0)[1])
-    return Recipe(NAME, model, x_tr[:300], x_te, d["y_test"], x_tr, d["y_train"], trained=True, float_accuracy=acc,
+    return Recipe(name, model, x_tr[:300], x_te, d["y_test"], x_tr, d["y_train"], trained=True, float_accuracy=acc,
                   x_personal=x_pe, y_personal=d["y_personal"])
+
+
+def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
+    return ic_recipe(NAME, build_model, seed, epochs)

@@ -85,6 +85,17 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def assert_step_matches(w0: dict, w1: dict, lr: float, ref: dict[int, np.ndarray], min_cos: float,
+                        max_rel: float) -> None:
+    """One SGD step without momentum moved each weight by -lr * gradient: its direction (cosine) and size (norm)
+    against TF's gradient ref[op]."""
+    for k, g_tf in ref.items():
+        g = (w0[k][0] - w1[k][0]) / lr
+        assert _cos(g, g_tf) >= min_cos, f"op {k}: cosine {_cos(g, g_tf):.6f}"
+        rel = abs(np.linalg.norm(g) - np.linalg.norm(g_tf)) / np.linalg.norm(g_tf)
+        assert rel <= max_rel, f"op {k}: gradient norm {np.linalg.norm(g):.5g} vs TF {np.linalg.norm(g_tf):.5g}"
+
+
 @pytest.mark.parametrize(("precision", "init", "min_cos", "max_rel"), [
     ("fp32", 0, 0.99999, 1e-4),    # FP32: the same gradients as TF up to float rounding
     ("int8", 1, 0.98, 0.1),        # INT8 from random weights: close in direction and size
@@ -104,11 +115,7 @@ def test_one_step_gradients_match_tensorflow(digits_dir: Path, precision: str, i
         w1 = decode_weights(tb.plan, sess.get_state())
     xq = quantize_samples(x[:BATCH], scale).astype(np.float32) * np.float32(scale)
     ref = _tf_grads(digits_dir, w0, xq, y[:BATCH])
-    for k, (g_tf,) in ref.items():
-        g = (w0[k][0] - w1[k][0]) / lr
-        assert _cos(g, g_tf) >= min_cos, f"op {k}: cosine {_cos(g, g_tf):.6f}"
-        rel = abs(np.linalg.norm(g) - np.linalg.norm(g_tf)) / np.linalg.norm(g_tf)
-        assert rel <= max_rel, f"op {k}: gradient norm {np.linalg.norm(g):.5g} vs TF {np.linalg.norm(g_tf):.5g}"
+    assert_step_matches(w0, w1, lr, {k: g for k, (g,) in ref.items()}, min_cos, max_rel)
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
@@ -592,14 +599,12 @@ def test_mse_one_step_gradients_match_tensorflow(ae_dir: Path, precision: str, i
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(tf.reshape(model(tf.constant(xq)), (BATCH, -1)) - xq))
     grads = tape.gradient(loss, model.trainable_variables)
+    ref = {}
     for k, (w, _b) in w0.items():
         g_tf = next(g.numpy() for v, g in zip(model.trainable_variables, grads, strict=True)
                     if v.path.endswith("kernel") and v.shape.num_elements() == w.size)
-        g_tf = np.transpose(g_tf, (3, 0, 1, 2)) if g_tf.ndim == 4 else g_tf.T
-        g = (w - w1[k][0]) / lr
-        assert _cos(g, g_tf) >= min_cos, f"op {k}: cosine {_cos(g, g_tf):.6f}"
-        rel = abs(np.linalg.norm(g) - np.linalg.norm(g_tf)) / np.linalg.norm(g_tf)
-        assert rel <= max_rel, f"op {k}: gradient norm {np.linalg.norm(g):.5g} vs TF {np.linalg.norm(g_tf):.5g}"
+        ref[k] = np.transpose(g_tf, (3, 0, 1, 2)) if g_tf.ndim == 4 else g_tf.T
+    assert_step_matches(w0, w1, lr, ref, min_cos, max_rel)
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
