@@ -402,11 +402,13 @@ def _round_up(v: int, a: int = 8) -> int:
 
 
 def _s8_scratch(la: _Layer) -> int:
-    """The INT8 kernels' scratch: mirrors the octo_train_*_scratch_size functions (a test compares them)."""
-    return s8_scratch_bytes(la.kind, la.w_shape)
+    """The INT8 kernels' scratch a layer's training step uses (octo_trainer_state.c layer_scratch): the
+    forward's, the input gradient's when it computes one, the weight gradients' when its weights train."""
+    return s8_scratch_bytes(la.kind, la.w_shape, bwd_input=la.need_dx, bwd_weight=la.train_w)
 
 
-def s8_scratch_bytes(kind: str, w_shape: tuple[int, int, int, int]) -> int:
+def s8_scratch_bytes(kind: str, w_shape: tuple[int, int, int, int], bwd_input: bool = True,
+                     bwd_weight: bool = True) -> int:
     def r4(v: int) -> int:
         return _round_up(v, 4)
 
@@ -433,9 +435,9 @@ def s8_scratch_bytes(kind: str, w_shape: tuple[int, int, int, int]) -> int:
         if oc % 4 != 0 and taps > 1:
             bwd_in = max(bwd_in, fit(8192, taps * oc, c) * taps * oc)
         bwd_w = 16 * (kh * kw * c + oc) + 2 * k4  # staged fields and dy rows, two fields assembled at the border
-        return max(fwd, bwd_in, bwd_w)
+        return max(fwd, bwd_in if bwd_input else 0, bwd_w if bwd_weight else 0)
     if kind == "FULLY_CONNECTED":
-        return max(oc * c, 16 * (c + oc))
+        return max(oc * c if bwd_input else 0, 16 * (c + oc) if bwd_weight else 0)
     return 0
 
 

@@ -68,17 +68,19 @@ static void init_layer(ctx_t *c, const octo_train_layer_t *L, int random) {
 
 /* --- public: bind, init, commit, stage --------------------------------------------------------- */
 
+/* The INT8 kernel scratch of a layer's step: its forward's, its input gradient's when it computes one, its
+ * weight gradients' when its weights train (converter/train_plan.py _s8_scratch plans the same). */
 static size_t layer_scratch(const octo_train_layer_t *L) {
     size_t s = 0;
     if (L->kind == OCTO_TRAIN_LAYER_CONV) {
         const size_t a = octo_train_conv_s8_fwd_scratch_size(&L->w);
-        const size_t b = octo_train_conv_s8_bwd_input_scratch_size(&L->w);
-        const size_t d = octo_train_conv_s8_bwd_weight_scratch_size(&L->w);
+        const size_t b = L->need_dx ? octo_train_conv_s8_bwd_input_scratch_size(&L->w) : 0u;
+        const size_t d = L->train_w ? octo_train_conv_s8_bwd_weight_scratch_size(&L->w) : 0u;
         s = a > b ? a : b;
         s = d > s ? d : s;
     } else if (L->kind == OCTO_TRAIN_LAYER_FULLY_CONNECTED) {
-        const size_t b = octo_train_fully_connected_s8_bwd_input_scratch_size(&L->w);
-        const size_t d = octo_train_fully_connected_s8_bwd_weight_scratch_size(&L->w);
+        const size_t b = L->need_dx ? octo_train_fully_connected_s8_bwd_input_scratch_size(&L->w) : 0u;
+        const size_t d = L->train_w ? octo_train_fully_connected_s8_bwd_weight_scratch_size(&L->w) : 0u;
         s = b > d ? b : d;
     }
     return s;
