@@ -58,14 +58,22 @@ def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     budget = sram if sram is not None else sram_budget(board_name)
     loss = getattr(args, "loss", "auto")
     update, choice, batch = args.update or "all", None, args.batch
+    # MSE regression: the training data's 'y' holds per-sample targets (more than one dimension) rather than
+    # labels; the build then stages them (TrainConfig.targets, docs/TRAINING.md "Losses")
+    from host_tools.train.run import has_targets  # noqa: PLC0415
+
+    targets = loss != "xent" and has_targets(_default_file(getattr(args, "data", None), model_dir, "train.npz"))
+    tgt = {"targets": True} if targets else {}
     if args.update is None and budget is not None:  # the default: all, or auto when all fits at no batch
-        full = fitting_batch(model_dir, TrainConfig(args.precision, 1, "all", loss=loss), budget, 1, strict=True)
+        full = fitting_batch(model_dir, TrainConfig(args.precision, 1, "all", loss=loss, **tgt), budget, 1,
+                             strict=True)
         if full == 0:
             update = "auto"
             toollog.say(f"the full update does not fit {'the --sram budget' if sram is not None else board_name} "
                         "at any batch: --update auto chooses what trains (--update all insists)")
     # random init has no converted weights to keep in flash: frozen layers keep theirs in RAM (docs/TRAINING.md)
     extra = {"frozen_in_ram": True} if getattr(args, "init", "converted") == "random" and update != "all" else {}
+    extra.update(tgt)
     report = getattr(args, "report", False)
     if update == "auto" or report:
         from converter.update_budget import choose_update, describe_update  # noqa: PLC0415
@@ -133,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise OctoError(f"no training data: {model_dir / 'train.npz'} does not exist",
                         hint=f"pass --data with {DATA_HINT}")
     train_xy = load_dataset(data, tb.plan)
-    if plan_loss(tb.plan) == "mse":  # an autoencoder learns what normal looks like
+    if plan_loss(tb.plan) == "mse" and not tb.plan.get("targets"):  # an autoencoder learns what normal looks like
         train_xy, left_out = normal_only(train_xy)
         if left_out:
             toollog.say(f"MSE: training on the {len(train_xy[1])} normal samples of {data} (y == 0); {left_out} "
@@ -258,9 +266,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         x, y = load_dataset(eval_path, tb.plan)
         n_eval = len(y)
         if mse:
-            err = tflite_reconstruction_error(out_path.read_bytes(), str(out_path), x)
+            targets = bool(tb.plan.get("targets"))
+            err = tflite_reconstruction_error(out_path.read_bytes(), str(out_path), x, y if targets else None)
             tflite_loss = round(float(np.mean(err)), 6)
-            auc = roc_auc(err, y)
+            auc = None if targets else roc_auc(err, y)
             tflite_auc = None if auc is None else round(auc, 6)
         else:
             tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
