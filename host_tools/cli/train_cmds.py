@@ -203,7 +203,8 @@ def print_summary_mse(out: Output, m: dict[str, Any]) -> None:
     ini, fin = m["initial"], m["final"]
     auc = (f", ROC AUC {_f(ini.get('eval_auc'), '.4f')} -> {_f(fin.get('eval_auc'), '.4f')}"
            if fin.get("eval_auc") is not None else "")
-    out.say(f"eval reconstruction error (MSE) {_f(ini.get('eval_loss'), '.4f')} before training -> "
+    what = "MSE against the targets" if m["config"].get("targets") else "reconstruction error (MSE)"
+    out.say(f"eval {what} {_f(ini.get('eval_loss'), '.4f')} before training -> "
             f"{_f(fin['eval_loss'], '.4f')}{auc} after {m['steps']} steps on {m['board']}")
     _print_cost(out, m)
 
@@ -276,7 +277,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out.say(f"exported the weights of step {ck.meta['step']} ({len(history)} epoch(s), {tb.config.config_id}) "
             f"-> {out_path} ({out_path.stat().st_size:,} B)")
     if tflite_loss is not None:
-        out.say(f"eval reconstruction error (MSE) on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_loss:.4f}"
+        what = "MSE against the targets" if tb.plan.get("targets") else "reconstruction error (MSE)"
+        out.say(f"eval {what} on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_loss:.4f}"
                 + (f", ROC AUC {tflite_auc:.4f}" if tflite_auc is not None else "")
                 + f"; on the board at the checkpoint {_f(board_loss, '.4f')}"
                 + (f", ROC AUC {_f(board_auc, '.4f')}" if board_auc is not None else ""))

@@ -584,7 +584,8 @@ class _Trainer:
             start, end = self.initial.get("eval_loss"), (self.pos.history[-1].get("eval_loss")
                                                          if self.pos.history else None)
             if start is not None and end is not None and end > start * (1 + MSE_RISE_WARN):
-                self.say(f"warning: the held-out reconstruction error rose from {start:.4f} before training to "
+                what = "MSE against the targets" if self.targets else "reconstruction error"
+                self.say(f"warning: the held-out {what} rose from {start:.4f} before training to "
                          f"{end:.4f}; try a smaller learning rate (--lr {self.opts.lr / 10:g}) or fewer layers "
                          "(--update last:2)")
             return
