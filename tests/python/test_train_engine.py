@@ -854,6 +854,12 @@ def test_cli_trains_a_regression_model_on_targets(reg_dir: Path, tmp_path: Path)
     assert m["epochs"][-1]["train_loss"] < m["epochs"][0]["train_loss"], m["epochs"]
     assert m["final"]["eval_auc"] is None and m["final"]["eval_accuracy"] is None
     assert "held-out MSE against the targets before training" in tr.stderr
+    ck = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert ck["target_scale"] == m["target_scale"] > 0
+    rs = _octo("train", str(reg_dir), "--epochs", "4", "--lr", "0.01", *common, "--resume", "--json", "-")
+    assert rs.returncode == 0 and "resuming at step" in rs.stderr, rs.stderr[-2000:]
+    m = json.loads(rs.stdout)
+    assert len(m["epochs"]) == 4 and m["final"]["eval_loss"] < 0.5 * m["initial"]["eval_loss"], m
     ex = _octo("export", str(reg_dir), *common, "-o", str(tmp_path / "t.tflite"), "--json", "-")
     assert ex.returncode == 0, ex.stderr[-2000:]
     e = json.loads(ex.stdout)
