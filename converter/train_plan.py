@@ -113,7 +113,8 @@ class TrainConfig:
         what = head.kind if head is not None else "nothing"
         if self.targets and loss == "xent":
             raise ConvertError(f"per-sample float targets need an MSE model; this model ends in {what} (a "
-                               "classifier): give it one class index per sample in 'y'")
+                               "classifier), which takes one class index per sample in 'y' (one-hot labels? "
+                               "store y = y.argmax(axis=1))")
         if loss == "mse" and softmax:
             raise ConvertError("--loss mse on a classifier: the model ends in SOFTMAX, whose outputs are class "
                                "probabilities; train it with --loss xent (or auto), or convert the model "

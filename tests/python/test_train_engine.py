@@ -741,7 +741,7 @@ def _reg_steps(sess: TrainSession, x: np.ndarray, y: np.ndarray, scale: float, t
         sess.step(s, BATCH)
 
 
-def test_mse_targets_plan_data_and_messages(reg_dir: Path, ae_dir: Path, tmp_path: Path) -> None:
+def test_mse_targets_plan_data_and_messages(reg_dir: Path, ae_dir: Path, digits_dir: Path, tmp_path: Path) -> None:
     """Targets are a configuration of their own (config id -y, a target buffer in the arena) that lets the output
     differ from the input; autoencoder plans stay as they were; y is targets by shape; TRAIN_LOAD_TARGETS checks
     its bounds and is refused by builds without targets."""
@@ -759,6 +759,8 @@ def test_mse_targets_plan_data_and_messages(reg_dir: Path, ae_dir: Path, tmp_pat
     assert ae_plan["config_id"] == "int8-b16-all-mse"
     with pytest.raises(ConvertError, match="need --loss mse"):
         TrainConfig(loss="xent", targets=True)
+    with pytest.raises(ConvertError, match=r"ends in SOFTMAX \(a classifier\).*one-hot labels\? store y = y\.argmax"):
+        make_plan((digits_dir / "model.tflite").read_bytes(), TrainConfig(targets=True))   # auto: a classifier
     assert has_targets(reg_dir / "train.npz") and not has_targets(ae_dir / "eval.npz")
     x, y = load_dataset(reg_dir / "train.npz", plan)
     assert y.shape == (len(x), REG_OUT) and y.dtype == np.float32
