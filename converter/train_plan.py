@@ -66,6 +66,7 @@ class TrainConfig:
     split: str = ""           # split learning: the chain ends after this layer, the host supplies its gradient
     loss: str = "auto"        # "auto" (resolved by the model's head: resolve_loss), "xent", "mse"; split: "auto"
     frozen_in_ram: bool = False  # frozen weights in the state blob (random init) instead of flash
+    targets: bool = False     # MSE against staged per-sample targets (regression) instead of the sample itself
 
     def __post_init__(self) -> None:
         if self.precision not in ("int8", "fp32"):
@@ -82,6 +83,9 @@ class TrainConfig:
             raise ConvertError(f"--loss must be auto, xent or mse, got {self.loss!r}")
         if self.split and self.loss != "auto":
             raise ConvertError("split learning takes its loss in the cloud; --loss does not apply")
+        if self.targets and (self.split or self.loss == "xent"):
+            raise ConvertError("per-sample float targets are an MSE option: they need --loss mse (or auto on a "
+                               "model without SOFTMAX), not " + ("split learning" if self.split else "--loss xent"))
 
     @property
     def config_id(self) -> str:
@@ -92,7 +96,8 @@ class TrainConfig:
             upd = f"set{zlib.crc32(self.update.encode()):08x}"
         return (f"{self.precision}-b{self.batch}-{upd}" + (f"-split-{self.split}" if self.split else "")
                 + ("-ramw" if self.frozen_in_ram else "")
-                + ("-mse" if self.loss == "mse" else ""))  # cross-entropy keeps the ids of before
+                + ("-mse" if self.loss == "mse" else "")  # cross-entropy keeps the ids of before
+                + ("-y" if self.targets else ""))  # MSE against staged targets (regression)
 
     def resolve_loss(self, g: Graph) -> TrainConfig:
         """This configuration with loss "auto" made concrete by the model's head (xent when it ends in
@@ -106,6 +111,10 @@ class TrainConfig:
         n_out = int(np.prod(g.tensor(head.outputs[0]).shape[1:])) if head is not None else 0
         n_in = int(np.prod(g.input.shape[1:]))
         what = head.kind if head is not None else "nothing"
+        if self.targets and loss == "xent":
+            raise ConvertError(f"per-sample float targets need an MSE model; this model ends in {what} (a "
+                               "classifier), which takes one class index per sample in 'y' (one-hot labels? "
+                               "store y = y.argmax(axis=1))")
         if loss == "mse" and softmax:
             raise ConvertError("--loss mse on a classifier: the model ends in SOFTMAX, whose outputs are class "
                                "probabilities; train it with --loss xent (or auto), or convert the model "
@@ -113,10 +122,11 @@ class TrainConfig:
         if loss == "xent" and not softmax:
             raise ConvertError(f"--loss xent needs a classifier ending in SOFTMAX; this model ends in {what} "
                                f"with {n_out} output values: train it with --loss mse (or auto)")
-        if loss == "mse" and n_out != n_in:
-            raise ConvertError(f"--loss mse trains an autoencoder (the target is the sample itself), so the "
-                               f"output must have as many values as the input: this model maps {n_in} input "
-                               f"values to {n_out} (targets other than the input are not supported yet)")
+        if loss == "mse" and not self.targets and n_out != n_in:
+            raise ConvertError(f"--loss mse without targets trains an autoencoder (the target is the sample "
+                               f"itself), so the output must have as many values as the input: this model maps "
+                               f"{n_in} input values to {n_out}; for regression give the data per-sample targets "
+                               f"'y' shaped like the output ([N, {n_out}])")
         return dataclasses.replace(self, loss=loss)
 
 
@@ -515,6 +525,7 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
     mark = a.size
     stage_off = a.take(b * input_elems)
     label_off = a.take(b * 4)
+    target_off = a.take(b * classes) if cfg.targets else NONE  # MSE targets: int8 [batch][output values]
     input_off = stage_off if int8 else a.take(b * input_elems * 4)
     gp_off = [NONE] * len(layers)
     if is_chain(layers):
@@ -578,9 +589,10 @@ def plan_memory(layers: list[_Layer], cfg: TrainConfig, input_elems: int, classe
         "total": a.size,
     }
     return {"offsets": offsets, "state_bytes": state_bytes, "arena_bytes": a.size, "rt_off": rt_off,
-            "stage_off": stage_off, "label_off": label_off, "input_off": input_off, "tile_off": tile_off,
-            "tile_bytes": tile_bytes, "grad_off": grad_off, "lacsum_off": lacsum_off, "scratch_off": scratch_off,
-            "scratch_bytes": scratch_bytes, "chunk_oc": chunk, "collab": collab, "memory": memory}
+            "stage_off": stage_off, "label_off": label_off, "target_off": target_off, "input_off": input_off,
+            "tile_off": tile_off, "tile_bytes": tile_bytes, "grad_off": grad_off, "lacsum_off": lacsum_off,
+            "scratch_off": scratch_off, "scratch_bytes": scratch_bytes, "chunk_oc": chunk, "collab": collab,
+            "memory": memory}
 
 
 def is_chain(layers: list[_Layer]) -> bool:
@@ -722,6 +734,7 @@ def generate_c(name: str, layers: list[_Layer], mem: dict[str, Any], cfg: TrainC
     out.append(f"    .input_elems = {input_elems}u, .classes = {classes}u, .loss = {LOSS_IDS.get(cfg.loss, 0)}, "
                f".state_bytes = {mem['state_bytes']}u, "
                f".arena_bytes = {mem['arena_bytes']}u,")
+    out.append(f"    .targets = {int(cfg.targets)}, .target_off = {mem['target_off']}u,")
     out.append(f"    .stage_off = {mem['stage_off']}u, .label_off = {mem['label_off']}u, "
                f".input_off = {mem['input_off']}u, .tile_off = {mem['tile_off']}u, .tile_bytes = {mem['tile_bytes']}u,")
     out.append(f"    .grad_off = {mem['grad_off']}u, .lacsum_off = {mem['lacsum_off']}u, "
@@ -758,6 +771,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
     fingerprint = zlib.crc32(model)
     config = {"layout": STATE_LAYOUT, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
               "split": cfg.split, "loss": cfg.loss, "fingerprint": fingerprint,
+              **({"targets": True} if cfg.targets else {}),  # absent without: autoencoder CRCs as before
               "layers": [[la.op.index, int(la.train_w), int(la.train_b)]
                          + ([la.train_oc, int(la.w_in_ram)] if la.has_weights else []) for la in layers],
               "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"]}
@@ -766,7 +780,7 @@ def make_plan(model: bytes, cfg: TrainConfig, source: str = "model") -> tuple[di
         "name": g.name or source, "config_id": cfg.config_id, "config": config, "config_crc": config_crc,
         "fingerprint": fingerprint, "precision": cfg.precision, "batch": cfg.batch, "update": cfg.update,
         "input_shape": input_shape, "input_elems": input_elems, "classes": classes, "split": cfg.split,
-        "loss": cfg.loss,
+        "loss": cfg.loss, "targets": cfg.targets,
         "split_shape": list(layers[-1].out_shape) if cfg.split else None,
         "collab": mem["collab"],
         "state_bytes": mem["state_bytes"], "arena_bytes": mem["arena_bytes"], "memory": mem["memory"],

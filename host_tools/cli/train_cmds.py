@@ -58,14 +58,22 @@ def prepare_build(args: argparse.Namespace, board_name: str) -> TrainBuild:
     budget = sram if sram is not None else sram_budget(board_name)
     loss = getattr(args, "loss", "auto")
     update, choice, batch = args.update or "all", None, args.batch
+    # MSE regression: the training data's 'y' holds per-sample targets (more than one dimension) rather than
+    # labels; the build then stages them (TrainConfig.targets, docs/TRAINING.md "Losses")
+    from host_tools.train.run import has_targets  # noqa: PLC0415
+
+    targets = loss != "xent" and has_targets(_default_file(getattr(args, "data", None), model_dir, "train.npz"))
+    tgt = {"targets": True} if targets else {}
     if args.update is None and budget is not None:  # the default: all, or auto when all fits at no batch
-        full = fitting_batch(model_dir, TrainConfig(args.precision, 1, "all", loss=loss), budget, 1, strict=True)
+        full = fitting_batch(model_dir, TrainConfig(args.precision, 1, "all", loss=loss, **tgt), budget, 1,
+                             strict=True)
         if full == 0:
             update = "auto"
             toollog.say(f"the full update does not fit {'the --sram budget' if sram is not None else board_name} "
                         "at any batch: --update auto chooses what trains (--update all insists)")
     # random init has no converted weights to keep in flash: frozen layers keep theirs in RAM (docs/TRAINING.md)
     extra = {"frozen_in_ram": True} if getattr(args, "init", "converted") == "random" and update != "all" else {}
+    extra.update(tgt)
     report = getattr(args, "report", False)
     if update == "auto" or report:
         from converter.update_budget import choose_update, describe_update  # noqa: PLC0415
@@ -133,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise OctoError(f"no training data: {model_dir / 'train.npz'} does not exist",
                         hint=f"pass --data with {DATA_HINT}")
     train_xy = load_dataset(data, tb.plan)
-    if plan_loss(tb.plan) == "mse":  # an autoencoder learns what normal looks like
+    if plan_loss(tb.plan) == "mse" and not tb.plan.get("targets"):  # an autoencoder learns what normal looks like
         train_xy, left_out = normal_only(train_xy)
         if left_out:
             toollog.say(f"MSE: training on the {len(train_xy[1])} normal samples of {data} (y == 0); {left_out} "
@@ -195,7 +203,8 @@ def print_summary_mse(out: Output, m: dict[str, Any]) -> None:
     ini, fin = m["initial"], m["final"]
     auc = (f", ROC AUC {_f(ini.get('eval_auc'), '.4f')} -> {_f(fin.get('eval_auc'), '.4f')}"
            if fin.get("eval_auc") is not None else "")
-    out.say(f"eval reconstruction error (MSE) {_f(ini.get('eval_loss'), '.4f')} before training -> "
+    what = "MSE against the targets" if m["config"].get("targets") else "reconstruction error (MSE)"
+    out.say(f"eval {what} {_f(ini.get('eval_loss'), '.4f')} before training -> "
             f"{_f(fin['eval_loss'], '.4f')}{auc} after {m['steps']} steps on {m['board']}")
     _print_cost(out, m)
 
@@ -258,16 +267,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         x, y = load_dataset(eval_path, tb.plan)
         n_eval = len(y)
         if mse:
-            err = tflite_reconstruction_error(out_path.read_bytes(), str(out_path), x)
+            targets = bool(tb.plan.get("targets"))
+            err = tflite_reconstruction_error(out_path.read_bytes(), str(out_path), x, y if targets else None)
             tflite_loss = round(float(np.mean(err)), 6)
-            auc = roc_auc(err, y)
+            auc = None if targets else roc_auc(err, y)
             tflite_auc = None if auc is None else round(auc, 6)
         else:
             tflite_acc = round(tflite_accuracy(out_path.read_bytes(), str(out_path), x, y), 6)
     out.say(f"exported the weights of step {ck.meta['step']} ({len(history)} epoch(s), {tb.config.config_id}) "
             f"-> {out_path} ({out_path.stat().st_size:,} B)")
     if tflite_loss is not None:
-        out.say(f"eval reconstruction error (MSE) on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_loss:.4f}"
+        what = "MSE against the targets" if tb.plan.get("targets") else "reconstruction error (MSE)"
+        out.say(f"eval {what} on {n_eval} samples: exported INT8 .tflite (TFLM) {tflite_loss:.4f}"
                 + (f", ROC AUC {tflite_auc:.4f}" if tflite_auc is not None else "")
                 + f"; on the board at the checkpoint {_f(board_loss, '.4f')}"
                 + (f", ROC AUC {_f(board_auc, '.4f')}" if board_auc is not None else ""))

@@ -24,12 +24,12 @@ def blob_header(blob: bytes) -> dict[str, Any]:
     if len(blob) < HEADER_BYTES:
         raise ConvertError(f"state blob is {len(blob)} bytes, shorter than its {HEADER_BYTES}-byte header")
     magic, fp, cfg, step, prng, flags, init, seed = struct.unpack_from("<8I", blob, 0)
-    lr, mom, wd, iscale, prc_k, lac_l2 = struct.unpack_from("<6f", blob, 32)
+    lr, mom, wd, iscale, prc_k, lac_l2, tscale = struct.unpack_from("<7f", blob, 32)
     if magic != STATE_MAGIC:
         raise ConvertError(f"not an Octo training state (magic {magic:#x}, expected {STATE_MAGIC:#x})")
     return {"fingerprint": fp, "config_crc": cfg, "step": step, "prng": prng, "flags": flags, "init": init,
             "seed": seed, "lr": lr, "momentum": mom, "weight_decay": wd, "input_scale": iscale, "prc_k": prc_k,
-            "lac_l2": lac_l2}
+            "lac_l2": lac_l2, "target_scale": tscale}  # target_scale: MSE with targets, else 0
 
 
 def _flash_weights(model: bytes | None, plan: dict[str, Any]) -> dict[int, np.ndarray]:

@@ -15,6 +15,7 @@ from host_tools.errors import BoardError, OctoError
 
 INFO_FIXED = struct.Struct("<IIBBHIIIIIB")   # TRAIN_INFO reply
 INIT_REQ = struct.Struct("<IBBH6f")          # TRAIN_INIT request
+INIT_TARGET = struct.Struct("<f")            # optional TRAIN_INIT tail: target_scale (MSE with targets)
 LOAD_HEAD = struct.Struct("<HH")             # TRAIN_LOAD: first, count (then labels, samples)
 STEP_REQ = struct.Struct("<IH")
 STEP_LR = struct.Struct("<f")                # optional TRAIN_STEP tail: this and later steps' learning rate
@@ -101,11 +102,14 @@ class TrainSession:
                          state_bytes, arena, step, bool(valid))
 
     def init(self, seed: int, init_random: bool, lac: bool, prc: bool, lr: float, momentum: float,
-             weight_decay: float, input_scale: float, prc_k: float, lac_l2: float) -> int:
-        """TRAIN_INIT: reset the whole training state; returns the state blob's size."""
+             weight_decay: float, input_scale: float, prc_k: float, lac_l2: float,
+             target_scale: float | None = None) -> int:
+        """TRAIN_INIT: reset the whole training state; returns the state blob's size. ``target_scale``: MSE
+        builds with targets only (real target = q * target_scale)."""
         flags = (FLAG_LAC if lac else 0) | (FLAG_PRC if prc else 0)
         payload = INIT_REQ.pack(seed & 0xFFFFFFFF, int(init_random), flags, 0, lr, momentum, weight_decay,
-                                input_scale, prc_k, lac_l2)
+                                input_scale, prc_k, lac_l2) + (b"" if target_scale is None
+                                                               else INIT_TARGET.pack(target_scale))
         r = self._req(P.MSG_TRAIN_INIT, payload, want=OFFSET.size, timeout_s=FIRST_STEP_TIMEOUT_S)
         return int(OFFSET.unpack_from(r)[0])
 
@@ -140,6 +144,23 @@ class TrainSession:
             (got,) = struct.unpack_from("<H", r)
             if got != c:
                 raise OctoError(f"TRAIN_LOAD: the board staged {got} samples of {c}")
+
+    def load_targets(self, first: int, targets: np.ndarray) -> None:
+        """TRAIN_LOAD_TARGETS: the int8 targets [count, output values] of batch slots first.. (MSE with
+        targets), in frames of at most max_payload bytes."""
+        t = np.ascontiguousarray(targets, np.int8)
+        if not len(t):
+            return
+        data = t.reshape(len(t), -1)
+        base = first * data.shape[1]
+        raw = data.tobytes()
+        chunk = self.max_payload - OFFSET.size
+        for o in range(0, len(raw), chunk):
+            part = raw[o : o + chunk]
+            r = self._req(P.MSG_TRAIN_LOAD_TARGETS, OFFSET.pack(base + o) + part, want=OFFSET.size)
+            if OFFSET.unpack_from(r)[0] != base + o + len(part):
+                raise OctoError(f"TRAIN_LOAD_TARGETS: the board staged targets only up to byte "
+                                f"{OFFSET.unpack_from(r)[0]}")
 
     def step(self, step: int, n: int, lr: float | None = None, *, timeout_s: float | None = None) -> StepResult:
         """TRAIN_STEP on staged samples 0..n-1; ``step`` must equal the board's step count. ``lr`` (optional)

@@ -21,9 +21,10 @@ def tflite_accuracy(model: bytes, source: str, x: np.ndarray, y: np.ndarray) -> 
     return float(np.mean(np.asarray(ys).reshape(len(y), -1).argmax(1) == y))
 
 
-def tflite_reconstruction_error(model: bytes, source: str, x: np.ndarray) -> np.ndarray:
-    """Per-sample mean squared error between an INT8 autoencoder's dequantized output (TFLM) and its float
-    input: the score the board's EVAL reports for an MSE model."""
+def tflite_reconstruction_error(model: bytes, source: str, x: np.ndarray,
+                                target: np.ndarray | None = None) -> np.ndarray:
+    """Per-sample mean squared error between an INT8 model's dequantized output (TFLM) and its float input (an
+    autoencoder) or ``target`` (regression, [N, output values]): the loss the board's EVAL reports for MSE."""
     import numpy as np  # noqa: PLC0415
 
     from converter.pipeline import quantize_inputs  # noqa: PLC0415
@@ -35,4 +36,5 @@ def tflite_reconstruction_error(model: bytes, source: str, x: np.ndarray) -> np.
     out_scale, out_zp = g.output.qparams()
     ys = np.asarray(tflm_run(model, quantize_inputs(x, scale, zero_point)), np.float64).reshape(len(x), -1)
     recon = (ys - out_zp) * out_scale
-    return np.mean((recon - np.asarray(x, np.float64).reshape(len(x), -1)) ** 2, axis=1)
+    ref = x if target is None else target
+    return np.mean((recon - np.asarray(ref, np.float64).reshape(len(x), -1)) ** 2, axis=1)

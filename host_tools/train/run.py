@@ -116,6 +116,8 @@ def load_dataset(path: Path, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
                         hint="reshape or transpose the data to the model's NHWC input layout")
     if not np.all(np.isfinite(x)):
         raise OctoError(f"{path}: 'x' contains NaN or infinite values", hint="clean or drop those samples")
+    if plan_loss(plan) == "mse" and plan.get("targets"):
+        return x.astype(np.float32, copy=False), _targets(path, x, y, plan)
     if plan_loss(plan) == "mse":
         return x.astype(np.float32, copy=False), _anomaly_labels(path, x, y)
     if y is None:
@@ -137,15 +139,47 @@ def load_dataset(path: Path, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
     return x.astype(np.float32, copy=False), yi
 
 
+def has_targets(path: Path | None) -> bool:
+    """Whether an .npz's 'y' holds per-sample targets (MSE regression): an array with more than one
+    dimension, [N, *output shape] or [N, output values]. A 1-D 'y' (one value per sample) is labels: class
+    indices, or an autoencoder's 0 normal / 1 anomalous."""
+    if path is None or not Path(path).exists() or Path(path).suffix != ".npz":
+        return False
+    try:
+        with np.load(path) as d:
+            return "y" in d.files and d["y"].ndim > 1
+    except (OSError, ValueError):
+        return False   # load_dataset says what is wrong with the file
+
+
+def _targets(path: Path, x: np.ndarray, y: np.ndarray | None, plan: dict[str, Any]) -> np.ndarray:
+    """MSE with targets: 'y' float [N, output values] or [N, *output shape] (any per-sample shape with as many
+    values, read in flat NHWC order) -> float32 [N, output values]."""
+    elems = int(plan["classes"])
+    if y is None or np.asarray(y).ndim < 2:
+        got = "no 'y'" if y is None else f"'y' of shape {tuple(np.asarray(y).shape)} (labels)"
+        raise OctoError(f"{path} has {got}: this training build regresses per-sample targets",
+                        hint=f"store 'y' float32 [N, {elems}] (or [N, *output shape]), as in the training data")
+    y = np.asarray(y)
+    if len(y) != len(x) or int(np.prod(y.shape[1:])) != elems:
+        raise OctoError(f"{path}: targets 'y' have shape {tuple(y.shape)}; the model outputs {elems} values per "
+                        f"sample, so 'y' must be [{len(x)}, {elems}] or [{len(x)}, *output shape] (NHWC order)")
+    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+        raise OctoError(f"{path}: targets 'y' must be finite numbers (dtype {y.dtype})")
+    return y.reshape(len(y), elems).astype(np.float32)
+
+
 def _anomaly_labels(path: Path, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
     """MSE datasets: 'y' absent (all normal) or one 0/1 label per sample (1 = anomalous)."""
     if y is None:
         return np.zeros(len(x), np.int64)
     y = np.asarray(y)
     if y.ndim > 1 and y.shape[0] == len(x):
-        raise OctoError(f"{path}: 'y' has shape {tuple(y.shape)}: per-sample targets are not supported yet; MSE "
-                        "trains an autoencoder, whose target is the sample 'x' itself",
-                        hint="drop 'y', or store one 0 (normal) / 1 (anomalous) label per sample")
+        raise OctoError(f"{path}: 'y' has shape {tuple(y.shape)}: per-sample targets, but this training build is "
+                        "an autoencoder (its target is the sample 'x' itself): it was set up from data without "
+                        "targets",
+                        hint="train and evaluate with targets in both .npz files (--data and --eval), or store "
+                             "one 0 (normal) / 1 (anomalous) label per sample")
     if y.ndim != 1 or len(y) != len(x) or not np.all(np.isin(y, (0, 1))):
         raise OctoError(f"{path}: for an MSE model 'y' is optional and marks each sample normal (0) or anomalous "
                         f"(1); got shape {tuple(y.shape)}" + (f", values {np.unique(y)[:6]}" if y.size else ""),
@@ -400,6 +434,10 @@ class _Trainer:
         self.ready = False      # start() done: the board holds this run's state
         self.stop_requested = False
         self.mse = plan_loss(self.plan) == "mse"
+        self.targets = bool(self.plan.get("targets"))   # MSE against y (regression): y_train float [N, E]
+        self.target_scale = 1.0
+        self.tq_train = np.zeros(0, np.int8)
+        self.tq_eval: np.ndarray | None = None
         self.initial: dict[str, float | None] = {"eval_accuracy": None, "eval_loss": None,   # before the first step
                                                  "eval_auc": None}
         self.first_loss: float | None = None
@@ -446,16 +484,19 @@ class _Trainer:
                 self.say(f"starting a fresh run; the previous run's checkpoint (step {kept[0]}) is kept in {kept[1]} "
                          "(pass --resume to continue a run instead)")
             self.input_scale = compute_input_scale(self.x_train)
+            if self.targets:
+                self.target_scale = compute_input_scale(self.y_train)   # the same rule: max|y| / 127
             self._quantize()
             self.sess.init(o.seed, o.init == "random", o.lac, o.prc, o.lr, o.momentum, o.weight_decay,
-                           self.input_scale, o.prc_k, o.lac_l2)
+                           self.input_scale, o.prc_k, o.lac_l2, self.target_scale if self.targets else None)
             self.pos = _Position()
             loss, acc, auc = self._evaluate()  # EVAL leaves the state as it is: the run stays bit-identical
             self.initial = {"eval_accuracy": _r(acc), "eval_loss": _r(loss), "eval_auc": _r(auc)}
             if acc is not None:
                 self.say(f"held-out accuracy before training {acc:.4f} (loss {loss:.4f})")
             elif loss is not None:
-                self.say(f"held-out reconstruction error (MSE) before training {loss:.4f}"
+                self.say(("held-out MSE against the targets" if self.targets else
+                          "held-out reconstruction error (MSE)") + f" before training {loss:.4f}"
                          + (f", ROC AUC {auc:.4f}" if auc is not None else ""))
             self.checkpoint()
         self.ready = True
@@ -473,6 +514,7 @@ class _Trainer:
             if k in saved:
                 setattr(self.opts, k, saved[k])
         self.input_scale = float(m["input_scale"])
+        self.target_scale = float(m.get("target_scale") or 1.0)
         self._quantize()
         board_step = self.sess.set_state(ck.blob)
         if board_step != m["step"]:
@@ -487,6 +529,10 @@ class _Trainer:
     def _quantize(self) -> None:
         self.xq_train = quantize_samples(self.x_train, self.input_scale)
         self.xq_eval = quantize_samples(self.eval_xy[0], self.input_scale) if self.eval_xy is not None else None
+        if self.targets:
+            self.tq_train = quantize_samples(self.y_train, self.target_scale)
+            self.tq_eval = (quantize_samples(self.eval_xy[1], self.target_scale) if self.eval_xy is not None
+                            else None)
 
     # -- loop -------------------------------------------------------------------------------------
     @property
@@ -538,7 +584,8 @@ class _Trainer:
             start, end = self.initial.get("eval_loss"), (self.pos.history[-1].get("eval_loss")
                                                          if self.pos.history else None)
             if start is not None and end is not None and end > start * (1 + MSE_RISE_WARN):
-                self.say(f"warning: the held-out reconstruction error rose from {start:.4f} before training to "
+                what = "MSE against the targets" if self.targets else "reconstruction error"
+                self.say(f"warning: the held-out {what} rose from {start:.4f} before training to "
                          f"{end:.4f}; try a smaller learning rate (--lr {self.opts.lr / 10:g}) or fewer layers "
                          "(--update last:2)")
             return
@@ -587,7 +634,11 @@ class _Trainer:
         epoch, b = step_position(s, self.spe)
         idx = self._order(epoch)[b * self.batch : (b + 1) * self.batch]
         t0 = time.perf_counter()
-        self.sess.load(0, self.y_train[idx], self.xq_train[idx])
+        if self.targets:   # labels unused: zeros; the targets go separately
+            self.sess.load(0, np.zeros(len(idx), np.int64), self.xq_train[idx])
+            self.sess.load_targets(0, self.tq_train[idx])
+        else:
+            self.sess.load(0, self.y_train[idx], self.xq_train[idx])
         r = self.sess.step(s, len(idx), lr_at(self.opts, s, self.total_steps), timeout_s=self.step_timeout)
         dt = time.perf_counter() - t0
         if r.step_after != s + 1 or r.n != len(idx):
@@ -625,7 +676,11 @@ class _Trainer:
         losses = np.zeros(len(y), np.float32)
         for off in range(0, len(y), self.batch):
             yb = y[off : off + self.batch]
-            self.sess.load(0, yb, self.xq_eval[off : off + self.batch])
+            if self.targets and self.tq_eval is not None:
+                self.sess.load(0, np.zeros(len(yb), np.int64), self.xq_eval[off : off + self.batch])
+                self.sess.load_targets(0, self.tq_eval[off : off + self.batch])
+            else:
+                self.sess.load(0, yb, self.xq_eval[off : off + self.batch])
             t0 = time.perf_counter()
             r = self.sess.eval(len(yb), timeout_s=self.step_timeout)
             self._timed(time.perf_counter() - t0)
@@ -635,7 +690,7 @@ class _Trainer:
             correct += r.correct
             losses[off : off + r.n] = r.losses
         if self.mse:
-            return loss_sum / len(y), None, roc_auc(losses, y)
+            return loss_sum / len(y), None, None if self.targets else roc_auc(losses, y)
         return loss_sum / len(y), correct / len(y), None
 
     def _end_epoch(self) -> None:
@@ -679,6 +734,7 @@ class _Trainer:
         o = self.opts
         meta = {"step": self.pos.step, "epoch": len(self.pos.history), "seed": o.seed,
                 "input_scale": self.input_scale, "config_id": self.tb.config.config_id,
+                **({"target_scale": self.target_scale} if self.targets else {}),
                 "fingerprint": self.fingerprint, "config_crc": self.config_crc, "board": self.target.board_name,
                 "train_samples": self.n_train, "steps_per_epoch": self.spe, "history": self.pos.history,
                 "epoch_acc": self.pos.epoch_acc, "ticks": self.pos.ticks, "samples": self.pos.samples,
@@ -810,7 +866,7 @@ class _Trainer:
             "board": self.target.board_name,
             "target": kind,
             "config": {"config_id": cfg.config_id, "precision": cfg.precision, "batch": cfg.batch,
-                       "loss": plan_loss(plan),
+                       "loss": plan_loss(plan), "targets": bool(plan.get("targets")),
                        "update": cfg.update, "lac": o.lac, "prc": o.prc, "init": o.init, "seed": o.seed, "lr": o.lr,
                        "momentum": o.momentum, "weight_decay": o.weight_decay, "prc_k": o.prc_k,
                        "lac_l2": o.lac_l2, "schedule": o.schedule, "epochs": o.epochs},
@@ -828,6 +884,7 @@ class _Trainer:
             "train_samples": self.n_train,
             "eval_samples": len(self.eval_xy[1]) if self.eval_xy is not None else 0,
             "input_scale": self.input_scale,
+            **({"target_scale": self.target_scale} if self.targets else {}),
             "recoveries": self.recoveries,
             "checkpoint": str(self.ckpt.path) if self.ckpt else None,
             "run_dir": str(self.run_dir),

@@ -560,9 +560,9 @@ def test_mse_is_chosen_by_the_head_and_a_mismatch_is_refused_with_the_fix(digits
         make_plan(narrow, TrainConfig())
     with pytest.raises(ConvertError, match="auto, xent or mse"):
         TrainConfig(loss="l1")
-    # per-sample float targets are not supported yet: said in one line
+    # per-sample float targets for an autoencoder build (set up from data without targets): said in one line
     np.savez(tmp_path / "targets.npz", x=np.zeros((4, AE_IN), np.float32), y=np.zeros((4, AE_IN), np.float32))
-    with pytest.raises(OctoError, match="per-sample targets are not supported yet"):
+    with pytest.raises(OctoError, match="per-sample targets, but this training build is an autoencoder"):
         load_dataset(tmp_path / "targets.npz", {"loss": "mse", "input_shape": [AE_IN], "classes": AE_IN})
     # the command line: one error line with the fix, before anything is built
     r = _octo("train", str(digits_dir), "--loss", "mse", "--target", "host", "--run-dir", str(tmp_path / "run"))
@@ -689,3 +689,181 @@ def test_cli_trains_an_autoencoder_and_reports_reconstruction_error_and_auc(ae_d
     e = json.loads(ex.stdout)
     assert e["loss"] == "mse" and e["tflite_eval_accuracy"] is None and e["board_eval_loss"] == m["final"]["eval_loss"]
     assert abs(e["tflite_eval_loss"] / e["board_eval_loss"] - 1) < 0.25 and e["tflite_eval_auc"] > 0.8, e
+
+
+# -- mean squared error against per-sample targets (regression) ------------------------------------------------------
+REG_OUT = 4
+
+
+def _reg_data(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """8x8x1 samples and 4 float targets each: a fixed linear map of the sample plus a little noise."""
+    rng = np.random.default_rng(seed)
+    w = np.random.default_rng(98).normal(size=(64, REG_OUT)).astype(np.float32) / 8
+    x = rng.normal(size=(n, 8, 8, 1)).astype(np.float32)
+    y = (x.reshape(n, -1) @ w + 0.02 * rng.normal(size=(n, REG_OUT))).astype(np.float32)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def reg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny regression model converted like a user's: 8x8x1 -> flatten -> dense 4 (Keras' initial weights);
+    train.npz and eval.npz hold x and float targets y [N, 4]."""
+    import keras
+
+    from converter.pipeline import convert
+    from converter.quantize import quantize_keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1), batch_size=1)
+    model = keras.Model(inp, keras.layers.Dense(REG_OUT)(keras.layers.Flatten()(inp)))
+    x, y = _reg_data(0, 256)
+    root = tmp_path_factory.mktemp("reg")
+    (root / "reg.tflite").write_bytes(quantize_keras(model, x[:200]))
+    out = root / "reg"
+    convert(root / "reg.tflite", out, say=lambda s: None)
+    np.savez(out / "train.npz", x=x, y=y)
+    xe, ye = _reg_data(1, 64)
+    np.savez(out / "eval.npz", x=xe, y=ye)
+    return out
+
+
+def _reg_train(reg_dir: Path) -> tuple[np.ndarray, np.ndarray, float, float]:
+    with np.load(reg_dir / "train.npz") as d:
+        x, y = d["x"], d["y"]
+    return x, y, compute_input_scale(x), compute_input_scale(y)
+
+
+def _reg_steps(sess: TrainSession, x: np.ndarray, y: np.ndarray, scale: float, t_scale: float, steps: int) -> None:
+    for s in range(steps):
+        idx = np.arange(s * BATCH, (s + 1) * BATCH) % len(x)
+        sess.load(0, np.zeros(BATCH, np.int64), quantize_samples(x[idx], scale))
+        sess.load_targets(0, quantize_samples(y[idx], t_scale))
+        sess.step(s, BATCH)
+
+
+def test_mse_targets_plan_data_and_messages(reg_dir: Path, ae_dir: Path, digits_dir: Path, tmp_path: Path) -> None:
+    """Targets are a configuration of their own (config id -y, a target buffer in the arena) that lets the output
+    differ from the input; autoencoder plans stay as they were; y is targets by shape; TRAIN_LOAD_TARGETS checks
+    its bounds and is refused by builds without targets."""
+    from host_tools.errors import OctoError
+    from host_tools.train.run import has_targets, load_dataset
+
+    reg = (reg_dir / "model.tflite").read_bytes()
+    with pytest.raises(ConvertError, match=r"maps 64 input values to 4.*per-sample targets"):
+        make_plan(reg, TrainConfig(loss="mse"))
+    plan, code = make_plan(reg, TrainConfig("int8", BATCH, "all", loss="mse", targets=True))
+    assert plan["config_id"] == "int8-b16-all-mse-y" and plan["config"]["targets"] is True and plan["targets"]
+    assert plan["classes"] == REG_OUT and ".targets = 1," in code
+    ae_plan, ae_code = make_plan((ae_dir / "model.tflite").read_bytes(), TrainConfig("int8", BATCH, "all"))
+    assert "targets" not in ae_plan["config"] and ".targets = 0," in ae_code
+    assert ae_plan["config_id"] == "int8-b16-all-mse"
+    with pytest.raises(ConvertError, match="need --loss mse"):
+        TrainConfig(loss="xent", targets=True)
+    with pytest.raises(ConvertError, match=r"ends in SOFTMAX \(a classifier\).*one-hot labels\? store y = y\.argmax"):
+        make_plan((digits_dir / "model.tflite").read_bytes(), TrainConfig(targets=True))   # auto: a classifier
+    assert has_targets(reg_dir / "train.npz") and not has_targets(ae_dir / "eval.npz")
+    x, y = load_dataset(reg_dir / "train.npz", plan)
+    assert y.shape == (len(x), REG_OUT) and y.dtype == np.float32
+    np.savez(tmp_path / "labels.npz", x=x[:4], y=np.zeros(4, np.int64))
+    with pytest.raises(OctoError, match="regresses per-sample targets"):
+        load_dataset(tmp_path / "labels.npz", plan)
+    np.savez(tmp_path / "wide.npz", x=x[:4], y=np.zeros((4, 5), np.float32))
+    with pytest.raises(OctoError, match=r"must be \[4, 4\]"):
+        load_dataset(tmp_path / "wide.npz", plan)
+    tb = prepare_training(reg_dir, TrainConfig("int8", BATCH, "all", loss="mse", targets=True), "host")
+    with open_train_target(tb, "host", say=lambda s: None, sanitize=True) as t:
+        sess = TrainSession(t.client)
+        with pytest.raises(BoardError, match="hyper-parameter"):   # no target scale
+            sess.init(seed=1, init_random=False, lac=False, prc=False, lr=0.01, momentum=0.9, weight_decay=0.0,
+                      input_scale=1 / 127, prc_k=16.0, lac_l2=1e-4)
+        sess.init(seed=1, init_random=False, lac=False, prc=False, lr=0.01, momentum=0.9, weight_decay=0.0,
+                  input_scale=1 / 127, prc_k=16.0, lac_l2=1e-4, target_scale=0.01)
+        with pytest.raises(BoardError, match="beyond batch"):
+            sess.client.request(P.MSG_TRAIN_LOAD_TARGETS, struct.pack("<I", BATCH * REG_OUT - 1) + b"\x00\x00")
+        with pytest.raises(BoardError, match="beyond batch"):
+            sess.client.request(P.MSG_TRAIN_LOAD_TARGETS, struct.pack("<I", 0xFFFFFFFF) + b"\x00")
+        sess.load_targets(0, np.ones((BATCH, REG_OUT), np.int8))
+    tb = prepare_training(ae_dir, TrainConfig("int8", BATCH, "all"), "host")
+    with open_train_target(tb, "host", say=lambda s: None) as t, \
+            pytest.raises(BoardError, match="trains without targets"):
+        TrainSession(t.client).load_targets(0, np.ones((1, AE_IN), np.int8))
+
+
+@pytest.mark.parametrize(("precision", "init", "min_cos", "max_rel"), [
+    ("fp32", 0, 0.99999, 1e-4),    # FP32: the same gradients as TF up to float rounding
+    ("int8", 1, 0.97, 0.15),       # INT8 from random weights: close in direction and size
+])
+def test_mse_targets_one_step_gradients_match_tensorflow(reg_dir: Path, precision: str, init: int, min_cos: float,
+                                                         max_rel: float) -> None:
+    """MSE against staged targets: one SGD step without momentum moves each weight by -lr * gradient of
+    mean((model(x) - t)^2), compared with TF autodiff at the staged (quantized) inputs and targets."""
+    import tensorflow as tf
+
+    from converter.tflite_reader import parse_tflite
+    from converter.train_export import keras_from_graph
+
+    x, y, scale, t_scale = _reg_train(reg_dir)
+    tb = prepare_training(reg_dir, TrainConfig(precision, BATCH, "all", loss="mse", targets=True), "host")
+    lr = 1e-3 if precision == "fp32" else 0.02
+    with open_train_target(tb, "host", say=lambda s: None) as t:
+        sess = TrainSession(t.client)
+        sess.init(seed=5, init_random=bool(init), lac=False, prc=False, lr=lr, momentum=0.0, weight_decay=0.0,
+                  input_scale=scale, prc_k=0.0, lac_l2=0.0, target_scale=t_scale)
+        w0 = decode_weights(tb.plan, sess.get_state())
+        _reg_steps(sess, x, y, scale, t_scale, 1)
+        w1 = decode_weights(tb.plan, sess.get_state())
+    xq = quantize_samples(x[:BATCH], scale).astype(np.float32) * np.float32(scale)
+    tq = quantize_samples(y[:BATCH], t_scale).astype(np.float32) * np.float32(t_scale)
+    model = keras_from_graph(parse_tflite((reg_dir / "model.tflite").read_bytes(), "reg"), w0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(tf.reshape(model(tf.constant(xq)), (BATCH, -1)) - tq))
+    grads = tape.gradient(loss, model.trainable_variables)
+    ref = {}
+    for k, (w, _b) in w0.items():
+        g_tf = next(g.numpy() for v, g in zip(model.trainable_variables, grads, strict=True)
+                    if v.path.endswith("kernel") and v.shape.num_elements() == w.size)
+        ref[k] = np.transpose(g_tf, (3, 0, 1, 2)) if g_tf.ndim == 4 else g_tf.T
+    assert_step_matches(w0, w1, lr, ref, min_cos, max_rel)
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_mse_targets_host_and_virtual_board_train_bit_identically(reg_dir: Path, precision: str) -> None:
+    """Regression steps give the same state blob natively and on virtual-m4."""
+    x, y, scale, t_scale = _reg_train(reg_dir)
+    tb = prepare_training(reg_dir, TrainConfig(precision, BATCH, "all", loss="mse", targets=True), "host")
+    digests = {}
+    for board in ["host", "virtual-m4"]:
+        with open_train_target(tb, board, say=lambda s: None) as t:
+            sess = TrainSession(t.client)
+            sess.init(seed=11, init_random=False, lac=True, prc=True, lr=0.02, momentum=0.9, weight_decay=1e-4,
+                      input_scale=scale, prc_k=16.0, lac_l2=1e-4, target_scale=t_scale)
+            _reg_steps(sess, x, y, scale, t_scale, 4)
+            digests[board] = hashlib.sha256(sess.get_state()).hexdigest()
+    assert len(set(digests.values())) == 1, digests
+
+
+def test_cli_trains_a_regression_model_on_targets(reg_dir: Path, tmp_path: Path) -> None:
+    """`octo train --loss mse` with float targets y [N, 4]: the build stages targets (-mse-y), the loss falls, no
+    accuracy or AUC; `octo export` measures the exported model's MSE against the targets."""
+    import json
+
+    common = ["--target", "host", "--loss", "mse", "--run-dir", str(tmp_path / "run")]
+    tr = _octo("train", str(reg_dir), "--epochs", "3", "--lr", "0.01", *common, "--json", "-")
+    assert tr.returncode == 0, tr.stderr[-2000:]
+    m = json.loads(tr.stdout)
+    assert m["config"]["config_id"] == "int8-b16-all-mse-y" and m["config"]["targets"] is True
+    assert m["final"]["eval_loss"] < 0.5 * m["initial"]["eval_loss"], m
+    assert m["epochs"][-1]["train_loss"] < m["epochs"][0]["train_loss"], m["epochs"]
+    assert m["final"]["eval_auc"] is None and m["final"]["eval_accuracy"] is None
+    assert "held-out MSE against the targets before training" in tr.stderr
+    ck = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert ck["target_scale"] == m["target_scale"] > 0
+    rs = _octo("train", str(reg_dir), "--epochs", "4", "--lr", "0.01", *common, "--resume", "--json", "-")
+    assert rs.returncode == 0 and "resuming at step" in rs.stderr, rs.stderr[-2000:]
+    m = json.loads(rs.stdout)
+    assert len(m["epochs"]) == 4 and m["final"]["eval_loss"] < 0.5 * m["initial"]["eval_loss"], m
+    ex = _octo("export", str(reg_dir), *common, "-o", str(tmp_path / "t.tflite"), "--json", "-")
+    assert ex.returncode == 0, ex.stderr[-2000:]
+    e = json.loads(ex.stdout)
+    assert e["config_id"] == "int8-b16-all-mse-y" and e["tflite_eval_auc"] is None
+    assert abs(e["tflite_eval_loss"] / e["board_eval_loss"] - 1) < 0.25, e

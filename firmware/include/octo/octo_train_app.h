@@ -28,6 +28,7 @@ enum {
     OCTO_MSG_COMMIT_WEIGHTS = 0x27,
     OCTO_MSG_TRAIN_PROFILE = 0x28,
     OCTO_MSG_TRAIN_LOAD_PART = 0x29,
+    OCTO_MSG_TRAIN_LOAD_TARGETS = 0x2A, /* MSE with targets: u32 offset, int8 bytes of [batch][classes] */
     /* split learning, split builds only (the 0x30-0x3F SGQ block of octo_proto.h) */
     OCTO_MSG_COLLAB_FORWARD = 0x30,  /* forward of staged samples, encode the features into the payload area */
     OCTO_MSG_COLLAB_READ = 0x31,     /* bytes of the payload area (or the raw int8 features) */
@@ -77,6 +78,8 @@ int octo_train_set_weights(octo_proto_t *p, const octo_frame_t *req, uint8_t *re
                            size_t *resp_len);
 int octo_train_commit(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
 int octo_train_load_part(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
+int octo_train_load_targets(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
+                             size_t *resp_len);
 int octo_train_profile(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
 int octo_collab_forward(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);
 int octo_collab_read(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap, size_t *resp_len);

@@ -68,7 +68,8 @@ enum {
 enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
 /* Losses (octo_train_model_t.loss). XENT: softmax cross-entropy of the last layer's output (the logits)
  * and the staged labels. MSE: mean squared error of the last layer's output against the staged sample
- * itself (an autoencoder: output elements == input elements; labels unused). */
+ * itself (an autoencoder: output elements == input elements; labels unused), or with model.targets against
+ * the staged targets (regression; any output size). */
 enum { OCTO_TRAIN_LOSS_XENT = 0, OCTO_TRAIN_LOSS_MSE = 1 };
 
 /* Per-layer scalars kept in the state blob (at layer.scal_off), all float. */
@@ -137,10 +138,12 @@ typedef struct {
     uint32_t classes;      /* XENT: classes; MSE and split models: values per sample of the last output */
     uint8_t loss;          /* OCTO_TRAIN_LOSS_* (0 for split models: the host supplies the gradient) */
     uint8_t split;         /* 1: the chain ends at a split point, the host supplies the output gradients */
+    uint8_t targets;       /* MSE: 1 = against staged targets (target_off), 0 = against the sample itself */
     uint32_t state_bytes;
     uint32_t arena_bytes;
     uint32_t stage_off;    /* int8 [batch][input_elems] staged samples */
     uint32_t label_off;    /* int32 [batch] labels */
+    uint32_t target_off;   /* targets: int8 [batch][classes] staged targets (real = q * target_scale) */
     uint32_t input_off;    /* FP32: float input slot (layer 0's x); INT8: == stage_off */
     uint32_t tile_off;     /* 4-byte elements: one sample's largest layer output/input; >= batch*classes
                             * output gradients (int8 or float) */
@@ -164,6 +167,7 @@ typedef struct {
     float input_scale;
     float prc_k;
     float lac_l2;
+    float target_scale; /* MSE with targets: real target = q * target_scale (> 0); else ignored (0) */
 } octo_train_hparams_t;
 
 typedef struct {
@@ -201,6 +205,9 @@ int octo_trainer_commit(octo_trainer_t *t) OCTO_CHECK_RESULT;
 /* Samples [first, first+count): labels and int8 data into the staging buffer. */
 int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const uint8_t *labels,
                        const int8_t *samples) OCTO_CHECK_RESULT;
+/* MSE with targets: bytes [offset, offset+len) of the int8 targets of the batch ([batch][classes], sample s
+ * at s * classes). OCTO_E_UNSUPPORTED for models without targets. */
+int octo_trainer_stage_targets(octo_trainer_t *t, uint32_t offset, const int8_t *data, uint32_t len) OCTO_CHECK_RESULT;
 /* Part of one sample: label and bytes [offset, offset+len) of its int8 data (samples larger than a frame). */
 int octo_trainer_stage_part(octo_trainer_t *t, uint32_t sample, uint8_t label, uint32_t offset, const int8_t *data,
                             uint32_t len) OCTO_CHECK_RESULT;

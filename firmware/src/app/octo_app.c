@@ -58,6 +58,7 @@ static const octo_handler_t k_handlers[] = {
     {OCTO_MSG_COMMIT_WEIGHTS, octo_train_commit},
     {OCTO_MSG_TRAIN_PROFILE, octo_train_profile},
     {OCTO_MSG_TRAIN_LOAD_PART, octo_train_load_part},
+    {OCTO_MSG_TRAIN_LOAD_TARGETS, octo_train_load_targets},
     {OCTO_MSG_COLLAB_FORWARD, octo_collab_forward},
     {OCTO_MSG_COLLAB_READ, octo_collab_read},
     {OCTO_MSG_COLLAB_WRITE, octo_collab_write},

@@ -47,8 +47,8 @@ int octo_train_init_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     if (st != OCTO_OK) {
         return st;
     }
-    if (req->len != 32 || cap < 4) {
-        p->error_text = "TRAIN_INIT payload must be 32 bytes";
+    if ((req->len != 32 && req->len != 36) || cap < 4) {
+        p->error_text = "TRAIN_INIT payload must be 32 bytes (36 with the target scale)";
         return OCTO_E_PAYLOAD;
     }
     const uint8_t *b = req->payload;
@@ -62,6 +62,7 @@ int octo_train_init_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     hp.input_scale = get_f32(&b[20]);
     hp.prc_k = get_f32(&b[24]);
     hp.lac_l2 = get_f32(&b[28]);
+    hp.target_scale = req->len == 36 ? get_f32(&b[32]) : 0.0f; /* MSE with targets: required, > 0 */
     memset(&g_octo_app_collab, 0, sizeof g_octo_app_collab);
     st = octo_trainer_init(t, &hp);
     if (st == OCTO_E_UNSUPPORTED) {
@@ -70,7 +71,7 @@ int octo_train_init_msg(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp,
     }
     if (st != OCTO_OK) {
         p->error_text = "bad hyper-parameter: need lr >= 0, 0 <= momentum < 1, decay/prc_k/lac_l2 >= 0, "
-                        "input_scale > 0, init 0 or 1";
+                        "input_scale > 0, init 0 or 1 (MSE with targets: target_scale > 0)";
         return st;
     }
     octo_put_u32(resp, t->m->state_bytes);
@@ -120,6 +121,32 @@ int octo_train_load_part(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp
                                  (const int8_t *)&req->payload[8], len);
     if (st != OCTO_OK) {
         p->error_text = "TRAIN_LOAD_PART: sample beyond the batch, label >= classes, or bytes beyond the sample";
+        return st;
+    }
+    octo_put_u32(resp, off + len);
+    *resp_len = 4;
+    return OCTO_OK;
+}
+
+int octo_train_load_targets(octo_proto_t *p, const octo_frame_t *req, uint8_t *resp, size_t cap,
+                             size_t *resp_len) {
+    octo_trainer_t *t = NULL;
+    int st = trainer(p, &t);
+    if (st != OCTO_OK) {
+        return st;
+    }
+    if (req->len < 4 || cap < 4) {
+        return OCTO_E_PAYLOAD;
+    }
+    const uint32_t off = octo_get_u32(&req->payload[0]);
+    const uint32_t len = req->len - 4u;
+    st = octo_trainer_stage_targets(t, off, (const int8_t *)&req->payload[4], len);
+    if (st == OCTO_E_UNSUPPORTED) {
+        p->error_text = "TRAIN_LOAD_TARGETS: this build trains without targets (no MSE targets in its plan)";
+        return st;
+    }
+    if (st != OCTO_OK) {
+        p->error_text = "TRAIN_LOAD_TARGETS: bytes beyond batch * classes";
         return st;
     }
     octo_put_u32(resp, off + len);

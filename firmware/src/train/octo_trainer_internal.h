@@ -33,7 +33,8 @@ enum {
     H_WD = 40,
     H_INPUT_SCALE = 44,
     H_PRC_K = 48,
-    H_LAC_L2 = 52
+    H_LAC_L2 = 52,
+    H_TARGET_SCALE = 56 /* MSE with targets; 0 otherwise (was reserved) */
 };
 
 /* Runtime floats per layer (not state). */
@@ -195,6 +196,7 @@ HELPER void load_hparams(ctx_t *c) {
     c->hp.input_scale = rdf(h + H_INPUT_SCALE);
     c->hp.prc_k = rdf(h + H_PRC_K);
     c->hp.lac_l2 = rdf(h + H_LAC_L2);
+    c->hp.target_scale = rdf(h + H_TARGET_SCALE);
     c->prng.state = rd32(h + H_PRNG);
 }
 

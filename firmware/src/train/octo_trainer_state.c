@@ -132,8 +132,13 @@ int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *a
     if (!graph_ok(m)) {
         return OCTO_E_ARG;
     }
-    if (m->loss > OCTO_TRAIN_LOSS_MSE || (m->loss == OCTO_TRAIN_LOSS_MSE && m->classes != m->input_elems)) {
-        return OCTO_E_ARG; /* MSE's target is the sample itself */
+    if (m->loss > OCTO_TRAIN_LOSS_MSE ||
+        (m->loss == OCTO_TRAIN_LOSS_MSE && !m->targets && m->classes != m->input_elems)) {
+        return OCTO_E_ARG; /* an autoencoder's target is the sample itself */
+    }
+    if (m->targets && (m->loss != OCTO_TRAIN_LOSS_MSE || m->split || m->target_off > m->arena_bytes ||
+                       (uint64_t)m->batch * m->classes > m->arena_bytes - m->target_off)) {
+        return OCTO_E_ARG;
     }
     t->m = m;
     t->arena = arena;
@@ -147,7 +152,7 @@ int octo_trainer_bind(octo_trainer_t *t, const octo_train_model_t *m, uint8_t *a
 int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
     if (t == NULL || t->m == NULL || hp == NULL || !(hp->input_scale > 0.0f) || !(hp->lr >= 0.0f) ||
         !(hp->momentum >= 0.0f && hp->momentum < 1.0f) || !(hp->weight_decay >= 0.0f) || !(hp->prc_k >= 0.0f) ||
-        !(hp->lac_l2 >= 0.0f) || hp->init > 1u) {
+        !(hp->lac_l2 >= 0.0f) || hp->init > 1u || (t->m->targets && !(hp->target_scale > 0.0f))) {
         return OCTO_E_ARG;
     }
     const octo_train_model_t *m = t->m;
@@ -171,6 +176,9 @@ int octo_trainer_init(octo_trainer_t *t, const octo_train_hparams_t *hp) {
     wrf(h + H_INPUT_SCALE, hp->input_scale);
     wrf(h + H_PRC_K, hp->prc_k);
     wrf(h + H_LAC_L2, hp->lac_l2);
+    if (m->targets) { /* else the header's bytes 56..63 stay 0, as before targets existed */
+        wrf(h + H_TARGET_SCALE, hp->target_scale);
+    }
     octo_train_prng_t r;
     octo_train_prng_seed(&r, hp->seed);
     wr32(h + H_PRNG, r.state);
@@ -199,7 +207,7 @@ int octo_trainer_commit(octo_trainer_t *t) {
     }
     ctx_t c;
     ctx_open(&c, t, 0, 0);
-    if (!(c.hp.input_scale > 0.0f)) {
+    if (!(c.hp.input_scale > 0.0f) || (t->m->targets && !(c.hp.target_scale > 0.0f))) {
         return OCTO_E_STATE;
     }
     t->valid = 1;
@@ -224,6 +232,22 @@ int octo_trainer_stage(octo_trainer_t *t, uint32_t first, uint32_t count, const 
         lab[first + i] = labels[i];
     }
     memcpy(t->arena + m->stage_off + (size_t)first * m->input_elems, samples, (size_t)count * m->input_elems);
+    return OCTO_OK;
+}
+
+int octo_trainer_stage_targets(octo_trainer_t *t, uint32_t offset, const int8_t *data, uint32_t len) {
+    if (t == NULL || t->m == NULL || data == NULL) {
+        return OCTO_E_ARG;
+    }
+    const octo_train_model_t *m = t->m;
+    if (!m->targets) {
+        return OCTO_E_UNSUPPORTED;
+    }
+    const uint32_t total = (uint32_t)m->batch * m->classes; /* bind checked it fits the arena */
+    if (offset > total || len > total - offset) {
+        return OCTO_E_ARG;
+    }
+    memcpy(t->arena + m->target_off + offset, data, len);
     return OCTO_OK;
 }
 
