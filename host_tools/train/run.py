@@ -23,6 +23,7 @@ import os
 import signal
 import threading
 import time
+import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -145,11 +146,14 @@ def has_targets(path: Path | None) -> bool:
     indices, or an autoencoder's 0 normal / 1 anomalous."""
     if path is None or not Path(path).exists() or Path(path).suffix != ".npz":
         return False
-    try:
-        with np.load(path) as d:
+    try:  # anything unreadable: load_dataset says what is wrong with the file
+        d = np.load(path, allow_pickle=False)
+        if not isinstance(d, np.lib.npyio.NpzFile):  # an .npy array under an .npz name
+            return False
+        with d:
             return "y" in d.files and d["y"].ndim > 1
-    except (OSError, ValueError):
-        return False   # load_dataset says what is wrong with the file
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 def _targets(path: Path, x: np.ndarray, y: np.ndarray | None, plan: dict[str, Any]) -> np.ndarray:
