@@ -85,6 +85,25 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def _tf_mse_grads(model_dir: Path, weights: dict, x: np.ndarray, target: np.ndarray) -> dict[int, np.ndarray]:
+    """TensorFlow autodiff of mean((output - target)^2) at `weights`, in TFLite layouts, per op index."""
+    import tensorflow as tf
+
+    from converter.tflite_reader import parse_tflite
+    from converter.train_export import keras_from_graph
+
+    model = keras_from_graph(parse_tflite((model_dir / "model.tflite").read_bytes(), model_dir.name), weights)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(tf.reshape(model(tf.constant(x)), (len(x), -1)) - target))
+    grads = tape.gradient(loss, model.trainable_variables)
+    ref = {}
+    for k, (w, _b) in weights.items():
+        g_tf = next(g.numpy() for v, g in zip(model.trainable_variables, grads, strict=True)
+                    if v.path.endswith("kernel") and v.shape.num_elements() == w.size)
+        ref[k] = np.transpose(g_tf, (3, 0, 1, 2)) if g_tf.ndim == 4 else g_tf.T
+    return ref
+
+
 def assert_step_matches(w0: dict, w1: dict, lr: float, ref: dict[int, np.ndarray], min_cos: float,
                         max_rel: float) -> None:
     """One SGD step without momentum moved each weight by -lr * gradient: its direction (cosine) and size (norm)
@@ -579,10 +598,7 @@ def test_mse_one_step_gradients_match_tensorflow(ae_dir: Path, precision: str, i
                                                  max_rel: float) -> None:
     """MSE (mean over the batch and the output values, against the sample itself): one SGD step without momentum
     moves each weight by -lr * gradient, compared with TF autodiff of the same loss."""
-    import tensorflow as tf
 
-    from converter.tflite_reader import parse_tflite
-    from converter.train_export import keras_from_graph
 
     x, scale = _ae_train(ae_dir)
     tb = prepare_training(ae_dir, TrainConfig(precision, BATCH, "all"), "host")
@@ -595,16 +611,7 @@ def test_mse_one_step_gradients_match_tensorflow(ae_dir: Path, precision: str, i
         _ae_steps(sess, x, scale, 1)
         w1 = decode_weights(tb.plan, sess.get_state())
     xq = quantize_samples(x[:BATCH], scale).astype(np.float32) * np.float32(scale)
-    model = keras_from_graph(parse_tflite((ae_dir / "model.tflite").read_bytes(), "ae"), w0)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(tf.reshape(model(tf.constant(xq)), (BATCH, -1)) - xq))
-    grads = tape.gradient(loss, model.trainable_variables)
-    ref = {}
-    for k, (w, _b) in w0.items():
-        g_tf = next(g.numpy() for v, g in zip(model.trainable_variables, grads, strict=True)
-                    if v.path.endswith("kernel") and v.shape.num_elements() == w.size)
-        ref[k] = np.transpose(g_tf, (3, 0, 1, 2)) if g_tf.ndim == 4 else g_tf.T
-    assert_step_matches(w0, w1, lr, ref, min_cos, max_rel)
+    assert_step_matches(w0, w1, lr, _tf_mse_grads(ae_dir, w0, xq, xq), min_cos, max_rel)
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
@@ -797,10 +804,7 @@ def test_mse_targets_one_step_gradients_match_tensorflow(reg_dir: Path, precisio
                                                          max_rel: float) -> None:
     """MSE against staged targets: one SGD step without momentum moves each weight by -lr * gradient of
     mean((model(x) - t)^2), compared with TF autodiff at the staged (quantized) inputs and targets."""
-    import tensorflow as tf
 
-    from converter.tflite_reader import parse_tflite
-    from converter.train_export import keras_from_graph
 
     x, y, scale, t_scale = _reg_train(reg_dir)
     tb = prepare_training(reg_dir, TrainConfig(precision, BATCH, "all", loss="mse", targets=True), "host")
@@ -814,16 +818,7 @@ def test_mse_targets_one_step_gradients_match_tensorflow(reg_dir: Path, precisio
         w1 = decode_weights(tb.plan, sess.get_state())
     xq = quantize_samples(x[:BATCH], scale).astype(np.float32) * np.float32(scale)
     tq = quantize_samples(y[:BATCH], t_scale).astype(np.float32) * np.float32(t_scale)
-    model = keras_from_graph(parse_tflite((reg_dir / "model.tflite").read_bytes(), "reg"), w0)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(tf.reshape(model(tf.constant(xq)), (BATCH, -1)) - tq))
-    grads = tape.gradient(loss, model.trainable_variables)
-    ref = {}
-    for k, (w, _b) in w0.items():
-        g_tf = next(g.numpy() for v, g in zip(model.trainable_variables, grads, strict=True)
-                    if v.path.endswith("kernel") and v.shape.num_elements() == w.size)
-        ref[k] = np.transpose(g_tf, (3, 0, 1, 2)) if g_tf.ndim == 4 else g_tf.T
-    assert_step_matches(w0, w1, lr, ref, min_cos, max_rel)
+    assert_step_matches(w0, w1, lr, _tf_mse_grads(reg_dir, w0, xq, tq), min_cos, max_rel)
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
