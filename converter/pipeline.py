@@ -192,7 +192,9 @@ def convert(source: Path, out: Path, *, calib: Path | None = None, replace: bool
         if recipe.x_test is not None and recipe.y_test is not None:
             np.savez_compressed(out / "eval.npz", x=recipe.x_test.astype(np.float32), y=recipe.y_test)
         if recipe.x_train is not None and recipe.y_train is not None:
-            np.savez_compressed(out / "train.npz", x=recipe.x_train.astype(np.float32), y=recipe.y_train)
+            g = getattr(recipe, "g_train", None)
+            extra = {"g": np.asarray(g, np.int64)} if g is not None and len(g) == len(recipe.x_train) else {}
+            np.savez_compressed(out / "train.npz", x=recipe.x_train.astype(np.float32), y=recipe.y_train, **extra)
         if getattr(recipe, "x_personal", None) is not None and getattr(recipe, "y_personal", None) is not None:
             np.savez_compressed(out / "personal.npz", x=recipe.x_personal.astype(np.float32), y=recipe.y_personal)
         metric = getattr(recipe, "metric", "accuracy")

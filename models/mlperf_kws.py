@@ -52,4 +52,5 @@ def make(seed: int = 0, epochs: int = EPOCHS) -> Recipe:
     fit_cosine(model, d["x_train"], d["y_train"], epochs=epochs, batch=32)
     acc = float(model.evaluate(d["x_test"], d["y_test"], verbose=0)[1])
     return Recipe(NAME, model, d["x_train"][:300], d["x_test"], d["y_test"], d["x_train"], d["y_train"],
-                  trained=True, float_accuracy=acc, x_personal=d["x_personal"], y_personal=d["y_personal"])
+                  trained=True, float_accuracy=acc, x_personal=d["x_personal"], y_personal=d["y_personal"],
+                  g_train=d["g_train"])

@@ -24,6 +24,9 @@ class Recipe:
     metric: str = "accuracy"
     x_personal: np.ndarray | None = None  # personalisation data: a domain pretraining did not see (personal.npz)
     y_personal: np.ndarray | None = None
+    # the group of each x_train sample (speaker voice, writer, ...; negative = none), written to train.npz as 'g'
+    # so a federation can give each client one group (`octo fleet sim --partition group`)
+    g_train: np.ndarray | None = None
 
 
 def fit_cosine(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int, batch: int, lr: float = 3e-3,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from host_tools.fleet.codec import decode_delta, encode_delta, payload_bytes
-from host_tools.fleet.data import dirichlet_split
+from host_tools.fleet.data import dirichlet_split, group_split
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,27 @@ def test_dirichlet_split_is_deterministic_and_covers_everything() -> None:
     assert not all(np.array_equal(p, q) for p, q in zip(a, c, strict=True))
 
 
+@pytest.mark.parametrize("clients", [5, 12, 30])
+def test_group_split_gives_each_client_one_group(clients: int) -> None:
+    rng = np.random.default_rng(3)
+    g = np.concatenate([np.repeat(np.arange(12), 10), np.full(25, -1)])  # 12 voices, 25 samples of silence
+    g = g[rng.permutation(len(g))]
+    a = group_split(g, clients, seed=1)
+    assert np.array_equal(np.sort(np.concatenate(a)), np.arange(len(g)))      # every sample exactly once
+    voices = [set(g[p][g[p] >= 0].tolist()) for p in a]
+    if clients >= 12:
+        assert all(len(v) == 1 for v in voices)                                  # one voice per client
+        assert set().union(*voices) == set(range(12))
+    else:
+        assert all(v.isdisjoint(w) for i, v in enumerate(voices) for w in voices[i + 1:])  # whole voices
+    silence = [int(np.sum(g[p] < 0)) for p in a]
+    assert max(silence) - min(silence) <= 1                                      # ungrouped samples spread evenly
+    assert all(np.array_equal(p, q) for p, q in zip(a, group_split(g, clients, seed=1), strict=True))
+    assert not all(np.array_equal(p, q) for p, q in zip(a, group_split(g, clients, seed=2), strict=True))
+    with pytest.raises(ValueError, match="names no group"):
+        group_split(np.full(10, -1), 2, 0)
+
+
 def test_int8_delta_roundtrip_error_and_size() -> None:
     rng = np.random.default_rng(0)
     base = {"a.w": rng.normal(size=300).astype(np.float32), "a.b": rng.normal(size=8).astype(np.float32)}
@@ -40,6 +61,32 @@ def test_int8_delta_roundtrip_error_and_size() -> None:
             step = np.max(np.abs(new[k] - b)) / 127
             assert np.max(np.abs(got[k] - new[k])) <= step * (1.0001 if r is not None else 0.5001)
     assert payload_bytes(encode_delta(new, base)) == 308 + 2 * 4
+
+
+@pytest.mark.parametrize("bits", [4, 3, 2])
+def test_low_bit_delta_roundtrip_size_and_bias(bits: int) -> None:
+    rng = np.random.default_rng(bits)
+    base = {"a.w": rng.normal(size=301).astype(np.float32), "a.b": rng.normal(size=7).astype(np.float32)}
+    new = {k: v + rng.normal(scale=0.01, size=v.shape).astype(np.float32) for k, v in base.items()}
+    lim = (1 << (bits - 1)) - 1
+    for r in (None, np.random.default_rng(1)):
+        enc = encode_delta(new, base, r, bits)
+        # packed: ceil(n * bits / 8) bytes per tensor plus a 4-byte scale
+        assert payload_bytes(enc) == (301 * bits + 7) // 8 + (7 * bits + 7) // 8 + 2 * 4
+        got = decode_delta(enc, base, bits)
+        for k, b in base.items():
+            step = np.max(np.abs(new[k] - b)) / lim
+            assert np.max(np.abs(got[k] - new[k])) <= step * (1.0001 if r is not None else 0.5001)
+    # stochastic rounding is unbiased: the mean of many decodes approaches the true delta
+    d = {"a.w": np.linspace(-1, 1, 64, dtype=np.float32)}
+    z = {"a.w": np.zeros(64, np.float32)}
+    r = np.random.default_rng(7)
+    mean = np.mean([decode_delta(encode_delta(d, z, r, bits), z, bits)["a.w"] for _ in range(400)], axis=0)
+    assert np.max(np.abs(mean - d["a.w"])) < 0.1 / lim + 0.02
+    with pytest.raises(ValueError, match=r"a\.w: update holds"):
+        decode_delta({"a.w.q": np.zeros(3, np.uint8), "a.w.s": np.ones(1, np.float32)}, z, bits)
+    with pytest.raises(ValueError, match=r"no a\.w\.q"):
+        decode_delta({}, z, bits)
 
 
 @pytest.fixture(scope="module")

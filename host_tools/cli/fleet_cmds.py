@@ -37,11 +37,15 @@ def add_fleet_parser(add: Any, positive_int: Any, learning_rate: Any) -> None:
                    help="clients' SGD learning rate (default 0.05 from --init random, 0.01 from converted)")
     s.add_argument("--alpha", type=float, default=0.5,
                    help="Dirichlet concentration of the class split (default 0.5; 0 = IID)")
+    s.add_argument("--partition", choices=["dirichlet", "iid", "group"], default="dirichlet",
+                   help="how clients split the data: dirichlet over classes (--alpha; default), iid, or group = one "
+                   "group per client from the .npz's 'g' array (KWS: one synthetic voice per client)")
     s.add_argument("--fraction", type=float, default=1.0, help="fraction of clients sampled per round (default 1)")
     s.add_argument("--init", choices=["random", "converted"], default="random",
                    help="initial global model: fresh weights from --seed (default) or the converted model's")
-    s.add_argument("--uplink", choices=["int8", "fp32"], default="int8",
-                   help="updates as INT8 deltas with a per-tensor scale (default) or FP32 weights")
+    s.add_argument("--uplink", choices=["int8", "int4", "int3", "int2", "fp32"], default="int8",
+                   help="updates as deltas of 8 (default), 4, 3 or 2 bits per weight with a per-tensor scale, "
+                   "stochastically rounded, or as FP32 weights")
     s.add_argument("--seed", type=int, default=0, help="seed of partitions, batch order and init (default 0)")
     s.add_argument("--data", help="training .npz (default MODEL/train.npz), partitioned over the clients")
     s.add_argument("--eval", help="evaluation .npz for the global model (default MODEL/eval.npz)")
@@ -62,7 +66,9 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     opts = SimOptions(model_dir=Path(args.model), clients=args.clients, rounds=args.rounds,
                       precision=args.precision, strategy=args.strategy, epochs=args.local_epochs, batch=args.batch,
                       lr=lr, alpha=args.alpha, seed=args.seed, fraction=args.fraction, init=args.init,
-                      compress=args.uplink == "int8", data=Path(args.data) if args.data else None,
+                      compress=args.uplink != "fp32",
+                      uplink_bits=int(args.uplink[3:]) if args.uplink != "fp32" else 8,
+                      partition=args.partition, data=Path(args.data) if args.data else None,
                       eval=Path(args.eval) if args.eval else None, ray_cpus=args.ray_cpus)
     doc = run_sim(opts, toollog.say)
     out = Output(args.json)

@@ -9,11 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from logging import WARN
 from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.common.logger import log
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAdam, FedAvg
 
@@ -41,16 +43,15 @@ def _dataset(data: str, input_scale: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4)
-def _partitions(data: str, clients: int, alpha: float, seed: int) -> tuple[np.ndarray, ...]:
-    from host_tools.fleet.data import dirichlet_split, iid_split  # noqa: PLC0415
+def _partitions(data: str, clients: int, alpha: float, seed: int, kind: str = "dirichlet") -> tuple[np.ndarray, ...]:
+    from host_tools.fleet.data import partition  # noqa: PLC0415
 
-    y = np.load(data)["y"]
-    return tuple(iid_split(len(y), clients, seed) if alpha <= 0 else dirichlet_split(y, clients, alpha, seed))
+    return tuple(partition(data, clients, kind, alpha, seed))
 
 
 def client_partition(spec: FleetSpec, pid: int) -> tuple[np.ndarray, np.ndarray]:
     xq, y = _dataset(spec.data, spec.input_scale)
-    idx = _partitions(spec.data, spec.clients, spec.alpha, spec.seed)[pid]
+    idx = _partitions(spec.data, spec.clients, spec.alpha, spec.seed, spec.partition)[pid]
     return xq[idx], y[idx]
 
 
@@ -71,7 +72,8 @@ def client_train(spec: FleetSpec, pid: int, msg: Message, target: Any = None) ->
     else:
         r = train_round(TrainSession(target.client), spec.plan(), spec, glob, xq, y, int(cfg["local-epochs"]),
                         float(cfg["lr"]), seed)
-    arrays = encode_delta(r.weights, glob, np.random.default_rng(seed)) if spec.compress else r.weights
+    rng = np.random.default_rng(seed)
+    arrays = encode_delta(r.weights, glob, rng, spec.uplink_bits) if spec.compress else r.weights
     metrics = MetricRecord({"num-examples": r.samples, "train_loss": float(r.loss), "train_acc": float(r.accuracy),
                             "steps": r.steps, "ticks": r.ticks, "link_bytes": r.link_bytes,
                             "bytes_up": payload_bytes(arrays), "seconds": time.monotonic() - t0})
@@ -116,18 +118,26 @@ def compressed(cls: type, spec: FleetSpec, tally: Tally, **kw: Any) -> Any:
             return msgs
 
         def aggregate_train(self, server_round: int, replies: Any) -> Any:
-            replies = list(replies)
             t = tally.at(server_round)
+            kept = []
             for m in replies:
-                if m.has_error():
+                if m.has_error():  # counted, and left to Flower's own handling of failures
                     t["failed"] += 1
+                    kept.append(m)
                     continue
-                t["answered"] += 1
                 payload = from_record(m.content["arrays"])
                 t["bytes_up"] += payload_bytes(payload)
                 if spec.compress:
-                    m.content = RecordDict({"arrays": to_record(decode_delta(payload, self._octo_base)),
-                                            "metrics": m.content["metrics"]})
+                    try:
+                        full = decode_delta(payload, self._octo_base, spec.uplink_bits)
+                    except ValueError as e:  # a malformed update is one failed client, not a failed federation
+                        log(WARN, "round %d: update dropped: %s", server_round, e)
+                        t["failed"] += 1
+                        continue
+                    m.content = RecordDict({"arrays": to_record(full), "metrics": m.content["metrics"]})
+                t["answered"] += 1
+                kept.append(m)
+            replies = kept
             t["t_train"] = time.monotonic() - t["t0"]
             return super().aggregate_train(server_round, replies)
 

@@ -4,8 +4,10 @@
   written into the state blob (docs/TRAINING.md "State blob"): INT8 trained weights as 16-bit masters
   ``M = 256 * hi + lo`` at a per-tensor scale chosen as octo_trainer_init does (max |M| = 28000), FP32 as float;
   biases float in both. Momentum, ranges and PRNG are left as the blob has them (fresh after TRAIN_INIT).
-- ``encode_delta`` / ``decode_delta``: an update travels as ``q = round(delta / s)`` int8 per element plus one
-  float32 scale ``s = max|delta| / 127`` per tensor (``KEY.q``, ``KEY.s``).
+- ``encode_delta`` / ``decode_delta``: an update travels as ``q = round(delta / s)`` per element plus one
+  float32 scale ``s = max|delta| / L`` per tensor (``KEY.q``, ``KEY.s``), ``L = 2**(bits-1) - 1``. At 8 bits
+  ``KEY.q`` is int8; below 8, ``q + L`` is packed LSB first (``bits`` bits per element, host_tools/sgq pack_bits)
+  into a uint8 array of ``ceil(n * bits / 8)`` bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from converter.train_plan import NONE
 W_TARGET = 28000.0   # octo_trainer_internal.h: the masters' largest |M| after init or a rescale
 W_LIMIT = 32639      # |M| bound (hi stays within int8)
 Q_SUFFIX, S_SUFFIX = ".q", ".s"
+UPLINK_BITS = (8, 4, 3, 2)  # delta widths offered (2 bits: -1, 0, +1 times the scale)
 
 
 def tensor_layers(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,27 +101,49 @@ def write_weights(plan: dict[str, Any], blob: bytes, weights: dict[str, np.ndarr
 
 
 def encode_delta(new: dict[str, np.ndarray], base: dict[str, np.ndarray],
-                 rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
-    """INT8 delta per tensor: KEY.q int8 and KEY.s float32[1] (s = max|d|/127). rng: stochastic rounding
+                 rng: np.random.Generator | None = None, bits: int = 8) -> dict[str, np.ndarray]:
+    """The delta per tensor at `bits` bits: KEY.q and KEY.s float32[1] (s = max|d| / L). rng: stochastic rounding
     (unbiased), else round to nearest."""
+    from host_tools.sgq.codec import pack_bits  # noqa: PLC0415
+
+    if bits not in UPLINK_BITS:
+        raise ValueError(f"delta width {bits} bits is not one of {UPLINK_BITS}")
+    lim = (1 << (bits - 1)) - 1
     out: dict[str, np.ndarray] = {}
     for k, w in new.items():
         d = np.asarray(w, np.float32) - np.asarray(base[k], np.float32).reshape(np.shape(w))
         amax = float(np.max(np.abs(d))) if d.size else 0.0
-        s = np.float32(amax / 127.0) if amax > 0 else np.float32(1.0)
+        s = np.float32(amax / lim) if amax > 0 else np.float32(1.0)
         f = d / s
         f = np.floor(f + rng.random(f.shape, dtype=np.float32)) if rng is not None else np.rint(f)
-        out[k + Q_SUFFIX] = np.clip(f, -127, 127).astype(np.int8)
+        q = np.clip(f, -lim, lim).astype(np.int8)
+        out[k + Q_SUFFIX] = q if bits == 8 else np.frombuffer(pack_bits((q + lim).astype(np.uint8), bits), np.uint8)
         out[k + S_SUFFIX] = np.array([s], np.float32)
     return out
 
 
-def decode_delta(payload: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The weights base + q * s of an encode_delta payload."""
+def decode_delta(payload: dict[str, np.ndarray], base: dict[str, np.ndarray], bits: int = 8) -> dict[str, np.ndarray]:
+    """The weights base + q * s of an encode_delta payload. A payload whose sizes do not fit base raises
+    ValueError naming the tensor."""
+    from host_tools.sgq.codec import unpack_bits  # noqa: PLC0415
+
+    lim = (1 << (bits - 1)) - 1
     out = {}
     for k, w in base.items():
-        q, s = payload[k + Q_SUFFIX], payload[k + S_SUFFIX]
-        out[k] = (np.asarray(w, np.float32) + q.astype(np.float32).reshape(np.shape(w)) * np.float32(s[0]))
+        if k + Q_SUFFIX not in payload or k + S_SUFFIX not in payload:
+            raise ValueError(f"update has no {k}{Q_SUFFIX} / {k}{S_SUFFIX}")
+        q, s = np.asarray(payload[k + Q_SUFFIX]), np.asarray(payload[k + S_SUFFIX], np.float32).reshape(-1)
+        n = int(np.size(w))
+        want = n if bits == 8 else (n * bits + 7) // 8
+        if q.size != want or s.size != 1 or not np.isfinite(s[0]):
+            raise ValueError(f"{k}: update holds {q.size} bytes and {s.size} scale(s); a {bits}-bit delta of "
+                             f"{n} values needs {want} and 1 finite scale")
+        if bits == 8:
+            qv = q.astype(np.int8).astype(np.float32)
+        else:
+            u, _ = unpack_bits(q.astype(np.uint8).tobytes(), n, bits)
+            qv = u.astype(np.float32) - np.float32(lim)
+        out[k] = np.asarray(w, np.float32) + qv.reshape(np.shape(w)) * s[0]
     return out
 
 

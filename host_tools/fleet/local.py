@@ -36,10 +36,12 @@ class FleetSpec:
     lr: float
     momentum: float
     input_scale: float        # the federation's (server-chosen) INT8 input scale
-    compress: bool = True     # uplink as INT8 deltas with a per-tensor scale
+    compress: bool = True     # uplink as deltas with a per-tensor scale (else FP32 weights)
+    uplink_bits: int = 8      # the deltas' width (host_tools/fleet/codec.py UPLINK_BITS)
     init_random: bool = False  # the initial global model: fresh He-uniform weights (seed) instead of the converted
     elf: str = ""             # virtual boards: the firmware built for this training build
     port: str = ""            # a real board's serial port (deployment mode)
+    partition: str = "dirichlet"  # dirichlet (alpha; 0 = IID), iid, or group (the .npz's 'g': one group per client)
 
     def plan(self) -> dict[str, Any]:
         return json.loads((Path(self.train_dir) / "train_plan.json").read_text())

@@ -36,6 +36,8 @@ class SimOptions:
     fraction: float = 1.0
     init: str = "random"
     compress: bool = True
+    uplink_bits: int = 8
+    partition: str = "dirichlet"
     data: Path | None = None
     eval: Path | None = None
     ray_cpus: int = 2
@@ -62,11 +64,19 @@ def prepare(opts: SimOptions, board: str = "host") -> tuple[Any, FleetSpec]:
     if not data.exists():
         raise OctoError(f"no training data: {data} does not exist", hint="pass --data with an .npz of x, y")
     x, _ = load_dataset(data, tb.plan)
+    from host_tools.fleet.data import partition  # noqa: PLC0415
+
+    try:  # checked here, so a bad split is one clear error rather than a failure in every client
+        partition(str(data.resolve()), opts.clients, opts.partition, opts.alpha, opts.seed)
+    except ValueError as e:
+        raise OctoError(f"cannot split {data} over {opts.clients} clients: {e}",
+                        hint="fewer --clients, another --partition, or more data") from None
     build_host_trainer(tb.dir)  # once, before the clients start (cached on the sources)
     spec = FleetSpec(model_dir=str(md), train_dir=str(tb.dir), config_id=cfg.config_id, board=board,
                      data=str(data.resolve()), clients=opts.clients, alpha=opts.alpha, seed=opts.seed,
                      epochs=opts.epochs, batch=tb.plan["batch"], lr=opts.lr, momentum=opts.momentum,
-                     input_scale=compute_input_scale(x), compress=opts.compress, init_random=opts.init == "random")
+                     input_scale=compute_input_scale(x), compress=opts.compress,
+                     uplink_bits=opts.uplink_bits, partition=opts.partition, init_random=opts.init == "random")
     return tb, spec
 
 
@@ -99,6 +109,10 @@ class Evaluator:
         self._cm.__exit__(None, None, None)
 
 
+def part_kind(kind: str, alpha: float) -> str:
+    return "iid" if kind == "dirichlet" and alpha <= 0 else kind
+
+
 def summarise(opts: SimOptions, spec: FleetSpec, out: dict[str, Any], mode: str, wall_s: float,
               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The octo.fleet/1 document from the ServerApp's results."""
@@ -121,8 +135,9 @@ def summarise(opts: SimOptions, spec: FleetSpec, out: dict[str, Any], mode: str,
         "precision": opts.precision, "strategy": opts.strategy, "clients": opts.clients, "rounds": opts.rounds,
         "fraction": opts.fraction, "local_epochs": opts.epochs, "batch": spec.batch, "lr": opts.lr,
         "momentum": opts.momentum, "init": opts.init, "seed": opts.seed,
-        "partition": {"kind": "dirichlet" if opts.alpha > 0 else "iid", "alpha": opts.alpha},
-        "uplink": "int8-delta" if opts.compress else "fp32", "downlink": "fp32", "parameters": n_params,
+        "partition": {"kind": part_kind(opts.partition, opts.alpha), "alpha": opts.alpha},
+        "uplink": f"int{opts.uplink_bits}-delta" if opts.compress else "fp32", "downlink": "fp32",
+        "parameters": n_params,
         "board": spec.board, "initial": {"accuracy": evals.get(0, (None, None))[1],
                                          "loss": evals.get(0, (None, None))[0]},
         "per_round": rounds,
@@ -143,7 +158,8 @@ def run_sim(opts: SimOptions, say: Callable[[str], None] = print) -> dict[str, A
     t0 = time.monotonic()
     tb, spec = prepare(opts)
     say(f"fleet sim: {opts.clients} clients ({spec.config_id}, native trainer), {opts.rounds} rounds of "
-        f"{opts.epochs} local epoch(s), {opts.strategy}, uplink {'INT8 deltas' if opts.compress else 'FP32'}")
+        f"{opts.epochs} local epoch(s), {opts.strategy}, uplink "
+        f"{f'{opts.uplink_bits}-bit deltas' if opts.compress else 'FP32'}")
     ev = Evaluator(tb, spec, opts.eval or opts.model_dir / "eval.npz")
     try:
         initial = ev.initial()
