@@ -29,20 +29,61 @@ class HostBuildError(Exception):
     """gcc failed; the message is the tail of its output."""
 
 
+def compile_objects(sources: Sequence[Path], flags: list[str], cache_dir: Path, *,
+                    hash_also: Sequence[Path] = ()) -> list[Path]:
+    """gcc -c of each source into cache_dir/<stem>-<hash>.o, keyed on the flags, the source and the files in
+    hash_also (headers): sources that do not depend on a build folder are compiled once and shared by every
+    build (the native trainers of many plans). Missing objects are compiled in parallel, each appearing
+    atomically."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    common = hashlib.sha256(" ".join(flags).encode())
+    for p in hash_also:
+        common.update(p.read_bytes())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    objs = []
+    for src in sources:
+        h = common.copy()
+        h.update(str(src.name).encode() + b"\0" + src.read_bytes())
+        objs.append(cache_dir / f"{src.stem}-{h.hexdigest()[:16]}.o")
+
+    def one(pair: tuple[Path, Path]) -> str | None:
+        src, obj = pair
+        if obj.exists():
+            return None
+        tmp = obj.with_name(f"{obj.name}.{os.getpid()}.{id(pair)}.tmp")
+        proc = subprocess.run(["gcc", *flags, "-c", str(src), "-o", str(tmp)], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            return proc.stderr.strip()[-3000:]
+        os.replace(tmp, obj)
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        errors = [e for e in pool.map(one, zip(sources, objs, strict=True)) if e]
+    if errors:
+        raise HostBuildError(errors[0])
+    return objs
+
+
 def compile_cached(sources: list[Path], flags: list[str], out_dir: Path, stem: str, *,
-                   hash_also: Sequence[Path] = ()) -> Path:
-    """gcc sources -> out_dir/<stem>-<hash>, rebuilt only when the flags, the sources or the files in
-    hash_also (headers) change. The binary appears atomically, so concurrent builds never run a partial one."""
+                   hash_also: Sequence[Path] = (), objects: Sequence[Path] = ()) -> Path:
+    """gcc sources (+ prebuilt objects, named by their content hash) -> out_dir/<stem>-<hash>, rebuilt only when
+    the flags, the sources, the objects or the files in hash_also (headers) change. The binary appears
+    atomically, so concurrent builds never run a partial one."""
     h = hashlib.sha256(" ".join(flags).encode())
     for p in [*sources, *hash_also]:
         h.update(p.read_bytes())
+    for o in objects:
+        h.update(o.name.encode())
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = out_dir / f"{stem}-{h.hexdigest()[:12]}"
     if exe.exists():
         return exe
     tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")
-    proc = subprocess.run(["gcc", *flags, *map(str, sources), "-o", str(tmp), "-lm"], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(["gcc", *flags, *map(str, sources), *map(str, objects), "-o", str(tmp), "-lm"],
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise HostBuildError(proc.stderr.strip()[-3000:])

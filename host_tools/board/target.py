@@ -25,26 +25,33 @@ from host_tools.errors import OctoError
 from host_tools.paths import firmware_dir
 
 
-def host_sources(train_dir: Path) -> list[Path]:
+def shared_host_sources() -> list[Path]:
+    """The native trainer's sources that do not depend on a training build (only train_model.c does)."""
     from converter.firmware_sources import sources  # noqa: PLC0415
 
-    return [*sources("link", "app", "trainer", "sgq", "bsp_host"), train_dir / "train_model.c"]
+    return sources(*HOST_COMPONENTS)
+
+
+HOST_COMPONENTS = ("link", "app", "trainer", "sgq", "bsp_host")
 
 
 def build_host_trainer(train_dir: Path, *, sanitize: bool = False) -> Path:
     """Compile the firmware with the training build natively (cached on the sources' content)."""
     from converter import firmware_sources as fws  # noqa: PLC0415
-    from converter.hostbuild import HostBuildError, compile_cached  # noqa: PLC0415
+    from converter.hostbuild import HostBuildError, compile_cached, compile_objects  # noqa: PLC0415
+    from host_tools.paths import state_dir  # noqa: PLC0415
 
     if shutil.which("gcc") is None:
         raise OctoError("gcc not found", hint="run `make setup` (needed for --target host)")
     fw = firmware_dir()
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-DOCTO_WITH_TRAIN"]
     flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g", "-O1"] if sanitize else ["-O2"]
-    flags += [f"-I{fw / 'include'}", f"-I{train_dir}"]
-    headers = fws.headers("trainer", "app")
-    try:
-        return compile_cached(host_sources(train_dir), flags, train_dir / "host", "octo-train", hash_also=headers)
+    flags += [f"-I{fw / 'include'}"]
+    headers = fws.headers(*HOST_COMPONENTS)
+    try:  # the firmware's objects are shared by every plan's trainer (state dir); train_model.c is the plan's
+        objs = compile_objects(shared_host_sources(), flags, state_dir() / "host-objs", hash_also=headers)
+        return compile_cached([train_dir / "train_model.c"], [*flags, f"-I{train_dir}"], train_dir / "host",
+                              "octo-train", hash_also=headers, objects=objs)
     except HostBuildError as exc:
         raise OctoError(f"host build of the trainer failed:\n{exc}") from None
 

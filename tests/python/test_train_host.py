@@ -754,3 +754,29 @@ def test_a_fresh_run_keeps_the_previous_runs_checkpoint(tmp_path: Path,
     assert kept.meta["step"] == first["steps"] and kept.blob == reference[0]
     assert (tmp_path / "run" / T.PREVIOUS_RUN / "telemetry.jsonl").stat().st_size > 0
     assert T.read_checkpoint(tmp_path / "run").meta["seed"] == 5
+
+
+def test_host_objects_are_compiled_once_and_shared(tmp_path: Path) -> None:
+    """compile_objects: an object per source keyed on flags, source and headers, reused by the next build;
+    a changed source gets a new object; gcc's error reaches the caller."""
+    from converter.hostbuild import HostBuildError, compile_cached, compile_objects
+
+    src, hdr = tmp_path / "f.c", tmp_path / "f.h"
+    hdr.write_text("#define K 3\n")
+    src.write_text('#include "f.h"\nint f(void) { return K; }\n')
+    main = tmp_path / "main.c"
+    main.write_text("int f(void);\nint main(void) { return f(); }\n")
+    flags = ["-std=c99", "-Wall", "-Werror", f"-I{tmp_path}"]
+    cache = tmp_path / "objs"
+    (obj,) = compile_objects([src], flags, cache, hash_also=[hdr])
+    mtime = obj.stat().st_mtime_ns
+    assert compile_objects([src], flags, cache, hash_also=[hdr]) == [obj] and obj.stat().st_mtime_ns == mtime
+    exe = compile_cached([main], flags, tmp_path / "bin", "t", objects=[obj])
+    assert os.system(str(exe)) >> 8 == 3
+    hdr.write_text("#define K 4\n")  # a header change is a new object and a new binary
+    (obj2,) = compile_objects([src], flags, cache, hash_also=[hdr])
+    exe2 = compile_cached([main], flags, tmp_path / "bin", "t", objects=[obj2])
+    assert obj2 != obj and exe2 != exe and os.system(str(exe2)) >> 8 == 4
+    src.write_text("int f(void) { return undefined_name; }\n")
+    with pytest.raises(HostBuildError, match="undefined_name"):
+        compile_objects([src], flags, cache)
