@@ -149,24 +149,26 @@ def test_model_too_big_for_board(tmp_path: Path) -> None:
     assert "DOES NOT FIT" in r.stdout
 
 
-def test_convert_into_a_used_folder_refuses_or_replaces_everything(tmp_path: Path) -> None:
+def test_convert_into_a_used_folder_refuses_or_replaces_everything(tmp_path: Path, digits_dir: Path) -> None:
     """A second conversion into the same folder needs --force, and then nothing stale survives; a folder that
-    is not an Octo model folder is never written into."""
-    first = _octo("convert", str(ROOT / "models" / "digits_cnn.py"), "-o", "m", cwd=tmp_path)
+    is not an Octo model folder is never written into. (The session's converted digits .tflite: no recipe
+    training three times.)"""
+    src = str(digits_dir / "model.tflite")
+    first = _octo("convert", src, "-o", "m", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     (tmp_path / "m" / "train").mkdir()
     (tmp_path / "m" / "train" / "stale.json").write_text("{}")
     (tmp_path / "m" / "old_plot.png").write_bytes(b"png")
-    again = _octo("convert", str(ROOT / "models" / "digits_cnn.py"), "-o", "m", cwd=tmp_path)
+    again = _octo("convert", src, "-o", "m", cwd=tmp_path)
     assert again.returncode == 2 and "already holds a converted model; pass --force" in again.stderr
     assert (tmp_path / "m" / "old_plot.png").exists()          # refused: nothing touched
-    forced = _octo("convert", str(ROOT / "models" / "digits_cnn.py"), "-o", "m", "--force", cwd=tmp_path)
+    forced = _octo("convert", src, "-o", "m", "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr[-2000:]
     assert not (tmp_path / "m" / "old_plot.png").exists() and not (tmp_path / "m" / "train").exists()
-    assert (tmp_path / "m" / "report.json").exists() and (tmp_path / "m" / "train.npz").exists()
+    assert (tmp_path / "m" / "report.json").exists() and (tmp_path / "m" / "model.tflite").exists()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    other = _octo("convert", str(ROOT / "models" / "digits_cnn.py"), "-o", "mine", "--force", cwd=tmp_path)
+    other = _octo("convert", src, "-o", "mine", "--force", cwd=tmp_path)
     assert other.returncode == 2 and "not an Octo model folder" in other.stderr
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
