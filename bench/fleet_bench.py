@@ -196,6 +196,8 @@ def main() -> int:
         print("scale", json.dumps({k: v for k, v in scale.items() if "per_round" not in k}), flush=True)
     if scale:
         doc["scale"] = scale
+    if out.exists() and "deployment" in (prev := json.loads(out.read_text())):  # --deployment's own section
+        doc["deployment"] = prev["deployment"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     plot(doc, out.with_suffix(".png"))
