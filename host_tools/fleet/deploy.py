@@ -32,7 +32,7 @@ from host_tools.fleet.sim import SimOptions
 FLOWER_START_TIMEOUT_S = 40.0   # the SuperLink's HTTP API listening
 REGISTER_TIMEOUT_S = 60.0       # one `flwr supernode register`
 STOP_TIMEOUT_S = 10.0           # SIGTERM -> SIGKILL
-FAULT_DELAY_S = 2.0             # a fault fires this long after its round's training messages went out
+FAULT_DELAY_S = 0.5             # a fault fires this long after its board started training the round
 APP_NAME = "octofleet"
 CONNECTION = "octo"             # the SuperLink connection's name in the run's FLWR_HOME/config.toml
 
@@ -435,25 +435,23 @@ def run_folder() -> Path:
     return state_dir() / "fleet" / f"run-{stamp}-{os.getpid()}"
 
 
-def _fault_watcher(progress: Path, boards: list[BoardProc], faults: list[tuple[str, int, int]],
-                   say: Callable[[str], None], stop: threading.Event) -> None:
-    pending = sorted(faults, key=lambda f: f[2])
+def _fault_watcher(folder: Path, boards: list[BoardProc], faults: list[tuple[str, int, int]],
+                   say: Callable[[str], None], stop: threading.Event, applied: list[tuple[str, int, int]]) -> None:
+    """Each fault fires FAULT_DELAY_S after its board started training its round (the ClientApp's marker)."""
+    pending = list(faults)
     while pending and not stop.is_set():
-        try:
-            rnd = int(json.loads(progress.read_text())["round"])
-        except (OSError, ValueError, KeyError):
-            rnd = 0
-        due = [f for f in pending if f[2] <= rnd]
-        if due:
-            stop.wait(FAULT_DELAY_S)
-            for kind, idx, r in due:
-                say(f"fault: {kind} board {idx} in round {r}")
+        for f in list(pending):
+            kind, idx, rnd = f
+            if (folder / f"started-{idx}-{rnd}").exists():
+                stop.wait(FAULT_DELAY_S)
+                say(f"fault: {kind} board {idx} in round {rnd}")
                 if kind == "kill":
                     boards[idx].stop()
                 else:
                     boards[idx].reset()
-                pending.remove((kind, idx, r))
-        stop.wait(0.2)
+                pending.remove(f)
+                applied.append(f)
+        stop.wait(0.1)
 
 
 def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -487,7 +485,7 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
     dep = Deployment(folder, insecure=opts.insecure)
     boards = [BoardProc(opts.board, i, folder, exe) for i in range(opts.clients)]
     stop_faults = threading.Event()
-    watcher: threading.Thread | None = None
+    applied: list[tuple[str, int, int]] = []
     try:
         say(f"fleet run: {opts.clients} x {opts.board} ({spec.config_id}), {opts.rounds} rounds, {opts.strategy}; "
             f"Flower deployment in {folder}")
@@ -509,9 +507,8 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
                                                                  run=json.dumps(json.dumps(settings))))
         (app / "octo_fleet_app.py").write_text(APP_MODULE)
         if opts.faults:
-            watcher = threading.Thread(target=_fault_watcher, args=(folder / "progress.json", boards, opts.faults,
-                                                                    say, stop_faults), daemon=True)
-            watcher.start()
+            threading.Thread(target=_fault_watcher, args=(folder, boards, opts.faults, say, stop_faults, applied),
+                             daemon=True).start()
         run = dep.spawn("flwr-run", [str(flower_bin("flwr")), "run", str(app), CONNECTION, "--stream"])
         last = 0
         while run.alive():
@@ -542,7 +539,8 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
            "train_metrics": {int(r): m for r, m in res["train_metrics"].items()}, "final": final}
     doc = summarise(opts, spec, out, "deployment", time.monotonic() - t0,
                     {"boards": opts.clients, "tls": not opts.insecure, "supernode_auth": True,
-                     "faults": [{"kind": k, "board": i, "round": r} for k, i, r in opts.faults]})
+                     "faults": [{"kind": k, "board": i, "round": r, "applied": (k, i, r) in applied}
+                               for k, i, r in opts.faults]})
     if not opts.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return doc

@@ -69,9 +69,18 @@ def train(msg: Message, context: Context) -> Message:
     with guard:
         try:
             target.open()
+            _mark_started(context, pid, msg)
             return client_train(spec, pid, msg, target)
         finally:
             target.close()
+
+
+def _mark_started(context: Context, pid: int, msg: Message) -> None:
+    """On the run's own machine (`octo fleet run`): a file saying this board's round has started, for faults."""
+    out = Path(str(run_settings(context).get("out", "")))
+    if out.is_dir():
+        rnd = int(msg.content["config"].get("server-round", 0))
+        (out / f"started-{pid}-{rnd}").touch()
 
 
 serverapp = ServerApp()
