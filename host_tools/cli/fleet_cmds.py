@@ -115,7 +115,7 @@ def add_supernode_parser(sub: Any) -> None:
     s.add_argument("--superlink", required=True, metavar="HOST:PORT", help="the SuperLink's address")
     s.add_argument("--port", required=True, help="the board's serial port (e.g. /dev/ttyACM0) or a socket:// URL")
     s.add_argument("--auth-key", metavar="FILE",
-                   help="this SuperNode's private key (EC, OpenSSH format: ssh-keygen -t ecdsa -b 384 -m PEM)")
+                   help="this SuperNode's private key (EC P-384, OpenSSH format: ssh-keygen -t ecdsa -b 384 -f k)")
     s.add_argument("--root-cert", metavar="FILE", help="CA certificate that signed the SuperLink's TLS certificate")
     s.add_argument("--insecure", action="store_true", help="connect without TLS (a SuperLink started --insecure)")
     s.add_argument("--board", default="nucleo-f746zg", help="the board's name (default nucleo-f746zg)")
