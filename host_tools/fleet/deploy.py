@@ -10,6 +10,7 @@ flwr is not imported here: Flower runs in its own processes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -454,6 +455,17 @@ def _fault_watcher(folder: Path, boards: list[BoardProc], faults: list[tuple[str
         stop.wait(0.1)
 
 
+def _exit_on_sigterm() -> Any:
+    """SIGTERM (a job runner stopping octo) unwinds like Ctrl-C, so the deployment's processes are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the deployment; returns the octo.fleet/1 document."""
     import numpy as np  # noqa: PLC0415
@@ -469,6 +481,9 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
             raise OctoError(f"--fault names board {idx}, but there are {opts.clients} (0..{opts.clients - 1})")
     t0 = time.monotonic()
     tb, spec = prepare(opts, opts.board)
+    # Flower's processes run in the run's folder: absolute paths
+    spec = dataclasses.replace(spec, model_dir=str(Path(spec.model_dir).resolve()),
+                               train_dir=str(Path(spec.train_dir).resolve()), data=str(Path(spec.data).resolve()))
     if opts.board == "host":
         from host_tools.board.target import build_host_trainer  # noqa: PLC0415
 
@@ -486,6 +501,7 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
     boards = [BoardProc(opts.board, i, folder, exe) for i in range(opts.clients)]
     stop_faults = threading.Event()
     applied: list[tuple[str, int, int]] = []
+    old_term = _exit_on_sigterm()
     try:
         say(f"fleet run: {opts.clients} x {opts.board} ({spec.config_id}), {opts.rounds} rounds, {opts.strategy}; "
             f"Flower deployment in {folder}")
@@ -531,6 +547,8 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
         dep.close()
         for b in boards:
             b.stop()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     res = json.loads((folder / "result.json").read_text())
     with np.load(folder / "final.npz") as z:
         final = {k: z[k] for k in z.files}
