@@ -88,6 +88,7 @@ def run_deployment(a: argparse.Namespace) -> int:
             "accuracy_per_round": [x["accuracy"] for x in r["per_round"]],
             "clients_answered": [x["clients_answered"] for x in r["per_round"]],
             "seconds_per_round": r["seconds_per_round"], "round_seconds": [x["seconds"] for x in r["per_round"]],
+            "client_seconds": [x.get("client_seconds") for x in r["per_round"]],
             "wall_s": r["wall_s"], "bytes_per_round": r["bytes_per_round"], "faults": r["faults"]}
         print(name, json.dumps(section["runs"][name]), flush=True)
     doc["deployment"] = section

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.fleet.deploy import Deployment, make_node_key, node_config_arg, parse_fault
+from host_tools.errors import OctoError
+from host_tools.fleet.deploy import Deployment, flower_bin, make_node_key, node_config_arg, parse_fault
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,13 @@ def octo(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def test_node_config_quotes_strings() -> None:
     assert node_config_arg({"partition-id": 3, "port": "/dev/ttyACM0", "on": True}) == \
         'partition-id=3 port="/dev/ttyACM0" on=true'
+
+
+def test_flower_binaries_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(OctoError, match="Flower's `flower-superlink` is not installed"):
+        flower_bin("flower-superlink")
 
 
 def test_parse_fault() -> None:

@@ -84,15 +84,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def listening(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
