@@ -446,6 +446,20 @@ def _fault_watcher(folder: Path, boards: list[BoardProc], faults: list[tuple[str
         stop.wait(0.1)
 
 
+def stop_orphans(record: Path) -> None:
+    """SIGTERM to the processes the ServerApp recorded (its evaluator) if they still run the same command."""
+    try:
+        procs = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return
+    for p in procs:
+        try:
+            if Path(f"/proc/{p['pid']}/cmdline").read_bytes().decode(errors="replace") == p["cmdline"]:
+                os.kill(int(p["pid"]), signal.SIGTERM)
+        except (OSError, KeyError, ValueError):
+            continue
+
+
 def _exit_on_sigterm() -> Any:
     """SIGTERM (a job runner stopping octo) unwinds like Ctrl-C, so the deployment's processes are stopped."""
     if threading.current_thread() is not threading.main_thread():
@@ -538,6 +552,7 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
         dep.close()
         for b in boards:
             b.stop()
+        stop_orphans(folder / "serverapp-children.json")
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     res = json.loads((folder / "result.json").read_text())

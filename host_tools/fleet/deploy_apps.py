@@ -11,6 +11,7 @@ What a run needs travels in Flower's configs:
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -83,6 +84,18 @@ def _mark_started(context: Context, pid: int, msg: Message) -> None:
         (out / f"started-{pid}-{rnd}").touch()
 
 
+def child_processes(ppid: int) -> list[dict[str, Any]]:
+    """The live children of ppid (Linux /proc): pid and command line."""
+    found = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == ppid:
+                found.append({"pid": int(d.name), "cmdline": (d / "cmdline").read_bytes().decode(errors="replace")})
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 serverapp = ServerApp()
 
 
@@ -102,6 +115,9 @@ def main(grid: Grid, context: Context) -> None:
         (out_dir / "progress.json").write_text(json.dumps({"round": rnd, "time": time.time()}))
 
     ev = Evaluator(SimpleNamespace(plan=spec.plan()), spec, Path(cfg["eval"]))
+    # Flower may end this process without unwinding (its parent gone): octo stops it and its children then
+    me = {"pid": os.getpid(), "cmdline": Path("/proc/self/cmdline").read_bytes().decode(errors="replace")}
+    (out_dir / "serverapp-children.json").write_text(json.dumps([*child_processes(os.getpid()), me]))
     out: dict[str, Any] = {}
     try:
         initial = ev.initial()
