@@ -91,7 +91,8 @@ def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
                    help="virtual board to run in QEMU (default virtual-m4), or host = the native trainer")
     _common_training_args(s, positive_int, learning_rate)
     s.add_argument("--insecure", action="store_true",
-                   help="SuperLink and SuperNodes without TLS (default: TLS with a CA made for this run)")
+                   help="SuperLink and SuperNodes without TLS, hence without SuperNode authentication (Flower "
+                   "requires TLS for it); default: TLS with a CA made for this run, and authentication")
     s.add_argument("--round-timeout", type=float, default=600.0,
                    help="seconds Flower waits for a round's replies before it aggregates those it has (default 600)")
     s.add_argument("--fault", action="append", default=[], metavar="KIND:BOARD@ROUND",

@@ -512,13 +512,17 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
             f"Flower deployment in {folder}")
         for b in boards:
             b.start()
-        dep.start_superlink(auth=True)
-        keys = [make_node_key(folder / "keys", f"supernode-{i}") for i in range(opts.clients)]
-        dep.register([pub for _priv, pub in keys])
-        say(f"SuperLink on {dep.address} ({'insecure' if opts.insecure else 'TLS'}, {opts.clients} SuperNode keys "
-            "registered)")
+        auth = not opts.insecure  # Flower's SuperNode authentication requires TLS
+        dep.start_superlink(auth=auth)
+        keys: list[Path | None] = [None] * opts.clients
+        if auth:
+            pairs = [make_node_key(folder / "keys", f"supernode-{i}") for i in range(opts.clients)]
+            dep.register([pub for _priv, pub in pairs])
+            keys = [priv for priv, _pub in pairs]
+        say(f"SuperLink on {dep.address} " + (f"(TLS, {opts.clients} SuperNode keys registered)" if auth else
+                                              "(insecure: no TLS, no SuperNode authentication)"))
         nodes = [dep.start_supernode(f"supernode-{i}", {"partition-id": i, "board": opts.board, "port": b.url},
-                                     keys[i][0]) for i, b in enumerate(boards)]
+                                     keys[i]) for i, b in enumerate(boards)]
         settings = {"spec": spec.__dict__, "strategy": opts.strategy, "rounds": opts.rounds,
                     "fraction": opts.fraction, "eval": str((opts.eval or opts.model_dir / "eval.npz").resolve()),
                     "nodes": opts.clients, "out": str(folder), "round_timeout_s": opts.round_timeout_s}
@@ -562,7 +566,7 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
            "evals": {int(r): tuple(v) for r, v in res["evals"].items()},
            "train_metrics": {int(r): m for r, m in res["train_metrics"].items()}, "final": final}
     doc = summarise(opts, spec, out, "deployment", time.monotonic() - t0,
-                    {"boards": opts.clients, "tls": not opts.insecure, "supernode_auth": True,
+                    {"boards": opts.clients, "tls": not opts.insecure, "supernode_auth": not opts.insecure,
                      "faults": [{"kind": k, "board": i, "round": r, "applied": (k, i, r) in applied}
                                for k, i, r in opts.faults]})
     if not opts.keep:
