@@ -70,6 +70,7 @@ def test_supernode_command_line(tmp_path: Path) -> None:
     (["--superlink", "h:99999"], "expected HOST:PORT"),
     (["--superlink", "h:9093", "--auth-key", "/nonexistent/k.pem"], "--auth-key /nonexistent/k.pem: no such file"),
     (["--superlink", "h:9093", "--insecure", "--root-cert", __file__], "exclude each other"),
+    (["--superlink", "h:9093", "--insecure", "--auth-key", __file__], "over TLS only"),
     (["--superlink", "h:9093", "--board", "no-such-board"], "no-such-board"),
 ])
 def test_supernode_argument_errors(args: list[str], message: str) -> None:

@@ -182,6 +182,8 @@ def supernode_argv(args: argparse.Namespace) -> list[str]:
         raise OctoError(f"--superlink {args.superlink!r}: expected HOST:PORT")
     if args.insecure and args.root_cert:
         raise OctoError("--insecure and --root-cert exclude each other")
+    if args.insecure and args.auth_key:
+        raise OctoError("--insecure and --auth-key exclude each other (Flower authenticates SuperNodes over TLS only)")
     for flag, path in (("--auth-key", args.auth_key), ("--root-cert", args.root_cert)):
         if path and not Path(path).is_file():
             raise OctoError(f"{flag} {path}: no such file")
