@@ -140,3 +140,25 @@ def test_fleet_run_virtual_boards_kill_and_reset(digits: Path, tmp_path: Path) -
     for rd in doc["per_round"]:
         assert rd["accuracy"] is not None and 0 < rd["bytes_up"] < rd["bytes_down"]
     assert doc["final"]["eval_accuracy"] > doc["initial"]["accuracy"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # flwr's CLI stack (typer on click 8.3)
+def test_node_spec_takes_the_supernodes_board_port_and_model_folder(tmp_path: Path) -> None:
+    """A SuperNode's node config overrides the run's board, port and (on another machine) the model folder."""
+    from types import SimpleNamespace
+
+    from host_tools.fleet.deploy_apps import node_spec
+    from host_tools.fleet.local import FleetSpec
+
+    spec = FleetSpec(model_dir="/srv/digits", train_dir="/srv/digits/train/int8-b16-all", config_id="int8-b16-all",
+                     board="virtual-m4", data="/srv/digits/train.npz", clients=4, alpha=0.5, seed=0, epochs=1,
+                     batch=16, lr=0.05, momentum=0.9, input_scale=0.1)
+    run_config = {"octo-run": json.dumps({"spec": spec.__dict__, "rounds": 3})}
+    ctx = SimpleNamespace(run_config=run_config, node_config={"partition-id": 2, "board": "nucleo-f746zg",
+                                                              "port": "/dev/ttyACM0", "model-dir": str(tmp_path)})
+    got = node_spec(ctx)  # type: ignore[arg-type]
+    assert (got.board, got.port) == ("nucleo-f746zg", "/dev/ttyACM0")
+    assert got.train_dir == str(tmp_path / "train" / "int8-b16-all") and got.data == str(tmp_path / "train.npz")
+    assert (got.clients, got.input_scale) == (4, 0.1)
+    local = node_spec(SimpleNamespace(run_config=run_config, node_config={"partition-id": 0}))  # type: ignore[arg-type]
+    assert (local.board, local.port, local.model_dir) == ("virtual-m4", "", "/srv/digits")
