@@ -90,14 +90,18 @@ def test_fleet_run_argument_errors(tmp_path: Path) -> None:
 
 
 def test_unregistered_supernode_is_refused(tmp_path: Path) -> None:
-    """TLS + SuperNode auth: the registered SuperNode comes online, one with an unknown key is refused."""
+    """TLS + SuperNode auth: the registered SuperNode (started with `octo fleet supernode`, as next to a real board)
+    comes online, one with an unknown key is refused."""
     dep = Deployment(tmp_path / "run")
     try:
         dep.start_superlink(auth=True)
+        assert dep.tls is not None
         good, _ = make_node_key(tmp_path / "keys", "good")
         bad, _ = make_node_key(tmp_path / "keys", "bad")
         dep.register([good.with_suffix(".pub")])
-        ok = dep.start_supernode("good", {"partition-id": 0}, good)
+        ok = dep.spawn("good", [sys.executable, "-m", "host_tools.cli", "fleet", "supernode", "--superlink",
+                                dep.address, "--port", "socket://127.0.0.1:9", "--board", "virtual-m4",
+                                "--auth-key", str(good), "--root-cert", str(dep.tls.ca)])
         refused = dep.start_supernode("bad", {"partition-id": 1}, bad)
         assert refused.popen.wait(timeout=60) != 0
         assert "Failed to activate SuperNode" in refused.log.read_text()
