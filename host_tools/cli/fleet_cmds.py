@@ -97,7 +97,8 @@ def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
                    help="seconds Flower waits for a round's replies before it aggregates those it has (default 600)")
     s.add_argument("--fault", action="append", default=[], metavar="KIND:BOARD@ROUND",
                    help="fault injection for tests: kill:1@2 stops board 1 during round 2 (it stays down), reset:1@2 "
-                   "power-cycles it (it rejoins the next round); boards count from 0; repeatable")
+                   "power-cycles it (it rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; "
+                   "repeatable")
     s.add_argument("--keep", action="store_true", help="keep the run's folder (logs, keys, certificates)")
     s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics to FILE ('-' = stdout)")
 

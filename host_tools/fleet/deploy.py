@@ -407,15 +407,16 @@ class RunOptions(SimOptions):
 
 
 def parse_fault(text: str) -> tuple[str, int, int]:
-    """`kill:I@R` / `reset:I@R`: board I (0-based) killed / reset during round R."""
+    """`kill:I@R` / `reset:I@R` / `node:I@R`: board I (0-based) killed / reset, or its SuperNode killed, during
+    round R."""
     try:
         kind, rest = text.split(":", 1)
         idx, rnd = rest.split("@", 1)
         fault = (kind, int(idx), int(rnd))
     except ValueError:
-        raise OctoError(f"--fault {text!r}: expected kill:BOARD@ROUND or reset:BOARD@ROUND") from None
-    if kind not in ("kill", "reset") or fault[1] < 0 or fault[2] < 1:
-        raise OctoError(f"--fault {text!r}: expected kill:BOARD@ROUND or reset:BOARD@ROUND "
+        raise OctoError(f"--fault {text!r}: expected kill|reset|node:BOARD@ROUND") from None
+    if kind not in ("kill", "reset", "node") or fault[1] < 0 or fault[2] < 1:
+        raise OctoError(f"--fault {text!r}: expected kill|reset|node:BOARD@ROUND "
                         "(BOARD from 0, ROUND from 1)")
     return fault
 
@@ -427,7 +428,7 @@ def run_folder() -> Path:
     return state_dir() / "fleet" / f"run-{stamp}-{os.getpid()}"
 
 
-def _fault_watcher(folder: Path, boards: list[BoardProc], faults: list[tuple[str, int, int]],
+def _fault_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faults: list[tuple[str, int, int]],
                    say: Callable[[str], None], stop: threading.Event, applied: list[tuple[str, int, int]]) -> None:
     """Each fault fires FAULT_DELAY_S after its board started training its round (the ClientApp's marker)."""
     pending = list(faults)
@@ -437,10 +438,7 @@ def _fault_watcher(folder: Path, boards: list[BoardProc], faults: list[tuple[str
             if (folder / f"started-{idx}-{rnd}").exists():
                 stop.wait(FAULT_DELAY_S)
                 say(f"fault: {kind} board {idx} in round {rnd}")
-                if kind == "kill":
-                    boards[idx].stop()
-                else:
-                    boards[idx].reset()
+                actions[kind](idx)
                 pending.remove(f)
                 applied.append(f)
         stop.wait(0.1)
@@ -532,7 +530,10 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
                                                                  run=json.dumps(json.dumps(settings))))
         (app / "octo_fleet_app.py").write_text(APP_MODULE)
         if opts.faults:
-            threading.Thread(target=_fault_watcher, args=(folder, boards, opts.faults, say, stop_faults, applied),
+            actions: dict[str, Callable[[int], None]] = {"kill": lambda i: boards[i].stop(),
+                                                         "reset": lambda i: boards[i].reset(),
+                                                         "node": lambda i: nodes[i].stop()}
+            threading.Thread(target=_fault_watcher, args=(folder, actions, opts.faults, say, stop_faults, applied),
                              daemon=True).start()
         run = dep.spawn("flwr-run", [str(flower_bin("flwr")), "run", str(app), CONNECTION, "--stream"])
         last = 0
@@ -545,8 +546,9 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
             if rnd != last:
                 say(f"round {rnd}/{opts.rounds} ...")
                 last = rnd
-            if not all(n.alive() for n in nodes) and not (folder / "result.json").exists():
-                dead = [n for n in nodes if not n.alive()]
+            killed = {i for kind, i, _r in applied if kind == "node"}
+            dead = [n for i, n in enumerate(nodes) if not n.alive() and i not in killed]
+            if dead and not (folder / "result.json").exists():
                 raise OctoError(f"{dead[0].name} exited (code {dead[0].popen.returncode}):\n{dead[0].tail()}")
         if not (folder / "result.json").exists():
             raise OctoError(f"the Flower run ended without results (code {run.popen.returncode}):\n{run.tail(25)}",
