@@ -144,3 +144,37 @@ def test_fleet_run_virtual_boards_kill_reset_and_lost_supernode(digits: Path, tm
     for rd in doc["per_round"]:
         assert rd["accuracy"] is not None and 0 < rd["bytes_up"] < rd["bytes_down"]
     assert doc["final"]["eval_accuracy"] > doc["initial"]["accuracy"]
+
+
+@pytest.mark.slow
+def test_fleet_run_on_an_existing_superlink_with_octo_supernodes(digits: Path, tmp_path: Path) -> None:
+    """The multi-machine flow on one machine: a SuperLink (TLS + auth), two `octo fleet supernode` processes each
+    next to its 'board' (a native trainer on a socket), and `octo fleet run --superlink` submitting the run."""
+    from host_tools.board.target import build_host_trainer
+    from host_tools.fleet.deploy import BoardProc
+    from host_tools.fleet.sim import SimOptions, prepare
+
+    tb, _ = prepare(SimOptions(digits), "host")
+    boards = [BoardProc("host", i, tmp_path, build_host_trainer(tb.dir)) for i in range(2)]
+    dep = Deployment(tmp_path / "link")
+    try:
+        dep.start_superlink(auth=True)
+        assert dep.tls is not None
+        keys = [make_node_key(tmp_path / "keys", f"k{i}")[0] for i in range(2)]
+        dep.register([k.with_suffix(".pub") for k in keys])
+        for i, b in enumerate(boards):
+            dep.spawn(f"node{i}", [sys.executable, "-m", "host_tools.cli", "fleet", "supernode", "--superlink",
+                                   dep.address, "--port", b.start(), "--board", "host", "--partition-id", str(i),
+                                   "--auth-key", str(keys[i]), "--root-cert", str(dep.tls.ca)])
+        out = tmp_path / "fleet.json"
+        r = octo("fleet", "run", str(digits), "--boards", "2", "--board", "host", "--rounds", "1", "--local-epochs",
+                 "1", "--superlink", dep.address, "--root-cert", str(dep.tls.ca), "--json", str(out), timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    finally:
+        dep.close()
+        for b in boards:
+            b.stop()
+    doc = json.loads(out.read_text())
+    assert doc["mode"] == "deployment" and doc["superlink"] == dep.address
+    assert [rd["clients_answered"] for rd in doc["per_round"]] == [2]
+    assert doc["final"]["eval_accuracy"] is not None

@@ -100,6 +100,10 @@ def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
                    "power-cycles it (it rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; "
                    "repeatable")
     s.add_argument("--keep", action="store_true", help="keep the run's folder (logs, keys, certificates)")
+    s.add_argument("--superlink", metavar="HOST:PORT",
+                   help="submit to an existing SuperLink on this machine instead (its SuperNodes run `octo fleet "
+                   "supernode` next to their boards); waits for --boards of them; --board names their board type")
+    s.add_argument("--root-cert", metavar="FILE", help="with --superlink: the CA certificate of its TLS")
     s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics to FILE ('-' = stdout)")
 
 
@@ -120,7 +124,8 @@ def add_supernode_parser(sub: Any) -> None:
                    help="this SuperNode's private key (EC P-384, OpenSSH format: ssh-keygen -t ecdsa -b 384 -f k)")
     s.add_argument("--root-cert", metavar="FILE", help="CA certificate that signed the SuperLink's TLS certificate")
     s.add_argument("--insecure", action="store_true", help="connect without TLS (a SuperLink started --insecure)")
-    s.add_argument("--board", default="nucleo-f746zg", help="the board's name (default nucleo-f746zg)")
+    s.add_argument("--board", default="nucleo-f746zg",
+                   help="the board's name (default nucleo-f746zg); host = a native trainer listening on --port")
     s.add_argument("--partition-id", type=int, default=0, help="this board's data partition (default 0)")
     s.add_argument("--model", help="the model folder on this machine, if not at the same path as on the server")
     s.add_argument("--dry-run", action="store_true", help="print the flower-supernode command line and exit")
@@ -160,13 +165,20 @@ def cmd_fleet_run(args: argparse.Namespace) -> int:
 
         get_board(args.board)
     faults = [parse_fault(f) for f in args.fault]
+    if args.root_cert and not args.superlink:
+        raise OctoError("--root-cert goes with --superlink (octo fleet run makes its own CA otherwise)")
+    if args.root_cert and not Path(args.root_cert).is_file():
+        raise OctoError(f"--root-cert {args.root_cert}: no such file")
+    if args.superlink:
+        _check_address(args.superlink)
     lr = args.lr if args.lr is not None else (0.05 if args.init == "random" else 0.01)
     opts = RunOptions(model_dir=Path(args.model), clients=args.boards, rounds=args.rounds,
                       precision=args.precision, strategy=args.strategy, epochs=args.local_epochs, batch=args.batch,
                       lr=lr, alpha=args.alpha, seed=args.seed, fraction=args.fraction, init=args.init,
                       compress=args.uplink == "int8", data=Path(args.data) if args.data else None,
                       eval=Path(args.eval) if args.eval else None, board=args.board, insecure=args.insecure,
-                      round_timeout_s=args.round_timeout, faults=faults, keep=args.keep)
+                      round_timeout_s=args.round_timeout, faults=faults, keep=args.keep,
+                      superlink=args.superlink or "", root_cert=args.root_cert or "")
     doc = run_fleet(opts, toollog.say)
     out = Output(args.json)
     print_summary(out, doc)
@@ -174,13 +186,17 @@ def cmd_fleet_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_address(address: str) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise OctoError(f"--superlink {address!r}: expected HOST:PORT")
+
+
 def supernode_argv(args: argparse.Namespace) -> list[str]:
     """The flower-supernode command line of `octo fleet supernode` (checked, no side effects)."""
     from host_tools.fleet.deploy import free_port, supernode_command  # noqa: PLC0415
 
-    host, sep, port = args.superlink.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise OctoError(f"--superlink {args.superlink!r}: expected HOST:PORT")
+    _check_address(args.superlink)
     if args.insecure and args.root_cert:
         raise OctoError("--insecure and --root-cert exclude each other")
     if args.insecure and args.auth_key:
@@ -192,9 +208,10 @@ def supernode_argv(args: argparse.Namespace) -> list[str]:
         raise OctoError(f"--model {args.model} holds no converted model")
     if args.partition_id < 0:
         raise OctoError(f"--partition-id must be >= 0, got {args.partition_id}")
-    from host_tools.board.boards import get_board  # noqa: PLC0415
+    if args.board != "host":
+        from host_tools.board.boards import get_board  # noqa: PLC0415
 
-    get_board(args.board)
+        get_board(args.board)
     node: dict[str, Any] = {"partition-id": args.partition_id, "board": args.board, "port": args.port}
     if args.model:
         node["model-dir"] = str(Path(args.model).resolve())

@@ -281,11 +281,7 @@ class Deployment:
                     "--ssl-ca-certfile", str(self.tls.ca)]
         if auth:
             cmd.append("--enable-supernode-auth")
-        conn = {"address": self.address}
-        conn.update({"insecure": True} if self.insecure else {"root-certificates": str(self.tls.ca)})  # type: ignore[union-attr]
-        lines = [f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]']
-        lines += [f"{k} = {json.dumps(v)}" for k, v in conn.items()]
-        (self.home / "config.toml").write_text("\n".join(lines) + "\n")
+        self.write_connection(self.address, None if self.tls is None else self.tls.ca)
         proc = self.spawn("superlink", cmd)
         deadline = time.monotonic() + FLOWER_START_TIMEOUT_S
         while not listening("127.0.0.1", self.port):
@@ -296,6 +292,15 @@ class Deployment:
                                 f"{FLOWER_START_TIMEOUT_S:.0f} s (log: {proc.log})")
             time.sleep(0.1)
         return proc
+
+    def write_connection(self, address: str, root_cert: Path | None) -> None:
+        """The SuperLink connection `octo` in this run's FLWR_HOME/config.toml (what `flwr run` etc. talk to)."""
+        conn: dict[str, Any] = {"address": address}
+        conn.update({"insecure": True} if self.insecure else {"root-certificates": str(root_cert)} if root_cert
+                    else {})
+        lines = [f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]']
+        lines += [f"{k} = {json.dumps(v)}" for k, v in conn.items()]
+        (self.home / "config.toml").write_text("\n".join(lines) + "\n")
 
     def flwr(self, *args: str, timeout_s: float = REGISTER_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(flower_bin("flwr")), *args], env=self.env, cwd=self.folder, capture_output=True,
@@ -404,6 +409,8 @@ class RunOptions(SimOptions):
     round_timeout_s: float = 600.0
     faults: list[tuple[str, int, int]] = field(default_factory=list)  # (kill|reset, board index, round)
     keep: bool = False                                                 # keep the run's folder
+    superlink: str = ""       # an existing SuperLink on this machine (its SuperNodes run `octo fleet supernode`)
+    root_cert: str = ""       # ... and the CA certificate of its TLS
 
 
 def parse_fault(text: str) -> tuple[str, int, int]:
@@ -469,11 +476,70 @@ def _exit_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
+def write_app(folder: Path, opts: RunOptions, spec: Any) -> Path:
+    """The Flower App of this run (pyproject.toml with the run config `octo-run`, a one-line module)."""
+    settings = {"spec": spec.__dict__, "strategy": opts.strategy, "rounds": opts.rounds, "fraction": opts.fraction,
+                "eval": str((opts.eval or opts.model_dir / "eval.npz").resolve()), "nodes": opts.clients,
+                "out": str(folder), "round_timeout_s": opts.round_timeout_s}
+    app = folder / "app"
+    app.mkdir(exist_ok=True)
+    (app / "pyproject.toml").write_text(APP_PYPROJECT.format(name=APP_NAME, run=json.dumps(json.dumps(settings))))
+    (app / "octo_fleet_app.py").write_text(APP_MODULE)
+    return app
+
+
+def submit_and_wait(dep: Deployment, app: Path, rounds: int, say: Callable[[str], None],
+                    check: Callable[[], None] = lambda: None) -> None:
+    """`flwr run APP octo --stream` until the run ends; progress from the ServerApp's progress.json."""
+    folder = dep.folder
+    run = dep.spawn("flwr-run", [str(flower_bin("flwr")), "run", str(app), CONNECTION, "--stream"])
+    last = 0
+    while run.alive():
+        time.sleep(0.5)
+        try:
+            rnd = int(json.loads((folder / "progress.json").read_text())["round"])
+        except (OSError, ValueError, KeyError):
+            rnd = 0
+        if rnd != last:
+            say(f"round {rnd}/{rounds} ...")
+            last = rnd
+        check()
+    if not (folder / "result.json").exists():
+        raise OctoError(f"the Flower run ended without results (code {run.popen.returncode}):\n{run.tail(25)}",
+                        hint=f"logs in {folder}")
+
+
+def _run_on_superlink(opts: RunOptions, say: Callable[[str], None]) -> dict[str, Any]:
+    """Submit the run to an existing SuperLink on this machine and wait for --boards of its SuperNodes."""
+    from host_tools.fleet.sim import prepare  # noqa: PLC0415
+
+    if opts.faults:
+        raise OctoError("--fault needs the boards octo fleet run starts (not with --superlink)")
+    t0 = time.monotonic()
+    _tb, spec = prepare(opts, opts.board)
+    spec = dataclasses.replace(spec, model_dir=str(Path(spec.model_dir).resolve()),
+                               train_dir=str(Path(spec.train_dir).resolve()), data=str(Path(spec.data).resolve()))
+    folder = run_folder()
+    dep = Deployment(folder, insecure=opts.insecure)
+    old_term = _exit_on_sigterm()
+    try:
+        dep.write_connection(opts.superlink, Path(opts.root_cert).resolve() if opts.root_cert else None)
+        say(f"fleet run on the SuperLink {opts.superlink}: waiting for {opts.clients} SuperNodes, {opts.rounds} "
+            f"rounds, {opts.strategy} ({spec.config_id}); logs in {folder}")
+        submit_and_wait(dep, write_app(folder, opts, spec), opts.rounds, say)
+    finally:
+        dep.close()
+        stop_orphans(folder / "serverapp-children.json")
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    return _document(opts, spec, folder, t0, {"boards": opts.clients, "superlink": opts.superlink,
+                                              "tls": not opts.insecure, "supernode_auth": None,
+                                              "faults": []})
+
+
 def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the deployment; returns the octo.fleet/1 document."""
-    import numpy as np  # noqa: PLC0415
-
-    from host_tools.fleet.sim import prepare, summarise  # noqa: PLC0415
+    from host_tools.fleet.sim import prepare  # noqa: PLC0415
 
     if opts.clients < 2:
         raise OctoError("a federation needs at least 2 boards")
@@ -482,6 +548,8 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
     for _kind, idx, _r in opts.faults:
         if idx >= opts.clients:
             raise OctoError(f"--fault names board {idx}, but there are {opts.clients} (0..{opts.clients - 1})")
+    if opts.superlink:
+        return _run_on_superlink(opts, say)
     t0 = time.monotonic()
     tb, spec = prepare(opts, opts.board)
     # Flower's processes run in the run's folder: absolute paths
@@ -521,38 +589,20 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
                                               "(insecure: no TLS, no SuperNode authentication)"))
         nodes = [dep.start_supernode(f"supernode-{i}", {"partition-id": i, "board": opts.board, "port": b.url},
                                      keys[i]) for i, b in enumerate(boards)]
-        settings = {"spec": spec.__dict__, "strategy": opts.strategy, "rounds": opts.rounds,
-                    "fraction": opts.fraction, "eval": str((opts.eval or opts.model_dir / "eval.npz").resolve()),
-                    "nodes": opts.clients, "out": str(folder), "round_timeout_s": opts.round_timeout_s}
-        app = folder / "app"
-        app.mkdir(exist_ok=True)
-        (app / "pyproject.toml").write_text(APP_PYPROJECT.format(name=APP_NAME,
-                                                                 run=json.dumps(json.dumps(settings))))
-        (app / "octo_fleet_app.py").write_text(APP_MODULE)
+        app = write_app(folder, opts, spec)
         if opts.faults:
             actions: dict[str, Callable[[int], None]] = {"kill": lambda i: boards[i].stop(),
                                                          "reset": lambda i: boards[i].reset(),
                                                          "node": lambda i: nodes[i].stop()}
             threading.Thread(target=_fault_watcher, args=(folder, actions, opts.faults, say, stop_faults, applied),
                              daemon=True).start()
-        run = dep.spawn("flwr-run", [str(flower_bin("flwr")), "run", str(app), CONNECTION, "--stream"])
-        last = 0
-        while run.alive():
-            time.sleep(0.5)
-            try:
-                rnd = int(json.loads((folder / "progress.json").read_text())["round"])
-            except (OSError, ValueError, KeyError):
-                rnd = 0
-            if rnd != last:
-                say(f"round {rnd}/{opts.rounds} ...")
-                last = rnd
+        def check() -> None:
             killed = {i for kind, i, _r in applied if kind == "node"}
             dead = [n for i, n in enumerate(nodes) if not n.alive() and i not in killed]
             if dead and not (folder / "result.json").exists():
                 raise OctoError(f"{dead[0].name} exited (code {dead[0].popen.returncode}):\n{dead[0].tail()}")
-        if not (folder / "result.json").exists():
-            raise OctoError(f"the Flower run ended without results (code {run.popen.returncode}):\n{run.tail(25)}",
-                            hint=f"logs in {folder}")
+
+        submit_and_wait(dep, app, opts.rounds, say, check)
     finally:
         stop_faults.set()
         dep.close()
@@ -561,16 +611,26 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
         stop_orphans(folder / "serverapp-children.json")
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+    return _document(opts, spec, folder, t0, {"boards": opts.clients, "tls": not opts.insecure,
+                                               "supernode_auth": not opts.insecure,
+                                               "faults": [{"kind": k, "board": i, "round": r,
+                                                           "applied": (k, i, r) in applied}
+                                                          for k, i, r in opts.faults]})
+
+
+def _document(opts: RunOptions, spec: Any, folder: Path, t0: float, extra: dict[str, Any]) -> dict[str, Any]:
+    """The octo.fleet/1 document from the ServerApp's result.json and final.npz; the run's folder removed."""
+    import numpy as np  # noqa: PLC0415
+
+    from host_tools.fleet.sim import summarise  # noqa: PLC0415
+
     res = json.loads((folder / "result.json").read_text())
     with np.load(folder / "final.npz") as z:
         final = {k: z[k] for k in z.files}
     out = {"tally": SimpleNamespace(rounds={int(r): t for r, t in res["tally"].items()}),
            "evals": {int(r): tuple(v) for r, v in res["evals"].items()},
            "train_metrics": {int(r): m for r, m in res["train_metrics"].items()}, "final": final}
-    doc = summarise(opts, spec, out, "deployment", time.monotonic() - t0,
-                    {"boards": opts.clients, "tls": not opts.insecure, "supernode_auth": not opts.insecure,
-                     "faults": [{"kind": k, "board": i, "round": r, "applied": (k, i, r) in applied}
-                               for k, i, r in opts.faults]})
+    doc = summarise(opts, spec, out, "deployment", time.monotonic() - t0, extra)
     if not opts.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return doc
