@@ -87,6 +87,10 @@ def test_fleet_run_argument_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "names board 5" in r.stderr
     r = octo("fleet", "run", str(tmp_path), "--fault", "oops")
     assert r.returncode == 2 and "expected kill|reset|node:BOARD@ROUND" in r.stderr
+    r = octo("fleet", "run", str(tmp_path), "--root-cert", __file__)
+    assert r.returncode == 2 and "--root-cert goes with --superlink" in r.stderr
+    r = octo("fleet", "run", str(tmp_path), "--superlink", "nowhere")
+    assert r.returncode == 2 and "expected HOST:PORT" in r.stderr
 
 
 def test_unregistered_supernode_is_refused(tmp_path: Path) -> None:
