@@ -4,6 +4,10 @@ uplink bytes per round at 8, 4, 3 and 2 bits per weight, wall time per round, an
 
     python bench/fleet_bench.py [--model build/digits] [--seeds 0,1,2] [--clients 8] [--rounds 30]
                                 [--variants fed_int8,...] [--scale-model build/kws] [--scale-clients 100]
+    python bench/fleet_bench.py --deployment [--boards 4] [--board virtual-m4] [--rounds 5]
+
+--deployment adds (or replaces) only the file's `deployment` section: `octo fleet run` (a local SuperLink with TLS
+and SuperNode authentication, one SuperNode per QEMU board) once as is, and once with one board killed mid-round.
 
 Every federation is `octo fleet sim` (Flower simulation, Ray backend) run as a user would; centralised training
 is the same engine on all the training data for as many epochs as a client trains in total (rounds x local
@@ -69,6 +73,37 @@ def run_central(model: Path, precision: str, seed: int, a: argparse.Namespace) -
             "seconds": time.monotonic() - t0}
 
 
+def run_deployment(a: argparse.Namespace) -> int:
+    """`octo fleet run` on virtual boards: final accuracy and wall time per round, without and with a fault."""
+    model = Path(a.model)
+    out_path = Path(a.out)
+    doc = json.loads(out_path.read_text()) if out_path.exists() else {"schema": "octo.bench.fleet/1"}
+    section: dict = {"model": str(model), "boards": a.boards, "board": a.board, "rounds": a.rounds,
+                     "local_epochs": a.local_epochs, "alpha": a.alpha, "strategy": "fedavg", "init": "random",
+                     "lr": 0.05, "seed": 0, "tls": True, "supernode_auth": True, "runs": {}}
+    settings = {"clean": [], "one_board_killed": ["--fault", f"kill:{a.boards - 1}@2"]}
+    for name, extra in settings.items():
+        with tempfile.TemporaryDirectory() as td:
+            f = Path(td) / "f.json"
+            cmd = [sys.executable, "-m", "host_tools.cli", "fleet", "run", str(model), "--boards", str(a.boards),
+                   "--board", a.board, "--rounds", str(a.rounds), "--local-epochs", str(a.local_epochs), "--alpha",
+                   str(a.alpha), *extra, "--json", str(f)]
+            subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+            r = json.loads(f.read_text())
+        section["runs"][name] = {
+            "eval_accuracy": r["final"]["eval_accuracy"], "initial_accuracy": r["initial"]["accuracy"],
+            "accuracy_per_round": [x["accuracy"] for x in r["per_round"]],
+            "clients_answered": [x["clients_answered"] for x in r["per_round"]],
+            "seconds_per_round": r["seconds_per_round"], "round_seconds": [x["seconds"] for x in r["per_round"]],
+            "client_seconds": [x.get("client_seconds") for x in r["per_round"]],
+            "wall_s": r["wall_s"], "bytes_per_round": r["bytes_per_round"], "faults": r["faults"]}
+        print(name, json.dumps(section["runs"][name]), flush=True)
+    doc["deployment"] = section
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(doc, indent=1) + "\n")
+    return 0
+
+
 def stats(v: list[float]) -> dict:
     return {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": [float(x) for x in v]}
 
@@ -124,7 +159,12 @@ def main() -> int:
     ap.add_argument("--scale-lr", default="0.001")
     ap.add_argument("--fresh", action="store_true", help="re-run what the output file already holds")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "fleet.json"))
+    ap.add_argument("--deployment", action="store_true", help="only the deployment section (octo fleet run)")
+    ap.add_argument("--boards", type=int, default=4, help="--deployment: boards (default 4)")
+    ap.add_argument("--board", default="virtual-m4", help="--deployment: board (default virtual-m4)")
     a = ap.parse_args()
+    if a.deployment:
+        return run_deployment(a)
     model = Path(a.model)
     seeds = [int(s) for s in a.seeds.split(",")]
     out = Path(a.out)

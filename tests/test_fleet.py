@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host_tools.fleet.codec import decode_delta, encode_delta, payload_bytes
+from host_tools.fleet.codec import decode_delta, encode_delta, payload_bytes, tensor_layers
 from host_tools.fleet.data import dirichlet_split, group_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,10 +132,16 @@ def test_fleet_sim_small_federation(digits: Path, tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["schema"] == "octo.fleet/1"
     assert len(doc["per_round"]) == 3
+    plan = json.loads((digits / "train" / doc["config_id"] / "train_plan.json").read_text())
+    sizes = [n for la in tensor_layers(plan) for n in (int(np.prod(la["w_shape"])), la["oc"])]
+    assert sum(sizes) == doc["parameters"]
     for rd in doc["per_round"]:
         assert set(rd) >= {"round", "accuracy", "loss", "clients_answered", "bytes_up", "bytes_down"}
         assert rd["clients_answered"] == 4
-        assert 0 < rd["bytes_up"] < rd["bytes_down"] / 3  # INT8 deltas vs the FP32 global model
+        # the default uplink (3-bit deltas): per client, ceil(3n/8) bytes per tensor of n values + a float scale
+        per_client = sum((n * 3 + 7) // 8 + 4 for n in sizes)
+        assert rd["bytes_up"] == 4 * per_client and rd["bytes_down"] == 4 * 4 * doc["parameters"]
+    assert doc["uplink"] == "int3-delta"
     assert doc["bytes_per_round"]["up"] == doc["per_round"][0]["bytes_up"]
     # from random weights (10% on 10 classes), 3 rounds of 2 local epochs learn something
     assert doc["final"]["eval_accuracy"] > max(0.25, doc["initial"]["accuracy"] + 0.1)

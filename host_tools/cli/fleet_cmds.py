@@ -1,5 +1,5 @@
-"""`octo fleet sim`: federated INT8 training on Flower (docs/FLEET.md). flwr and Ray are imported inside the
-command, so `octo --help` stays instant."""
+"""`octo fleet sim|run|supernode`: federated INT8 training on Flower (docs/FLEET.md). flwr and Ray are imported
+inside the commands (deployment mode runs Flower in its own processes), so `octo --help` stays instant."""
 
 from __future__ import annotations
 
@@ -23,38 +23,112 @@ def add_fleet_parser(add: Any, positive_int: Any, learning_rate: Any) -> None:
     s.set_defaults(func=cmd_fleet_sim)
     s.add_argument("model", help="a folder written by `octo convert` (with train.npz / eval.npz)")
     s.add_argument("--clients", type=positive_int, default=4, help="simulated clients (SuperNodes; default 4)")
-    s.add_argument("--rounds", type=positive_int, default=10, help="federation rounds (default 10)")
     s.add_argument("--target", choices=["host"], default="host",
                    help="host = the training engine compiled natively (the only simulation target)")
+    _common_training_args(s, positive_int, learning_rate, "client")
+    s.add_argument("--ray-cpus", type=positive_int, default=2, help="CPUs Ray may use (default 2)")
+    s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics to FILE ('-' = stdout)")
+    add_run_parser(sub, positive_int, learning_rate)
+    add_supernode_parser(sub)
+
+
+def _common_training_args(s: Any, positive_int: Any, learning_rate: Any, who: str = "board") -> None:
+    s.add_argument("--rounds", type=positive_int, default=10, help="federation rounds (default 10)")
     s.add_argument("--precision", choices=["int8", "fp32"], default="int8",
-                   help="int8 = Octo INT8 training on the clients (default); fp32 = the float baseline")
+                   help=f"int8 = Octo INT8 training on the {who}s (default); fp32 = the float baseline")
     s.add_argument("--strategy", choices=["fedavg", "fedadam"], default="fedavg",
                    help="Flower strategy (default fedavg)")
-    s.add_argument("--local-epochs", type=positive_int, default=2, help="epochs over a client's partition per "
+    s.add_argument("--local-epochs", type=positive_int, default=2, help=f"epochs over a {who}'s partition per "
                    "round (default 2)")
     s.add_argument("--batch", type=positive_int, default=16, help="samples per training step (default 16)")
     s.add_argument("--lr", type=learning_rate, default=None,
-                   help="clients' SGD learning rate (default 0.05 from --init random, 0.01 from converted)")
+                   help=f"{who}s' SGD learning rate (default 0.05 from --init random, 0.01 from converted)")
     s.add_argument("--alpha", type=float, default=0.5,
                    help="Dirichlet concentration of the class split (default 0.5; 0 = IID)")
-    s.add_argument("--partition", choices=["dirichlet", "iid", "group"], default="dirichlet",
-                   help="how clients split the data: dirichlet over classes (--alpha; default), iid, or group = one "
-                   "group per client from the .npz's 'g' array (KWS: one synthetic voice per client)")
-    s.add_argument("--fraction", type=float, default=1.0, help="fraction of clients sampled per round (default 1)")
+    s.add_argument("--partition", choices=list(PARTITIONS), default="dirichlet",
+                   help=f"how {who}s split the data: dirichlet over classes (--alpha; default), iid, or group = one "
+                   "group per {who} from the .npz's 'g' array (KWS: one synthetic voice each)".replace("{who}", who))
+    s.add_argument("--fraction", type=float, default=1.0, help=f"fraction of {who}s sampled per round (default 1)")
     s.add_argument("--init", choices=["random", "converted"], default="random",
                    help="initial global model: fresh weights from --seed (default) or the converted model's")
-    s.add_argument("--uplink", choices=["int8", "int4", "int3", "int2", "fp32"], default="int8",
-                   help="updates as deltas of 8 (default), 4, 3 or 2 bits per weight with a per-tensor scale, "
-                   "stochastically rounded, or as FP32 weights")
+    s.add_argument("--uplink", choices=UPLINKS, default=DEFAULT_UPLINK,
+                   help=f"updates as deltas of 8, 4, 3 or 2 bits per weight with a per-tensor scale, stochastically "
+                   f"rounded (default {DEFAULT_UPLINK}: 10x fewer bytes than FP32 at the FP32 federation's accuracy, "
+                   "bench/results/fleet.json), or as FP32 weights")
     s.add_argument("--seed", type=int, default=0, help="seed of partitions, batch order and init (default 0)")
-    s.add_argument("--data", help="training .npz (default MODEL/train.npz), partitioned over the clients")
+    s.add_argument("--data", help=f"training .npz (default MODEL/train.npz), partitioned over the {who}s")
     s.add_argument("--eval", help="evaluation .npz for the global model (default MODEL/eval.npz)")
-    s.add_argument("--ray-cpus", type=positive_int, default=2, help="CPUs Ray may use (default 2)")
+
+
+UPLINKS = ["int8", "int4", "int3", "int2", "fp32"]
+DEFAULT_UPLINK = "int3"
+PARTITIONS = ("dirichlet", "iid", "group")  # host_tools/fleet/data.py checks the same names (numpy: not at --help)
+
+
+def uplink_options(uplink: str) -> dict[str, Any]:
+    """SimOptions fields of an --uplink choice."""
+    return {"compress": uplink != "fp32", "uplink_bits": int(uplink[3:]) if uplink != "fp32" else 8}
+
+
+def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
+    s = sub.add_parser(
+        "run", help="a local Flower deployment: a SuperLink and one SuperNode per board (QEMU or native trainer)",
+        description="Starts a local Flower deployment with Flower's own processes: flower-superlink (TLS with a "
+        "certificate made for the run, SuperNode authentication) and --boards flower-supernode processes, each "
+        "driving one private board (a QEMU virtual board, or the native trainer with --board host) through Octo's "
+        "ClientApp; the ServerApp (Flower's FedAvg/FedAdam, INT8-delta uplink) is submitted with `flwr run`. "
+        "Ports are chosen free; every process is stopped on exit, error or Ctrl-C. Logs, keys and certificates "
+        "live in a folder under the state dir (removed at the end unless --keep).",
+        epilog="example: octo fleet run build/digits --boards 4 --board virtual-m4 --rounds 5 --json f.json")
+    s.set_defaults(func=cmd_fleet_run)
+    s.add_argument("model", help="a folder written by `octo convert` (with train.npz / eval.npz)")
+    s.add_argument("--boards", type=positive_int, default=4, help="boards, one SuperNode each (default 4)")
+    s.add_argument("--board", default="virtual-m4",
+                   help="virtual board to run in QEMU (default virtual-m4), or host = the native trainer")
+    _common_training_args(s, positive_int, learning_rate)
+    s.add_argument("--insecure", action="store_true",
+                   help="SuperLink and SuperNodes without TLS, hence without SuperNode authentication (Flower "
+                   "requires TLS for it); default: TLS with a CA made for this run, and authentication")
+    s.add_argument("--round-timeout", type=float, default=600.0,
+                   help="seconds Flower waits for a round's replies before it aggregates those it has (default 600)")
+    s.add_argument("--fault", action="append", default=[], metavar="KIND:BOARD@ROUND",
+                   help="fault injection for tests: kill:1@2 stops board 1 during round 2 (it stays down), reset:1@2 "
+                   "power-cycles it (it rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; "
+                   "repeatable")
+    s.add_argument("--keep", action="store_true", help="keep the run's folder (logs, keys, certificates)")
+    s.add_argument("--superlink", metavar="HOST:PORT",
+                   help="submit to an existing SuperLink on this machine instead (its SuperNodes run `octo fleet "
+                   "supernode` next to their boards); waits for --boards of them; --board names their board type")
+    s.add_argument("--root-cert", metavar="FILE", help="with --superlink: the CA certificate of its TLS")
     s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics to FILE ('-' = stdout)")
 
 
+def add_supernode_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "supernode", help="one Flower SuperNode next to a real board: its ClientApp drives the board on --port",
+        description="Runs flower-supernode on the machine a board is plugged into; the SuperNode's ClientApp "
+        "(Octo's, from the run the SuperLink sends) opens the board on --port for every round. The board runs "
+        "the Octo training firmware for the run's training build (`octo train --board ... ` builds and flashes "
+        "it). The SuperLink's administrator registers the public half of --auth-key (`flwr supernode register "
+        "k.pem.pub`).",
+        epilog="example: octo fleet supernode --superlink 10.0.0.5:9093 --port /dev/ttyACM0 --auth-key k.pem "
+        "--root-cert ca.pem --model build/digits")
+    s.set_defaults(func=cmd_fleet_supernode)
+    s.add_argument("--superlink", required=True, metavar="HOST:PORT", help="the SuperLink's address")
+    s.add_argument("--port", required=True, help="the board's serial port (e.g. /dev/ttyACM0) or a socket:// URL")
+    s.add_argument("--auth-key", metavar="FILE",
+                   help="this SuperNode's private key (EC P-384, OpenSSH format: ssh-keygen -t ecdsa -b 384 -f k)")
+    s.add_argument("--root-cert", metavar="FILE", help="CA certificate that signed the SuperLink's TLS certificate")
+    s.add_argument("--insecure", action="store_true", help="connect without TLS (a SuperLink started --insecure)")
+    s.add_argument("--board", default="nucleo-f746zg",
+                   help="the board's name (default nucleo-f746zg); host = a native trainer listening on --port")
+    s.add_argument("--partition-id", type=int, default=0, help="this board's data partition (default 0)")
+    s.add_argument("--model", help="the model folder on this machine, if not at the same path as on the server")
+    s.add_argument("--dry-run", action="store_true", help="print the flower-supernode command line and exit")
+
+
 def cmd_fleet(args: argparse.Namespace) -> int:  # pragma: no cover - argparse requires an action
-    raise OctoError("name an action: octo fleet sim ...")
+    raise OctoError("name an action: octo fleet sim|run|supernode ...")
 
 
 def cmd_fleet_sim(args: argparse.Namespace) -> int:
@@ -66,15 +140,108 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     opts = SimOptions(model_dir=Path(args.model), clients=args.clients, rounds=args.rounds,
                       precision=args.precision, strategy=args.strategy, epochs=args.local_epochs, batch=args.batch,
                       lr=lr, alpha=args.alpha, seed=args.seed, fraction=args.fraction, init=args.init,
-                      compress=args.uplink != "fp32",
-                      uplink_bits=int(args.uplink[3:]) if args.uplink != "fp32" else 8,
-                      partition=args.partition, data=Path(args.data) if args.data else None,
+                      **uplink_options(args.uplink), partition=args.partition,
+                      data=Path(args.data) if args.data else None,
                       eval=Path(args.eval) if args.eval else None, ray_cpus=args.ray_cpus)
     doc = run_sim(opts, toollog.say)
     out = Output(args.json)
     print_summary(out, doc)
     out.emit(doc.pop("schema"), doc)
     return 0
+
+
+def cmd_fleet_run(args: argparse.Namespace) -> int:
+    from host_tools.fleet.deploy import RunOptions, parse_fault, run_fleet  # noqa: PLC0415
+
+    if not 0.0 < args.fraction <= 1.0:
+        raise OctoError(f"--fraction must be in (0, 1], got {args.fraction}")
+    if args.round_timeout <= 0:
+        raise OctoError(f"--round-timeout must be > 0, got {args.round_timeout}")
+    if args.board != "host":
+        from host_tools.board.boards import get_board  # noqa: PLC0415
+
+        get_board(args.board)
+    faults = [parse_fault(f) for f in args.fault]
+    if args.root_cert and not args.superlink:
+        raise OctoError("--root-cert goes with --superlink (octo fleet run makes its own CA otherwise)")
+    if args.root_cert and not Path(args.root_cert).is_file():
+        raise OctoError(f"--root-cert {args.root_cert}: no such file")
+    if args.superlink:
+        _check_address(args.superlink)
+    lr = args.lr if args.lr is not None else (0.05 if args.init == "random" else 0.01)
+    opts = RunOptions(model_dir=Path(args.model), clients=args.boards, rounds=args.rounds,
+                      precision=args.precision, strategy=args.strategy, epochs=args.local_epochs, batch=args.batch,
+                      lr=lr, alpha=args.alpha, seed=args.seed, fraction=args.fraction, init=args.init,
+                      **uplink_options(args.uplink), partition=args.partition,
+                      data=Path(args.data) if args.data else None,
+                      eval=Path(args.eval) if args.eval else None, board=args.board, insecure=args.insecure,
+                      round_timeout_s=args.round_timeout, faults=faults, keep=args.keep,
+                      superlink=args.superlink or "", root_cert=args.root_cert or "")
+    doc = run_fleet(opts, toollog.say)
+    out = Output(args.json)
+    print_summary(out, doc)
+    out.emit(doc.pop("schema"), doc)
+    return 0
+
+
+def _check_address(address: str) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise OctoError(f"--superlink {address!r}: expected HOST:PORT")
+
+
+def supernode_argv(args: argparse.Namespace) -> list[str]:
+    """The flower-supernode command line of `octo fleet supernode` (checked, no side effects)."""
+    from host_tools.fleet.deploy import free_port, supernode_command  # noqa: PLC0415
+
+    _check_address(args.superlink)
+    if args.insecure and args.root_cert:
+        raise OctoError("--insecure and --root-cert exclude each other")
+    if args.insecure and args.auth_key:
+        raise OctoError("--insecure and --auth-key exclude each other (Flower authenticates SuperNodes over TLS only)")
+    for flag, path in (("--auth-key", args.auth_key), ("--root-cert", args.root_cert)):
+        if path and not Path(path).is_file():
+            raise OctoError(f"{flag} {path}: no such file")
+    if args.model and not (Path(args.model) / "model.tflite").exists():
+        raise OctoError(f"--model {args.model} holds no converted model")
+    if args.partition_id < 0:
+        raise OctoError(f"--partition-id must be >= 0, got {args.partition_id}")
+    if args.board != "host":
+        from host_tools.board.boards import get_board  # noqa: PLC0415
+
+        get_board(args.board)
+    node: dict[str, Any] = {"partition-id": args.partition_id, "board": args.board, "port": args.port}
+    if args.model:
+        node["model-dir"] = str(Path(args.model).resolve())
+    return supernode_command(args.superlink, node_config=node, runtime_port=free_port(),
+                             auth_key=Path(args.auth_key).resolve() if args.auth_key else None,
+                             root_cert=Path(args.root_cert).resolve() if args.root_cert else None,
+                             insecure=args.insecure)
+
+
+def cmd_fleet_supernode(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+    import shlex  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    from host_tools.fleet.deploy import flower_env  # noqa: PLC0415
+
+    argv = supernode_argv(args)
+    if args.dry_run:
+        print(shlex.join(argv))
+        return 0
+    env = flower_env(Path(os.environ.get("FLWR_HOME") or Path.home() / ".flwr"))
+    toollog.say(f"SuperNode for {args.board} on {args.port}, SuperLink {args.superlink} (Ctrl-C stops it)")
+    proc = subprocess.Popen(argv, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            return proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
 
 
 def print_summary(out: Output, doc: dict[str, Any]) -> None:

@@ -5,7 +5,10 @@ board's serial link (the TRAIN_* service), a ServerApp with Flower's own strateg
 - ``data``: non-IID partitions (Dirichlet over classes), deterministic per seed;
 - ``local``: one round on one board: write the global model, train the local epochs, read the weights back;
 - ``apps``: the Flower ClientApp / ServerApp and the compressed strategy wrapper;
-- ``sim``: `octo fleet sim` (Flower's simulation engine, Ray backend).
+- ``sim``: `octo fleet sim` (Flower's simulation engine, Ray backend);
+- ``deploy``: `octo fleet run` / `octo fleet supernode`: Flower's SuperLink and SuperNodes as processes, TLS
+  certificates and SuperNode keys, boards, faults (no flwr import: Flower runs in its own processes);
+- ``deploy_apps``: the ClientApp / ServerApp of deployment mode, loaded by Flower's processes.
 
-flwr (and Ray) are imported only inside ``apps`` and ``sim``, so `octo --help` stays instant.
+flwr (and Ray) are imported only inside ``apps``, ``deploy_apps`` and ``sim``, so `octo --help` stays instant.
 """

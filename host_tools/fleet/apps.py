@@ -96,6 +96,7 @@ class Tally:
 
     rounds: dict[int, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_round: Callable[[int], None] | None = None  # called when a round's training messages go out
 
     def at(self, rnd: int) -> dict[str, Any]:
         with self.lock:
@@ -115,6 +116,8 @@ def compressed(cls: type, spec: FleetSpec, tally: Tally, **kw: Any) -> Any:
             t = tally.at(server_round)
             t["sampled"] = len(msgs)
             t["bytes_down"] = len(msgs) * payload_bytes(self._octo_base)
+            if tally.on_round is not None:
+                tally.on_round(server_round)
             return msgs
 
         def aggregate_train(self, server_round: int, replies: Any) -> Any:
@@ -145,35 +148,45 @@ def compressed(cls: type, spec: FleetSpec, tally: Tally, **kw: Any) -> Any:
     return Compressed(**kw)
 
 
+def run_strategy(grid: Grid, spec: FleetSpec, *, strategy: str, rounds: int, initial: dict[str, np.ndarray],
+                 evaluate: Callable[[dict[str, np.ndarray]], tuple[float, float]], fraction: float = 1.0,
+                 min_nodes: int = 2, round_timeout_s: float = 3600.0, out: dict[str, Any],
+                 tally: Tally | None = None) -> None:
+    """The ServerApp's body: Flower's strategy (wrapped by `compressed`) for `rounds` rounds, centralised evaluation
+    of the global model after every round with `evaluate` (weights -> (loss, accuracy)); results into `out`."""
+    tally = tally or Tally()
+    out["tally"] = tally
+    kw: dict[str, Any] = {"fraction_train": fraction, "fraction_evaluate": 0.0, "min_train_nodes": min_nodes,
+                          "min_available_nodes": min_nodes}
+    if strategy == "fedadam":
+        kw.update(eta=1e-2, eta_l=spec.lr, tau=1e-3)
+    strat = compressed(STRATEGIES[strategy], spec, tally, **kw)
+    evals: dict[int, tuple[float, float]] = {}
+
+    def evaluate_fn(rnd: int, arrays: ArrayRecord) -> MetricRecord:
+        loss, acc = evaluate(from_record(arrays))
+        evals[rnd] = (loss, acc)
+        return MetricRecord({"loss": loss, "accuracy": acc})
+
+    result = strat.start(grid=grid, initial_arrays=to_record(initial), num_rounds=rounds, timeout=round_timeout_s,
+                         train_config=ConfigRecord({"lr": spec.lr, "local-epochs": spec.epochs}),
+                         evaluate_fn=evaluate_fn)
+    out["evals"] = evals
+    out["train_metrics"] = {int(r): dict(m) for r, m in result.train_metrics_clientapp.items()}
+    out["final"] = from_record(result.arrays) if result.arrays is not None else initial
+
+
 def make_server_app(spec: FleetSpec, *, strategy: str, rounds: int, initial: dict[str, np.ndarray],
                     evaluate: Callable[[dict[str, np.ndarray]], tuple[float, float]], fraction: float = 1.0,
                     min_nodes: int = 2, round_timeout_s: float = 3600.0, out: dict[str, Any]) -> ServerApp:
-    """The ServerApp: Flower's strategy (wrapped by `compressed`), centralised evaluation of the global model
-    after every round with `evaluate` (weights -> (loss, accuracy)); results into `out`."""
+    """The ServerApp of a simulation (`run_strategy`); results into `out`."""
     app = ServerApp()
-    tally = Tally()
-    out["tally"] = tally
+    out["tally"] = Tally()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        kw: dict[str, Any] = {"fraction_train": fraction, "fraction_evaluate": 0.0, "min_train_nodes": min_nodes,
-                              "min_available_nodes": min_nodes}
-        if strategy == "fedadam":
-            kw.update(eta=1e-2, eta_l=spec.lr, tau=1e-3)
-        strat = compressed(STRATEGIES[strategy], spec, tally, **kw)
-        evals: dict[int, tuple[float, float]] = {}
-
-        def evaluate_fn(rnd: int, arrays: ArrayRecord) -> MetricRecord:
-            loss, acc = evaluate(from_record(arrays))
-            evals[rnd] = (loss, acc)
-            return MetricRecord({"loss": loss, "accuracy": acc})
-
-        result = strat.start(grid=grid, initial_arrays=to_record(initial), num_rounds=rounds,
-                             timeout=round_timeout_s,
-                             train_config=ConfigRecord({"lr": spec.lr, "local-epochs": spec.epochs}),
-                             evaluate_fn=evaluate_fn)
-        out["evals"] = evals
-        out["train_metrics"] = {int(r): dict(m) for r, m in result.train_metrics_clientapp.items()}
-        out["final"] = from_record(result.arrays) if result.arrays is not None else initial
+        run_strategy(grid, spec, strategy=strategy, rounds=rounds, initial=initial, evaluate=evaluate,
+                     fraction=fraction, min_nodes=min_nodes, round_timeout_s=round_timeout_s, out=out,
+                     tally=out["tally"])
 
     return app

@@ -127,7 +127,8 @@ def summarise(opts: SimOptions, spec: FleetSpec, out: dict[str, Any], mode: str,
         rounds.append({"round": r, "accuracy": acc, "loss": loss, "train_loss": m.get("train_loss"),
                        "clients_sampled": t.get("sampled", 0), "clients_answered": t.get("answered", 0),
                        "clients_failed": t.get("failed", 0), "bytes_up": t.get("bytes_up", 0),
-                       "bytes_down": t.get("bytes_down", 0), "seconds": t.get("t_train")})
+                       "bytes_down": t.get("bytes_down", 0), "seconds": t.get("t_train"),
+                       "client_seconds": m.get("seconds")})
     done = [r for r in rounds if r["clients_answered"] > 0]
     n_params = int(sum(np.asarray(v).size for v in out.get("final", {}).values()))
     return {
