@@ -220,7 +220,7 @@ def main() -> int:
     if a.scale_model and not (scale and scale.get("model") == a.scale_model
                               and scale.get("clients") == a.scale_clients):
         t0 = time.monotonic()
-        sd = run_fleet(Path(a.scale_model), "int8", "int8", 0, a.scale_clients, a.scale_rounds, a,
+        sd = run_fleet(Path(a.scale_model), "int8", "int3", 0, a.scale_clients, a.scale_rounds, a,
                        ("--fraction", str(a.scale_fraction), "--partition", a.scale_partition,
                         "--init", a.scale_init, "--lr", a.scale_lr))
         scale = {"model": a.scale_model, "clients": a.scale_clients, "rounds": a.scale_rounds,
