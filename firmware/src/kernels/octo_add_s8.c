@@ -1,6 +1,17 @@
-/* octo_add_s8.c - ADD, INT8, with broadcasting (reference path, TFLM's AddFunc arithmetic). */
+/* octo_add_s8.c - ADD, INT8, with broadcasting (TFLM's AddFunc arithmetic).
+ *
+ * Fast path (same shapes, at least ADD_TABLE_MIN elements): each input's
+ * rescale depends on its int8 value only, so it is tabulated once per call
+ * (2 x 256 int32 on the stack); per element there remain two table loads, one
+ * merged requantization of the sum (octo_requantize_merged) and the clamp.
+ * Bit-exact with add_one, which the reference (broadcasting) path keeps.
+ */
 #include "octo/octo_add_s8.h"
+#include "octo/octo_dsp.h"
 #include "octo/octo_qmath.h"
+
+/* Below this many elements the tables cost more than they save. */
+#define ADD_TABLE_MIN 512
 
 static inline int8_t add_one(const octo_add_params_t *p, int8_t x, int8_t y) {
     const int32_t a = (p->input1_offset + x) * (1 << p->left_shift);
@@ -9,6 +20,43 @@ static inline int8_t add_one(const octo_add_params_t *p, int8_t x, int8_t y) {
     const int32_t sb = octo_requantize_fast(b, p->input2_multiplier, p->input2_shift);
     const int32_t raw = octo_requantize_fast(sa + sb, p->output_multiplier, p->output_shift) + p->output_offset;
     return (int8_t)octo_clamp(raw, p->act_min, p->act_max);
+}
+
+/* One input's rescale, (offset + x) << left_shift requantized, for every int8 x (indexed by x's byte). */
+static void add_table(int32_t offset, int32_t left_shift, int32_t multiplier, int32_t shift, int32_t t[256]) {
+    for (int32_t x = -128; x < 128; x++) {
+        t[(uint8_t)(int8_t)x] = octo_requantize_fast((offset + x) * (1 << left_shift), multiplier, shift);
+    }
+}
+
+/* out[i] for a same-shape ADD; output_multiplier >= 2^30 and output_shift <= -1 (the merged form). */
+static void add_tabulated(const octo_add_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out,
+                          int32_t size) {
+    int32_t t1[256], t2[256], k[3];
+    add_table(p->input1_offset, p->left_shift, p->input1_multiplier, p->input1_shift, t1);
+    add_table(p->input2_offset, p->left_shift, p->input2_multiplier, p->input2_shift, t2);
+    octo_merged_constants(p->output_shift, k);
+    const int32_t m = p->output_multiplier, off = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const uint32_t k_lo = (uint32_t)k[0];
+    const int32_t k_hi = k[1], e1 = k[2];
+#define ADD_ONE(xa, xb, dst)                                                                  \
+    do {                                                                                      \
+        const int32_t s_ = t1[(xa)] + t2[(xb)];                                               \
+        const int32_t v_ = octo_requantize_merged(s_, m, k_lo, k_hi, e1) + off;               \
+        (dst) = (int8_t)octo_clamp(v_, lo, hi);                                               \
+    } while (0)
+    int32_t i = 0;
+    for (; i + 4 <= size; i += 4) {
+        const uint32_t a = octo_read_u32(&in1[i]), b = octo_read_u32(&in2[i]);
+        ADD_ONE(a & 0xffu, b & 0xffu, out[i]);
+        ADD_ONE((a >> 8) & 0xffu, (b >> 8) & 0xffu, out[i + 1]);
+        ADD_ONE((a >> 16) & 0xffu, (b >> 16) & 0xffu, out[i + 2]);
+        ADD_ONE(a >> 24, b >> 24, out[i + 3]);
+    }
+    for (; i < size; i++) {
+        ADD_ONE((uint8_t)in1[i], (uint8_t)in2[i], out[i]);
+    }
+#undef ADD_ONE
 }
 
 /* Stride of dimension `size` in a broadcast input: 0 if it is broadcast (size 1), else `stride`. */
@@ -36,6 +84,10 @@ int octo_add_s8(const octo_add_params_t *p, const octo_dims_t *in1_dims, const i
     const int same2 = in2_dims->n == on && in2_dims->h == oh && in2_dims->w == ow && in2_dims->c == oc;
     if (same1 && same2) {
         const int32_t size = on * oh * ow * oc;
+        if (size >= ADD_TABLE_MIN && p->output_shift <= -1 && p->output_multiplier >= (1 << 30)) {
+            add_tabulated(p, in1, in2, out, size);
+            return OCTO_OK;
+        }
         for (int32_t i = 0; i < size; i++) {
             out[i] = add_one(p, in1[i], in2[i]);
         }
