@@ -72,6 +72,10 @@ DW_CASES = {
     "dm1_rect_3x1_s(2,1)_same": dict(kernel=(3, 1), strides=(2, 1), padding="same", dm=1, act=None, shape=(9, 7, 5)),
     "dm1_3x3_dilation2_same": dict(kernel=3, strides=1, padding="same", dm=1, act="relu", shape=(9, 9, 4),
                                    dilation=2),
+    # wide layers: border pixels through the stack patch (C <= 256), merged output stage with and without ReLU
+    "dm1_3x3_s1_same_c128_relu": dict(kernel=3, strides=1, padding="same", dm=1, act="relu", shape=(5, 6, 128)),
+    "dm1_3x3_s2_same_c96_none": dict(kernel=3, strides=2, padding="same", dm=1, act=None, shape=(7, 7, 96)),
+    "dm1_3x3_s1_same_c264_relu6": dict(kernel=3, strides=1, padding="same", dm=1, act="relu6", shape=(4, 4, 264)),
 }
 
 

@@ -137,6 +137,8 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
     const int32_t blocks = (OC + OCB - 1) / OCB;
     const int8_t zp = (int8_t)(-p->input_offset); /* padding value: the input zero point */
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const int merged4 = mode == OCTO_RQ_MERGED || mode == OCTO_RQ_MERGED_FLOOR; /* four channels per store */
+    const uint32_t lo4 = 0x01010101u * (uint8_t)(int8_t)act_min, hi4 = 0x01010101u * (uint8_t)(int8_t)act_max;
     memset(&patch[kh * row], 0, (size_t)(len - kh * row)); /* round-up bytes meet zero weights */
     for (int32_t oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
@@ -158,9 +160,14 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
                     }
                     dot4_mve(x, W * C, kh, row, &w8[b * OCB * len], len, acc);
                     const int32_t oc = b * OCB;
+                    if (merged4 && OC - oc >= OCB) {
+                        octo_requant_store4_merged(acc[0], acc[1], acc[2], acc[3], &q->multiplier[oc],
+                                                   &q->merged[3 * oc], out_off, lo4, hi4,
+                                                   mode == OCTO_RQ_MERGED_FLOOR, &o[oc]);
+                        continue;
+                    }
                     octo_requant_store(acc, OC - oc < OCB ? OC - oc : OCB, &q->multiplier[oc], &q->shift[oc],
-                                       mode == OCTO_RQ_MERGED ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max,
-                                       mode, &o[oc]);
+                                       merged4 ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode, &o[oc]);
                 }
                 continue;
             }
@@ -195,9 +202,13 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
                 dot_groups(patch, &wpack[b * len * OCB], groups, acc);
 #endif
                 const int32_t oc = b * OCB;
+                if (merged4 && OC - oc >= OCB) {
+                    octo_requant_store4_merged(acc[0], acc[1], acc[2], acc[3], &q->multiplier[oc], &q->merged[3 * oc],
+                                               out_off, lo4, hi4, mode == OCTO_RQ_MERGED_FLOOR, &o[oc]);
+                    continue;
+                }
                 octo_requant_store(acc, OC - oc < OCB ? OC - oc : OCB, &q->multiplier[oc], &q->shift[oc],
-                                   mode == OCTO_RQ_MERGED ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode,
-                                   &o[oc]);
+                                   merged4 ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode, &o[oc]);
             }
         }
     }
@@ -225,8 +236,11 @@ static void conv_packed_box(const octo_conv_params_t *p, const octo_requant_t *q
                             const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
                             const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out,
                             int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1) {
-    const int mode = octo_requant_mode(q->shift, q->merged, out_dims->c);
-    if (mode == OCTO_RQ_MERGED) {
+    const int mode = octo_requant_mode_act(q->shift, q->merged, out_dims->c, p->output_offset, p->act_min);
+    if (mode == OCTO_RQ_MERGED_FLOOR) {
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out,
+                          OCTO_RQ_MERGED_FLOOR, oy0, oy1, ox0, ox1);
+    } else if (mode == OCTO_RQ_MERGED) {
         conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_MERGED,
                           oy0, oy1, ox0, ox1);
     } else if (mode == OCTO_RQ_RIGHT) {
