@@ -165,6 +165,9 @@ POOL_CASES = {
     "avg_3x3_s1_same": dict(kind="avg", pool=3, strides=1, padding="same", shape=(7, 6, 5)),
     "avg_rect_3x2_s2_same_relu6": dict(kind="avg", pool=(3, 2), strides=2, padding="same", shape=(9, 7, 4),
                                        relu6=True),
+    # halfword lane sums: 4 channels a word plus a tail channel; a 16x16 window (256 taps, the lane limit)
+    "avg_global_16x16_c9": dict(kind="avg", pool=16, strides=16, padding="valid", shape=(16, 16, 9)),
+    "avg_17x16_c8_scalar": dict(kind="avg", pool=(17, 16), strides=1, padding="valid", shape=(17, 16, 8)),
 }
 
 

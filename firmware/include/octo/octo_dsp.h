@@ -63,6 +63,13 @@ static inline int32_t octo_smlabb(uint32_t x, uint32_t y, int32_t acc) {
     return r;
 }
 
+/* lanewise x + y, halfwords, wrapping */
+static inline uint32_t octo_sadd16(uint32_t x, uint32_t y) {
+    uint32_t r;
+    __asm("sadd16 %0, %1, %2" : "=r"(r) : "r"(x), "r"(y) : "cc");
+    return r;
+}
+
 /* Four int32 values saturated to int8 and packed into one word (v0 in the low
  * byte), each byte then clamped to [lo4, hi4] bytewise (lo4/hi4: the int8
  * bounds repeated four times, lo <= hi). SSAT, BFI, SSUB8 + SEL. */
@@ -116,6 +123,10 @@ static inline int32_t octo_smlad(uint32_t x, uint32_t y, int32_t acc) {
 
 static inline int32_t octo_smlabb(uint32_t x, uint32_t y, int32_t acc) {
     return acc + (int32_t)(int16_t)(uint16_t)x * (int32_t)(int16_t)(uint16_t)y;
+}
+
+static inline uint32_t octo_sadd16(uint32_t x, uint32_t y) {
+    return ((x + y) & 0xffffu) | (((x >> 16) + (y >> 16)) << 16);
 }
 
 static inline uint32_t octo_clamp_byte(int32_t v, uint32_t lo4, uint32_t hi4) {

@@ -9,6 +9,8 @@
  * input offset is folded into bias_full; a border pixel subtracts the offset
  * share of its taps that fall into the padding.
  */
+#include <string.h>
+
 #include "octo/octo_depthwise_conv_s8.h"
 #include "octo/octo_dsp.h"
 #include "octo/octo_qmath.h"
@@ -166,7 +168,7 @@ int octo_depthwise_conv_s8_packed(const octo_dw_conv_params_t *p, const octo_req
      * channels on the stack; wider layers take the generic path for borders. */
     uint32_t patch_words[9 * DW_PATCH_MAX_C / 4];
     int8_t *const patch = (int8_t *)(void *)patch_words;
-    const uint32_t zp4 = 0x01010101u * (uint8_t)(int8_t)(-off);
+    const int zp = (uint8_t)(int8_t)(-off); /* padding taps: the input zero point */
     for (int32_t oy = 0; oy < OH; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
@@ -182,18 +184,19 @@ int octo_depthwise_conv_s8_packed(const octo_dw_conv_params_t *p, const octo_req
                 continue;
             }
             if (kh == 3 && kw == 3 && C <= DW_PATCH_MAX_C) {
-                for (int32_t t = 0; t < 9; t++) {
-                    const int32_t ky = t / 3, kx = t % 3;
-                    uint32_t *dst = (uint32_t *)(void *)&patch[t * C];
-                    if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1) {
-                        const int8_t *src = &in[((iy0 + ky) * W + ix0 + kx) * C];
-                        for (int32_t c = 0; c < C; c += 4) {
-                            dst[c >> 2] = octo_read_u32(&src[c]);
-                        }
-                    } else {
-                        for (int32_t c = 0; c < C; c += 4) {
-                            dst[c >> 2] = zp4;
-                        }
+                /* per kernel row: the valid taps are contiguous in the input, one copy */
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    int8_t *dst = &patch[ky * 3 * C];
+                    if (ky < ky0 || ky >= ky1 || kx1 <= kx0) {
+                        memset(dst, zp, (size_t)(3 * C));
+                        continue;
+                    }
+                    if (kx0 > 0) {
+                        memset(dst, zp, (size_t)(kx0 * C));
+                    }
+                    memcpy(&dst[kx0 * C], &in[((iy0 + ky) * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
+                    if (kx1 < 3) {
+                        memset(&dst[kx1 * C], zp, (size_t)((3 - kx1) * C));
                     }
                 }
                 dw3x3_pixel(&k3, patch, 3 * C, C, 4, o);
