@@ -70,6 +70,7 @@ def main() -> int:
     from converter.tflm import tflm_run
     from host_tools.board.boards import get_board
     from host_tools.board.pio import build_firmware
+    from host_tools.errors import OctoError
     from host_tools.model.bench import bench_session
     from host_tools.model.folder import load_local_model
     from host_tools.services.inference import board_session
@@ -106,7 +107,14 @@ def main() -> int:
         }
         for board_name in args.boards.split(","):
             board = get_board(board_name)
-            fw = build_firmware(board, model_dir=out)
+            try:
+                fw = build_firmware(board, model_dir=out)
+            except OctoError as exc:  # e.g. AD's int16 weights exceed virtual-m3's 512 KiB of flash
+                if "does not fit" not in str(exc):
+                    raise
+                entry["boards"][board_name] = {"fits": False, "note": str(exc).splitlines()[0]}  # type: ignore[index]
+                print(f"  {board_name}: skipped, {str(exc).splitlines()[0]}", flush=True)
+                continue
             with board_session(board, model, say=lambda s: None) as sess:
                 res = bench_session(sess, model, board.name, args.runs)
                 got = np.stack([sess.infer(x.reshape(-1)) for x in xq])

@@ -16,6 +16,9 @@ CASES = {
     "1x1_pointwise": dict(filters=16, kernel=1, strides=1, padding="valid", activation="relu", shape=(6, 6, 24)),
     "rect_3x1_s(2,1)": dict(filters=4, kernel=(3, 1), strides=(2, 1), padding="same", activation=None, shape=(9, 7, 5)),
     "first_layer_32x32x3": dict(filters=8, kernel=3, strides=2, padding="same", activation="relu", shape=(32, 32, 3)),
+    # 1x1 read in place: stride 2 with a partial last block, and more than CONV_ACC_BLOCKS blocks (two passes)
+    "1x1_s2_partial_block": dict(filters=6, kernel=1, strides=2, padding="valid", activation=None, shape=(7, 6, 8)),
+    "1x1_300_channels": dict(filters=300, kernel=1, strides=1, padding="valid", activation="relu", shape=(3, 4, 12)),
 }
 
 

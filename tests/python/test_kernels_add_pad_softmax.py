@@ -251,6 +251,10 @@ ADD_EXACT: dict[str, tuple[tuple[int, ...], tuple[float, int], tuple[int, ...], 
     "broadcast_rank2_const": ((1, 4, 5, 6), (0.07, -3), (5, 1), (0.09, -20), (0.1, 4), 0),
     "broadcast_both_sides": ((1, 1, 5, 1), (0.06, 12), (1, 4, 1, 6), (0.05, -40), (0.07, -2), 0),
     "rank3": ((1, 7, 9), (0.03, 0), (7, 1), (0.03, 0), (0.05, -5), 1),
+    # >= 512 elements: the tabulated fast path (an odd size leaves a tail after the 4-element loop)
+    "tabulated_relu6_tail": ((1, 9, 10, 7), (0.05, -128), (1, 9, 10, 7), (0.03, 127), (0.04, -100), 3),
+    "tabulated_saturates": ((1, 8, 8, 9), (0.5, 10), (1, 8, 8, 9), (0.005, -128), (0.002, 0), 0),
+    "tabulated_same_scales": ((1, 16, 16, 4), (0.02, 5), (1, 16, 16, 4), (0.02, -7), (0.03, 2), 1),
 }
 
 

@@ -72,6 +72,10 @@ DW_CASES = {
     "dm1_rect_3x1_s(2,1)_same": dict(kernel=(3, 1), strides=(2, 1), padding="same", dm=1, act=None, shape=(9, 7, 5)),
     "dm1_3x3_dilation2_same": dict(kernel=3, strides=1, padding="same", dm=1, act="relu", shape=(9, 9, 4),
                                    dilation=2),
+    # wide layers: border pixels through the stack patch (C <= 256), merged output stage with and without ReLU
+    "dm1_3x3_s1_same_c128_relu": dict(kernel=3, strides=1, padding="same", dm=1, act="relu", shape=(5, 6, 128)),
+    "dm1_3x3_s2_same_c96_none": dict(kernel=3, strides=2, padding="same", dm=1, act=None, shape=(7, 7, 96)),
+    "dm1_3x3_s1_same_c264_relu6": dict(kernel=3, strides=1, padding="same", dm=1, act="relu6", shape=(4, 4, 264)),
 }
 
 
@@ -161,6 +165,9 @@ POOL_CASES = {
     "avg_3x3_s1_same": dict(kind="avg", pool=3, strides=1, padding="same", shape=(7, 6, 5)),
     "avg_rect_3x2_s2_same_relu6": dict(kind="avg", pool=(3, 2), strides=2, padding="same", shape=(9, 7, 4),
                                        relu6=True),
+    # halfword lane sums: 4 channels a word plus a tail channel; a 16x16 window (256 taps, the lane limit)
+    "avg_global_16x16_c9": dict(kind="avg", pool=16, strides=16, padding="valid", shape=(16, 16, 9)),
+    "avg_17x16_c8_scalar": dict(kind="avg", pool=(17, 16), strides=1, padding="valid", shape=(17, 16, 8)),
 }
 
 

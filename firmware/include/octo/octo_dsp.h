@@ -63,6 +63,36 @@ static inline int32_t octo_smlabb(uint32_t x, uint32_t y, int32_t acc) {
     return r;
 }
 
+/* lanewise x + y, halfwords, wrapping */
+static inline uint32_t octo_sadd16(uint32_t x, uint32_t y) {
+    uint32_t r;
+    __asm("sadd16 %0, %1, %2" : "=r"(r) : "r"(x), "r"(y) : "cc");
+    return r;
+}
+
+/* Four int32 values saturated to int8 and packed into one word (v0 in the low
+ * byte), each byte then clamped to [lo4, hi4] bytewise (lo4/hi4: the int8
+ * bounds repeated four times, lo <= hi). SSAT, BFI, SSUB8 + SEL. */
+static inline uint32_t octo_pack4_clamp(int32_t v0, int32_t v1, int32_t v2, int32_t v3, uint32_t lo4, uint32_t hi4) {
+    uint32_t r, t;
+    __asm("ssat %[r], #8, %[v0]\n\t"
+          "ssat %[v1], #8, %[v1]\n\t"
+          "ssat %[v2], #8, %[v2]\n\t"
+          "ssat %[v3], #8, %[v3]\n\t"
+          "bfi %[r], %[v1], #8, #8\n\t"
+          "bfi %[r], %[v2], #16, #8\n\t"
+          "bfi %[r], %[v3], #24, #8\n\t"
+          "ssub8 %[t], %[r], %[lo]\n\t"
+          "sel %[r], %[r], %[lo]\n\t"
+          "ssub8 %[t], %[r], %[hi]\n\t"
+          "sel %[r], %[hi], %[r]"
+          : [r] "=&r"(r), [t] "=&r"(t), [v1] "+r"(v1), [v2] "+r"(v2), [v3] "+r"(v3)
+          : [v0] "r"(v0), [lo] "r"(lo4), [hi] "r"(hi4)
+          : "cc");
+    (void)t;
+    return r;
+}
+
 /* acc + hi(x)*hi(y), halfwords signed */
 static inline int32_t octo_smlatt(uint32_t x, uint32_t y, int32_t acc) {
     int32_t r;
@@ -93,6 +123,20 @@ static inline int32_t octo_smlad(uint32_t x, uint32_t y, int32_t acc) {
 
 static inline int32_t octo_smlabb(uint32_t x, uint32_t y, int32_t acc) {
     return acc + (int32_t)(int16_t)(uint16_t)x * (int32_t)(int16_t)(uint16_t)y;
+}
+
+static inline uint32_t octo_sadd16(uint32_t x, uint32_t y) {
+    return ((x + y) & 0xffffu) | (((x >> 16) + (y >> 16)) << 16);
+}
+
+static inline uint32_t octo_clamp_byte(int32_t v, uint32_t lo4, uint32_t hi4) {
+    const int32_t lo = (int8_t)(uint8_t)lo4, hi = (int8_t)(uint8_t)hi4;
+    return (uint8_t)(int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+static inline uint32_t octo_pack4_clamp(int32_t v0, int32_t v1, int32_t v2, int32_t v3, uint32_t lo4, uint32_t hi4) {
+    return octo_clamp_byte(v0, lo4, hi4) | (octo_clamp_byte(v1, lo4, hi4) << 8) |
+           (octo_clamp_byte(v2, lo4, hi4) << 16) | (octo_clamp_byte(v3, lo4, hi4) << 24);
 }
 
 static inline int32_t octo_smlatt(uint32_t x, uint32_t y, int32_t acc) {

@@ -6,6 +6,15 @@
 #define OCTO_QMATH_H
 
 #include <stdint.h>
+#include <string.h>
+
+#include "octo/octo_dsp.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define OCTO_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define OCTO_ALWAYS_INLINE inline
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,7 +93,8 @@ static inline void octo_merged_constants(int32_t shift, int32_t out[3]) {
 enum {
     OCTO_RQ_GENERAL = 0, /* some shift > 0 */
     OCTO_RQ_RIGHT = 1,   /* every shift <= 0 */
-    OCTO_RQ_MERGED = 2   /* the converter's merged table is present */
+    OCTO_RQ_MERGED = 2,  /* the converter's merged table is present */
+    OCTO_RQ_MERGED_FLOOR = 3 /* merged, and act_min >= the output zero point (octo_merged_raw) */
 };
 
 static inline int octo_requant_mode(const int32_t *shift, const int32_t *merged, int32_t n) {
@@ -99,23 +109,52 @@ static inline int octo_requant_mode(const int32_t *shift, const int32_t *merged,
     return OCTO_RQ_RIGHT;
 }
 
+/* The mode a kernel runs: OCTO_RQ_MERGED becomes OCTO_RQ_MERGED_FLOOR when the clamp's lower bound is at or
+ * above the output zero point (ReLU, ReLU6). */
+static inline int octo_requant_mode_act(const int32_t *shift, const int32_t *merged, int32_t n, int32_t out_off,
+                                        int32_t act_min) {
+    const int mode = octo_requant_mode(shift, merged, n);
+    return mode == OCTO_RQ_MERGED && act_min >= out_off ? OCTO_RQ_MERGED_FLOOR : mode;
+}
+
+/* octo_requantize_merged(acc, ...) + off before the clamp, k = the channel's {k_lo, k_hi, e-1}. With
+ * floor_clamps (act_min >= off) the sign correction is dropped: for acc >= 0 it is 0, and for acc < 0
+ * both forms give a value <= 0 (acc*m <= -2^30, so the numerator is below 2^(30+e) and the quotient
+ * below 1/2), which the clamp takes to act_min either way. */
+static OCTO_ALWAYS_INLINE int32_t octo_merged_raw(int32_t acc, int32_t m, const int32_t *k, int32_t off,
+                                                  const int floor_clamps) {
+    int64_t t = (int64_t)(((uint64_t)(uint32_t)k[1] << 32) | (uint32_t)k[0]);
+    if (!floor_clamps) {
+        t -= (int64_t)((uint32_t)acc & 0x80000000u);
+    }
+    t += (int64_t)acc * m;
+    return ((int32_t)(t >> 32) >> k[2]) + off;
+}
+
+/* Four channels of the merged output stage into out[0..3]; lo4/hi4: act_min/act_max in every byte. */
+static OCTO_ALWAYS_INLINE void octo_requant_store4_merged(int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                                                          const int32_t *mult, const int32_t *merged, int32_t off,
+                                                          uint32_t lo4, uint32_t hi4, const int floor_clamps,
+                                                          int8_t *out) {
+    const uint32_t r = octo_pack4_clamp(octo_merged_raw(a0, mult[0], &merged[0], off, floor_clamps),
+                                        octo_merged_raw(a1, mult[1], &merged[3], off, floor_clamps),
+                                        octo_merged_raw(a2, mult[2], &merged[6], off, floor_clamps),
+                                        octo_merged_raw(a3, mult[3], &merged[9], off, floor_clamps), lo4, hi4);
+    memcpy(out, &r, sizeof r);
+}
+
 /* Output stage shared by the fast kernels: out[j] = clamp(requantize(acc[j]) +
  * offset) for n channels, in the mode the caller chose once per call; mult,
  * shift and merged already point at the first of the n channels. Parameters
  * are passed by value: stores to int8 memory would otherwise force the
  * compiler to reload them. */
-#if defined(__GNUC__) || defined(__clang__)
-#define OCTO_ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define OCTO_ALWAYS_INLINE inline
-#endif
 
 static OCTO_ALWAYS_INLINE void octo_requant_store(const int32_t *acc, int32_t n, const int32_t *mult, const int32_t *shift,
                                       const int32_t *merged, int32_t offset, int32_t act_min, int32_t act_max,
                                       int mode, int8_t *out) {
     for (int32_t j = 0; j < n; j++) {
         int32_t v;
-        if (mode == OCTO_RQ_MERGED) {
+        if (mode == OCTO_RQ_MERGED || mode == OCTO_RQ_MERGED_FLOOR) {
             v = octo_requantize_merged(acc[j], mult[j], (uint32_t)merged[3 * j], merged[3 * j + 1],
                                        merged[3 * j + 2]);
         } else if (mode == OCTO_RQ_RIGHT) {

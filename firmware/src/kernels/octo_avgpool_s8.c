@@ -1,5 +1,8 @@
-/* octo_avgpool_s8.c - AVERAGE_POOL_2D, INT8 (reference path). */
+/* octo_avgpool_s8.c - AVERAGE_POOL_2D, INT8. Windows of up to 256 taps sum
+ * four channels at a time in halfword lanes (SXTB16, SADD16); the rest, and
+ * wider windows, one channel at a time. */
 #include "octo/octo_avgpool_s8.h"
+#include "octo/octo_dsp.h"
 #include "octo/octo_qmath.h"
 
 static int avgpool_check(const octo_pool_params_t *p, const octo_dims_t *in_dims, const int8_t *in,
@@ -33,7 +36,26 @@ static int avgpool_box(const octo_pool_params_t *p, const octo_dims_t *in_dims, 
                 }
                 const int32_t count = (fy1 - fy0) * (fx1 - fx0);
                 int8_t *o = &out[((b * out_dims->h + oy) * out_dims->w + ox) * ch];
-                for (int32_t c = 0; c < ch; c++) {
+                int32_t c = 0;
+                /* four channels per word, two halfword sums each (|sum| <= 128 * count <= 32768 fits) */
+                for (; count <= 256 && c + 4 <= ch; c += 4) {
+                    uint32_t s02 = 0, s13 = 0;
+                    for (int32_t fy = fy0; fy < fy1; fy++) {
+                        const int8_t *row = &in[(b * in_dims->h + iy0 + fy) * in_dims->w * ch + c];
+                        for (int32_t fx = fx0; fx < fx1; fx++) {
+                            const uint32_t x = octo_read_u32(&row[(ix0 + fx) * ch]);
+                            s02 = octo_sadd16(s02, octo_sxtb16(x));
+                            s13 = octo_sadd16(s13, octo_sxtb16_ror8(x));
+                        }
+                    }
+                    const int32_t sums[4] = {(int16_t)(uint16_t)s02, (int16_t)(uint16_t)s13,
+                                             (int16_t)(uint16_t)(s02 >> 16), (int16_t)(uint16_t)(s13 >> 16)};
+                    for (int32_t j = 0; j < 4; j++) {
+                        const int32_t acc = sums[j] > 0 ? (sums[j] + count / 2) / count : (sums[j] - count / 2) / count;
+                        o[c + j] = (int8_t)octo_clamp(acc, p->act_min, p->act_max);
+                    }
+                }
+                for (; c < ch; c++) {
                     int32_t acc = 0;
                     for (int32_t fy = fy0; fy < fy1; fy++) {
                         const int8_t *row = &in[(b * in_dims->h + iy0 + fy) * in_dims->w * ch + c];

@@ -18,6 +18,7 @@
 #include "octo/octo_qmath.h"
 
 #define OCB 4 /* output channels per block */
+#define CONV_ACC_BLOCKS 64 /* blocks whose raw sums one pixel holds on the stack (1 KiB) */
 
 #if !OCTO_HAVE_MVE
 /* acc[0..3] += sum over `groups` whole groups of ip[4g..4g+3] . block weights at w. */
@@ -78,6 +79,65 @@ __attribute__((noinline)) static void dot_groups(const int8_t *ip, const int16_t
 }
 #endif
 
+#if !OCTO_HAVE_MVE
+/* Whole blocks of one pixel: for each of nblocks blocks (w advancing through
+ * them), acc[4b..4b+3] = bias[4b..4b+3] + the dot of the len patch bytes at ip
+ * (len = 4 * groups > 0) with the block's weights. On DSP cores one routine keeps
+ * the accumulators in registers across the blocks: per block, one LDM of the
+ * biases and one STM of the sums around the 15-instruction group loop. */
+#if OCTO_HAVE_DSP
+#define OCTO_ASM_ARG __attribute__((unused)) /* read by the asm body from r0-r3 and the stack */
+__attribute__((naked, noinline)) static void dot_pixel(OCTO_ASM_ARG const int8_t *ip, OCTO_ASM_ARG const int16_t *w,
+                                                       OCTO_ASM_ARG const int32_t *bias, OCTO_ASM_ARG int32_t *acc,
+                                                       OCTO_ASM_ARG int32_t len, OCTO_ASM_ARG int32_t nblocks) {
+    __asm volatile(
+        "push {r4-r11, lr}\n\t"  /* 36 bytes: len at [sp, #36], nblocks at [sp, #40] */
+        "ldr r12, [sp, #36]\n\t"
+        "add r12, r0, r12\n\t"   /* end of the patch */
+        "mov r10, r0\n\t"        /* ip */
+        "mov r11, r1\n\t"        /* w */
+        "mov lr, r2\n\t"         /* bias */
+        "push {r0, r3}\n\t"      /* [sp] = patch start, [sp, #4] = acc; nblocks now at [sp, #48] */
+        "2:\n\t"
+        "ldmia lr!, {r4-r7}\n\t"
+        "1:\n\t"
+        "ldr r8, [r10], #4\n\t"
+        "ldmia r11!, {r0-r3}\n\t"
+        "sxtb16 r9, r8\n\t"
+        "sxtb16 r8, r8, ror #8\n\t"
+        "smlad r4, r9, r0, r4\n\t"
+        "smlad r4, r8, r1, r4\n\t"
+        "smlad r5, r9, r2, r5\n\t"
+        "smlad r5, r8, r3, r5\n\t"
+        "ldmia r11!, {r0-r3}\n\t"
+        "smlad r6, r9, r0, r6\n\t"
+        "smlad r6, r8, r1, r6\n\t"
+        "smlad r7, r9, r2, r7\n\t"
+        "smlad r7, r8, r3, r7\n\t"
+        "cmp r10, r12\n\t"
+        "bne 1b\n\t"
+        "ldr r0, [sp, #4]\n\t"
+        "stmia r0!, {r4-r7}\n\t"
+        "str r0, [sp, #4]\n\t"
+        "ldr r10, [sp]\n\t"
+        "ldr r0, [sp, #48]\n\t"
+        "subs r0, r0, #1\n\t"
+        "str r0, [sp, #48]\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #8\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#else
+static void dot_pixel(const int8_t *ip, const int16_t *w, const int32_t *bias, int32_t *acc, int32_t len,
+                      int32_t nblocks) {
+    for (int32_t b = 0; b < nblocks; b++, bias += OCB, acc += OCB, w += len * OCB) {
+        memcpy(acc, bias, OCB * sizeof acc[0]);
+        dot_groups(ip, w, len >> 2, acc);
+    }
+}
+#endif
+#endif
+
 #if OCTO_HAVE_MVE
 /* Helium (MVE): wpack holds plain int8 rows instead (octo_conv_s8.h): channel oc's L weights at oc * L, out_c
  * rounded up to a multiple of four with zero rows. The receptive field is read as `nseg` segments of `seg`
@@ -119,6 +179,17 @@ __attribute__((noinline)) static void dot4_mve(const int8_t *x, int32_t xstride,
 }
 #endif
 
+/* acc = block b's biases (0 past the last channel): a whole block is one 16-byte copy. */
+static OCTO_ALWAYS_INLINE void conv_bias_block(const int32_t *bias_full, int32_t b, int32_t OC, int32_t acc[OCB]) {
+    if ((b + 1) * OCB <= OC) {
+        memcpy(acc, &bias_full[b * OCB], OCB * sizeof acc[0]);
+        return;
+    }
+    for (int32_t j = 0; j < OCB; j++) {
+        acc[j] = b * OCB + j < OC ? bias_full[b * OCB + j] : 0;
+    }
+}
+
 /* The loops over the output box [oy0, oy1) x [ox0, ox1), in raster order, with the
  * requantization mode a constant at each call site (see conv_packed_box) so every
  * copy has its output stage inlined without a test. */
@@ -135,8 +206,19 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
     const int32_t len = octo_conv_s8_packed_patch_len(filter_dims);
     const int32_t groups = len >> 2;
     const int32_t blocks = (OC + OCB - 1) / OCB;
+    const int32_t full = OC / OCB; /* whole blocks */
+#if OCTO_HAVE_MVE
+    const int32_t first_loop_block = 0; /* the block loop below does them all */
+    (void)full;
+#else
+    const int32_t first_loop_block = full; /* dot_pixel does the whole blocks; the loop, a last partial one */
+    const int direct = kh == 1 && kw == 1 && len == C;
+    const int one_pass = OC % OCB == 0 && full <= CONV_ACC_BLOCKS; /* every sum of a pixel before its first store */
+#endif
     const int8_t zp = (int8_t)(-p->input_offset); /* padding value: the input zero point */
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const int merged4 = mode == OCTO_RQ_MERGED || mode == OCTO_RQ_MERGED_FLOOR; /* four channels per store */
+    const uint32_t lo4 = 0x01010101u * (uint8_t)(int8_t)act_min, hi4 = 0x01010101u * (uint8_t)(int8_t)act_max;
     memset(&patch[kh * row], 0, (size_t)(len - kh * row)); /* round-up bytes meet zero weights */
     for (int32_t oy = oy0; oy < oy1; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
@@ -153,19 +235,35 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
                 const int8_t *w8 = (const int8_t *)(const void *)wpack;
                 for (int32_t b = 0; b < blocks; b++) {
                     int32_t acc[OCB];
-                    for (int32_t j = 0; j < OCB; j++) {
-                        acc[j] = b * OCB + j < OC ? bias_full[b * OCB + j] : 0;
-                    }
+                    conv_bias_block(bias_full, b, OC, acc);
                     dot4_mve(x, W * C, kh, row, &w8[b * OCB * len], len, acc);
                     const int32_t oc = b * OCB;
+                    if (merged4 && OC - oc >= OCB) {
+                        octo_requant_store4_merged(acc[0], acc[1], acc[2], acc[3], &q->multiplier[oc],
+                                                   &q->merged[3 * oc], out_off, lo4, hi4,
+                                                   mode == OCTO_RQ_MERGED_FLOOR, &o[oc]);
+                        continue;
+                    }
                     octo_requant_store(acc, OC - oc < OCB ? OC - oc : OCB, &q->multiplier[oc], &q->shift[oc],
-                                       mode == OCTO_RQ_MERGED ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max,
-                                       mode, &o[oc]);
+                                       merged4 ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode, &o[oc]);
                 }
                 continue;
             }
 #endif
-            for (int32_t ky = 0; ky < kh; ky++) {
+            const int8_t *src = patch; /* the receptive field, gathered */
+#if !OCTO_HAVE_MVE
+            int8_t *o = &out[(oy * OW + ox) * OC];
+            /* 1x1 kernel, C a multiple of 4, pixel inside the image: its C input bytes are the patch, read in place
+             * unless this pixel's output overlaps them (a layer run in place) and some output is stored before the
+             * last read (more than one dot_pixel call, or a partial block) */
+            if (direct && iy0 >= 0 && iy0 < H && ix0 >= 0 && ix0 < W) {
+                const int8_t *x = &in[(iy0 * W + ix0) * C];
+                if (one_pass || o + OC <= x || o >= x + C) {
+                    src = x;
+                }
+            }
+#endif
+            for (int32_t ky = 0; ky < kh && src == patch; ky++) {
                 int8_t *dst = &patch[ky * row];
                 const int32_t iy = iy0 + ky;
                 if (iy < 0 || iy >= H || kx1 <= kx0) {
@@ -181,23 +279,42 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
                 }
             }
 #if !OCTO_HAVE_MVE
-            int8_t *o = &out[(oy * OW + ox) * OC];
-#endif
-            for (int32_t b = 0; b < blocks; b++) {
-                int32_t acc[OCB];
-                for (int32_t j = 0; j < OCB; j++) {
-                    acc[j] = b * OCB + j < OC ? bias_full[b * OCB + j] : 0;
+            /* whole blocks, up to CONV_ACC_BLOCKS at a time: raw sums first, then the output stage */
+            for (int32_t b0 = 0; b0 < full; b0 += CONV_ACC_BLOCKS) {
+                const int32_t nb = full - b0 < CONV_ACC_BLOCKS ? full - b0 : CONV_ACC_BLOCKS;
+                int32_t accs[CONV_ACC_BLOCKS * OCB];
+                dot_pixel(src, &wpack[b0 * len * OCB], &bias_full[b0 * OCB], accs, len, nb);
+                const int32_t c0 = b0 * OCB;
+                if (merged4) {
+                    const int32_t *a = accs, *mu = &q->multiplier[c0], *mg = &q->merged[3 * c0];
+                    int8_t *ob = &o[c0];
+                    for (int32_t b = 0; b < nb; b++, a += OCB, mu += OCB, mg += 3 * OCB, ob += OCB) {
+                        octo_requant_store4_merged(a[0], a[1], a[2], a[3], mu, mg, out_off, lo4, hi4,
+                                                   mode == OCTO_RQ_MERGED_FLOOR, ob);
+                    }
+                } else {
+                    octo_requant_store(accs, nb * OCB, &q->multiplier[c0], &q->shift[c0], NULL, out_off, act_min,
+                                       act_max, mode, &o[c0]);
                 }
+            }
+#endif
+            for (int32_t b = first_loop_block; b < blocks; b++) {
+                int32_t acc[OCB];
+                conv_bias_block(bias_full, b, OC, acc);
 #if OCTO_HAVE_MVE
                 (void)groups;
                 dot4_mve(patch, 0, 1, len, &((const int8_t *)(const void *)wpack)[b * OCB * len], len, acc);
 #else
-                dot_groups(patch, &wpack[b * len * OCB], groups, acc);
+                dot_groups(src, &wpack[b * len * OCB], groups, acc);
 #endif
                 const int32_t oc = b * OCB;
+                if (merged4 && OC - oc >= OCB) {
+                    octo_requant_store4_merged(acc[0], acc[1], acc[2], acc[3], &q->multiplier[oc], &q->merged[3 * oc],
+                                               out_off, lo4, hi4, mode == OCTO_RQ_MERGED_FLOOR, &o[oc]);
+                    continue;
+                }
                 octo_requant_store(acc, OC - oc < OCB ? OC - oc : OCB, &q->multiplier[oc], &q->shift[oc],
-                                   mode == OCTO_RQ_MERGED ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode,
-                                   &o[oc]);
+                                   merged4 ? &q->merged[3 * oc] : NULL, out_off, act_min, act_max, mode, &o[oc]);
             }
         }
     }
@@ -225,8 +342,11 @@ static void conv_packed_box(const octo_conv_params_t *p, const octo_requant_t *q
                             const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
                             const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out,
                             int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1) {
-    const int mode = octo_requant_mode(q->shift, q->merged, out_dims->c);
-    if (mode == OCTO_RQ_MERGED) {
+    const int mode = octo_requant_mode_act(q->shift, q->merged, out_dims->c, p->output_offset, p->act_min);
+    if (mode == OCTO_RQ_MERGED_FLOOR) {
+        conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out,
+                          OCTO_RQ_MERGED_FLOOR, oy0, oy1, ox0, ox1);
+    } else if (mode == OCTO_RQ_MERGED) {
         conv_packed_loops(p, q, in_dims, in, filter_dims, wpack, bias_full, patch, out_dims, out, OCTO_RQ_MERGED,
                           oy0, oy1, ox0, ox1);
     } else if (mode == OCTO_RQ_RIGHT) {

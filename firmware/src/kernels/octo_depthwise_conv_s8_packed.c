@@ -9,9 +9,14 @@
  * input offset is folded into bias_full; a border pixel subtracts the offset
  * share of its taps that fall into the padding.
  */
+#include <string.h>
+
 #include "octo/octo_depthwise_conv_s8.h"
 #include "octo/octo_dsp.h"
 #include "octo/octo_qmath.h"
+
+/* Widest layer whose 3x3 border pixels go through the stack patch (9 x 256 bytes). */
+#define DW_PATCH_MAX_C 256
 
 /* One tap: four channels at x (input) against w (packed [w0 w2 w1 w3]). */
 #define DW_TAP(xp, wp)                                                   \
@@ -25,39 +30,54 @@
         a3 = octo_smlatt(x13_, w13_, a3);                                \
     } while (0)
 
-/* Interior 3x3 for four channels: p points at the channel group of the
- * top-left tap, taps C bytes apart, rows rs bytes apart; w: the group's 9
- * packed taps (8 bytes each). acc[0..3] in/out. */
+/* Nine taps of a 3x3 kernel for four channels, accumulated into a0..a3 (lvalues):
+ * p points at the channel group of the top-left tap, taps C bytes apart, rows rs
+ * bytes apart; w: the group's 9 packed taps (8 bytes each). On DSP cores one
+ * block of asm (LDR, LDRD, 2 SXTB16, 4 halfword MACs per tap); elsewhere DW_TAP. */
+#if OCTO_HAVE_DSP
+#define DW3X3_TAPS(P_, RS_, C_, W_, A0_, A1_, A2_, A3_)                                                       \
+    do {                                                                                                      \
+        const int8_t *p_ = (P_);                                                                              \
+        DW_ROW_ASM(p_, C_, W_, "0", "8", "16", A0_, A1_, A2_, A3_);                                           \
+        p_ += (RS_);                                                                                          \
+        DW_ROW_ASM(p_, C_, W_, "24", "32", "40", A0_, A1_, A2_, A3_);                                         \
+        p_ += (RS_);                                                                                          \
+        DW_ROW_ASM(p_, C_, W_, "48", "56", "64", A0_, A1_, A2_, A3_);                                         \
+    } while (0)
+/* One kernel row (three taps); one asm block per row keeps the register need at 11. */
+#define DW_ROW_ASM(P_, C_, W_, w0, w1, w2, A0_, A1_, A2_, A3_)                                                \
+    do {                                                                                                      \
+        uint32_t t0_, t1_, t2_, t3_;                                                                          \
+        __asm volatile(DW_ROW(w0, w1, w2)                                                                     \
+                       : [a0] "+r"(A0_), [a1] "+r"(A1_), [a2] "+r"(A2_), [a3] "+r"(A3_), [x] "=&r"(t0_),      \
+                         [y] "=&r"(t1_), [u] "=&r"(t2_), [v] "=&r"(t3_)                                       \
+                       : [p] "r"(P_), [c] "r"(C_), [w] "r"(W_)                                                \
+                       : "memory");                                                                           \
+    } while (0)
+#define DW_TAP_ASM(addr, woff)                                                                                \
+    "ldr %[x], " addr "\n\t"                                                                                  \
+    "ldrd %[u], %[v], [%[w], #" woff "]\n\t"                                                                  \
+    "sxtb16 %[y], %[x]\n\t"                                                                                   \
+    "sxtb16 %[x], %[x], ror #8\n\t"                                                                           \
+    "smlabb %[a0], %[y], %[u], %[a0]\n\t"                                                                     \
+    "smlatt %[a2], %[y], %[u], %[a2]\n\t"                                                                     \
+    "smlabb %[a1], %[x], %[v], %[a1]\n\t"                                                                     \
+    "smlatt %[a3], %[x], %[v], %[a3]\n\t"
+#define DW_ROW(w0, w1, w2) DW_TAP_ASM("[%[p]]", w0) DW_TAP_ASM("[%[p], %[c]]", w1) DW_TAP_ASM("[%[p], %[c], lsl #1]", w2)
+#else
+#define DW3X3_TAPS(p, rs, C, w, a0, a1, a2, a3)                                                               \
+    do {                                                                                                      \
+        for (int32_t t_ = 0; t_ < 9; t_++) {                                                                  \
+            DW_TAP(&(p)[(t_ / 3) * (rs) + (t_ % 3) * (C)], &(w)[4 * t_]);                                     \
+        }                                                                                                     \
+    } while (0)
+#endif
+
+/* Interior 3x3 for four channels (the non-merged requantization modes). acc[0..3] in/out. */
 __attribute__((noinline)) static void dw3x3_group(const int8_t *p, int32_t rs, int32_t C, const int16_t *w,
                                                   int32_t acc[4]) {
-#if OCTO_HAVE_DSP
-    register int32_t a0 __asm("r4") = acc[0];
-    register int32_t a1 __asm("r5") = acc[1];
-    register int32_t a2 __asm("r6") = acc[2];
-    register int32_t a3 __asm("r7") = acc[3];
-#define TAP(addr, woff)                                  \
-    "ldr r0, " addr "\n\t"                               \
-    "ldrd r2, r3, [%[w], #" woff "]\n\t"                 \
-    "sxtb16 r1, r0\n\t"                                  \
-    "sxtb16 r0, r0, ror #8\n\t"                          \
-    "smlabb %[a0], r1, r2, %[a0]\n\t"                    \
-    "smlatt %[a2], r1, r2, %[a2]\n\t"                    \
-    "smlabb %[a1], r0, r3, %[a1]\n\t"                    \
-    "smlatt %[a3], r0, r3, %[a3]\n\t"
-#define ROW(w0, w1, w2) TAP("[%[p]]", w0) TAP("[%[p], %[c]]", w1) TAP("[%[p], %[c], lsl #1]", w2)
-    __asm volatile(ROW("0", "8", "16") "add %[p], %[p], %[rs]\n\t" ROW("24", "32", "40")
-                   "add %[p], %[p], %[rs]\n\t" ROW("48", "56", "64")
-                   : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p)
-                   : [rs] "r"(rs), [c] "r"(C), [w] "r"(w)
-                   : "r0", "r1", "r2", "r3", "memory");
-#undef ROW
-#undef TAP
-#else
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (int32_t t = 0; t < 9; t++) {
-        DW_TAP(&p[(t / 3) * rs + (t % 3) * C], &w[4 * t]);
-    }
-#endif
+    DW3X3_TAPS(p, rs, C, w, a0, a1, a2, a3);
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
@@ -84,19 +104,35 @@ typedef struct {
 static OCTO_ALWAYS_INLINE void dw3x3_pixel_mode(const dw3x3_ctx_t *k, const int8_t *p, int32_t row_step,
                                                 int32_t tap_step, int32_t group_step, int8_t *o, const int mode) {
     const int16_t *w = k->wpack;
-    const int32_t *merged = k->merged;
     for (int32_t c = 0; c < k->C; c += 4, p += group_step, w += 36) {
         int32_t acc[4] = {k->bias[c], k->bias[c + 1], k->bias[c + 2], k->bias[c + 3]};
         dw3x3_group(p, row_step, tap_step, w, acc);
-        octo_requant_store(acc, 4, &k->mult[c], &k->shift[c], mode == OCTO_RQ_MERGED ? &merged[3 * c] : NULL,
+        octo_requant_store(acc, 4, &k->mult[c], &k->shift[c], NULL,
                            k->out_off, k->act_min, k->act_max, mode, &o[c]);
+    }
+}
+
+/* dw3x3_pixel for the merged requantization table: taps and output stage of
+ * each channel group inline, accumulators in registers. */
+static OCTO_ALWAYS_INLINE void dw3x3_pixel_merged_mode(const dw3x3_ctx_t *k, const int8_t *p, int32_t row_step,
+                                                       int32_t tap_step, int8_t *o, const int floor_clamps) {
+    const int16_t *w = k->wpack;
+    const int32_t *bias = k->bias, *mult = k->mult, *mg = k->merged;
+    const int32_t off = k->out_off;
+    const uint32_t lo4 = 0x01010101u * (uint8_t)(int8_t)k->act_min, hi4 = 0x01010101u * (uint8_t)(int8_t)k->act_max;
+    for (int32_t c = k->C; c > 0; c -= 4, p += 4, w += 36, bias += 4, mult += 4, mg += 12, o += 4) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        DW3X3_TAPS(p, row_step, tap_step, w, a0, a1, a2, a3);
+        octo_requant_store4_merged(a0, a1, a2, a3, mult, mg, off, lo4, hi4, floor_clamps, o);
     }
 }
 
 __attribute__((noinline)) static void dw3x3_pixel(const dw3x3_ctx_t *k, const int8_t *p, int32_t row_step,
                                                   int32_t tap_step, int32_t group_step, int8_t *o) {
-    if (k->rq_mode == OCTO_RQ_MERGED) {
-        dw3x3_pixel_mode(k, p, row_step, tap_step, group_step, o, OCTO_RQ_MERGED);
+    if (k->rq_mode == OCTO_RQ_MERGED_FLOOR) {
+        dw3x3_pixel_merged_mode(k, p, row_step, tap_step, o, 1);
+    } else if (k->rq_mode == OCTO_RQ_MERGED) {
+        dw3x3_pixel_merged_mode(k, p, row_step, tap_step, o, 0);
     } else if (k->rq_mode == OCTO_RQ_RIGHT) {
         dw3x3_pixel_mode(k, p, row_step, tap_step, group_step, o, OCTO_RQ_RIGHT);
     } else {
@@ -121,17 +157,18 @@ int octo_depthwise_conv_s8_packed(const octo_dw_conv_params_t *p, const octo_req
     }
     const int32_t off = p->input_offset;
     const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
-    const int rq_mode = octo_requant_mode(q->shift, q->merged, C);
+    const int rq_mode = octo_requant_mode_act(q->shift, q->merged, C, out_off, act_min);
     const dw3x3_ctx_t k3 = {wpack,   bias_full, q->multiplier, q->shift, q->merged,
                             C,       out_off,   act_min,       act_max,  rq_mode};
     const int32_t taps = kh * kw;
     const int32_t rs = W * C; /* input row stride */
     /* Border pixels of a 3x3 kernel: the taps are gathered into a patch whose
      * padding taps hold the input zero point (offset-added value 0, which is what
-     * TFLM's skipped taps contribute); layout [tap][C]. Up to 9 x 64 channels on
-     * the stack; wider layers take the generic path for borders. */
-    int8_t patch[9 * 64];
-    const uint32_t zp4 = 0x01010101u * (uint8_t)(int8_t)(-off);
+     * TFLM's skipped taps contribute); layout [tap][C]. Up to 9 x DW_PATCH_MAX_C
+     * channels on the stack; wider layers take the generic path for borders. */
+    uint32_t patch_words[9 * DW_PATCH_MAX_C / 4];
+    int8_t *const patch = (int8_t *)(void *)patch_words;
+    const int zp = (uint8_t)(int8_t)(-off); /* padding taps: the input zero point */
     for (int32_t oy = 0; oy < OH; oy++) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         const int32_t ky0 = iy0 < 0 ? -iy0 : 0;
@@ -146,19 +183,20 @@ int octo_depthwise_conv_s8_packed(const octo_dw_conv_params_t *p, const octo_req
                 dw3x3_pixel(&k3, &in[(iy0 * W + ix0) * C], rs, C, 4, o);
                 continue;
             }
-            if (kh == 3 && kw == 3 && C <= 64) {
-                for (int32_t t = 0; t < 9; t++) {
-                    const int32_t ky = t / 3, kx = t % 3;
-                    uint32_t *dst = (uint32_t *)(void *)&patch[t * C];
-                    if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1) {
-                        const int8_t *src = &in[((iy0 + ky) * W + ix0 + kx) * C];
-                        for (int32_t c = 0; c < C; c += 4) {
-                            dst[c >> 2] = octo_read_u32(&src[c]);
-                        }
-                    } else {
-                        for (int32_t c = 0; c < C; c += 4) {
-                            dst[c >> 2] = zp4;
-                        }
+            if (kh == 3 && kw == 3 && C <= DW_PATCH_MAX_C) {
+                /* per kernel row: the valid taps are contiguous in the input, one copy */
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    int8_t *dst = &patch[ky * 3 * C];
+                    if (ky < ky0 || ky >= ky1 || kx1 <= kx0) {
+                        memset(dst, zp, (size_t)(3 * C));
+                        continue;
+                    }
+                    if (kx0 > 0) {
+                        memset(dst, zp, (size_t)(kx0 * C));
+                    }
+                    memcpy(&dst[kx0 * C], &in[((iy0 + ky) * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
+                    if (kx1 < 3) {
+                        memset(&dst[kx1 * C], zp, (size_t)((3 - kx1) * C));
                     }
                 }
                 dw3x3_pixel(&k3, patch, 3 * C, C, 4, o);
