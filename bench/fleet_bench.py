@@ -218,7 +218,8 @@ def main() -> int:
            "runs": runs}
     scale = old.get("scale") if same else None
     if a.scale_model and not (scale and scale.get("model") == a.scale_model
-                              and scale.get("clients") == a.scale_clients):
+                              and scale.get("clients") == a.scale_clients
+                              and scale.get("fraction") == a.scale_fraction):
         t0 = time.monotonic()
         sd = run_fleet(Path(a.scale_model), "int8", "int3", 0, a.scale_clients, a.scale_rounds, a,
                        ("--fraction", str(a.scale_fraction), "--partition", a.scale_partition,

@@ -19,7 +19,7 @@ def add_fleet_parser(add: Any, positive_int: Any, learning_rate: Any) -> None:
     s = sub.add_parser("sim", help="a Flower simulation (Ray backend): N clients on the native trainer",
                        description="Flower simulation engine (Ray backend): --clients ClientApps, each training its "
                        "own non-IID partition with Octo's engine (--target host: the boards' C compiled natively), "
-                       "a ServerApp with Flower's FedAvg/FedAdam; updates travel as INT8 deltas")
+                       "a ServerApp with Flower's FedAvg/FedAdam; updates travel as low-bit deltas (--uplink)")
     s.set_defaults(func=cmd_fleet_sim)
     s.add_argument("model", help="a folder written by `octo convert` (with train.npz / eval.npz)")
     s.add_argument("--clients", type=positive_int, default=4, help="simulated clients (SuperNodes; default 4)")
@@ -76,7 +76,7 @@ def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
         description="Starts a local Flower deployment with Flower's own processes: flower-superlink (TLS with a "
         "certificate made for the run, SuperNode authentication) and --boards flower-supernode processes, each "
         "driving one private board (a QEMU virtual board, or the native trainer with --board host) through Octo's "
-        "ClientApp; the ServerApp (Flower's FedAvg/FedAdam, INT8-delta uplink) is submitted with `flwr run`. "
+        "ClientApp; the ServerApp (Flower's FedAvg/FedAdam, low-bit delta uplink) is submitted with `flwr run`. "
         "Ports are chosen free; every process is stopped on exit, error or Ctrl-C. Logs, keys and certificates "
         "live in a folder under the state dir (removed at the end unless --keep).",
         epilog="example: octo fleet run build/digits --boards 4 --board virtual-m4 --rounds 5 --json f.json")
