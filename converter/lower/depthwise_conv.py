@@ -87,7 +87,7 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     if _packable(g, op):
         bias = g.tensors[op.inputs[2]].data if has_bias else None
         wpack, bias_full = dw_packed_tables(f.data, bias, int(fields["input_offset"]))
-        wp = ctx.array(f"{p}_wpack", "int16_t", wpack)
+        wp = ctx.array(f"{p}_dwpack", "int16_t", wpack)  # no Helium variant (pio._check_mve_layout)
         bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
         din = ctx.dims(f"{p}_in_dims", a.shape)
         dfl = ctx.dims(f"{p}_filter_dims", f.shape)

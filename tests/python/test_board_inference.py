@@ -81,3 +81,8 @@ def test_mve_board_refuses_generated_c_without_the_mve_layout(tmp_path: Path) ->
     (tmp_path / "octo" / "model.c").write_text("static const int16_t l0_wpack[16] = {0};\n")
     with pytest.raises(OctoError, match="converted before the Helium"):
         build_firmware(get_board("virtual-m55"), model_dir=tmp_path)
+    # depthwise tables have no Helium variant: a depthwise-only model is not taken for an old conversion
+    from host_tools.board.pio import _check_mve_layout
+
+    (tmp_path / "octo" / "model.c").write_text("static const int16_t l0_dwpack[16] = {0};\n")
+    _check_mve_layout(tmp_path / "octo", tmp_path)
