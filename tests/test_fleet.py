@@ -145,3 +145,33 @@ def test_fleet_sim_small_federation(digits: Path, tmp_path: Path) -> None:
     assert doc["bytes_per_round"]["up"] == doc["per_round"][0]["bytes_up"]
     # from random weights (10% on 10 classes), 3 rounds of 2 local epochs learn something
     assert doc["final"]["eval_accuracy"] > max(0.25, doc["initial"]["accuracy"] + 0.1)
+
+
+@pytest.mark.slow
+def test_split_learning_on_flower_equals_octo_collab(digits: Path, tmp_path: Path) -> None:
+    """`octo collab --engine flower` (the cloud in a Flower ServerApp, every COLLAB exchange a Flower message to the
+    board's ClientApp) gives the numbers of the direct engine for the same seed and settings: losses, accuracies,
+    bytes per sample, reconstruction errors. Only wall time, the host boards' timer ticks and the link bytes of
+    the HELLOs that each message's fresh connection adds may differ."""
+    with np.load(digits / "train.npz") as d:
+        np.savez(tmp_path / "train.npz", x=d["x"][:96], y=d["y"][:96])
+    with np.load(digits / "eval.npz") as d:
+        np.savez(tmp_path / "eval.npz", x=d["x"][:48], y=d["y"][:48])
+    docs = {}
+    for engine in ("direct", "flower"):
+        out = tmp_path / f"{engine}.json"
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "collab", str(digits), "--split", "conv2",
+                            "--boards", "2", "--target", "host", "--epochs", "2", "--data", str(tmp_path / "train.npz"),
+                            "--eval", str(tmp_path / "eval.npz"), "--engine", engine, "--run-dir",
+                            str(tmp_path / engine), "--json", str(out)],
+                           check=False, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        docs[engine] = json.loads(out.read_text())
+    a, b = docs["direct"], docs["flower"]
+    assert (a["engine"], b["engine"]) == ("direct", "flower")
+    for d in (a, b):
+        for e in d["epochs"]:
+            e.pop("seconds")
+    assert a["epochs"] == b["epochs"] and a["final"] == b["final"] and a["steps"] == b["steps"] == 12  # 2 epochs x 2 boards x 3 batches of 16
+    assert a["bytes_per_sample"] == b["bytes_per_sample"] and a["reconstruction"] == b["reconstruction"]
+    assert a["final"]["eval_accuracy"] > 0.5

@@ -300,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the exact device features every step to measure the feature reconstruction error "
                         "(not counted as traffic; default on)")
     p.add_argument("--run-dir", help="telemetry folder (default <model>/train/<config-id>/collab)")
+    p.add_argument("--engine", choices=["direct", "flower"], default="direct",
+                   help="direct (default): this process drives the boards; flower: the cloud half runs in a Flower "
+                   "ServerApp and every exchange travels as a Flower message to the board's ClientApp (simulation "
+                   "engine; native trainers and virtual boards)")
     p.add_argument("--telemetry", help="JSON-lines log, one line per board step and epoch (default "
                    "RUN_DIR/telemetry.jsonl)")
     _add_json(p)

@@ -108,7 +108,18 @@ def cmd_collab(args: argparse.Namespace) -> int:
          + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")
          + f", {args.epochs} epoch(s)")
     with open_boards(tb, board_name, args.boards, ports, toollog.say) as targets:
-        metrics = run_collab(targets, tb, train_xy, eval_xy, spec, opts, toollog.say, run_dir)
+        if args.engine == "flower":
+            from host_tools.fleet.split import run_collab_on_flower  # noqa: PLC0415
+
+            toollog.say("engine: Flower simulation, one ClientApp per board, the cloud in the ServerApp")
+            metrics = run_collab_on_flower(
+                targets, lambda sessions: run_collab(targets, tb, train_xy, eval_xy, spec, opts, toollog.say, run_dir,
+                                                     sessions),
+                opts.measure)
+            metrics["engine"] = "flower"
+        else:
+            metrics = run_collab(targets, tb, train_xy, eval_xy, spec, opts, toollog.say, run_dir)
+            metrics["engine"] = "direct"
     print_summary(out, metrics)
     out.emit("octo.collab/1", metrics)
     return 0

@@ -190,7 +190,7 @@ class _Board:
 class _Collab:
     def __init__(self, targets: Sequence[Target], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                  eval_xy: tuple[np.ndarray, np.ndarray] | None, spec: CodecSpec, opts: CollabOptions, say: Say,
-                 run_dir: Path) -> None:
+                 run_dir: Path, sessions: Sequence[Any] | None = None) -> None:
         self.tb, self.plan, self.spec, self.opts, self.say = tb, tb.plan, spec, opts, say
         self.run_dir = Path(run_dir)
         if not self.plan.get("split"):
@@ -207,7 +207,7 @@ class _Collab:
         if min(len(s) for s in shards) == 0:
             raise OctoError(f"{len(self.y_train)} training samples cannot feed {len(targets)} boards",
                             hint="use fewer --boards or more data")
-        self.boards = [_Board(i, t, CollabSession(t.client), shards[i],
+        self.boards = [_Board(i, t, sessions[i] if sessions is not None else CollabSession(t.client), shards[i],
                               spec.host_codec(seed=(opts.seed * 1000003 + i) & 0xFFFFFFFF, gradients=True),
                               -(-len(shards[i]) // self.batch))
                        for i, t in enumerate(targets)]
@@ -496,10 +496,11 @@ class _Collab:
 
 def run_collab(targets: Sequence[Target], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                eval_xy: tuple[np.ndarray, np.ndarray] | None, spec: CodecSpec, opts: CollabOptions, say: Say,
-               run_dir: Path) -> dict[str, Any]:
+               run_dir: Path, sessions: Sequence[Any] | None = None) -> dict[str, Any]:
     """Split learning of tb (a split plan) on the connected targets (one per board) with one cloud tail;
-    returns the ``octo.collab/1`` metrics document (docs/JSON.md)."""
-    c = _Collab(targets, tb, train_xy, eval_xy, spec, opts, say, run_dir)
+    returns the ``octo.collab/1`` metrics document (docs/JSON.md). sessions: the boards' sessions when they are
+    not the targets' own links (host_tools/fleet/split.py: Flower messages)."""
+    c = _Collab(targets, tb, train_xy, eval_xy, spec, opts, say, run_dir, sessions)
     try:
         c.start()
         c.open_telemetry()
