@@ -104,6 +104,39 @@ def run_deployment(a: argparse.Namespace) -> int:
     return 0
 
 
+def run_split(a: argparse.Namespace) -> int:
+    """Split learning on Flower (`octo collab --engine flower`) against `octo collab` itself, same seed and settings:
+    adds (or replaces) the file's `split` section."""
+    model = Path(a.model)
+    out_path = Path(a.out)
+    doc = json.loads(out_path.read_text()) if out_path.exists() else {"schema": "octo.bench.fleet/2"}
+    settings = {"model": str(model), "split": "conv2", "codec": "sgq", "bits": 4, "boards": a.boards,
+                "target": "host", "epochs": a.split_epochs, "seed": 0}
+    runs = {}
+    for engine in ("direct", "flower"):
+        with tempfile.TemporaryDirectory() as td:
+            f = Path(td) / "c.json"
+            cmd = [sys.executable, "-m", "host_tools.cli", "collab", str(model), "--split", "conv2", "--codec", "sgq",
+                   "--bits", "4", "--boards", str(a.boards), "--target", "host", "--epochs", str(a.split_epochs),
+                   "--engine", engine, "--run-dir", str(Path(td) / "run"), "--json", str(f)]
+            t0 = time.monotonic()
+            subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+            m = json.loads(f.read_text())
+        runs[engine] = {"final": m["final"], "bytes_per_sample": m["bytes_per_sample"],
+                        "reconstruction": m["reconstruction"], "steps": m["steps"],
+                        "eval_accuracy_per_epoch": [e["eval_accuracy"] for e in m["epochs"]],
+                        "train_loss_per_epoch": [e["train_loss"] for e in m["epochs"]],
+                        "seconds_per_epoch": [e["seconds"] for e in m["epochs"]], "wall_s": time.monotonic() - t0}
+        print(engine, json.dumps(runs[engine]["final"]), flush=True)
+    same = {k: runs["direct"][k] == runs["flower"][k] for k in ("final", "bytes_per_sample", "reconstruction",
+                                                                 "eval_accuracy_per_epoch", "train_loss_per_epoch")}
+    doc["split"] = {**settings, "runs": runs, "flower_equals_direct": same}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(doc, indent=1) + "\n")
+    print("flower equals direct:", same)
+    return 0
+
+
 def stats(v: list[float]) -> dict:
     return {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": [float(x) for x in v]}
 
@@ -156,15 +189,21 @@ def main() -> int:
                     "(default group: KWS, one espeak-ng voice per client)")
     ap.add_argument("--scale-init", default="converted", help="the scale run's initial model (default: the "
                     "converted one, fine-tuned by the fleet)")
-    ap.add_argument("--scale-lr", default="0.001")
+    ap.add_argument("--scale-lr", default="0.0001", help="the scale run's learning rate (default 1e-4, the best "
+                    "fine-tuning rate for KWS in bench/results/graph_train.json)")
     ap.add_argument("--fresh", action="store_true", help="re-run what the output file already holds")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "fleet.json"))
     ap.add_argument("--deployment", action="store_true", help="only the deployment section (octo fleet run)")
     ap.add_argument("--boards", type=int, default=4, help="--deployment: boards (default 4)")
     ap.add_argument("--board", default="virtual-m4", help="--deployment: board (default virtual-m4)")
+    ap.add_argument("--split", action="store_true", help="only the split section: octo collab --engine flower "
+                    "against the direct engine (--boards, --split-epochs)")
+    ap.add_argument("--split-epochs", type=int, default=3)
     a = ap.parse_args()
     if a.deployment:
         return run_deployment(a)
+    if a.split:
+        return run_split(a)
     model = Path(a.model)
     seeds = [int(s) for s in a.seeds.split(",")]
     out = Path(a.out)
@@ -219,7 +258,8 @@ def main() -> int:
     scale = old.get("scale") if same else None
     if a.scale_model and not (scale and scale.get("model") == a.scale_model
                               and scale.get("clients") == a.scale_clients
-                              and scale.get("fraction") == a.scale_fraction):
+                              and scale.get("fraction") == a.scale_fraction
+                              and scale.get("lr") == float(a.scale_lr)):
         t0 = time.monotonic()
         sd = run_fleet(Path(a.scale_model), "int8", "int3", 0, a.scale_clients, a.scale_rounds, a,
                        ("--fraction", str(a.scale_fraction), "--partition", a.scale_partition,
@@ -237,8 +277,10 @@ def main() -> int:
         print("scale", json.dumps({k: v for k, v in scale.items() if "per_round" not in k}), flush=True)
     if scale:
         doc["scale"] = scale
-    if out.exists() and "deployment" in (prev := json.loads(out.read_text())):  # --deployment's own section
-        doc["deployment"] = prev["deployment"]
+    prev = json.loads(out.read_text()) if out.exists() else {}
+    for section in ("deployment", "split"):  # --deployment's and --split's own sections
+        if section in prev:
+            doc[section] = prev[section]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     plot(doc, out.with_suffix(".png"))
