@@ -90,14 +90,9 @@ def test_low_bit_delta_roundtrip_size_and_bias(bits: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    built = ROOT / "build" / "digits"
-    if (built / "model.tflite").exists() and (built / "train.npz").exists():
-        return built
-    out = tmp_path_factory.mktemp("fleet") / "digits"
-    subprocess.run([sys.executable, "-m", "host_tools.cli", "convert", str(ROOT / "models" / "digits_cnn.py"), "-o",
-                    str(out)], check=True, cwd=ROOT)
-    return out
+def digits(digits_dir: Path) -> Path:
+    """The session's converted digits CNN (conftest), never the user's build/ folder."""
+    return digits_dir
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
@@ -172,6 +167,7 @@ def test_split_learning_on_flower_equals_octo_collab(digits: Path, tmp_path: Pat
     for d in (a, b):
         for e in d["epochs"]:
             e.pop("seconds")
-    assert a["epochs"] == b["epochs"] and a["final"] == b["final"] and a["steps"] == b["steps"] == 12  # 2 epochs x 2 boards x 3 batches of 16
+    assert a["epochs"] == b["epochs"] and a["final"] == b["final"]
+    assert a["steps"] == b["steps"] == 12  # 2 epochs x 2 boards x 3 batches of 16
     assert a["bytes_per_sample"] == b["bytes_per_sample"] and a["reconstruction"] == b["reconstruction"]
     assert a["final"]["eval_accuracy"] > 0.5

@@ -119,14 +119,9 @@ def test_unregistered_supernode_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    built = ROOT / "build" / "digits"
-    if (built / "model.tflite").exists() and (built / "train.npz").exists():
-        return built
-    out = tmp_path_factory.mktemp("fleetrun") / "digits"
-    subprocess.run([sys.executable, "-m", "host_tools.cli", "convert", str(ROOT / "models" / "digits_cnn.py"), "-o",
-                    str(out)], check=True, cwd=ROOT)
-    return out
+def digits(digits_dir: Path) -> Path:
+    """The session's converted digits CNN (conftest), never the user's build/ folder."""
+    return digits_dir
 
 
 @pytest.mark.slow
