@@ -155,21 +155,34 @@ def patch_len8(kh: int, kw: int, c: int) -> int:
     return (kh * kw * c + 7) // 8 * 8
 
 
-def packed_scratch(op: Op, kh: int, kw: int, c: int) -> int:
-    """Scratch bytes of the packed kernel in the op's layout: the patch, and for 1-byte weights its int16 copy."""
-    return 3 * patch_len8(kh, kw, c) if weight_bytes(op) == 1 else patch_len(kh, kw, c)
+def packed_scratch(op: Op, kh: int, kw: int, c: int, pixels: int) -> int:
+    """Scratch bytes of the packed kernel in the op's layout: the patch, and for 1-byte weights its int16 copy
+    (two of each when the image has more than one output pixel: octo_conv_s8_packed8 takes them in pairs)."""
+    if weight_bytes(op) == 2:
+        return patch_len(kh, kw, c)
+    return (6 if pixels > 1 else 3) * patch_len8(kh, kw, c)
 
 
-def pack8_rows(w: np.ndarray) -> np.ndarray:
-    """int8 [ceil(OC/4), L8*4]: the 1-byte layout of octo_conv_s8_packed8. Output channels in blocks of four (the
-    last zero-padded); per group of four receptive-field bytes, each channel's four weights in order (one word:
-    SXTB16 gives [w0 w2], SXTB16 ROR 8 [w1 w3]). Mirrors dot_pixel8 in octo_conv_s8_packed.c."""
+def pack8_rows(w: np.ndarray, pixels: int) -> np.ndarray:
+    """int8 [ceil(OC/4)*4 * L8]: the 1-byte layout of octo_conv_s8_packed8. Output channels in blocks of two
+    (an image of more than one output pixel, taken two pixels at a time: dot_pair) or four (one pixel, a dense
+    layer: dot_pixel8), zero channels up to a multiple of four; per group of four receptive-field bytes, each
+    channel of the block has its four weights in order, one word (SXTB16 gives [w0 w2], SXTB16 ROR 8
+    [w1 w3]). Mirrors octo_conv_s8_packed.c."""
     oc = w.shape[0]
     length = patch_len8(*w.shape[1:])
-    blocks = -(-oc // OC_BLOCK)
-    rows = np.zeros((blocks * OC_BLOCK, length), np.int8)
+    oc4 = -(-oc // OC_BLOCK) * OC_BLOCK
+    per = 2 if pixels > 1 else OC_BLOCK
+    rows = np.zeros((oc4, length), np.int8)
     rows[:oc, : w[0].size] = w.reshape(oc, -1)
-    return rows.reshape(blocks, OC_BLOCK, length // 4, 4).transpose(0, 2, 1, 3).reshape(blocks, length * OC_BLOCK)
+    return rows.reshape(oc4 // per, per, length // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def pad_bias8(bias_full: np.ndarray) -> np.ndarray:
+    """bias_full of octo_conv_s8_packed8: zeros up to a multiple of four channels."""
+    out = np.zeros(-(-bias_full.size // OC_BLOCK) * OC_BLOCK, np.int32)
+    out[: bias_full.size] = bias_full
+    return out
 
 
 def emit_wpack(ctx: EmitCtx, name: str, wpack: np.ndarray, w: np.ndarray) -> str:
@@ -183,19 +196,20 @@ def emit_wpack(ctx: EmitCtx, name: str, wpack: np.ndarray, w: np.ndarray) -> str
     return f"(const int16_t *){name}"
 
 
-def emit_wpack8(ctx: EmitCtx, name: str, w: np.ndarray) -> str:
+def emit_wpack8(ctx: EmitCtx, name: str, w: np.ndarray, pixels: int) -> str:
     """The weights of octo_conv_s8_packed8: pack8_rows(w), or with Helium the int8 rows of mve_rows(w)."""
     ctx.decls.append(MVE_IF)
     ctx.array(name, "int8_t", mve_rows(w))
     ctx.decls.append("#else")
-    ctx.array(name, "int8_t", pack8_rows(w))
+    ctx.array(name, "int8_t", pack8_rows(w, pixels))
     ctx.decls.append("#endif")
     return name
 
 
 def _conv_scratch(g: Graph, op: Op) -> int:
     f = g.tensors[op.inputs[1]]
-    return packed_scratch(op, f.shape[1], f.shape[2], f.shape[3]) if _packable(g, op) else 0
+    o = g.tensors[op.outputs[0]]
+    return packed_scratch(op, f.shape[1], f.shape[2], f.shape[3], o.shape[1] * o.shape[2]) if _packable(g, op) else 0
 
 
 def _packable(g: Graph, op: Op) -> bool:
@@ -221,8 +235,9 @@ def _conv_emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
         wpack, bias_full = conv_packed_tables(f.data, bias, int(common["input_offset"]))  # type: ignore[arg-type]
         bf_name = f"{p}_bias_full"
         if weight_bytes(op) == 1:
-            wp = emit_wpack8(ctx, f"{p}_wpack", f.data)
-            bf = ctx.array(bf_name, "int32_t", bias_full)
+            o = g.tensors[op.outputs[0]]
+            wp = emit_wpack8(ctx, f"{p}_wpack", f.data, o.shape[1] * o.shape[2])
+            bf = ctx.array(bf_name, "int32_t", pad_bias8(bias_full))
             return (f"octo_conv_s8_packed8(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
                     f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")
         wp = emit_wpack(ctx, f"{p}_wpack", wpack, f.data)

@@ -428,6 +428,209 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
     }
 }
 
+#if !OCTO_HAVE_MVE
+/* The 1-byte layout on an image of more than one output pixel (octo_conv_s8_packed8): output channels in
+ * blocks of two, two pixels at a time, so the SXTB16 of each weight word serves both. x16 holds, per group of
+ * four patch bytes, pixel A's pairs [x0 x2] [x1 x3] then pixel B's (four words); the weights, per group, one
+ * word per channel (two words). For each of nblocks blocks, accA/accB[2b..2b+1] = bias[2b..2b+1] + the dots.
+ * The DSP loop takes two groups per turn: per group one LDM of the activations, one LDM of the weights,
+ * 4 SXTB16 and 8 SMLAD: 30 instructions for 32 MACs, as the 2-byte layout. */
+#if OCTO_HAVE_DSP
+__attribute__((naked, noinline)) static void dot_pair(OCTO_ASM_ARG const int16_t *x16, OCTO_ASM_ARG const int8_t *w8,
+                                                      OCTO_ASM_ARG const int32_t *bias, OCTO_ASM_ARG int32_t *acc_a,
+                                                      OCTO_ASM_ARG int32_t *acc_b, OCTO_ASM_ARG int32_t len8,
+                                                      OCTO_ASM_ARG int32_t nblocks) {
+#define OCTO_DOT_PAIR_GROUP                                                                                     \
+    "ldmia r10!, {r2, r3, r8, r9}\n\t"                                                                         \
+    "ldmia r11!, {r0, r1}\n\t"                                                                                 \
+    "sxtb16 lr, r0\n\t"                                                                                        \
+    "sxtb16 r0, r0, ror #8\n\t"                                                                                \
+    "smlad r4, r2, lr, r4\n\t"                                                                                 \
+    "smlad r4, r3, r0, r4\n\t"                                                                                 \
+    "smlad r6, r8, lr, r6\n\t"                                                                                 \
+    "smlad r6, r9, r0, r6\n\t"                                                                                 \
+    "sxtb16 lr, r1\n\t"                                                                                        \
+    "sxtb16 r1, r1, ror #8\n\t"                                                                                \
+    "smlad r5, r2, lr, r5\n\t"                                                                                 \
+    "smlad r5, r3, r1, r5\n\t"                                                                                 \
+    "smlad r7, r8, lr, r7\n\t"                                                                                 \
+    "smlad r7, r9, r1, r7\n\t"
+    __asm volatile(
+        "push {r4-r11, lr}\n\t"        /* 36 bytes: acc_b at [sp, #36], len8 at [sp, #40], nblocks at [sp, #44] */
+        "ldr r12, [sp, #40]\n\t"
+        "add r12, r0, r12, lsl #2\n\t" /* end of x16: 4 * len8 bytes */
+        "mov r10, r0\n\t"
+        "mov r11, r1\n\t"
+        "push {r0, r2, r3}\n\t"        /* [sp] = x16, [sp, #4] = bias, [sp, #8] = acc_a; acc_b at [sp, #48] */
+        "2:\n\t"
+        "ldr lr, [sp, #4]\n\t"
+        "ldmia lr!, {r4, r5}\n\t"
+        "str lr, [sp, #4]\n\t"
+        "mov r6, r4\n\t"
+        "mov r7, r5\n\t"
+        "1:\n\t"
+        OCTO_DOT_PAIR_GROUP
+        OCTO_DOT_PAIR_GROUP
+        "cmp r10, r12\n\t"
+        "bne 1b\n\t"
+        "ldr r0, [sp, #8]\n\t"
+        "stmia r0!, {r4, r5}\n\t"
+        "str r0, [sp, #8]\n\t"
+        "ldr r0, [sp, #48]\n\t"
+        "stmia r0!, {r6, r7}\n\t"
+        "str r0, [sp, #48]\n\t"
+        "ldr r10, [sp]\n\t"
+        "ldr r0, [sp, #56]\n\t"
+        "subs r0, r0, #1\n\t"
+        "str r0, [sp, #56]\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #12\n\t"
+        "pop {r4-r11, pc}\n\t");
+#undef OCTO_DOT_PAIR_GROUP
+}
+#else
+static void dot_pair(const int16_t *x16, const int8_t *w8, const int32_t *bias, int32_t *acc_a, int32_t *acc_b,
+                     int32_t len8, int32_t nblocks) {
+    for (int32_t b = 0; b < nblocks; b++, bias += 2, acc_a += 2, acc_b += 2) {
+        int32_t a0 = bias[0], a1 = bias[1], b0 = bias[0], b1 = bias[1];
+        const int16_t *x = x16;
+        for (int32_t g = 0; g < len8 >> 2; g++, w8 += 8, x += 8) {
+            const uint32_t xa02 = octo_read_u32(&x[0]), xa13 = octo_read_u32(&x[2]);
+            const uint32_t xb02 = octo_read_u32(&x[4]), xb13 = octo_read_u32(&x[6]);
+            const uint32_t w0 = octo_read_u32(&w8[0]), w1 = octo_read_u32(&w8[4]);
+            const uint32_t w0e = octo_sxtb16(w0), w0o = octo_sxtb16_ror8(w0);
+            const uint32_t w1e = octo_sxtb16(w1), w1o = octo_sxtb16_ror8(w1);
+            a0 = octo_smlad(xa13, w0o, octo_smlad(xa02, w0e, a0));
+            b0 = octo_smlad(xb13, w0o, octo_smlad(xb02, w0e, b0));
+            a1 = octo_smlad(xa13, w1o, octo_smlad(xa02, w1e, a1));
+            b1 = octo_smlad(xb13, w1o, octo_smlad(xb02, w1e, b1));
+        }
+        acc_a[0] = a0;
+        acc_a[1] = a1;
+        acc_b[0] = b0;
+        acc_b[1] = b1;
+    }
+}
+#endif
+
+/* x16 = the len8 bytes at a and at b as SXTB16 lane pairs, interleaved per group (see dot_pair). */
+static void expand_pair(const int8_t *a, const int8_t *b, int16_t *x16, int32_t len8) {
+    uint32_t *d = (uint32_t *)(void *)x16;
+    for (int32_t i = 0; i < len8; i += 4, d += 4) {
+        const uint32_t xa = octo_read_u32(&a[i]), xb = octo_read_u32(&b[i]);
+        d[0] = octo_sxtb16(xa);
+        d[1] = octo_sxtb16_ror8(xa);
+        d[2] = octo_sxtb16(xb);
+        d[3] = octo_sxtb16_ror8(xb);
+    }
+}
+
+/* Output pixel pix's receptive field: its input bytes in place (1x1 kernel, len8 == C, inside the image), or
+ * gathered into patch (padding taps = the input zero point). */
+static const int8_t *gather8(const octo_conv_params_t *p, const octo_dims_t *in_dims, const int8_t *in, int32_t kh,
+                             int32_t kw, int32_t len8, int32_t OW, int32_t pix, int8_t *patch) {
+    const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w, row = kw * C;
+    const int32_t iy0 = (pix / OW) * p->stride_h - p->pad_h, ix0 = (pix % OW) * p->stride_w - p->pad_w;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    if (kh == 1 && kw == 1 && len8 == C && iy0 >= 0 && iy0 < H && ix0 >= 0 && ix0 < W) {
+        return &in[(iy0 * W + ix0) * C];
+    }
+    const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+    const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
+    for (int32_t ky = 0; ky < kh; ky++) {
+        int8_t *dst = &patch[ky * row];
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= H || kx1 <= kx0) {
+            memset(dst, zp, (size_t)row);
+            continue;
+        }
+        if (kx0 > 0) {
+            memset(dst, zp, (size_t)(kx0 * C));
+        }
+        memcpy(&dst[kx0 * C], &in[(iy * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
+        if (kx1 < kw) {
+            memset(&dst[kx1 * C], zp, (size_t)((kw - kx1) * C));
+        }
+    }
+    return patch;
+}
+
+#define PAIR_ACC 128 /* channels whose raw sums one pixel pair holds on the stack (1 KiB) */
+
+/* The output stage of n channels from c0 of one pixel. */
+static OCTO_ALWAYS_INLINE void store_run(const octo_requant_t *q, const int32_t *acc, int32_t c0, int32_t n,
+                                         int32_t out_off, int32_t act_min, int32_t act_max, uint32_t lo4,
+                                         uint32_t hi4, const int mode, int8_t *o) {
+    const int merged4 = mode == OCTO_RQ_MERGED || mode == OCTO_RQ_MERGED_FLOOR;
+    if (!merged4) {
+        octo_requant_store(acc, n, &q->multiplier[c0], &q->shift[c0], NULL, out_off, act_min, act_max, mode, &o[c0]);
+        return;
+    }
+    int32_t c = 0;
+    for (; c + OCB <= n; c += OCB) {
+        octo_requant_store4_merged(acc[c], acc[c + 1], acc[c + 2], acc[c + 3], &q->multiplier[c0 + c],
+                                   &q->merged[3 * (c0 + c)], out_off, lo4, hi4, mode == OCTO_RQ_MERGED_FLOOR,
+                                   &o[c0 + c]);
+    }
+    if (c < n) {
+        octo_requant_store(&acc[c], n - c, &q->multiplier[c0 + c], &q->shift[c0 + c], &q->merged[3 * (c0 + c)],
+                           out_off, act_min, act_max, mode, &o[c0 + c]);
+    }
+}
+
+/* octo_conv_s8_packed8 on an image of more than one output pixel, pixels in raster order two at a time (an odd
+ * last one with itself): both are expanded before any store, so a layer run in place reads each pixel before
+ * its output is written. scratch: 6 * len8 bytes (two patches, then x16). */
+static OCTO_ALWAYS_INLINE void conv_pair_loops(const octo_conv_params_t *p, const octo_requant_t *q,
+                                               const octo_dims_t *in_dims, const int8_t *in,
+                                               const octo_dims_t *filter_dims, const int8_t *w8,
+                                               const int32_t *bias_full, int8_t *scratch,
+                                               const octo_dims_t *out_dims, int8_t *out, const int mode) {
+    const int32_t C = in_dims->c, OC = out_dims->c, OW = out_dims->w, npix = out_dims->h * out_dims->w;
+    const int32_t kh = filter_dims->h, kw = filter_dims->w;
+    const int32_t len8 = octo_conv_s8_packed8_patch_len(filter_dims);
+    const int32_t oc4 = (OC + OCB - 1) / OCB * OCB; /* channels with weights (zero past OC) */
+    int8_t *patch_a = scratch, *patch_b = &scratch[len8];
+    int16_t *x16 = (int16_t *)(void *)&scratch[2 * len8];
+    const int32_t out_off = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+    const uint32_t lo4 = 0x01010101u * (uint8_t)(int8_t)act_min, hi4 = 0x01010101u * (uint8_t)(int8_t)act_max;
+    memset(&patch_a[kh * kw * C], 0, (size_t)(len8 - kh * kw * C)); /* round-up bytes meet zero weights */
+    memset(&patch_b[kh * kw * C], 0, (size_t)(len8 - kh * kw * C));
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t pix_b = pix + 1 < npix ? pix + 1 : pix;
+        const int8_t *a = gather8(p, in_dims, in, kh, kw, len8, OW, pix, patch_a);
+        const int8_t *b = gather8(p, in_dims, in, kh, kw, len8, OW, pix_b, patch_b);
+        expand_pair(a, b, x16, len8);
+        int8_t *oa = &out[pix * OC], *ob = &out[pix_b * OC];
+        for (int32_t c0 = 0; c0 < oc4; c0 += PAIR_ACC) {
+            const int32_t nc = oc4 - c0 < PAIR_ACC ? oc4 - c0 : PAIR_ACC;
+            int32_t acc_a[PAIR_ACC], acc_b[PAIR_ACC];
+            dot_pair(x16, &w8[c0 * len8], &bias_full[c0], acc_a, acc_b, len8, nc >> 1);
+            const int32_t n = OC - c0 < nc ? OC - c0 : nc;
+            store_run(q, acc_a, c0, n, out_off, act_min, act_max, lo4, hi4, mode, oa);
+            if (pix_b != pix) {
+                store_run(q, acc_b, c0, n, out_off, act_min, act_max, lo4, hi4, mode, ob);
+            }
+        }
+    }
+}
+
+static void conv_pair(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                      const int8_t *in, const octo_dims_t *filter_dims, const int8_t *w8, const int32_t *bias_full,
+                      int8_t *scratch, const octo_dims_t *out_dims, int8_t *out) {
+    const int mode = octo_requant_mode_act(q->shift, q->merged, out_dims->c, p->output_offset, p->act_min);
+    if (mode == OCTO_RQ_MERGED_FLOOR) {
+        conv_pair_loops(p, q, in_dims, in, filter_dims, w8, bias_full, scratch, out_dims, out, OCTO_RQ_MERGED_FLOOR);
+    } else if (mode == OCTO_RQ_MERGED) {
+        conv_pair_loops(p, q, in_dims, in, filter_dims, w8, bias_full, scratch, out_dims, out, OCTO_RQ_MERGED);
+    } else if (mode == OCTO_RQ_RIGHT) {
+        conv_pair_loops(p, q, in_dims, in, filter_dims, w8, bias_full, scratch, out_dims, out, OCTO_RQ_RIGHT);
+    } else {
+        conv_pair_loops(p, q, in_dims, in, filter_dims, w8, bias_full, scratch, out_dims, out, OCTO_RQ_GENERAL);
+    }
+}
+#endif
+
 /* Argument checks shared by the full and the box entry points. */
 static int conv_packed_check(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
                              const int8_t *in, const octo_dims_t *filter_dims, const int16_t *wpack,
@@ -506,8 +709,11 @@ int octo_conv_s8_packed8(const octo_conv_params_t *p, const octo_requant_t *q, c
     conv_packed_box(p, q, in_dims, in, filter_dims, as16, NULL, bias_full, scratch, out_dims, out, 0, out_dims->h,
                     0, out_dims->w);
 #else
-    conv_packed_box(p, q, in_dims, in, filter_dims, NULL, wpack8, bias_full, scratch, out_dims, out, 0, out_dims->h,
-                    0, out_dims->w);
+    if (out_dims->h * out_dims->w > 1) {
+        conv_pair(p, q, in_dims, in, filter_dims, wpack8, bias_full, scratch, out_dims, out);
+    } else {
+        conv_packed_box(p, q, in_dims, in, filter_dims, NULL, wpack8, bias_full, scratch, out_dims, out, 0, 1, 0, 1);
+    }
 #endif
     return OCTO_OK;
 }
