@@ -516,6 +516,30 @@ static void dot_pair(const int16_t *x16, const int8_t *w8, const int32_t *bias, 
 /* x16 = the len8 bytes at a and at b as SXTB16 lane pairs, interleaved per group (see dot_pair). */
 static void expand_pair(const int8_t *a, const int8_t *b, int16_t *x16, int32_t len8) {
     uint32_t *d = (uint32_t *)(void *)x16;
+#if OCTO_HAVE_DSP
+    const uint32_t *end = d + len8; /* 4 words per group of 4 bytes; len8 a multiple of 8: two groups per turn */
+    __asm volatile(
+        "1:\n\t"
+        "ldr r4, [%[a]], #4\n\t"
+        "ldr r5, [%[b]], #4\n\t"
+        "sxtb16 r6, r4\n\t"
+        "sxtb16 r7, r4, ror #8\n\t"
+        "sxtb16 r8, r5\n\t"
+        "sxtb16 r9, r5, ror #8\n\t"
+        "stmia %[d]!, {r6-r9}\n\t"
+        "ldr r4, [%[a]], #4\n\t"
+        "ldr r5, [%[b]], #4\n\t"
+        "sxtb16 r6, r4\n\t"
+        "sxtb16 r7, r4, ror #8\n\t"
+        "sxtb16 r8, r5\n\t"
+        "sxtb16 r9, r5, ror #8\n\t"
+        "stmia %[d]!, {r6-r9}\n\t"
+        "cmp %[d], %[end]\n\t"
+        "bne 1b\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [d] "+r"(d)
+        : [end] "r"(end)
+        : "r4", "r5", "r6", "r7", "r8", "r9", "cc", "memory");
+#else
     for (int32_t i = 0; i < len8; i += 4, d += 4) {
         const uint32_t xa = octo_read_u32(&a[i]), xb = octo_read_u32(&b[i]);
         d[0] = octo_sxtb16(xa);
@@ -523,6 +547,7 @@ static void expand_pair(const int8_t *a, const int8_t *b, int16_t *x16, int32_t 
         d[2] = octo_sxtb16(xb);
         d[3] = octo_sxtb16_ror8(xb);
     }
+#endif
 }
 
 /* Output pixel pix's receptive field: its input bytes in place (1x1 kernel, len8 == C, inside the image), or
