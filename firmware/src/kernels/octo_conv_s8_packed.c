@@ -10,6 +10,9 @@
  * of four weight words and eight SMLAD: 15 instructions for 16 MACs.
  * With Helium (__ARM_FEATURE_MVE, Cortex-M55) the converter emits plain int8 rows instead and dot4_mve takes
  * 16 input bytes per step: 9 instructions for 64 MACs.
+ * octo_conv_s8_packed8 reads 1-byte weights (the converter's default): the patch is expanded once per pixel into
+ * SXTB16 pairs and each weight word is sign-extended in the loop; two pixels share that work (dot_pair, 30
+ * instructions for 32 MACs), a single pixel (a dense layer) does not (dot_pixel8, 36 for 32).
  */
 #include <string.h>
 
