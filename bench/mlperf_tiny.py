@@ -61,6 +61,8 @@ def main() -> int:
     ap.add_argument("--work", default="build/bench-mlperf")
     ap.add_argument("--reuse", action="store_true", help="keep a model already converted in --work")
     ap.add_argument("--out", default="bench/results/mlperf_tiny.json")
+    ap.add_argument("--flash", help="octo convert --flash N: bytes of weights allowed, the fastest layers at 2 bytes "
+                    "per weight while they fit (default: every weight 1 byte)")
     ap.add_argument("--tflm", action=argparse.BooleanOptionalAction, default=True,
                     help="also run TFLM + CMSIS-NN on virtual-m4 (default on; skipped with a note without a TFLM tree)")
     args = ap.parse_args()
@@ -68,6 +70,7 @@ def main() -> int:
 
     from converter.pipeline import convert
     from converter.tflm import tflm_run
+    from converter.update_budget import parse_bytes
     from host_tools.board.boards import get_board
     from host_tools.board.pio import build_firmware
     from host_tools.errors import OctoError
@@ -85,7 +88,8 @@ def main() -> int:
             build_s = None
         else:
             print(f"converting {name} (generates or loads its data, trains, quantizes) ...", flush=True)
-            report = convert(ROOT / "models" / f"{name}.py", out, replace=True, say=lambda s: None)
+            report = convert(ROOT / "models" / f"{name}.py", out, replace=True, say=lambda s: None,
+                             flash=parse_bytes(args.flash) if args.flash else None)
             build_s = round(time.monotonic() - t0, 1)
         model = load_local_model(out)
         tflite = (out / "model.tflite").read_bytes()

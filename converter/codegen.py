@@ -96,12 +96,19 @@ def validate_graph(g: Graph) -> None:
         raise ConvertError("model has no operators")
 
 
-def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0) -> CompiledModel:
-    """fingerprint: CRC-32 of the .tflite bytes, stored in the model so a board can prove what it runs."""
+def compile_graph(g: Graph, source_name: str = "model", fingerprint: int = 0,
+                  wide: set[int] | None = None) -> CompiledModel:
+    """fingerprint: CRC-32 of the .tflite bytes, stored in the model so a board can prove what it runs.
+    wide: ops whose packed weights take the 2-byte layout (converter/flash.py); the others take 1 byte."""
+    from converter.lower.conv import WEIGHT_BYTES  # noqa: PLC0415
     from converter.rewrite import rewrite_graph  # noqa: PLC0415
 
     g = rewrite_graph(g)
     validate_graph(g)
+    for op in g.ops:
+        op.options.pop(WEIGHT_BYTES, None)
+        if wide and op.index in wide:
+            op.options[WEIGHT_BYTES] = 2
     lowerings = []
     for op in g.ops:
         low = lowering_for(g, op)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from converter.ir import ConvertError, Graph
+from converter.lower.conv import WEIGHT_BYTES
 from converter.ops import EmitCtx, lowering_for, to_nhwc
 
 PASS_KINDS = {"CONV_2D": "OCTO_PASS_CONV", "MAX_POOL_2D": "OCTO_PASS_MAXPOOL", "AVERAGE_POOL_2D": "OCTO_PASS_AVGPOOL"}
@@ -157,6 +158,8 @@ def compile_pass(g: Graph, gates: dict[str, Any], source_name: str = "model",
     lowerings = [lowering_for(g, op) for op in g.ops]
     for op, low in zip(g.ops, lowerings, strict=True):
         low.check(g, op)
+        if op.kind == "CONV_2D":  # PASS recomputes boxes with octo_conv_s8_packed_box: the int16 layout
+            op.options[WEIGHT_BYTES] = 2
     scratch_bytes = max([low.scratch(g, op) for op, low in zip(g.ops, lowerings, strict=True)] + [0])
     cache_off: dict[int, int] = {}
     map_off: dict[int, int] = {}

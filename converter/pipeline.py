@@ -167,9 +167,10 @@ def prepare_output(out: Path, replace: bool) -> None:
 
 
 def convert(source: Path, out: Path, *, calib: Path | None = None, replace: bool = False,
-            say: Callable[[str], None] = _say) -> dict[str, Any]:
+            say: Callable[[str], None] = _say, flash: int | None = None) -> dict[str, Any]:
     """Convert source into the folder out (see prepare_output for an existing one); returns report.json's
-    document."""
+    document. flash: bytes of constant data allowed (converter/flash.py); packed layers get the faster 2-byte
+    weight layout while it fits, else every weight takes 1 byte."""
     prepare_output(out, replace)
     model, recipe = _source_to_tflite(source, calib, say)
     name = recipe.name if recipe is not None else source.stem
@@ -182,12 +183,22 @@ def convert(source: Path, out: Path, *, calib: Path | None = None, replace: bool
             say(f"note: --calib is not used: {source.name} is already quantized")
     say(f"generating C for {len(graph.ops)} ops ...")
     cm = compile_graph(graph, name, zlib.crc32(model))
+    from converter.flash import choose_wide, layout_line  # noqa: PLC0415
+
+    wide, layout = choose_wide(cm.graph, cm.weight_bytes, flash)
+    if wide:
+        cm = compile_graph(cm.graph, name, zlib.crc32(model), wide)
+        if flash is not None and cm.weight_bytes > flash:  # choose_wide counts exactly; a bug if not
+            raise AssertionError(f"weights {cm.weight_bytes} over --flash {flash}")
+    layout["weight_bytes"] = cm.weight_bytes
+    say(layout_line(layout))
     from converter.tflm import tflm_arena_bytes  # noqa: PLC0415
 
     out.mkdir(parents=True, exist_ok=True)
     tflm = tflm_arena_bytes(model)
     write_outputs(cm, model, out, name, tflm)
     report = build_report(cm, model, name, str(source), tflm)
+    report["weight_layout"] = layout
     if recipe is not None:
         if recipe.x_test is not None and recipe.y_test is not None:
             np.savez_compressed(out / "eval.npz", x=recipe.x_test.astype(np.float32), y=recipe.y_test)

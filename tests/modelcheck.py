@@ -22,8 +22,10 @@ from converter.tflite_reader import parse_tflite
 from converter.tflm import tflm_run
 
 
-def compile_to_dir(tflite_bytes: bytes, out_dir: Path, name: str = "test") -> CompiledModel:
-    cm = compile_graph(parse_tflite(tflite_bytes, name), name)
+def compile_to_dir(tflite_bytes: bytes, out_dir: Path, name: str = "test", weight_bytes: int = 1) -> CompiledModel:
+    """weight_bytes 2: every packed layer in the 2-byte layout (what `octo convert --flash N` may choose)."""
+    g = parse_tflite(tflite_bytes, name)
+    cm = compile_graph(g, name, wide=set(range(len(g.ops))) if weight_bytes == 2 else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     for fname, text in cm.files.items():
         (out_dir / fname).write_text(text)
@@ -35,8 +37,8 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def assert_tflite_bit_exact(tflite_bytes: bytes, tmp_path: Path, *, calib: np.ndarray | None = None,
-                            n_random: int = 24, seed: int = 0) -> CompiledModel:
-    cm = compile_to_dir(tflite_bytes, tmp_path / "model")
+                            n_random: int = 24, seed: int = 0, weight_bytes: int = 1) -> CompiledModel:
+    cm = compile_to_dir(tflite_bytes, tmp_path / "model", weight_bytes=weight_bytes)
     g = cm.graph
     in_shape = g.input.shape[1:]
     rng = np.random.default_rng(seed)

@@ -141,6 +141,49 @@ def mve_rows(w: np.ndarray) -> np.ndarray:
 
 MVE_IF = "#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)"
 
+WEIGHT_BYTES = "weight_bytes"
+"""Op option set by converter.flash: 2 = the int16 DSP layout (octo_conv_s8_packed); absent or 1 = the default
+1-byte layout (octo_conv_s8_packed8)."""
+
+
+def weight_bytes(op: Op) -> int:
+    return 2 if int(op.options.get(WEIGHT_BYTES, 1)) == 2 else 1
+
+
+def patch_len8(kh: int, kw: int, c: int) -> int:
+    """The 1-byte layout's receptive field bytes: whole pairs of groups of four (octo_conv_s8_packed8_patch_len)."""
+    return (kh * kw * c + 7) // 8 * 8
+
+
+def packed_scratch(op: Op, kh: int, kw: int, c: int, pixels: int) -> int:
+    """Scratch bytes of the packed kernel in the op's layout: the patch, and for 1-byte weights its int16 copy
+    (two of each when the image has more than one output pixel: octo_conv_s8_packed8 takes them in pairs)."""
+    if weight_bytes(op) == 2:
+        return patch_len(kh, kw, c)
+    return (6 if pixels > 1 else 3) * patch_len8(kh, kw, c)
+
+
+def pack8_rows(w: np.ndarray, pixels: int) -> np.ndarray:
+    """int8 [ceil(OC/4)*4 * L8]: the 1-byte layout of octo_conv_s8_packed8. Output channels in blocks of two
+    (an image of more than one output pixel, taken two pixels at a time: dot_pair) or four (one pixel, a dense
+    layer: dot_pixel8), zero channels up to a multiple of four; per group of four receptive-field bytes, each
+    channel of the block has its four weights in order, one word (SXTB16 gives [w0 w2], SXTB16 ROR 8
+    [w1 w3]). Mirrors octo_conv_s8_packed.c."""
+    oc = w.shape[0]
+    length = patch_len8(*w.shape[1:])
+    oc4 = -(-oc // OC_BLOCK) * OC_BLOCK
+    per = 2 if pixels > 1 else OC_BLOCK
+    rows = np.zeros((oc4, length), np.int8)
+    rows[:oc, : w[0].size] = w.reshape(oc, -1)
+    return rows.reshape(oc4 // per, per, length // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def pad_bias8(bias_full: np.ndarray) -> np.ndarray:
+    """bias_full of octo_conv_s8_packed8: zeros up to a multiple of four channels."""
+    out = np.zeros(-(-bias_full.size // OC_BLOCK) * OC_BLOCK, np.int32)
+    out[: bias_full.size] = bias_full
+    return out
+
 
 def emit_wpack(ctx: EmitCtx, name: str, wpack: np.ndarray, w: np.ndarray) -> str:
     """The packed weights of octo_conv_s8_packed, as a pointer argument: the int16 DSP layout, or on a core with
@@ -153,9 +196,20 @@ def emit_wpack(ctx: EmitCtx, name: str, wpack: np.ndarray, w: np.ndarray) -> str
     return f"(const int16_t *){name}"
 
 
+def emit_wpack8(ctx: EmitCtx, name: str, w: np.ndarray, pixels: int) -> str:
+    """The weights of octo_conv_s8_packed8: pack8_rows(w), or with Helium the int8 rows of mve_rows(w)."""
+    ctx.decls.append(MVE_IF)
+    ctx.array(name, "int8_t", mve_rows(w))
+    ctx.decls.append("#else")
+    ctx.array(name, "int8_t", pack8_rows(w, pixels))
+    ctx.decls.append("#endif")
+    return name
+
+
 def _conv_scratch(g: Graph, op: Op) -> int:
     f = g.tensors[op.inputs[1]]
-    return patch_len(f.shape[1], f.shape[2], f.shape[3]) if _packable(g, op) else 0
+    o = g.tensors[op.outputs[0]]
+    return packed_scratch(op, f.shape[1], f.shape[2], f.shape[3], o.shape[1] * o.shape[2]) if _packable(g, op) else 0
 
 
 def _packable(g: Graph, op: Op) -> bool:
@@ -179,8 +233,15 @@ def _conv_emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     dout = ctx.dims(f"{p}_out_dims", g.tensors[op.outputs[0]].shape)
     if _packable(g, op):
         wpack, bias_full = conv_packed_tables(f.data, bias, int(common["input_offset"]))  # type: ignore[arg-type]
+        bf_name = f"{p}_bias_full"
+        if weight_bytes(op) == 1:
+            o = g.tensors[op.outputs[0]]
+            wp = emit_wpack8(ctx, f"{p}_wpack", f.data, o.shape[1] * o.shape[2])
+            bf = ctx.array(bf_name, "int32_t", pad_bias8(bias_full))
+            return (f"octo_conv_s8_packed8(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
+                    f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")
         wp = emit_wpack(ctx, f"{p}_wpack", wpack, f.data)
-        bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
+        bf = ctx.array(bf_name, "int32_t", bias_full)
         return (f"octo_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
                 f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")
     w = ctx.array(f"{p}_filter", "int8_t", f.data)

@@ -14,7 +14,15 @@ import numpy as np
 
 from converter import qmath
 from converter.ir import ConvertError, Graph, Op
-from converter.lower.conv import conv_packed_tables, emit_requant_arrays, emit_wpack, patch_len
+from converter.lower.conv import (
+    conv_packed_tables,
+    emit_requant_arrays,
+    emit_wpack,
+    emit_wpack8,
+    packed_scratch,
+    pad_bias8,
+    weight_bytes,
+)
 from converter.ops import EmitCtx, Lowering, act_tensor, check_activation, const_tensor
 
 
@@ -82,7 +90,7 @@ def _packable(g: Graph, op: Op) -> bool:
 
 
 def _scratch(g: Graph, op: Op) -> int:
-    return patch_len(1, 1, _geometry(g, op)[1]) if _packable(g, op) else 0
+    return packed_scratch(op, 1, 1, _geometry(g, op)[1], 1) if _packable(g, op) else 0
 
 
 def _emit_packed(ctx: EmitCtx, g: Graph, op: Op, mult: np.ndarray, shift: np.ndarray, act: tuple[int, int]) -> str:
@@ -98,12 +106,15 @@ def _emit_packed(ctx: EmitCtx, g: Graph, op: Op, mult: np.ndarray, shift: np.nda
         "input_offset": -in_zp, "output_offset": out_zp, "stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0,
         "dilation_h": 1, "dilation_w": 1, "act_min": act[0], "act_max": act[1]})
     rq = emit_requant_arrays(ctx, p, np.broadcast_to(mult, (out_depth,)), np.broadcast_to(shift, (out_depth,)))
-    wp = emit_wpack(ctx, f"{p}_wpack", wpack, f.data.reshape(out_depth, 1, 1, depth))
-    bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
+    w4 = f.data.reshape(out_depth, 1, 1, depth)
+    wide = weight_bytes(op) == 2
+    wp = emit_wpack(ctx, f"{p}_wpack", wpack, w4) if wide else emit_wpack8(ctx, f"{p}_wpack", w4, 1)
+    bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full if wide else pad_bias8(bias_full))
     din = ctx.struct("octo_dims_t", f"{p}_in_dims", {"n": 1, "h": 1, "w": 1, "c": depth})
     dfl = ctx.struct("octo_dims_t", f"{p}_filter_dims", {"n": out_depth, "h": 1, "w": 1, "c": depth})
     dout = ctx.struct("octo_dims_t", f"{p}_out_dims", {"n": 1, "h": 1, "w": 1, "c": out_depth})
-    return (f"octo_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
+    fn = "octo_conv_s8_packed" if wide else "octo_conv_s8_packed8"
+    return (f"{fn}(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, {bf}, "
             f"{ctx.scratch(op.index, 'int8_t')}, &{dout}, {ctx.ptr(op.outputs[0])})")
 
 

@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help=".npz with 'x' (float32 NHWC) representative inputs, for float models")
     p.add_argument("--force", action="store_true",
                    help="replace an earlier conversion in the output folder, with everything derived from it")
+    p.add_argument("--flash", type=_sram, metavar="N",
+                   help="bytes of weights allowed in flash (300000, 400k, 1m): conv/dense layers take the faster "
+                        "2-byte weight layout (Cortex-M4/M7) while it fits, most MACs per byte first; default: "
+                        "every weight 1 byte")
     _add_json(p)
 
     p = add("report", mc.cmd_report, "per-layer ops, shapes, MACs, params, activation bytes; peak SRAM and flash; "

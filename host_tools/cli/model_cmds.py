@@ -20,7 +20,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = Output(args.json)
     report = convert(Path(args.source), Path(args.output), calib=Path(args.calib) if args.calib else None,
                      replace=args.force,
-                     say=toollog.say)
+                     say=toollog.say, flash=args.flash)
     t = report["totals"]
     out.say(f"converted {args.source} -> {args.output}/ ({len(report['layers'])} layers, {t['macs']:,} MACs, "
             f"{t['weight_bytes']:,} B of weights, arena {t['arena_bytes']:,} B; TFLM plans "

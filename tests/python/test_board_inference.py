@@ -15,10 +15,11 @@ from host_tools.model.folder import load_local_model, run_on_host
 from host_tools.services.inference import board_session
 
 
-@pytest.fixture(scope="module")
-def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=[None, 1 << 20], ids=["1-byte", "2-byte"])
+def conv_model(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """Fast paths on every target: 3-channel first conv, stride 2, borders, 16->16, odd channel counts,
-    depthwise (stride 1 and 2), pooling and a dense layer."""
+    depthwise (stride 1 and 2), pooling and a dense layer; weights at 1 byte (the default), and at 2 bytes
+    (every packed layer, under a 1 MiB --flash budget)."""
     import keras
 
     d = tmp_path_factory.mktemp("boardinf")
@@ -36,7 +37,10 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = keras.Model(inp, x)
     model.save(d / "m.keras")
     np.savez(d / "calib.npz", x=np.random.default_rng(0).normal(size=(64, 12, 12, 3)).astype(np.float32))
-    convert(d / "m.keras", d / "out", calib=d / "calib.npz", say=lambda s: None)
+    convert(d / "m.keras", d / "out", calib=d / "calib.npz", say=lambda s: None, flash=request.param)
+    code = (d / "out" / "octo" / "model.c").read_text()
+    assert ("octo_conv_s8_packed(" in code) == (request.param is not None)
+    assert ("octo_conv_s8_packed8(" in code) == (request.param is None)
     return d / "out"
 
 

@@ -22,8 +22,11 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("weight_bytes", [1, 2])
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
-def test_conv2d_bit_exact(case: dict, tmp_path: Path) -> None:
+def test_conv2d_bit_exact(case: dict, weight_bytes: int, tmp_path: Path) -> None:
+    """Both weight layouts: 1 byte (the default; pixels in pairs, an odd last one, channels past a multiple of
+    four, more than 128 channels) and 2 bytes (octo convert --flash)."""
     import keras
 
     keras.utils.set_random_seed(1)
@@ -33,5 +36,6 @@ def test_conv2d_bit_exact(case: dict, tmp_path: Path) -> None:
                             activation=act)(inp)
     model = keras.Model(inp, x)
     calib = np.random.default_rng(0).normal(size=(64, *case["shape"])).astype(np.float32)
-    cm = assert_bit_exact(model, calib, tmp_path)
+    cm = assert_bit_exact(model, calib, tmp_path, weight_bytes=weight_bytes)
     assert [op.kind for op in cm.graph.ops] == ["CONV_2D"]
+    assert ("octo_conv_s8_packed8(" in cm.files["model.c"]) == (weight_bytes == 1)

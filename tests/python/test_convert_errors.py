@@ -130,7 +130,8 @@ def test_infer_wrong_input_shape(tmp_path: Path, good_tflite: bytes) -> None:
 
 
 def test_model_too_big_for_board(tmp_path: Path) -> None:
-    """A 3x3 conv with 256->256 channels packs to > 1 MiB of flash: the build says so, with numbers."""
+    """A 3x3 conv with 384->384 channels (1.33M weights, 1 byte each) needs > 1 MiB of flash: the build says so,
+    with numbers."""
     import keras
 
     from host_tools.board.boards import get_board
@@ -138,10 +139,10 @@ def test_model_too_big_for_board(tmp_path: Path) -> None:
     from host_tools.errors import OctoError
 
     keras.utils.set_random_seed(0)
-    inp = keras.Input((4, 4, 256))
-    model = keras.Model(inp, keras.layers.Conv2D(256, 3, padding="same")(inp))
+    inp = keras.Input((3, 3, 384))
+    model = keras.Model(inp, keras.layers.Conv2D(384, 3, padding="same")(inp))
     model.save(tmp_path / "big.keras")
-    np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).normal(size=(16, 4, 4, 256)).astype(np.float32))
+    np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).normal(size=(16, 3, 3, 384)).astype(np.float32))
     assert _octo("convert", "big.keras", "--calib", "c.npz", "-o", "big", cwd=tmp_path).returncode == 0
     with pytest.raises(OctoError, match=r"does not fit virtual-m4: FLASH budget is 1048576 bytes"):
         build_firmware(get_board("virtual-m4"), model_dir=tmp_path / "big")
@@ -196,3 +197,40 @@ def test_a_float_tflite_is_refused_before_code_generation(tmp_path: Path) -> Non
     np.savez(tmp_path / "calib.npz", x=np.zeros((4, 6, 6, 2), np.float32))
     r = _octo("convert", "f.tflite", "--calib", "calib.npz", "-o", "out", cwd=tmp_path)
     assert r.returncode == 2 and "is a float .tflite" in r.stderr and "generating C" not in r.stderr, r.stderr
+
+
+def test_flash_budget_picks_two_byte_layers_and_refuses_too_little(tmp_path: Path) -> None:
+    """Weights take 1 byte by default; --flash N gives the 2-byte (faster on DSP cores) layout to the layers with
+    the most MACs per extra byte while the budget holds, records the choice in report.json, and refuses a budget
+    below the 1-byte weights with one clear line."""
+    import json
+
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 8))
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inp)  # 64 pixels: 64 MACs per extra byte
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)  # 16 pixels
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inp, keras.layers.Dense(10)(x))  # 1 pixel
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).normal(size=(16, 8, 8, 8)).astype(np.float32))
+    r = _octo("convert", "m.keras", "--calib", "c.npz", "-o", "one", cwd=tmp_path)
+    assert r.returncode == 0 and "weights: 1 byte each" in r.stdout + r.stderr
+    one = json.loads((tmp_path / "one" / "report.json").read_text())
+    w1 = one["totals"]["weight_bytes"]
+    assert one["weight_layout"]["two_byte_layers"] == [] and one["weight_layout"]["flash_budget"] is None
+    assert w1 < one["totals"]["params"] + 2048  # 1 byte per weight, plus biases and requantization tables
+    # room for the first conv's extra bytes only (16 x 72 weights: 16 x (2 x 72 - 72) bytes)
+    budget = w1 + 16 * 72 + 100
+    r = _octo("convert", "m.keras", "--calib", "c.npz", "-o", "two", "--flash", str(budget), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "1 of 3 packed layers at 2 bytes" in r.stdout + r.stderr
+    two = json.loads((tmp_path / "two" / "report.json").read_text())
+    layout = two["weight_layout"]
+    assert layout["flash_budget"] == budget and layout["two_byte_layers"] == [0]
+    assert w1 < two["totals"]["weight_bytes"] == layout["weight_bytes"] <= budget
+    assert "octo_conv_s8_packed(" in (tmp_path / "two" / "octo" / "model.c").read_text()
+    r = _octo("convert", "m.keras", "--calib", "c.npz", "-o", "none", "--flash", "1k", cwd=tmp_path)
+    assert r.returncode != 0
+    assert f"--flash 1024: the model's weights take {w1:,} bytes even at 1 byte per weight" in r.stderr

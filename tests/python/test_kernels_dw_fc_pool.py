@@ -97,17 +97,23 @@ def test_depthwise_conv_bit_exact(case: dict, tmp_path: Path) -> None:
 # -- FULLY_CONNECTED --------------------------------------------------------------------------------------------------
 FC_CASES = {
     "1d_relu": dict(shape=(96,), units=33, act="relu"),
+    "1d_odd_depth": dict(shape=(101,), units=7, act=None),  # the 1-byte layout pads the row to a multiple of 8
     "3d_keep_num_dims_relu6": dict(shape=(5, 8), units=4, act="relu6"),
     "4d_keep_num_dims_none": dict(shape=(3, 5, 8), units=6, act=None),
 }
 
 
+@pytest.mark.parametrize("weight_bytes", [1, 2])
 @pytest.mark.parametrize("case", FC_CASES.values(), ids=list(FC_CASES))
-def test_fully_connected_bit_exact(case: dict, tmp_path: Path) -> None:
+def test_fully_connected_bit_exact(case: dict, weight_bytes: int, tmp_path: Path) -> None:
+    """One input row runs the packed kernel in either weight layout (1 byte, the default; 2 bytes under
+    octo convert --flash); more rows, the reference kernel."""
     import keras
 
     layer = keras.layers.Dense(case["units"], activation=_act(case["act"]), bias_initializer="random_normal")
-    cm = assert_bit_exact(_model(case["shape"], layer), _calib(case["shape"]), tmp_path)
+    cm = assert_bit_exact(_model(case["shape"], layer), _calib(case["shape"]), tmp_path, weight_bytes=weight_bytes)
+    packed = "octo_conv_s8_packed8(" if weight_bytes == 1 else "octo_conv_s8_packed("
+    assert (packed in cm.files["model.c"]) == (len(case["shape"]) == 1)
     assert _ops(cm) == ["FULLY_CONNECTED"]
     op = cm.graph.ops[0]
     assert cm.graph.tensors[op.inputs[1]].per_channel, "current converters emit per-channel FC weights"

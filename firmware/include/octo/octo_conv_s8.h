@@ -54,6 +54,26 @@ int octo_conv_s8_packed_box(const octo_conv_params_t *p, const octo_requant_t *q
                             const int32_t *bias_full, int8_t *patch, const octo_dims_t *out_dims, int8_t *out,
                             int32_t oy0, int32_t oy1, int32_t ox0, int32_t ox1) OCTO_CHECK_RESULT;
 
+/* CONV_2D with the 1-byte packed layout (converter/lower/conv.py, pack8_rows), bit-exact with
+ * octo_conv_s8_packed: L8 = octo_conv_s8_packed8_patch_len() (kh*kw*in_c rounded up to a multiple of 8),
+ * P = out_c rounded up to a multiple of 4,
+ *   wpack8     int8[P/B][L8/4][B][4], B = 2 output channels per block when out h*w > 1 (pixels are taken in
+ *              pairs), else B = 4: per group of four patch bytes, each channel's four weights in patch order
+ *              (zero for the channels past out_c). With Helium the converter emits instead the int8 rows of
+ *              octo_conv_s8_packed.
+ *   bias_full  int32[P]: as octo_conv_s8_packed, zeros past out_c.
+ * scratch: 6 * L8 bytes when out h*w > 1, else 3 * L8; 4-byte aligned (the gathered patches, their int16
+ * expansion). */
+int octo_conv_s8_packed8(const octo_conv_params_t *p, const octo_requant_t *q, const octo_dims_t *in_dims,
+                         const int8_t *in, const octo_dims_t *filter_dims, const int8_t *wpack8,
+                         const int32_t *bias_full, int8_t *scratch, const octo_dims_t *out_dims,
+                         int8_t *out) OCTO_CHECK_RESULT;
+
+/* L8 of octo_conv_s8_packed8: kh*kw*in_c rounded up to a multiple of 8. */
+static inline int32_t octo_conv_s8_packed8_patch_len(const octo_dims_t *filter_dims) {
+    return (filter_dims->h * filter_dims->w * filter_dims->c + 7) & ~7;
+}
+
 /* Scratch bytes octo_conv_s8_packed needs: kh*kw*in_c rounded up to a multiple of 4. */
 static inline int32_t octo_conv_s8_packed_patch_len(const octo_dims_t *filter_dims) {
     return (filter_dims->h * filter_dims->w * filter_dims->c + 3) & ~3;
