@@ -275,6 +275,30 @@ __attribute__((noinline)) static void dot4_mve(const int8_t *x, int32_t xstride,
 #endif
 
 /* acc = block b's biases (0 past the last channel): a whole block is one 16-byte copy. */
+/* The receptive field of the output pixel whose top-left tap is input (iy0, ix0) into patch, kh rows of kw * C
+ * bytes; taps outside the image hold the padding value zp (the input zero point). */
+static void fill_patch(const octo_dims_t *in_dims, const int8_t *in, int32_t kh, int32_t kw, int32_t iy0,
+                       int32_t ix0, int8_t zp, int8_t *patch) {
+    const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w, row = kw * C;
+    const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+    const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
+    for (int32_t ky = 0; ky < kh; ky++) {
+        int8_t *dst = &patch[ky * row];
+        const int32_t iy = iy0 + ky;
+        if (iy < 0 || iy >= H || kx1 <= kx0) {
+            memset(dst, zp, (size_t)row);
+            continue;
+        }
+        if (kx0 > 0) {
+            memset(dst, zp, (size_t)(kx0 * C));
+        }
+        memcpy(&dst[kx0 * C], &in[(iy * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
+        if (kx1 < kw) {
+            memset(&dst[kx1 * C], zp, (size_t)((kw - kx1) * C));
+        }
+    }
+}
+
 static OCTO_ALWAYS_INLINE void conv_bias_block(const int32_t *bias_full, int32_t b, int32_t OC, int32_t acc[OCB]) {
     if ((b + 1) * OCB <= OC) {
         memcpy(acc, &bias_full[b * OCB], OCB * sizeof acc[0]);
@@ -324,19 +348,19 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         for (int32_t ox = ox0; ox < ox1; ox++) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
+#if OCTO_HAVE_MVE
             const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
             const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
-#if OCTO_HAVE_MVE
             /* Interior pixel: its kh rows are read in place, no patch, unless the pixel's output overlaps them
              * (the converter may run a layer in place, trusting the kernel to gather a pixel before writing it). */
             const int8_t *x = kx0 == 0 && kx1 == kw && iy0 >= 0 && iy0 + kh <= H ? &in[(iy0 * W + ix0) * C] : NULL;
             int8_t *o = &out[(oy * OW + ox) * OC];
             if (x != NULL && (o + OC <= x || o >= x + (kh - 1) * W * C + row)) {
-                const int8_t *w8 = (const int8_t *)(const void *)wpack;
+                const int8_t *wrows = (const int8_t *)(const void *)wpack; /* the Helium layout: int8 rows */
                 for (int32_t b = 0; b < blocks; b++) {
                     int32_t acc[OCB];
                     conv_bias_block(bias_full, b, OC, acc);
-                    dot4_mve(x, W * C, kh, row, &w8[b * OCB * len], len, acc);
+                    dot4_mve(x, W * C, kh, row, &wrows[b * OCB * len], len, acc);
                     const int32_t oc = b * OCB;
                     if (merged4 && OC - oc >= OCB) {
                         octo_requant_store4_merged(acc[0], acc[1], acc[2], acc[3], &q->multiplier[oc],
@@ -363,20 +387,8 @@ static OCTO_ALWAYS_INLINE void conv_packed_loops(const octo_conv_params_t *p, co
                 }
             }
 #endif
-            for (int32_t ky = 0; ky < kh && src == patch; ky++) {
-                int8_t *dst = &patch[ky * row];
-                const int32_t iy = iy0 + ky;
-                if (iy < 0 || iy >= H || kx1 <= kx0) {
-                    memset(dst, zp, (size_t)row);
-                    continue;
-                }
-                if (kx0 > 0) {
-                    memset(dst, zp, (size_t)(kx0 * C));
-                }
-                memcpy(&dst[kx0 * C], &in[(iy * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
-                if (kx1 < kw) {
-                    memset(&dst[kx1 * C], zp, (size_t)((kw - kx1) * C));
-                }
+            if (src == patch) {
+                fill_patch(in_dims, in, kh, kw, iy0, ix0, zp, patch);
             }
 #if !OCTO_HAVE_MVE
             if (w8 != NULL) {
@@ -557,29 +569,13 @@ static void expand_pair(const int8_t *a, const int8_t *b, int16_t *x16, int32_t 
  * gathered into patch (padding taps = the input zero point). */
 static const int8_t *gather8(const octo_conv_params_t *p, const octo_dims_t *in_dims, const int8_t *in, int32_t kh,
                              int32_t kw, int32_t len8, int32_t OW, int32_t pix, int8_t *patch) {
-    const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w, row = kw * C;
+    const int32_t C = in_dims->c, H = in_dims->h, W = in_dims->w;
     const int32_t iy0 = (pix / OW) * p->stride_h - p->pad_h, ix0 = (pix % OW) * p->stride_w - p->pad_w;
     const int8_t zp = (int8_t)(-p->input_offset);
     if (kh == 1 && kw == 1 && len8 == C && iy0 >= 0 && iy0 < H && ix0 >= 0 && ix0 < W) {
         return &in[(iy0 * W + ix0) * C];
     }
-    const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
-    const int32_t kx1 = (W - ix0) < kw ? (W - ix0) : kw;
-    for (int32_t ky = 0; ky < kh; ky++) {
-        int8_t *dst = &patch[ky * row];
-        const int32_t iy = iy0 + ky;
-        if (iy < 0 || iy >= H || kx1 <= kx0) {
-            memset(dst, zp, (size_t)row);
-            continue;
-        }
-        if (kx0 > 0) {
-            memset(dst, zp, (size_t)(kx0 * C));
-        }
-        memcpy(&dst[kx0 * C], &in[(iy * W + ix0 + kx0) * C], (size_t)((kx1 - kx0) * C));
-        if (kx1 < kw) {
-            memset(&dst[kx1 * C], zp, (size_t)((kw - kx1) * C));
-        }
-    }
+    fill_patch(in_dims, in, kh, kw, iy0, ix0, zp, patch);
     return patch;
 }
 
