@@ -446,9 +446,9 @@ def _fault_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faul
             kind, idx, rnd = f
             if (folder / f"started-{idx}-{rnd}").exists():
                 say(f"fault: {kind} board {idx} in round {rnd}")
-                actions[kind](idx)
                 pending.remove(f)
-                applied.append(f)
+                applied.append(f)  # before it acts: the run's health check must know the node is meant to die
+                actions[kind](idx)
                 (folder / f"fault-{idx}-{rnd}").touch()
         stop.wait(0.05)
 
