@@ -3,15 +3,22 @@ processes (flwr-serverapp, flwr-clientapp) from the Flower App that `host_tools.
 is one line, ``from host_tools.fleet.deploy_apps import clientapp, serverapp``.
 
 What a run needs travels in Flower's configs:
-- run config ``octo-run``: JSON of the FleetSpec (``spec``), the strategy, rounds, fraction, the eval set, the number
-  of SuperNodes to wait for, and the folder where the ServerApp writes its results;
+- run config ``octo-run``: ``mode`` ``fed`` (federated learning: JSON of the FleetSpec (``spec``), the strategy, rounds,
+  fraction, the eval set) or ``split`` (split learning: ``split``, what `octo collab` would run; its data in the run's
+  folder), the number of SuperNodes to wait for, and the folder where the ServerApp writes its results;
 - node config (per SuperNode): ``partition-id``, ``board`` and ``port``: the serial port (or ``socket://`` URL) of the
-  board this SuperNode drives, opened for every round; ``model-dir``: where the model folder is on that machine."""
+  board this SuperNode drives, opened for every round (every message in split learning); ``model-dir``: where the
+  model folder is on that machine.
+
+The one ClientApp serves both modes: Flower's default ``train`` message is a federation round, the ``collab_*``
+messages are split learning's (host_tools/fleet/split.py)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -23,6 +30,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+from host_tools.fleet import split
 from host_tools.fleet.apps import Tally, client_train, run_strategy
 from host_tools.fleet.local import FleetSpec
 
@@ -50,6 +58,7 @@ def node_spec(context: Context) -> FleetSpec:
 
 
 clientapp = ClientApp()
+split.register_handlers(clientapp, split.node_link)
 
 
 @clientapp.train()
@@ -106,12 +115,22 @@ def child_processes(ppid: int) -> list[dict[str, Any]]:
 serverapp = ServerApp()
 
 
+def _record_processes(out_dir: Path) -> None:
+    """Flower may end this process without unwinding (its parent gone): octo stops it and its children then."""
+    me = {"pid": os.getpid(), "cmdline": Path("/proc/self/cmdline").read_bytes().decode(errors="replace")}
+    (out_dir / "serverapp-children.json").write_text(json.dumps([*child_processes(os.getpid()), me]))
+
+
 @serverapp.main()
 def main(grid: Grid, context: Context) -> None:
-    """Flower's strategy over the SuperNodes that connected; results (JSON + final.npz) into the run's folder."""
+    """Flower's strategy over the SuperNodes that connected, or split learning (mode ``split``); results into the
+    run's folder."""
     from host_tools.fleet.sim import Evaluator  # noqa: PLC0415
 
     cfg = run_settings(context)
+    if cfg.get("mode") == "split":
+        split_main(grid, cfg)
+        return
     spec = FleetSpec(**cfg["spec"])
     out_dir = Path(cfg["out"])
     deadline = time.monotonic() + NODES_WAIT_S
@@ -122,9 +141,7 @@ def main(grid: Grid, context: Context) -> None:
         (out_dir / "progress.json").write_text(json.dumps({"round": rnd, "time": time.time()}))
 
     ev = Evaluator(SimpleNamespace(plan=spec.plan()), spec, Path(cfg["eval"]))
-    # Flower may end this process without unwinding (its parent gone): octo stops it and its children then
-    me = {"pid": os.getpid(), "cmdline": Path("/proc/self/cmdline").read_bytes().decode(errors="replace")}
-    (out_dir / "serverapp-children.json").write_text(json.dumps([*child_processes(os.getpid()), me]))
+    _record_processes(out_dir)
     out: dict[str, Any] = {}
     try:
         initial = ev.initial()
@@ -138,4 +155,52 @@ def main(grid: Grid, context: Context) -> None:
            "train_metrics": {str(r): m for r, m in out["train_metrics"].items()},
            "tally": {str(r): t for r, t in tally.rounds.items()}}
     np.savez(out_dir / "final.npz", **out["final"])
-    (out_dir / "result.json").write_text(json.dumps(doc, default=float))
+    write_result(out_dir, doc)
+
+
+def write_result(out_dir: Path, doc: dict[str, Any]) -> None:
+    """result.json, written whole (octo ends the run as soon as it exists)."""
+    tmp = out_dir / "result.json.tmp"
+    tmp.write_text(json.dumps(doc, default=float))
+    tmp.replace(out_dir / "result.json")
+
+
+def split_main(grid: Grid, cfg: dict[str, Any]) -> None:
+    """Split learning: `octo collab`'s loop (host_tools/collab/run.py) with the cloud half here and a RemoteSession
+    per SuperNode's board; the octo.collab/1 metrics into the run's result.json, its progress lines into say.log."""
+    from converter.train_plan import TrainBuild, TrainConfig  # noqa: PLC0415
+    from host_tools.board.target import Target  # noqa: PLC0415
+    from host_tools.collab.run import CollabOptions, run_collab  # noqa: PLC0415
+    from host_tools.services.collab import CodecSpec  # noqa: PLC0415
+
+    s = cfg["split"]
+    out_dir = Path(cfg["out"])
+    _record_processes(out_dir)
+    # the cloud's TensorFlow (seconds to import) loads while the SuperNodes answer their first messages
+    threading.Thread(target=importlib.import_module, args=("tensorflow",), daemon=True).start()
+    train_dir = Path(s["train_dir"])
+    tb = TrainBuild(train_dir, json.loads((train_dir / "train_plan.json").read_text()),
+                    TrainConfig(**s["train_config"]))
+    spec = CodecSpec(**{**s["codec"], "stripe": tuple(s["codec"]["stripe"])})
+    opts = CollabOptions(**{**s["options"], "telemetry": Path(s["options"]["telemetry"])
+                            if s["options"]["telemetry"] else None})
+    with np.load(out_dir / "split-data.npz") as z:
+        train_xy = (z["x"], z["y"])
+        eval_xy = (z["ex"], z["ey"]) if "ex" in z.files else None
+    board = str(s["board"])
+    virtual = board != "host" and split.board_is_virtual(board)
+
+    def say(line: str) -> None:
+        with (out_dir / "say.log").open("a") as fh:
+            fh.write(line + "\n")
+
+    def run(sessions: Any) -> dict[str, Any]:
+        targets = []
+        for sess in sessions:  # what the metrics need of a target: its kind and timer (from its HELLO)
+            t = Target(board, lambda: "", lambda: None, virtual)
+            t.timer_hz, t.cpu_hz = int(sess.hello_reply["timer_hz"]), int(sess.hello_reply["cpu_hz"])
+            targets.append(t)
+        return run_collab(targets, tb, train_xy, eval_xy, spec, opts, say, Path(s["run_dir"]), sessions)
+
+    metrics = split.serve(grid, int(cfg["nodes"]), run, opts.measure, float(cfg["round_timeout_s"]))
+    write_result(out_dir, metrics)
