@@ -1,8 +1,8 @@
 """octo fleet run / supernode (docs/FLEET.md, deployment mode): Flower's own processes on free ports. The command
 line of a SuperNode next to a real board, a SuperNode with an unregistered key refused by the SuperLink, a
 federation of virtual boards (private QEMU each) with TLS and SuperNode authentication in which one board is killed
-and another reset mid-round (the federation finishes with the others), and split learning in deployment mode
-(`--mode split`) giving `octo collab`'s numbers."""
+and another reset mid-round (the federation finishes with the others, and the killed board comes back), and split
+learning in deployment mode (`--mode split`) giving `octo collab`'s numbers."""
 
 from __future__ import annotations
 
@@ -147,8 +147,9 @@ def digits(digits_dir: Path) -> Path:
 @pytest.mark.slow
 def test_fleet_run_virtual_boards_kill_reset_and_lost_supernode(digits: Path, tmp_path: Path) -> None:
     """4 QEMU boards, TLS + auth; in round 2 board 2 is killed, board 1 reset and SuperNode 3 killed. Round 2
-    aggregates board 0 alone; round 3 samples the 3 SuperNodes left and boards 0 and 1 answer (the reset board
-    rejoined, the killed one fails again); the federation finishes."""
+    aggregates board 0 alone; round 3 samples the 3 SuperNodes left and all 3 answer: the reset board rejoined, and
+    the killed one came back (its ClientApp found the link dead and had the run start its QEMU again); the
+    federation finishes."""
     out = tmp_path / "fleet.json"
     r = octo("fleet", "run", str(digits), "--boards", "4", "--board", "virtual-m4", "--rounds", "3",
              "--local-epochs", "1", "--alpha", "0", "--fault", "kill:2@2", "--fault", "reset:1@2", "--fault",
@@ -158,8 +159,10 @@ def test_fleet_run_virtual_boards_kill_reset_and_lost_supernode(digits: Path, tm
     assert doc["schema"] == "octo.fleet/1" and doc["mode"] == "deployment"
     assert doc["tls"] and doc["supernode_auth"] and doc["board"] == "virtual-m4"
     assert all(f["applied"] for f in doc["faults"])
-    assert [rd["clients_answered"] for rd in doc["per_round"]] == [4, 1, 2]
+    assert [rd["clients_answered"] for rd in doc["per_round"]] == [4, 1, 3]
     assert [rd["clients_sampled"] for rd in doc["per_round"]] == [4, 4, 3]
+    assert [rd["clients_failed"] for rd in doc["per_round"]] == [0, 3, 0]
+    assert "board 2 is back in round 3" in r.stderr  # the killed board, started again for its ClientApp
     for rd in doc["per_round"]:
         assert rd["accuracy"] is not None and 0 < rd["bytes_up"] < rd["bytes_down"]
     assert doc["final"]["eval_accuracy"] > doc["initial"]["accuracy"]

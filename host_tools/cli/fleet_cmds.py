@@ -123,9 +123,9 @@ def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any, split_option
                    help="seconds Flower waits for a round's replies before it aggregates those it has; --mode split: "
                    "for one message's reply (default 600)")
     s.add_argument("--fault", action="append", default=[], metavar="KIND:BOARD@ROUND",
-                   help="fault injection for tests: kill:1@2 stops board 1 during round 2 (it stays down), reset:1@2 "
-                   "power-cycles it (it rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; "
-                   "repeatable")
+                   help="fault injection for tests: kill:1@2 stops board 1 during round 2 (its ClientApp finds the "
+                   "link dead the next round and has the board started again), reset:1@2 power-cycles it (it "
+                   "rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; repeatable")
     s.add_argument("--keep", action="store_true", help="keep the run's folder (logs, keys, certificates)")
     s.add_argument("--superlink", metavar="HOST:PORT",
                    help="submit to an existing SuperLink on this machine instead (its SuperNodes run `octo fleet "

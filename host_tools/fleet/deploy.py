@@ -9,6 +9,8 @@ loop with the cloud half, the SuperNodes' ClientApps run the COLLAB_* exchanges 
 
 Everything lives in one folder per run under the state dir (certificates, keys, FLWR_HOME, logs, results); every
 process started here is stopped on the way out (normal end, error or Ctrl-C). Ports are chosen free at run time.
+A board whose link died (a killed QEMU) is started again, the way the run started it, when its ClientApp asks for it
+on a later round (`revive-` / `revived-` markers in the run's folder: deploy_apps.open_board).
 flwr is not imported here: Flower runs in its own processes."""
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ FLOWER_START_TIMEOUT_S = 40.0   # the SuperLink's HTTP API listening
 REGISTER_TIMEOUT_S = 60.0       # one `flwr supernode register`
 STOP_TIMEOUT_S = 10.0           # SIGTERM -> SIGKILL
 FAULT_WAIT_S = 60.0             # a faulted board's ClientApp waits this long at most for its fault to fire
+REVIVE_WAIT_S = 60.0            # a ClientApp waits this long at most for its dead board to be started again
 SUPEREXEC_POLL_S = "0.1"        # Flower's SuperExec looks for new app processes to start this often (its default: 1 s)
 APP_NAME = "octofleet"
 CONNECTION = "octo"             # the SuperLink connection's name in the run's FLWR_HOME/config.toml
@@ -443,11 +446,15 @@ def run_folder() -> Path:
 
 def _board_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faults: list[tuple[str, int, int]],
                    say: Callable[[str], None], stop: threading.Event, applied: list[tuple[str, int, int]]) -> None:
-    """Each fault fires once its board's ClientApp has received the round and opened the board (its `started-`
+    """Faults and revivals of the run's boards.
+
+    Each fault fires once its board's ClientApp has received the round and opened the board (its `started-`
     marker); that ClientApp waits for the `fault-` marker written here before it trains, so the fault always lands
-    inside the round, however fast the board trains (deploy_apps._mark_started)."""
+    inside the round, however fast the board trains (deploy_apps._mark_started). A ClientApp that finds its board's
+    link dead asks for the board back (`revive-I-R`): the board is started again as the run started it (`revive`
+    action) and `revived-I-R` tells the ClientApp (deploy_apps.open_board)."""
     pending = list(faults)
-    while pending and not stop.is_set():
+    while not stop.is_set():
         for f in list(pending):
             kind, idx, rnd = f
             if (folder / f"started-{idx}-{rnd}").exists():
@@ -456,6 +463,17 @@ def _board_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faul
                 applied.append(f)  # before it acts: the run's health check must know the node is meant to die
                 actions[kind](idx)
                 (folder / f"fault-{idx}-{rnd}").touch()
+        for req in folder.glob("revive-*-*"):
+            _, idx_s, rnd_s = req.name.split("-")
+            done = folder / f"revived-{idx_s}-{rnd_s}"
+            if not done.exists():
+                say(f"board {idx_s} is back in round {rnd_s}: its ClientApp found the link dead, started again")
+                try:
+                    actions["revive"](int(idx_s))
+                except OctoError as e:  # the ClientApp times out and its round fails; the run goes on
+                    say(f"board {idx_s} did not start again: {e}")
+                    continue
+                done.touch()
         stop.wait(0.05)
 
 
@@ -484,11 +502,11 @@ def _exit_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def fed_settings(folder: Path, opts: RunOptions, spec: Any) -> dict[str, Any]:
+def fed_settings(folder: Path, opts: RunOptions, spec: Any, revive: bool = False) -> dict[str, Any]:
     """The run config `octo-run` of a federation (deploy_apps.main)."""
     return {"mode": "fed", "spec": spec.__dict__, "strategy": opts.strategy, "rounds": opts.rounds,
             "fraction": opts.fraction, "eval": str((opts.eval or opts.model_dir / "eval.npz").resolve()),
-            "nodes": opts.clients, "out": str(folder), "round_timeout_s": opts.round_timeout_s}
+            "nodes": opts.clients, "out": str(folder), "round_timeout_s": opts.round_timeout_s, "revive": revive}
 
 
 def write_app(folder: Path, settings: dict[str, Any]) -> Path:
@@ -659,10 +677,11 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
         f"Flower deployment in {folder}")
     with local_deployment(folder, opts.board, opts.clients, exe, opts.insecure, say) as run:
         boards, nodes = run.boards, run.nodes
-        app = write_app(folder, fed_settings(folder, opts, spec))
+        app = write_app(folder, fed_settings(folder, opts, spec, revive=True))
         actions: dict[str, Callable[[int], None]] = {"kill": lambda i: boards[i].stop(),
                                                      "reset": lambda i: boards[i].reset(),
-                                                     "node": lambda i: nodes[i].stop()}
+                                                     "node": lambda i: nodes[i].stop(),
+                                                     "revive": lambda i: boards[i].start()}
         for _kind, idx, rnd in opts.faults:  # before any round starts: those ClientApps wait for their fault
             (folder / f"expect-fault-{idx}-{rnd}").touch()
         watcher = threading.Thread(target=_board_watcher, args=(folder, actions, opts.faults, say, stop, applied),
@@ -673,7 +692,7 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
                             check=lambda: run.check(lambda: {i for kind, i, _r in applied if kind == "node"}))
         finally:
             stop.set()
-            watcher.join(timeout=STOP_TIMEOUT_S)
+            watcher.join(timeout=REVIVE_WAIT_S)
     return _document(opts, spec, folder, t0, {"boards": opts.clients, "tls": not opts.insecure,
                                                "supernode_auth": not opts.insecure,
                                                "faults": [{"kind": k, "board": i, "round": r,
@@ -703,6 +722,7 @@ def split_settings(folder: Path, opts: SplitRunOptions, job: Any) -> dict[str, A
     options = {f.name: getattr(job.opts, f.name) for f in dataclasses.fields(job.opts)}
     options.update(progress=False, telemetry=str(Path(job.opts.telemetry).resolve()) if job.opts.telemetry else None)
     return {"mode": "split", "nodes": opts.boards, "out": str(folder), "round_timeout_s": opts.reply_timeout_s,
+            "revive": False,
             "split": {"board": opts.board, "train_dir": str(Path(job.tb.dir).resolve()),
                       "train_config": dataclasses.asdict(job.tb.config), "codec": dataclasses.asdict(job.spec),
                       "options": options, "run_dir": str(Path(job.run_dir).resolve())}}

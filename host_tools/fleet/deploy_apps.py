@@ -30,11 +30,14 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
+from host_tools.errors import OctoError
 from host_tools.fleet import split
 from host_tools.fleet.apps import Tally, client_train, run_strategy
 from host_tools.fleet.local import FleetSpec
 
 NODES_WAIT_S = 120.0  # how long the ServerApp waits for all SuperNodes to connect before round 1
+REOPEN_S = 30.0       # a board on a port whose link died: how long its ClientApp tries to open it again
+REOPEN_POLL_S = 1.0
 
 
 def run_settings(context: Context) -> dict[str, Any]:
@@ -78,11 +81,47 @@ def train(msg: Message, context: Context) -> Message:
     target, guard = open_port(board, spec.port, timeout_s=60.0)
     with guard:
         try:
-            target.open()
+            open_board(target, context, pid, int(msg.content["config"].get("server-round", 0)))
             _mark_started(context, pid, msg)
             return client_train(spec, pid, msg, target)
         finally:
             target.close()
+
+
+def open_board(target: Any, context: Context, pid: int, rnd: int) -> None:
+    """Connects target (HELLO). A board whose link is dead (it was killed, lost power) is brought back: on the run's
+    own machine (`octo fleet run`, which started the boards) by asking the run to start it again as it started it
+    (the `revive-PID-ROUND` marker; the run answers `revived-PID-ROUND`), elsewhere (a real board next to `octo
+    fleet supernode`) by opening its port again for REOPEN_S seconds (the board powered up, the port came back)."""
+    from host_tools.fleet.deploy import REVIVE_WAIT_S  # noqa: PLC0415
+
+    try:
+        target.open()
+        return
+    except OctoError as exc:
+        target.close_client()
+        dead = exc
+    settings = run_settings(context)
+    out = Path(str(settings.get("out", "")))
+    if settings.get("revive") and out.is_dir():
+        (out / f"revive-{pid}-{rnd}").touch()
+        t_end = time.monotonic() + REVIVE_WAIT_S
+        while not (out / f"revived-{pid}-{rnd}").exists():
+            if time.monotonic() > t_end:
+                raise OctoError(f"board {pid} is dead ({dead}) and was not started again within "
+                                f"{REVIVE_WAIT_S:.0f} s")
+            time.sleep(0.05)
+        target.open()
+        return
+    t_end = time.monotonic() + REOPEN_S
+    while time.monotonic() < t_end:
+        time.sleep(REOPEN_POLL_S)
+        try:
+            target.open()
+            return
+        except OctoError:
+            target.close_client()
+    raise OctoError(f"board {pid} did not come back within {REOPEN_S:.0f} s: {dead}")
 
 
 def _mark_started(context: Context, pid: int, msg: Message) -> None:
