@@ -262,7 +262,11 @@ def _cmd_fleet_run_split(args: argparse.Namespace) -> int:
     if args.board != "host":
         from host_tools.board.boards import get_board  # noqa: PLC0415
 
-        args.board = get_board(args.board).name
+        board = get_board(args.board)
+        if not board.virtual:
+            raise OctoError(f"--mode split runs on virtual boards or --board host, not on {board.name} (yet)",
+                            hint="octo collab --port A,B,... drives real boards directly")
+        args.board = board.name
     job = collab_cmds.prepare_split_run(args, args.board)
     toollog.say(collab_cmds.describe_split_run(job, args.boards, args.board))
     metrics = run_split_fleet(SplitRunOptions(boards=args.boards, board=args.board, insecure=args.insecure,

@@ -241,5 +241,9 @@ def split_main(grid: Grid, cfg: dict[str, Any]) -> None:
             targets.append(t)
         return run_collab(targets, tb, train_xy, eval_xy, spec, opts, say, Path(s["run_dir"]), sessions)
 
-    metrics = split.serve(grid, int(cfg["nodes"]), run, opts.measure, float(cfg["round_timeout_s"]))
+    try:
+        metrics = split.serve(grid, int(cfg["nodes"]), run, opts.measure, float(cfg["round_timeout_s"]))
+    except OctoError as e:  # octo prints say.log: the reason reaches the user, not only Flower's log
+        say(f"split learning failed: {e}")
+        raise
     write_result(out_dir, metrics)
