@@ -233,11 +233,19 @@ class Proc:
 
     def stop(self) -> None:
         """SIGTERM to the process group (Flower's children with it), SIGKILL after STOP_TIMEOUT_S."""
+        self.terminate()
+        self.wait_stopped()
+
+    def terminate(self) -> None:
         if self.popen.poll() is None:
             try:
                 os.killpg(self.popen.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def wait_stopped(self) -> None:
+        """Waits STOP_TIMEOUT_S for the process to end after terminate(), then SIGKILL to its group."""
+        if self.popen.poll() is None:
             try:
                 self.popen.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -250,7 +258,7 @@ class Proc:
 
 @dataclass
 class Deployment:
-    """Processes of one local deployment, all stopped by close() (in reverse order of start)."""
+    """Processes of one local deployment, all stopped by close() (SIGTERM to all, newest first, then waited for)."""
 
     folder: Path
     insecure: bool = False
@@ -335,8 +343,11 @@ class Deployment:
         return self.spawn(name, cmd)
 
     def close(self) -> None:
+        """SIGTERM to every process (newest first), then each waited for: they stop side by side."""
         for p in reversed(self.procs):
-            p.stop()
+            p.terminate()
+        for p in reversed(self.procs):
+            p.wait_stopped()
         self.procs.clear()
 
 
