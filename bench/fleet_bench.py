@@ -5,9 +5,14 @@ uplink bytes per round at 8, 4, 3 and 2 bits per weight, wall time per round, an
     python bench/fleet_bench.py [--model build/digits] [--seeds 0,1,2] [--clients 8] [--rounds 30]
                                 [--variants fed_int8,...] [--scale-model build/kws] [--scale-clients 100]
     python bench/fleet_bench.py --deployment [--boards 4] [--board virtual-m4] [--rounds 5]
+    python bench/fleet_bench.py --split [--boards 4] [--split-epochs 3]
+    python bench/fleet_bench.py --split --deployment [--boards 4] [--board virtual-m4] [--split-epochs 3]
 
 --deployment adds (or replaces) only the file's `deployment` section: `octo fleet run` (a local SuperLink with TLS
 and SuperNode authentication, one SuperNode per QEMU board) once as is, and once with one board killed mid-round.
+--split adds the `split` section: split learning on Flower's simulation engine (`octo collab --engine flower`)
+against `octo collab` itself; with --deployment, the `split_deployment` section: `octo fleet run --mode split` on
+--board boards against `octo collab` on the same boards.
 
 Every federation is `octo fleet sim` (Flower simulation, Ray backend) run as a user would; centralised training
 is the same engine on all the training data for as many epochs as a client trains in total (rounds x local
@@ -104,36 +109,55 @@ def run_deployment(a: argparse.Namespace) -> int:
     return 0
 
 
+SPLIT_COMPARED = ("final", "bytes_per_sample", "reconstruction", "steps", "eval_accuracy_per_epoch",
+                  "train_loss_per_epoch")
+
+
+def _split_run(args: list[str]) -> dict:
+    """One split-learning command (`octo collab ...` or `octo fleet run --mode split ...`) and its figures."""
+    with tempfile.TemporaryDirectory() as td:
+        f = Path(td) / "c.json"
+        cmd = [sys.executable, "-m", "host_tools.cli", *args, "--split", "conv2", "--codec", "sgq", "--bits", "4",
+               "--run-dir", str(Path(td) / "run"), "--json", str(f)]
+        t0 = time.monotonic()
+        subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+        m = json.loads(f.read_text())
+    return {"final": m["final"], "bytes_per_sample": m["bytes_per_sample"], "reconstruction": m["reconstruction"],
+            "steps": m["steps"], "eval_accuracy_per_epoch": [e["eval_accuracy"] for e in m["epochs"]],
+            "train_loss_per_epoch": [e["train_loss"] for e in m["epochs"]],
+            "seconds_per_epoch": [e["seconds"] for e in m["epochs"]],
+            "instructions_per_sample": m["device"]["instructions_per_sample"], "wall_s": time.monotonic() - t0}
+
+
 def run_split(a: argparse.Namespace) -> int:
-    """Split learning on Flower (`octo collab --engine flower`) against `octo collab` itself, same seed and settings:
-    adds (or replaces) the file's `split` section."""
+    """Split learning on Flower against `octo collab` itself, same seed and settings: adds (or replaces) the file's
+    `split` section (simulation engine, native trainers) or, with --deployment, its `split_deployment` section
+    (`octo fleet run --mode split` on --board boards, TLS and SuperNode authentication)."""
     model = Path(a.model)
     out_path = Path(a.out)
     doc = json.loads(out_path.read_text()) if out_path.exists() else {"schema": "octo.bench.fleet/2"}
-    settings = {"model": str(model), "split": "conv2", "codec": "sgq", "bits": 4, "boards": a.boards,
-                "target": "host", "epochs": a.split_epochs, "seed": 0}
+    common = ["--boards", str(a.boards), "--epochs", str(a.split_epochs)]
+    if a.deployment:
+        section, other = "split_deployment", "deployment"
+        settings = {"model": str(model), "split": "conv2", "codec": "sgq", "bits": 4, "boards": a.boards,
+                    "board": a.board, "epochs": a.split_epochs, "seed": 0, "tls": True, "supernode_auth": True}
+        commands = {"direct": ["collab", str(model), "--board", a.board, *common],
+                    "deployment": ["fleet", "run", str(model), "--mode", "split", "--board", a.board, *common]}
+    else:
+        section, other = "split", "flower"
+        settings = {"model": str(model), "split": "conv2", "codec": "sgq", "bits": 4, "boards": a.boards,
+                    "target": "host", "epochs": a.split_epochs, "seed": 0}
+        commands = {engine: ["collab", str(model), "--target", "host", "--engine", engine, *common]
+                    for engine in ("direct", "flower")}
     runs = {}
-    for engine in ("direct", "flower"):
-        with tempfile.TemporaryDirectory() as td:
-            f = Path(td) / "c.json"
-            cmd = [sys.executable, "-m", "host_tools.cli", "collab", str(model), "--split", "conv2", "--codec", "sgq",
-                   "--bits", "4", "--boards", str(a.boards), "--target", "host", "--epochs", str(a.split_epochs),
-                   "--engine", engine, "--run-dir", str(Path(td) / "run"), "--json", str(f)]
-            t0 = time.monotonic()
-            subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
-            m = json.loads(f.read_text())
-        runs[engine] = {"final": m["final"], "bytes_per_sample": m["bytes_per_sample"],
-                        "reconstruction": m["reconstruction"], "steps": m["steps"],
-                        "eval_accuracy_per_epoch": [e["eval_accuracy"] for e in m["epochs"]],
-                        "train_loss_per_epoch": [e["train_loss"] for e in m["epochs"]],
-                        "seconds_per_epoch": [e["seconds"] for e in m["epochs"]], "wall_s": time.monotonic() - t0}
-        print(engine, json.dumps(runs[engine]["final"]), flush=True)
-    same = {k: runs["direct"][k] == runs["flower"][k] for k in ("final", "bytes_per_sample", "reconstruction",
-                                                                 "eval_accuracy_per_epoch", "train_loss_per_epoch")}
-    doc["split"] = {**settings, "runs": runs, "flower_equals_direct": same}
+    for name, args in commands.items():
+        runs[name] = _split_run(args)
+        print(name, json.dumps(runs[name]["final"]), flush=True)
+    same = {k: runs["direct"][k] == runs[other][k] for k in SPLIT_COMPARED}
+    doc[section] = {**settings, "runs": runs, f"{other}_equals_direct": same}
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(doc, indent=1) + "\n")
-    print("flower equals direct:", same)
+    print(f"{other} equals direct:", same)
     return 0
 
 
@@ -197,13 +221,14 @@ def main() -> int:
     ap.add_argument("--boards", type=int, default=4, help="--deployment: boards (default 4)")
     ap.add_argument("--board", default="virtual-m4", help="--deployment: board (default virtual-m4)")
     ap.add_argument("--split", action="store_true", help="only the split section: octo collab --engine flower "
-                    "against the direct engine (--boards, --split-epochs)")
+                    "against the direct engine (--boards, --split-epochs); with --deployment the split_deployment "
+                    "section: octo fleet run --mode split against octo collab on --board")
     ap.add_argument("--split-epochs", type=int, default=3)
     a = ap.parse_args()
-    if a.deployment:
-        return run_deployment(a)
     if a.split:
         return run_split(a)
+    if a.deployment:
+        return run_deployment(a)
     model = Path(a.model)
     seeds = [int(s) for s in a.seeds.split(",")]
     out = Path(a.out)
@@ -278,7 +303,7 @@ def main() -> int:
     if scale:
         doc["scale"] = scale
     prev = json.loads(out.read_text()) if out.exists() else {}
-    for section in ("deployment", "split"):  # --deployment's and --split's own sections
+    for section in ("deployment", "split", "split_deployment"):  # --deployment's and --split's own sections
         if section in prev:
             doc[section] = prev[section]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """octo fleet run / supernode (docs/FLEET.md, deployment mode): Flower's own processes on free ports. The command
-line of a SuperNode next to a real board, a SuperNode with an unregistered key refused by the SuperLink, and a
+line of a SuperNode next to a real board, a SuperNode with an unregistered key refused by the SuperLink, a
 federation of virtual boards (private QEMU each) with TLS and SuperNode authentication in which one board is killed
-and another reset mid-round: the federation finishes with the others."""
+and another reset mid-round (the federation finishes with the others, and the killed board comes back), and split
+learning in deployment mode (`--mode split`) giving `octo collab`'s numbers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from host_tools.errors import OctoError
@@ -93,6 +95,25 @@ def test_fleet_run_argument_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "expected HOST:PORT" in r.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--mode", "split"], "--mode split needs --split LAYER"),
+    (["--split", "conv2"], "--split: split-learning option(s); add --mode split"),
+    (["--codec", "fp32", "--epochs", "2"], "--codec, --epochs: split-learning option(s)"),
+    (["--mode", "split", "--split", "conv2", "--rounds", "3", "--uplink", "int4"],
+     "--rounds, --uplink: federated-learning option(s), not for --mode split"),
+    (["--mode", "split", "--split", "conv2", "--fault", "kill:0@1"], "--fault is not available with --mode split"),
+    (["--mode", "split", "--split", "conv2", "--superlink", "h:9093"], "--superlink is not available with --mode"),
+    (["--mode", "split", "--split", "conv2", "--bits", "3"], "invalid choice: 3"),
+    (["--mode", "split", "--split", "conv2", "--board", "nucleo-f746zg"], "runs on virtual boards or --board host"),
+])
+def test_fleet_run_split_argument_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    """--mode split takes octo collab's options (the same definitions) and refuses the federation's, and back."""
+    r = octo("fleet", "run", str(tmp_path), *(["--board", "host"] if "--board" not in args else []), *args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def test_unregistered_supernode_is_refused(tmp_path: Path) -> None:
     """TLS + SuperNode auth: the registered SuperNode (started with `octo fleet supernode`, as next to a real board)
     comes online, one with an unknown key is refused."""
@@ -127,8 +148,9 @@ def digits(digits_dir: Path) -> Path:
 @pytest.mark.slow
 def test_fleet_run_virtual_boards_kill_reset_and_lost_supernode(digits: Path, tmp_path: Path) -> None:
     """4 QEMU boards, TLS + auth; in round 2 board 2 is killed, board 1 reset and SuperNode 3 killed. Round 2
-    aggregates board 0 alone; round 3 samples the 3 SuperNodes left and boards 0 and 1 answer (the reset board
-    rejoined, the killed one fails again); the federation finishes."""
+    aggregates board 0 alone; round 3 samples the 3 SuperNodes left and all 3 answer: the reset board rejoined, and
+    the killed one came back (its ClientApp found the link dead and had the run start its QEMU again); the
+    federation finishes."""
     out = tmp_path / "fleet.json"
     r = octo("fleet", "run", str(digits), "--boards", "4", "--board", "virtual-m4", "--rounds", "3",
              "--local-epochs", "1", "--alpha", "0", "--fault", "kill:2@2", "--fault", "reset:1@2", "--fault",
@@ -138,11 +160,52 @@ def test_fleet_run_virtual_boards_kill_reset_and_lost_supernode(digits: Path, tm
     assert doc["schema"] == "octo.fleet/1" and doc["mode"] == "deployment"
     assert doc["tls"] and doc["supernode_auth"] and doc["board"] == "virtual-m4"
     assert all(f["applied"] for f in doc["faults"])
-    assert [rd["clients_answered"] for rd in doc["per_round"]] == [4, 1, 2]
+    assert [rd["clients_answered"] for rd in doc["per_round"]] == [4, 1, 3]
     assert [rd["clients_sampled"] for rd in doc["per_round"]] == [4, 4, 3]
+    assert [rd["clients_failed"] for rd in doc["per_round"]] == [0, 3, 0]
+    assert "board 2 is back in round 3" in r.stderr  # the killed board, started again for its ClientApp
     for rd in doc["per_round"]:
         assert rd["accuracy"] is not None and 0 < rd["bytes_up"] < rd["bytes_down"]
     assert doc["final"]["eval_accuracy"] > doc["initial"]["accuracy"]
+
+
+@pytest.mark.slow
+def test_fleet_run_split_equals_octo_collab(digits: Path, tmp_path: Path) -> None:
+    """`octo fleet run --mode split` (a SuperLink with TLS and SuperNode authentication, a SuperNode per native
+    trainer, the cloud half in the ServerApp that `flwr run` submits) gives the numbers of `octo collab` for the same
+    seed and settings: the same steps and bytes, losses and accuracies equal to rounding level (as the simulation
+    engine, tests/test_fleet.py). Small data: one step per board and one evaluation batch (Flower's deployment polls:
+    ~5 s per message); both commands run at once."""
+    with np.load(digits / "train.npz") as d:
+        np.savez(tmp_path / "train.npz", x=d["x"][:32], y=d["y"][:32])
+    with np.load(digits / "eval.npz") as d:
+        np.savez(tmp_path / "eval.npz", x=d["x"][:16], y=d["y"][:16])
+    common = ["--split", "conv2", "--codec", "sgq", "--bits", "4", "--boards", "2", "--epochs", "1", "--seed", "3",
+              "--data", str(tmp_path / "train.npz"), "--eval", str(tmp_path / "eval.npz")]
+    commands = {"direct": ["collab", str(digits), "--target", "host"],
+                "deployment": ["fleet", "run", str(digits), "--mode", "split", "--board", "host"]}
+    procs = {k: subprocess.Popen([sys.executable, "-m", "host_tools.cli", *cmd, *common, "--run-dir",
+                                  str(tmp_path / k), "--json", str(tmp_path / f"{k}.json")], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k, cmd in commands.items()}
+    for k, p in procs.items():
+        _out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, f"{k}: {err[-3000:]}"
+    a, b = (json.loads((tmp_path / f"{k}.json").read_text()) for k in commands)
+    assert a["schema"] == b["schema"] == "octo.collab/1"
+    assert (a["engine"], b["engine"], b["mode"]) == ("direct", "flower", "deployment")
+    assert b["deployment"]["tls"] and b["deployment"]["supernode_auth"]
+    assert a["steps"] == b["steps"] == 2 and b["samples"] == a["samples"]
+    assert a["bytes_per_sample"] == b["bytes_per_sample"]  # fixed-length codes: exact
+    assert a["eval_wire_bytes"] == b["eval_wire_bytes"]
+    for ea, eb in zip(a["epochs"], b["epochs"], strict=True):
+        diff = {k: (ea[k], eb.get(k)) for k in ea if k != "seconds" and ea[k] != eb.get(k)}
+        for k in ("train_loss", "eval_loss"):
+            assert abs(ea[k] - eb[k]) <= 0.02 * abs(ea[k]) + 1e-6, f"direct vs deployment {diff}"
+        for k in ("train_accuracy", "eval_accuracy"):
+            assert abs(ea[k] - eb[k]) <= 1 / 16 + 1e-9, f"direct vs deployment {diff}"
+        assert (ea["steps"], ea["samples"]) == (eb["steps"], eb["samples"])
+    assert b["final"]["eval_accuracy"] is not None
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from host_tools.errors import OctoError
 from host_tools.train import defaults as D
@@ -113,16 +114,17 @@ def _on_off(flag: bool) -> str:
     return "on" if flag else "off"
 
 
-def _add_optimizer(p: argparse.ArgumentParser, *, lr_help: str, lr_default: float | None, what: str) -> None:
+def _add_optimizer(p: Any, *, lr_help: str | None, lr_default: float | None, what: str) -> None:
     """The optimizer and Octo-technique flags of `octo train` and `octo collab`, defined once (defaults from
-    host_tools/train/defaults.py, where the benchmarks put them)."""
+    host_tools/train/defaults.py, where the benchmarks put them). lr_help None: without --lr."""
     p.add_argument("--lac", action=argparse.BooleanOptionalAction, default=None,
                    help=f"INT8 loss-aware compensation{what}, a learned per-channel gain and offset (default "
                         f"{_on_off(D.DEFAULT_LAC)}: the measured best, bench/results/train.json)")
     p.add_argument("--prc", action=argparse.BooleanOptionalAction, default=None,
                    help=f"INT8 parameterized range clipping{what} of backward tensors at k x mean|g| (default "
                         f"{_on_off(D.DEFAULT_PRC)}: the measured best, bench/results/train.json)")
-    p.add_argument("--lr", type=LEARNING_RATE, default=lr_default, help=lr_help)
+    if lr_help is not None:
+        p.add_argument("--lr", type=LEARNING_RATE, default=lr_default, help=lr_help)
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
                    help="learning-rate schedule over the run (default cosine decay to 0)")
     p.add_argument("--momentum", type=MOMENTUM, default=D.MOMENTUM, help=f"SGD momentum (default {D.MOMENTUM:g})")
@@ -131,6 +133,58 @@ def _add_optimizer(p: argparse.ArgumentParser, *, lr_help: str, lr_default: floa
                    help=f"PRC range parameter k (default {D.PRC_K_DEFAULT:g}, the best measured)")
     p.add_argument("--lac-l2", type=NON_NEGATIVE, default=D.LAC_L2_DEFAULT,
                    help=f"LAC L2 regularization (default {D.LAC_L2_DEFAULT:g})")
+
+
+def _add_split_options(p: Any, *, required: bool = True) -> None:
+    """What a split-learning run exchanges (the split layer, the codec): `octo collab` and `octo fleet run --mode
+    split` share these definitions."""
+    p.add_argument("--split", required=required,
+                   help="the last layer the boards run (a layer name, e.g. conv2)")
+    p.add_argument("--codec", choices=["sgq", "uniform", "fp32"], default="sgq",
+                   help="sgq (default), uniform (per-payload uniform quantization, same format) or fp32")
+    p.add_argument("--bits", type=int, choices=[2, 4, 8], default=4, help="code width of sgq/uniform (default 4)")
+    p.add_argument("--groups", type=_positive_int, default=4, help="SGQ channel groups (default 4; at most C)")
+    p.add_argument("--stripe", default="2x0", help="SGQ stripe ROWSxCOLS, 0 = full (default 2x0: 2-row bands)")
+    p.add_argument("--gradient-bits", type=int, choices=[2, 4, 8],
+                   help="code width of the gradients when it differs from --bits (e.g. --bits 2 --gradient-bits 4)")
+    p.add_argument("--gradient-rounding", choices=["nearest", "stochastic"], default="nearest",
+                   help="rounding of gradient codes on the cloud (default nearest)")
+    p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=False,
+                   help="sgq/uniform: clipped ranges, min(max, alpha x mean non-zero |v|), alpha 2.25 at 2 bits, 5 at "
+                        "4 bits, both directions (default off; docs/SGQ.md)")
+    p.add_argument("--entropy", action=argparse.BooleanOptionalAction, default=False,
+                   help="sgq/uniform: range-code the codes in both directions where that is shorter; lossless, "
+                        "so accuracy is unchanged (default off; docs/SGQ.md)")
+
+
+def _add_split_training(p: Any, *, common: bool = True) -> None:
+    """How split learning trains, shared by `octo collab` and `octo fleet run --mode split`; common=False leaves out
+    --batch, --data, --eval, --init, --lr and --seed (`octo fleet run` has them for both of its modes)."""
+    if common:
+        p.add_argument("--batch", type=_positive_int, default=D.BATCH,
+                       help=f"samples per step and board (default {D.BATCH})")
+    p.add_argument("--update", type=_update_spec, default="all",
+                   help="what trains on the boards: all (default), last:N or bias")
+    if common:
+        p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz), "
+                       "split into one shard per board")
+        p.add_argument("--eval", help="evaluation .npz, run on every board after every epoch (default "
+                       "MODEL/eval.npz)")
+    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs over each board's shard (default 5)")
+    if common:
+        p.add_argument("--init", choices=["converted", "random"], default="converted",
+                       help="both halves start from the converted weights (default) or fresh He-uniform weights")
+    _add_optimizer(p, lr_help="SGD learning rate of the boards (default 0.005 with converted weights, 0.05 with "
+                   "--init random)" if common else None, lr_default=None, what=" on the boards")
+    p.add_argument("--cloud-lr", type=LEARNING_RATE, help="SGD learning rate of the cloud (default: --lr)")
+    if common:
+        p.add_argument("--seed", type=int, default=0, help="seed of shards, batch order, random init (default 0)")
+    p.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
+                   help="read the exact device features every step to measure the feature reconstruction error "
+                        "(not counted as traffic; default on)")
+    p.add_argument("--run-dir", help="telemetry folder (default <model>/train/<config-id>/collab)")
+    p.add_argument("--telemetry", help="JSON-lines log, one line per board step and epoch (default "
+                   "RUN_DIR/telemetry.jsonl)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,56 +319,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("collab", cb.cmd_collab, "split learning: N boards run the layers up to --split in INT8 and exchange "
             "SGQ/uniform/fp32-encoded features and gradients with a TensorFlow cloud running the rest")
     p.add_argument("model", help="a folder written by `octo convert`")
-    p.add_argument("--split", required=True, help="the last layer the boards run (a layer name, e.g. conv2)")
-    p.add_argument("--codec", choices=["sgq", "uniform", "fp32"], default="sgq",
-                   help="sgq (default), uniform (per-payload uniform quantization, same format) or fp32")
-    p.add_argument("--bits", type=int, choices=[2, 4, 8], default=4, help="code width of sgq/uniform (default 4)")
-    p.add_argument("--groups", type=_positive_int, default=4, help="SGQ channel groups (default 4; at most C)")
-    p.add_argument("--stripe", default="2x0", help="SGQ stripe ROWSxCOLS, 0 = full (default 2x0: 2-row bands)")
-    p.add_argument("--gradient-bits", type=int, choices=[2, 4, 8],
-                   help="code width of the gradients when it differs from --bits (e.g. --bits 2 --gradient-bits 4)")
-    p.add_argument("--gradient-rounding", choices=["nearest", "stochastic"], default="nearest",
-                   help="rounding of gradient codes on the cloud (default nearest)")
-    p.add_argument("--clip", action=argparse.BooleanOptionalAction, default=False,
-                   help="sgq/uniform: clipped ranges, min(max, alpha x mean non-zero |v|), alpha 2.25 at 2 bits, 5 at "
-                        "4 bits, both directions (default off; docs/SGQ.md)")
-    p.add_argument("--entropy", action=argparse.BooleanOptionalAction, default=False,
-                   help="sgq/uniform: range-code the codes in both directions where that is shorter; lossless, "
-                        "so accuracy is unchanged (default off; docs/SGQ.md)")
+    _add_split_options(p)
     p.add_argument("--boards", type=_positive_int, default=2, help="boards training concurrently (default 2)")
     p.add_argument("--board", "-b", help="board kind (default virtual-m4; each board gets its own QEMU)")
     p.add_argument("--target", choices=["host", "board"], default="board",
                    help="host = the device half compiled natively, one process per board; board = --board")
     p.add_argument("--port", "-p", help="real boards: comma-separated serial ports, one per board")
-    p.add_argument("--batch", type=_positive_int, default=D.BATCH,
-                   help=f"samples per step and board (default {D.BATCH})")
-    p.add_argument("--update", type=_update_spec, default="all",
-                   help="what trains on the boards: all (default), last:N or bias")
-    p.add_argument("--data", help="training .npz: 'x' float32 NHWC, 'y' labels (default MODEL/train.npz), "
-                   "split into one shard per board")
-    p.add_argument("--eval", help="evaluation .npz, run on every board after every epoch (default MODEL/eval.npz)")
-    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs over each board's shard (default 5)")
-    p.add_argument("--init", choices=["converted", "random"], default="converted",
-                   help="both halves start from the converted weights (default) or fresh He-uniform weights")
-    _add_optimizer(p, lr_help="SGD learning rate of the boards (default 0.005 with converted weights, 0.05 with "
-                   "--init random)", lr_default=None, what=" on the boards")
-    p.add_argument("--cloud-lr", type=LEARNING_RATE, help="SGD learning rate of the cloud (default: --lr)")
-    p.add_argument("--seed", type=int, default=0, help="seed of shards, batch order, random init (default 0)")
-    p.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True,
-                   help="read the exact device features every step to measure the feature reconstruction error "
-                        "(not counted as traffic; default on)")
-    p.add_argument("--run-dir", help="telemetry folder (default <model>/train/<config-id>/collab)")
+    _add_split_training(p)
     p.add_argument("--engine", choices=["direct", "flower"], default="direct",
                    help="direct (default): this process drives the boards; flower: the cloud half runs in a Flower "
                    "ServerApp and every exchange travels as a Flower message to the board's ClientApp (simulation "
-                   "engine; native trainers and virtual boards)")
-    p.add_argument("--telemetry", help="JSON-lines log, one line per board step and epoch (default "
-                   "RUN_DIR/telemetry.jsonl)")
+                   "engine; native trainers and virtual boards; deployment mode: octo fleet run --mode split)")
     _add_json(p)
 
     from host_tools.cli import fleet_cmds as fc  # noqa: PLC0415  (light: flwr and Ray are imported inside)
 
-    fc.add_fleet_parser(add, _positive_int, LEARNING_RATE)
+    fc.add_fleet_parser(add, _positive_int, LEARNING_RATE, _add_split_options, _add_split_training)
 
     from host_tools.cli import codec_cmds as cc  # noqa: PLC0415  (light: numpy is imported inside the command)
 

@@ -15,6 +15,7 @@ from host_tools.output import Output
 
 if TYPE_CHECKING:
     from converter.train_plan import TrainBuild
+    from host_tools.collab.run import SplitJob
 
 DATA_HINT = "an .npz with 'x' (float32 NHWC samples) and 'y' (integer class labels)"
 
@@ -64,16 +65,17 @@ def prepare_split_build(args: argparse.Namespace, board_name: str) -> TrainBuild
     return prepare_training(model_dir, cfg, board_name, sram_bytes=sram_budget(board_name))
 
 
-def cmd_collab(args: argparse.Namespace) -> int:
-    from host_tools.cli.train_cmds import _default_file, board_name_of  # noqa: PLC0415
-    from host_tools.collab.run import CollabOptions, default_lr, open_boards, run_collab  # noqa: PLC0415
+def prepare_split_run(args: argparse.Namespace, board_name: str) -> SplitJob:
+    """The split-learning run the flags select (training build, codec, data, options): `octo collab` and `octo
+    fleet run --mode split` run the same."""
+    from host_tools.cli.train_cmds import _default_file  # noqa: PLC0415
+    from host_tools.collab.run import CollabOptions, SplitJob, default_lr  # noqa: PLC0415
     from host_tools.services.collab import CodecSpec  # noqa: PLC0415
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
     from host_tools.train.run import load_dataset  # noqa: PLC0415
 
-    out = Output(args.json)
     spec = CodecSpec(args.codec, args.bits, args.groups, parse_stripe(args.stripe), args.gradient_rounding,
                      args.gradient_bits, bool(getattr(args, "clip", False)), bool(getattr(args, "entropy", False)))
-    board_name = board_name_of(args)
     tb = prepare_split_build(args, board_name)
     channels = int(tb.plan["split_shape"][-1])
     if spec.name != "fp32" and args.groups > channels:
@@ -90,8 +92,6 @@ def cmd_collab(args: argparse.Namespace) -> int:
     eval_path = _default_file(args.eval, model_dir, "eval.npz")
     eval_xy = load_dataset(eval_path, data_plan) if eval_path else None
     run_dir = Path(args.run_dir) if args.run_dir else tb.dir / "collab"
-    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC  # noqa: PLC0415
-
     opts = CollabOptions(
         epochs=args.epochs, seed=args.seed, init=args.init, lac=DEFAULT_LAC if args.lac is None else args.lac,
         prc=DEFAULT_PRC if args.prc is None else args.prc,
@@ -100,13 +100,28 @@ def cmd_collab(args: argparse.Namespace) -> int:
         momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
         measure=args.measure, telemetry=Path(args.telemetry) if args.telemetry else None,
         progress=toollog.err().isatty() and args.json != "-", model=str(model_dir))
+    return SplitJob(tb, spec, train_xy, eval_xy, opts, run_dir, data, eval_path)
+
+
+def describe_split_run(job: SplitJob, boards: int, board_name: str) -> str:
+    n_eval = len(job.eval_xy[1]) if job.eval_xy is not None else 0
+    shape = "x".join(str(v) for v in job.tb.plan["split_shape"])
+    return (f"split learning {job.opts.model} at {job.tb.config.split} ({shape} per sample) with {boards} board(s) on "
+            f"{board_name}, codec {job.spec.label}: {len(job.train_xy[1])} samples from {job.data}"
+            + (f", {n_eval} eval samples from {job.eval_path}" if job.eval_xy is not None else ", no eval set")
+            + f", {job.opts.epochs} epoch(s)")
+
+
+def cmd_collab(args: argparse.Namespace) -> int:
+    from host_tools.cli.train_cmds import board_name_of  # noqa: PLC0415
+    from host_tools.collab.run import open_boards, run_collab  # noqa: PLC0415
+
+    out = Output(args.json)
+    board_name = board_name_of(args)
+    job = prepare_split_run(args, board_name)
+    tb, spec, train_xy, eval_xy, opts, run_dir = job.tb, job.spec, job.train_xy, job.eval_xy, job.opts, job.run_dir
     ports = [p for p in (args.port or "").split(",") if p]
-    n_eval = len(eval_xy[1]) if eval_xy is not None else 0
-    shape = "x".join(str(v) for v in tb.plan["split_shape"])
-    toollog.say(f"split learning {model_dir} at {args.split} ({shape} per sample) with {args.boards} board(s) on "
-         f"{board_name}, codec {spec.label}: {len(train_xy[1])} samples from {data}"
-         + (f", {n_eval} eval samples from {eval_path}" if eval_xy is not None else ", no eval set")
-         + f", {args.epochs} epoch(s)")
+    toollog.say(describe_split_run(job, args.boards, board_name))
     with open_boards(tb, board_name, args.boards, ports, toollog.say) as targets:
         if args.engine == "flower":
             from host_tools.fleet.split import run_collab_on_flower  # noqa: PLC0415

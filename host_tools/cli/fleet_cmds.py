@@ -12,7 +12,9 @@ from host_tools.errors import OctoError
 from host_tools.output import Output
 
 
-def add_fleet_parser(add: Any, positive_int: Any, learning_rate: Any) -> None:
+def add_fleet_parser(add: Any, positive_int: Any, learning_rate: Any, split_options: Any, split_training: Any) -> None:
+    """`octo fleet`; split_options / split_training add `octo collab`'s split-learning options (cli/__init__.py) to
+    `octo fleet run --mode split`."""
     p = add("fleet", cmd_fleet, "federated learning on Flower: one Flower client per board, each training with "
             "Octo's engine over its link (docs/FLEET.md)")
     sub = p.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
@@ -28,7 +30,7 @@ def add_fleet_parser(add: Any, positive_int: Any, learning_rate: Any) -> None:
     _common_training_args(s, positive_int, learning_rate, "client")
     s.add_argument("--ray-cpus", type=positive_int, default=2, help="CPUs Ray may use (default 2)")
     s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics to FILE ('-' = stdout)")
-    add_run_parser(sub, positive_int, learning_rate)
+    add_run_parser(sub, positive_int, learning_rate, split_options, split_training)
     add_supernode_parser(sub)
 
 
@@ -70,7 +72,25 @@ def uplink_options(uplink: str) -> dict[str, Any]:
     return {"compress": uplink != "fp32", "uplink_bits": int(uplink[3:]) if uplink != "fp32" else 8}
 
 
-def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
+class _Recording:
+    """A parser whose add_argument remembers the options it made: which flag, and its default."""
+
+    def __init__(self, parser: Any) -> None:
+        self.parser = parser
+        self.options: dict[str, tuple[str, Any]] = {}  # dest -> (flag, default)
+
+    def add_argument(self, *args: Any, **kw: Any) -> argparse.Action:
+        action = self.parser.add_argument(*args, **kw)
+        self.options[action.dest] = (action.option_strings[-1] if action.option_strings[-1].startswith("--")
+                                     else action.option_strings[0], action.default)
+        return action
+
+
+FED_ONLY = ("rounds", "precision", "strategy", "local_epochs", "alpha", "partition", "fraction", "uplink")
+
+
+def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any, split_options: Any = None,
+                   split_training: Any = None) -> None:
     s = sub.add_parser(
         "run", help="a local Flower deployment: a SuperLink and one SuperNode per board (QEMU or native trainer)",
         description="Starts a local Flower deployment with Flower's own processes: flower-superlink (TLS with a "
@@ -78,29 +98,51 @@ def add_run_parser(sub: Any, positive_int: Any, learning_rate: Any) -> None:
         "driving one private board (a QEMU virtual board, or the native trainer with --board host) through Octo's "
         "ClientApp; the ServerApp (Flower's FedAvg/FedAdam, low-bit delta uplink) is submitted with `flwr run`. "
         "Ports are chosen free; every process is stopped on exit, error or Ctrl-C. Logs, keys and certificates "
-        "live in a folder under the state dir (removed at the end unless --keep).",
-        epilog="example: octo fleet run build/digits --boards 4 --board virtual-m4 --rounds 5 --json f.json")
+        "live in a folder under the state dir (removed at the end unless --keep). --mode split runs split "
+        "learning (`octo collab`'s loop, the cloud half in the ServerApp) on the same deployment.",
+        epilog="examples: octo fleet run build/digits --boards 4 --board virtual-m4 --rounds 5 --json f.json; "
+        "octo fleet run build/digits --mode split --split conv2 --codec sgq --bits 4 --boards 4 --json s.json")
     s.set_defaults(func=cmd_fleet_run)
     s.add_argument("model", help="a folder written by `octo convert` (with train.npz / eval.npz)")
+    s.add_argument("--mode", choices=["fed", "split"], default="fed",
+                   help="fed (default): federated learning (Flower's FedAvg/FedAdam over the boards); split: split "
+                   "learning as `octo collab` (--split, --codec, --epochs, ...): the boards run the layers up to "
+                   "--split, the cloud half runs in the ServerApp (writes octo.collab/1)")
     s.add_argument("--boards", type=positive_int, default=4, help="boards, one SuperNode each (default 4)")
     s.add_argument("--board", default="virtual-m4",
                    help="virtual board to run in QEMU (default virtual-m4), or host = the native trainer")
-    _common_training_args(s, positive_int, learning_rate)
+    fed = _Recording(s)
+    _common_training_args(fed, positive_int, learning_rate)
+    for dest in ("init", "lr"):  # both modes; defaults by mode
+        fed.options.pop(dest)
+    s.set_defaults(init=None)
     s.add_argument("--insecure", action="store_true",
                    help="SuperLink and SuperNodes without TLS, hence without SuperNode authentication (Flower "
                    "requires TLS for it); default: TLS with a CA made for this run, and authentication")
     s.add_argument("--round-timeout", type=float, default=600.0,
-                   help="seconds Flower waits for a round's replies before it aggregates those it has (default 600)")
+                   help="seconds Flower waits for a round's replies before it aggregates those it has; --mode split: "
+                   "for one message's reply (default 600)")
     s.add_argument("--fault", action="append", default=[], metavar="KIND:BOARD@ROUND",
-                   help="fault injection for tests: kill:1@2 stops board 1 during round 2 (it stays down), reset:1@2 "
-                   "power-cycles it (it rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; "
-                   "repeatable")
+                   help="fault injection for tests: kill:1@2 stops board 1 during round 2 (its ClientApp finds the "
+                   "link dead the next round and has the board started again), reset:1@2 power-cycles it (it "
+                   "rejoins the next round), node:1@2 kills its SuperNode; boards count from 0; repeatable")
     s.add_argument("--keep", action="store_true", help="keep the run's folder (logs, keys, certificates)")
     s.add_argument("--superlink", metavar="HOST:PORT",
                    help="submit to an existing SuperLink on this machine instead (its SuperNodes run `octo fleet "
                    "supernode` next to their boards); waits for --boards of them; --board names their board type")
     s.add_argument("--root-cert", metavar="FILE", help="with --superlink: the CA certificate of its TLS")
-    s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics to FILE ('-' = stdout)")
+    s.add_argument("--json", metavar="FILE", help="write the octo.fleet/1 metrics (octo.collab/1 with --mode split) "
+                   "to FILE ('-' = stdout)")
+    split_only: dict[str, tuple[str, Any]] = {}
+    if split_options is not None:
+        split = _Recording(s.add_argument_group("split learning (--mode split; the options of octo collab)"))
+        split_options(split, required=False)
+        split_training(split, common=False)
+        split_only = split.options
+    fed_only = {d: fed.options[d] for d in FED_ONLY}
+    # fed-only and split-only options default to None, so that one given in the other mode is caught
+    s.set_defaults(**dict.fromkeys(fed_only, None), **dict.fromkeys(split_only, None),
+                   fed_options=fed_only, split_options=split_only)
 
 
 def add_supernode_parser(sub: Any) -> None:
@@ -150,9 +192,29 @@ def cmd_fleet_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mode_options(args: argparse.Namespace) -> None:
+    """Checks that no option of the other mode was given and fills this mode's defaults."""
+    mine, other = (args.fed_options, args.split_options) if args.mode == "fed" else (args.split_options,
+                                                                                      args.fed_options)
+    given = [flag for dest, (flag, _d) in other.items() if getattr(args, dest) is not None]
+    if given:
+        if args.mode == "fed":
+            raise OctoError(f"{', '.join(given)}: split-learning option(s); add --mode split")
+        raise OctoError(f"{', '.join(given)}: federated-learning option(s), not for --mode split",
+                        hint="split learning trains --epochs over each board's shard (options as octo collab)")
+    for dest, (_flag, default) in mine.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+    if args.init is None:
+        args.init = "random" if args.mode == "fed" else "converted"
+
+
 def cmd_fleet_run(args: argparse.Namespace) -> int:
     from host_tools.fleet.deploy import RunOptions, parse_fault, run_fleet  # noqa: PLC0415
 
+    _mode_options(args)
+    if args.mode == "split":
+        return _cmd_fleet_run_split(args)
     if not 0.0 < args.fraction <= 1.0:
         raise OctoError(f"--fraction must be in (0, 1], got {args.fraction}")
     if args.round_timeout <= 0:
@@ -181,6 +243,37 @@ def cmd_fleet_run(args: argparse.Namespace) -> int:
     out = Output(args.json)
     print_summary(out, doc)
     out.emit(doc.pop("schema"), doc)
+    return 0
+
+
+def _cmd_fleet_run_split(args: argparse.Namespace) -> int:
+    """`octo fleet run --mode split`: what `octo collab` would run, on a local Flower deployment."""
+    from host_tools.cli import collab_cmds  # noqa: PLC0415
+    from host_tools.fleet.deploy import SplitRunOptions, run_split_fleet  # noqa: PLC0415
+
+    if not args.split:
+        raise OctoError("--mode split needs --split LAYER: the last layer the boards run (e.g. conv2)")
+    for flag, given in (("--fault", args.fault), ("--superlink", args.superlink), ("--root-cert", args.root_cert)):
+        if given:
+            raise OctoError(f"{flag} is not available with --mode split (federated learning only)",
+                            hint="split learning needs every board for every step: a lost board ends the run")
+    if args.round_timeout <= 0:
+        raise OctoError(f"--round-timeout must be > 0, got {args.round_timeout}")
+    if args.board != "host":
+        from host_tools.board.boards import get_board  # noqa: PLC0415
+
+        board = get_board(args.board)
+        if not board.virtual:
+            raise OctoError(f"--mode split runs on virtual boards or --board host, not on {board.name} (yet)",
+                            hint="octo collab --port A,B,... drives real boards directly")
+        args.board = board.name
+    job = collab_cmds.prepare_split_run(args, args.board)
+    toollog.say(collab_cmds.describe_split_run(job, args.boards, args.board))
+    metrics = run_split_fleet(SplitRunOptions(boards=args.boards, board=args.board, insecure=args.insecure,
+                                              reply_timeout_s=args.round_timeout, keep=args.keep), job, toollog.say)
+    out = Output(args.json)
+    collab_cmds.print_summary(out, metrics)
+    out.emit("octo.collab/1", metrics)
     return 0
 
 

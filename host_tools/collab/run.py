@@ -494,6 +494,21 @@ class _Collab:
         }
 
 
+@dataclass
+class SplitJob:
+    """One split-learning run as `octo collab` prepares it: what run_collab needs besides the boards (and where the
+    data came from, for the user). `octo fleet run --mode split` hands the same to its ServerApp."""
+
+    tb: TrainBuild
+    spec: CodecSpec
+    train_xy: tuple[np.ndarray, np.ndarray]
+    eval_xy: tuple[np.ndarray, np.ndarray] | None
+    opts: CollabOptions
+    run_dir: Path
+    data: Path
+    eval_path: Path | None
+
+
 def run_collab(targets: Sequence[Target], tb: TrainBuild, train_xy: tuple[np.ndarray, np.ndarray],
                eval_xy: tuple[np.ndarray, np.ndarray] | None, spec: CodecSpec, opts: CollabOptions, say: Say,
                run_dir: Path, sessions: Sequence[Any] | None = None) -> dict[str, Any]:

@@ -4,8 +4,13 @@ registered through `flwr supernode register`) and one `flower-supernode` per boa
 `flwr run`. Each SuperNode's ClientApp (host_tools/fleet/deploy_apps.py) drives one board over its serial link:
 a private QEMU board, the native trainer (`--board host`) or, with `octo fleet supernode`, a real board on a port.
 
+`--mode split` (`run_split_fleet`) runs split learning on the same deployment: the ServerApp runs `octo collab`'s
+loop with the cloud half, the SuperNodes' ClientApps run the COLLAB_* exchanges (host_tools/fleet/split.py).
+
 Everything lives in one folder per run under the state dir (certificates, keys, FLWR_HOME, logs, results); every
 process started here is stopped on the way out (normal end, error or Ctrl-C). Ports are chosen free at run time.
+A board whose link died (a killed QEMU) is started again, the way the run started it, when its ClientApp asks for it
+on a later round (`revive-` / `revived-` markers in the run's folder: deploy_apps.open_board).
 flwr is not imported here: Flower runs in its own processes."""
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,6 +40,8 @@ FLOWER_START_TIMEOUT_S = 40.0   # the SuperLink's HTTP API listening
 REGISTER_TIMEOUT_S = 60.0       # one `flwr supernode register`
 STOP_TIMEOUT_S = 10.0           # SIGTERM -> SIGKILL
 FAULT_WAIT_S = 60.0             # a faulted board's ClientApp waits this long at most for its fault to fire
+REVIVE_WAIT_S = 60.0            # a ClientApp waits this long at most for its dead board to be started again
+SUPEREXEC_POLL_S = "0.1"        # Flower's SuperExec looks for new app processes to start this often (its default: 1 s)
 APP_NAME = "octofleet"
 CONNECTION = "octo"             # the SuperLink connection's name in the run's FLWR_HOME/config.toml
 
@@ -103,6 +111,7 @@ def flower_env(home: Path) -> dict[str, str]:
     pp = [str(repo_root())] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(pp))
     env["FLWR_DISABLE_UPDATE_CHECK"] = "1"
+    env.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", SUPEREXEC_POLL_S)  # a ClientApp per message starts sooner
     return env
 
 
@@ -224,11 +233,19 @@ class Proc:
 
     def stop(self) -> None:
         """SIGTERM to the process group (Flower's children with it), SIGKILL after STOP_TIMEOUT_S."""
+        self.terminate()
+        self.wait_stopped()
+
+    def terminate(self) -> None:
         if self.popen.poll() is None:
             try:
                 os.killpg(self.popen.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+    def wait_stopped(self) -> None:
+        """Waits STOP_TIMEOUT_S for the process to end after terminate(), then SIGKILL to its group."""
+        if self.popen.poll() is None:
             try:
                 self.popen.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -241,7 +258,7 @@ class Proc:
 
 @dataclass
 class Deployment:
-    """Processes of one local deployment, all stopped by close() (in reverse order of start)."""
+    """Processes of one local deployment, all stopped by close() (SIGTERM to all, newest first, then waited for)."""
 
     folder: Path
     insecure: bool = False
@@ -326,8 +343,11 @@ class Deployment:
         return self.spawn(name, cmd)
 
     def close(self) -> None:
+        """SIGTERM to every process (newest first), then each waited for: they stop side by side."""
         for p in reversed(self.procs):
-            p.stop()
+            p.terminate()
+        for p in reversed(self.procs):
+            p.wait_stopped()
         self.procs.clear()
 
 
@@ -435,13 +455,17 @@ def run_folder() -> Path:
     return state_dir() / "fleet" / f"run-{stamp}-{os.getpid()}"
 
 
-def _fault_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faults: list[tuple[str, int, int]],
+def _board_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faults: list[tuple[str, int, int]],
                    say: Callable[[str], None], stop: threading.Event, applied: list[tuple[str, int, int]]) -> None:
-    """Each fault fires once its board's ClientApp has received the round and opened the board (its `started-`
+    """Faults and revivals of the run's boards.
+
+    Each fault fires once its board's ClientApp has received the round and opened the board (its `started-`
     marker); that ClientApp waits for the `fault-` marker written here before it trains, so the fault always lands
-    inside the round, however fast the board trains (deploy_apps._mark_started)."""
+    inside the round, however fast the board trains (deploy_apps._mark_started). A ClientApp that finds its board's
+    link dead asks for the board back (`revive-I-R`): the board is started again as the run started it (`revive`
+    action) and `revived-I-R` tells the ClientApp (deploy_apps.open_board)."""
     pending = list(faults)
-    while pending and not stop.is_set():
+    while not stop.is_set():
         for f in list(pending):
             kind, idx, rnd = f
             if (folder / f"started-{idx}-{rnd}").exists():
@@ -450,6 +474,17 @@ def _fault_watcher(folder: Path, actions: dict[str, Callable[[int], None]], faul
                 applied.append(f)  # before it acts: the run's health check must know the node is meant to die
                 actions[kind](idx)
                 (folder / f"fault-{idx}-{rnd}").touch()
+        for req in folder.glob("revive-*-*"):
+            _, idx_s, rnd_s = req.name.split("-")
+            done = folder / f"revived-{idx_s}-{rnd_s}"
+            if not done.exists():
+                say(f"board {idx_s} is back in round {rnd_s}: its ClientApp found the link dead, started again")
+                try:
+                    actions["revive"](int(idx_s))
+                except OctoError as e:  # the ClientApp times out and its round fails; the run goes on
+                    say(f"board {idx_s} did not start again: {e}")
+                    continue
+                done.touch()
         stop.wait(0.05)
 
 
@@ -478,11 +513,15 @@ def _exit_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def write_app(folder: Path, opts: RunOptions, spec: Any) -> Path:
-    """The Flower App of this run (pyproject.toml with the run config `octo-run`, a one-line module)."""
-    settings = {"spec": spec.__dict__, "strategy": opts.strategy, "rounds": opts.rounds, "fraction": opts.fraction,
-                "eval": str((opts.eval or opts.model_dir / "eval.npz").resolve()), "nodes": opts.clients,
-                "out": str(folder), "round_timeout_s": opts.round_timeout_s}
+def fed_settings(folder: Path, opts: RunOptions, spec: Any, revive: bool = False) -> dict[str, Any]:
+    """The run config `octo-run` of a federation (deploy_apps.main)."""
+    return {"mode": "fed", "spec": spec.__dict__, "strategy": opts.strategy, "rounds": opts.rounds,
+            "fraction": opts.fraction, "eval": str((opts.eval or opts.model_dir / "eval.npz").resolve()),
+            "nodes": opts.clients, "out": str(folder), "round_timeout_s": opts.round_timeout_s, "revive": revive}
+
+
+def write_app(folder: Path, settings: dict[str, Any]) -> Path:
+    """The Flower App of this run (pyproject.toml with the run config `octo-run` = settings, a one-line module)."""
     app = folder / "app"
     app.mkdir(exist_ok=True)
     (app / "pyproject.toml").write_text(APP_PYPROJECT.format(name=APP_NAME, run=json.dumps(json.dumps(settings))))
@@ -492,12 +531,15 @@ def write_app(folder: Path, opts: RunOptions, spec: Any) -> Path:
 
 def submit_and_wait(dep: Deployment, app: Path, rounds: int, say: Callable[[str], None],
                     check: Callable[[], None] = lambda: None) -> None:
-    """`flwr run APP octo --stream` until the run ends; progress from the ServerApp's progress.json."""
+    """`flwr run APP octo --stream` until the run ends; progress from the ServerApp's progress.json (rounds) and
+    say.log (lines it reports)."""
     folder = dep.folder
     run = dep.spawn("flwr-run", [str(flower_bin("flwr")), "run", str(app), CONNECTION, "--stream"])
     last = 0
-    while run.alive():
+    said = 0
+    while run.alive() and not (folder / "result.json").exists():  # the results are whole once the file exists
         time.sleep(0.5)
+        said = _relay(folder / "say.log", said, say)
         try:
             rnd = int(json.loads((folder / "progress.json").read_text())["round"])
         except (OSError, ValueError, KeyError):
@@ -506,9 +548,24 @@ def submit_and_wait(dep: Deployment, app: Path, rounds: int, say: Callable[[str]
             say(f"round {rnd}/{rounds} ...")
             last = rnd
         check()
+    _relay(folder / "say.log", said, say)
     if not (folder / "result.json").exists():
         raise OctoError(f"the Flower run ended without results (code {run.popen.returncode}):\n{run.tail(25)}",
                         hint=f"logs in {folder}")
+
+
+def _relay(log: Path, offset: int, say: Callable[[str], None]) -> int:
+    """The complete lines of log after offset, said; returns the new offset."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return offset
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].decode(errors="replace").splitlines():
+        say(line)
+    return offset + end
 
 
 def _run_on_superlink(opts: RunOptions, say: Callable[[str], None]) -> dict[str, Any]:
@@ -528,7 +585,7 @@ def _run_on_superlink(opts: RunOptions, say: Callable[[str], None]) -> dict[str,
         dep.write_connection(opts.superlink, Path(opts.root_cert).resolve() if opts.root_cert else None)
         say(f"fleet run on the SuperLink {opts.superlink}: waiting for {opts.clients} SuperNodes, {opts.rounds} "
             f"rounds, {opts.strategy} ({spec.config_id}); logs in {folder}")
-        submit_and_wait(dep, write_app(folder, opts, spec), opts.rounds, say)
+        submit_and_wait(dep, write_app(folder, fed_settings(folder, opts, spec)), opts.rounds, say)
     finally:
         dep.close()
         stop_orphans(folder / "serverapp-children.json")
@@ -537,6 +594,74 @@ def _run_on_superlink(opts: RunOptions, say: Callable[[str], None]) -> dict[str,
     return _document(opts, spec, folder, t0, {"boards": opts.clients, "superlink": opts.superlink,
                                               "tls": not opts.insecure, "supernode_auth": None,
                                               "faults": []})
+
+
+def board_executable(tb_dir: Path, board: str, config_id: str, say: Callable[[str], None]) -> Path:
+    """What the run's boards run: the native trainer (`host`) or a virtual board's training firmware, built once."""
+    if board == "host":
+        from host_tools.board.target import build_host_trainer  # noqa: PLC0415
+
+        return build_host_trainer(tb_dir)
+    from host_tools.board.boards import get_board  # noqa: PLC0415
+    from host_tools.board.target import build_board_trainer  # noqa: PLC0415
+
+    if not get_board(board).virtual:
+        raise OctoError(f"{board} is a real board: run `octo fleet supernode --port ...` next to it")
+    say(f"building firmware for {board} with the training build {config_id} ...")
+    return build_board_trainer(tb_dir, board)
+
+
+@dataclass
+class LocalDeployment:
+    """A running local deployment: the SuperLink and SuperNodes (dep, nodes) and the boards they drive."""
+
+    dep: Deployment
+    boards: list[BoardProc]
+    nodes: list[Proc]
+
+    def check(self, killed: Callable[[], set[int]] = set) -> None:
+        """Raises if a SuperNode exited that was not meant to (killed(): the indices a fault killed)."""
+        dead = [n for i, n in enumerate(self.nodes) if not n.alive() and i not in killed()]
+        if dead and not (self.dep.folder / "result.json").exists():
+            raise OctoError(f"{dead[0].name} exited (code {dead[0].popen.returncode}):\n{dead[0].tail()}")
+
+
+@contextmanager
+def local_deployment(folder: Path, board: str, count: int, exe: Path, insecure: bool,
+                     say: Callable[[str], None]) -> Iterator[LocalDeployment]:
+    """count boards (private QEMU or native trainers running exe), a SuperLink (TLS + SuperNode authentication
+    unless insecure, keys registered) and one SuperNode per board; all stopped on the way out."""
+    dep = Deployment(folder, insecure=insecure)
+    boards = [BoardProc(board, i, folder, exe) for i in range(count)]
+    old_term = _exit_on_sigterm()
+    try:
+        for b in boards:
+            b.start()
+        auth = not insecure  # Flower's SuperNode authentication requires TLS
+        dep.start_superlink(auth=auth)
+        keys: list[Path | None] = [None] * count
+        if auth:
+            pairs = [make_node_key(folder / "keys", f"supernode-{i}") for i in range(count)]
+            dep.register([pub for _priv, pub in pairs])
+            keys = [priv for priv, _pub in pairs]
+        say(f"SuperLink on {dep.address} " + (f"(TLS, {count} SuperNode keys registered)" if auth else
+                                              "(insecure: no TLS, no SuperNode authentication)"))
+        nodes = [dep.start_supernode(f"supernode-{i}", {"partition-id": i, "board": board, "port": b.url}, keys[i])
+                 for i, b in enumerate(boards)]
+        yield LocalDeployment(dep, boards, nodes)
+    finally:
+        dep.close()
+        for b in boards:
+            b.stop()
+        stop_orphans(folder / "serverapp-children.json")
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _absolute(spec: Any) -> Any:
+    """Flower's processes run in the run's folder: a FleetSpec with absolute paths."""
+    return dataclasses.replace(spec, model_dir=str(Path(spec.model_dir).resolve()),
+                               train_dir=str(Path(spec.train_dir).resolve()), data=str(Path(spec.data).resolve()))
 
 
 def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -554,72 +679,88 @@ def run_fleet(opts: RunOptions, say: Callable[[str], None] = print) -> dict[str,
         return _run_on_superlink(opts, say)
     t0 = time.monotonic()
     tb, spec = prepare(opts, opts.board)
-    # Flower's processes run in the run's folder: absolute paths
-    spec = dataclasses.replace(spec, model_dir=str(Path(spec.model_dir).resolve()),
-                               train_dir=str(Path(spec.train_dir).resolve()), data=str(Path(spec.data).resolve()))
-    if opts.board == "host":
-        from host_tools.board.target import build_host_trainer  # noqa: PLC0415
-
-        exe = build_host_trainer(tb.dir)
-    else:
-        from host_tools.board.boards import get_board  # noqa: PLC0415
-        from host_tools.board.target import build_board_trainer  # noqa: PLC0415
-
-        if not get_board(opts.board).virtual:
-            raise OctoError(f"{opts.board} is a real board: run `octo fleet supernode --port ...` next to it")
-        say(f"building firmware for {opts.board} with the training build {spec.config_id} ...")
-        exe = build_board_trainer(tb.dir, opts.board)
+    spec = _absolute(spec)
+    exe = board_executable(tb.dir, opts.board, spec.config_id, say)
     folder = run_folder()
-    dep = Deployment(folder, insecure=opts.insecure)
-    boards = [BoardProc(opts.board, i, folder, exe) for i in range(opts.clients)]
-    stop_faults = threading.Event()
+    stop = threading.Event()
     applied: list[tuple[str, int, int]] = []
-    old_term = _exit_on_sigterm()
-    try:
-        say(f"fleet run: {opts.clients} x {opts.board} ({spec.config_id}), {opts.rounds} rounds, {opts.strategy}; "
-            f"Flower deployment in {folder}")
-        for b in boards:
-            b.start()
-        auth = not opts.insecure  # Flower's SuperNode authentication requires TLS
-        dep.start_superlink(auth=auth)
-        keys: list[Path | None] = [None] * opts.clients
-        if auth:
-            pairs = [make_node_key(folder / "keys", f"supernode-{i}") for i in range(opts.clients)]
-            dep.register([pub for _priv, pub in pairs])
-            keys = [priv for priv, _pub in pairs]
-        say(f"SuperLink on {dep.address} " + (f"(TLS, {opts.clients} SuperNode keys registered)" if auth else
-                                              "(insecure: no TLS, no SuperNode authentication)"))
-        nodes = [dep.start_supernode(f"supernode-{i}", {"partition-id": i, "board": opts.board, "port": b.url},
-                                     keys[i]) for i, b in enumerate(boards)]
-        app = write_app(folder, opts, spec)
-        if opts.faults:
-            actions: dict[str, Callable[[int], None]] = {"kill": lambda i: boards[i].stop(),
-                                                         "reset": lambda i: boards[i].reset(),
-                                                         "node": lambda i: nodes[i].stop()}
-            for _kind, idx, rnd in opts.faults:  # before any round starts: those ClientApps wait for their fault
-                (folder / f"expect-fault-{idx}-{rnd}").touch()
-            threading.Thread(target=_fault_watcher, args=(folder, actions, opts.faults, say, stop_faults, applied),
-                             daemon=True).start()
-        def check() -> None:
-            killed = {i for kind, i, _r in applied if kind == "node"}
-            dead = [n for i, n in enumerate(nodes) if not n.alive() and i not in killed]
-            if dead and not (folder / "result.json").exists():
-                raise OctoError(f"{dead[0].name} exited (code {dead[0].popen.returncode}):\n{dead[0].tail()}")
-
-        submit_and_wait(dep, app, opts.rounds, say, check)
-    finally:
-        stop_faults.set()
-        dep.close()
-        for b in boards:
-            b.stop()
-        stop_orphans(folder / "serverapp-children.json")
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+    say(f"fleet run: {opts.clients} x {opts.board} ({spec.config_id}), {opts.rounds} rounds, {opts.strategy}; "
+        f"Flower deployment in {folder}")
+    with local_deployment(folder, opts.board, opts.clients, exe, opts.insecure, say) as run:
+        boards, nodes = run.boards, run.nodes
+        app = write_app(folder, fed_settings(folder, opts, spec, revive=True))
+        actions: dict[str, Callable[[int], None]] = {"kill": lambda i: boards[i].stop(),
+                                                     "reset": lambda i: boards[i].reset(),
+                                                     "node": lambda i: nodes[i].stop(),
+                                                     "revive": lambda i: boards[i].start()}
+        for _kind, idx, rnd in opts.faults:  # before any round starts: those ClientApps wait for their fault
+            (folder / f"expect-fault-{idx}-{rnd}").touch()
+        watcher = threading.Thread(target=_board_watcher, args=(folder, actions, opts.faults, say, stop, applied),
+                                   daemon=True)
+        watcher.start()
+        try:
+            submit_and_wait(dep=run.dep, app=app, rounds=opts.rounds, say=say,
+                            check=lambda: run.check(lambda: {i for kind, i, _r in applied if kind == "node"}))
+        finally:
+            stop.set()
+            watcher.join(timeout=REVIVE_WAIT_S)
     return _document(opts, spec, folder, t0, {"boards": opts.clients, "tls": not opts.insecure,
                                                "supernode_auth": not opts.insecure,
                                                "faults": [{"kind": k, "board": i, "round": r,
                                                            "applied": (k, i, r) in applied}
                                                           for k, i, r in opts.faults]})
+
+
+# --- octo fleet run --mode split ------------------------------------------------------------------------------
+
+@dataclass
+class SplitRunOptions:
+    boards: int = 4
+    board: str = "virtual-m4"
+    insecure: bool = False
+    reply_timeout_s: float = 600.0   # one message's reply (a board step)
+    keep: bool = False
+
+
+def split_settings(folder: Path, opts: SplitRunOptions, job: Any) -> dict[str, Any]:
+    """The run config `octo-run` of split learning (deploy_apps.split_main); the data goes to split-data.npz."""
+    import numpy as np  # noqa: PLC0415
+
+    arrays = {"x": job.train_xy[0], "y": job.train_xy[1]}
+    if job.eval_xy is not None:
+        arrays.update(ex=job.eval_xy[0], ey=job.eval_xy[1])
+    np.savez(folder / "split-data.npz", **arrays)
+    options = {f.name: getattr(job.opts, f.name) for f in dataclasses.fields(job.opts)}
+    options.update(progress=False, telemetry=str(Path(job.opts.telemetry).resolve()) if job.opts.telemetry else None)
+    return {"mode": "split", "nodes": opts.boards, "out": str(folder), "round_timeout_s": opts.reply_timeout_s,
+            "revive": False,
+            "split": {"board": opts.board, "train_dir": str(Path(job.tb.dir).resolve()),
+                      "train_config": dataclasses.asdict(job.tb.config), "codec": dataclasses.asdict(job.spec),
+                      "options": options, "run_dir": str(Path(job.run_dir).resolve())}}
+
+
+def run_split_fleet(opts: SplitRunOptions, job: Any, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Split learning in deployment mode: job (collab.run.SplitJob: the training build, codec, data and options
+    `octo collab` would run) on opts.boards boards, each behind its own SuperNode; the cloud half in the ServerApp.
+    Returns the octo.collab/1 document (engine "flower", mode "deployment")."""
+    for name in ("flower-superlink", "flower-supernode", "flower-superexec", "flwr"):
+        flower_bin(name)
+    t0 = time.monotonic()
+    exe = board_executable(job.tb.dir, opts.board, job.tb.config.config_id, say)
+    folder = run_folder()
+    say(f"fleet run --mode split: {opts.boards} x {opts.board} ({job.tb.config.config_id}), {job.opts.epochs} "
+        f"epoch(s); Flower deployment in {folder}")
+    with local_deployment(folder, opts.board, opts.boards, exe, opts.insecure, say) as run:
+        app = write_app(folder, split_settings(folder, opts, job))
+        submit_and_wait(run.dep, app, job.opts.epochs, say, run.check)
+    metrics = dict(json.loads((folder / "result.json").read_text()))
+    metrics["engine"] = "flower"
+    metrics["mode"] = "deployment"
+    metrics["deployment"] = {"tls": not opts.insecure, "supernode_auth": not opts.insecure,
+                             "wall_s": round(time.monotonic() - t0, 2)}
+    if not opts.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return metrics
 
 
 def _document(opts: RunOptions, spec: Any, folder: Path, t0: float, extra: dict[str, Any]) -> dict[str, Any]:

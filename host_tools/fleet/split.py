@@ -12,13 +12,17 @@ the same numbers on both engines (a test checks it). Per training step and board
 - ``train.collab_backward``: COLLAB_WRITE of the encoded gradients, COLLAB_BACKWARD -> the backward result.
 
 Evaluation batches travel as ``evaluate.collab_forward``; ``query.collab_hello`` (which board a node drives, its
-firmware) and ``train.collab_init`` (TRAIN_INIT) happen once. Imports flwr: load only when a run uses Flower."""
+firmware) happens once, and TRAIN_INIT travels with a board's first forward (its ``init.*`` config entries).
+Messages to different boards travel concurrently. The same handlers and the same server loop serve
+deployment mode (`octo fleet run --mode split`, host_tools/fleet/deploy_apps.py), where a SuperNode's node config
+names its board (`node_link`). Imports flwr: load only when a run uses Flower."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +38,8 @@ from host_tools.errors import OctoError
 from host_tools.services.collab import BackwardResult, CodecSpec, CollabSession, ForwardResult, WireCount
 
 REPLY_TIMEOUT_S = 600.0  # one message's reply (a board step; the first one compiles nothing, but QEMU is slow)
+REPLY_POLL_S = 0.05      # how often the ServerApp asks for a reply (Flower's send_and_receive waits 3 s)
+NODES_WAIT_S = 120.0     # all SuperNodes connected
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,12 @@ class BoardLink:
     url: str
     board: str
     virtual: bool
+
+
+# TRAIN_INIT's arguments (CollabSession.init), in order, as they travel in a message's config ("init.NAME")
+INIT_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("seed", int), ("init_random", bool), ("lac", bool), ("prc", bool), ("lr", float), ("momentum", float),
+    ("weight_decay", float), ("input_scale", float), ("prc_k", float), ("lac_l2", float))
 
 
 # -- the ClientApp: one board's link per message -----------------------------------------------------------------
@@ -69,22 +81,37 @@ def _spec_config(spec: CodecSpec) -> dict[str, Any]:
             "gradient_bits": spec.gradient_bits or 0, "clip": spec.clip, "entropy": spec.entropy}
 
 
-def handle(msg: Message, links: Sequence[BoardLink], pid: int) -> Message:
+def node_link(context: Context) -> BoardLink:
+    """The board of a deployment SuperNode, from its node config (`board`, `port`: a socket URL or serial port)."""
+    nc = context.node_config
+    board, port = str(nc.get("board", "")), str(nc.get("port", ""))
+    if not port:
+        raise OctoError("this SuperNode's node config names no board port (port=...)")
+    return BoardLink(port, board, board != "host" and board_is_virtual(board))
+
+
+def board_is_virtual(board: str) -> bool:
+    from host_tools.board.boards import get_board  # noqa: PLC0415
+
+    return bool(get_board(board).virtual)
+
+
+def handle(msg: Message, link: BoardLink, pid: int) -> Message:
     """One COLLAB exchange on board pid's link; the reply carries what the ServerApp's session returns."""
     kind = msg.metadata.message_type.split(".", 1)[1]
     c = msg.content["config"]
     out: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
-    with _session(links[pid]) as sess:
+    with _session(link) as sess:
+        if "init.seed" in c:  # a TRAIN_INIT sent along with this message (RemoteSession.init): not counted as traffic
+            sess.init(*(t(c[f"init.{k}"]) for k, t in INIT_FIELDS))
+            sess.wire = WireCount()
         if kind == "collab_hello":
             hello = sess.client.hello()
             info = sess.info()
             out = {"partition": pid, "messages": [int(m) for m in hello.messages], "board": str(hello.board),
-                   "fingerprint": int(info.fingerprint), "config_crc": int(info.config_crc), "batch": int(info.batch)}
-        elif kind == "collab_init":
-            sess.init(int(c["seed"]), bool(c["init_random"]), bool(c["lac"]), bool(c["prc"]), float(c["lr"]),
-                      float(c["momentum"]), float(c["weight_decay"]), float(c["input_scale"]), float(c["prc_k"]),
-                      float(c["lac_l2"]))
+                   "fingerprint": int(info.fingerprint), "config_crc": int(info.config_crc), "batch": int(info.batch),
+                   "timer_hz": int(hello.timer_hz), "cpu_hz": int(hello.cpu_hz)}
         elif kind == "collab_forward":
             a = msg.content["arrays"]
             shape = tuple(int(v) for v in c["split_shape"])
@@ -111,19 +138,40 @@ def handle(msg: Message, links: Sequence[BoardLink], pid: int) -> Message:
     return Message(RecordDict(content), reply_to=msg)
 
 
-def make_client_app(links: Sequence[BoardLink]) -> ClientApp:
-    app = ClientApp()
-    links = list(links)
+def register_handlers(app: ClientApp, link_of: Callable[[Context], BoardLink]) -> ClientApp:
+    """The split-learning message handlers on app; link_of gives the board of the node a message reached."""
 
     def run(msg: Message, context: Context) -> Message:
-        return handle(msg, links, int(context.node_config["partition-id"]))
+        return handle(msg, link_of(context), int(context.node_config["partition-id"]))
 
-    for category, actions in (("train", ("collab_init", "collab_forward", "collab_backward")),
+    for category, actions in (("train", ("collab_forward", "collab_backward")),
                               ("evaluate", ("collab_forward",)), ("query", ("collab_hello",))):
         register = getattr(app, category)
         for action in actions:
             register(action)(run)
     return app
+
+
+def make_client_app(links: Sequence[BoardLink]) -> ClientApp:
+    """The simulation's ClientApp: node partition-id I drives links[I]."""
+    links = list(links)
+    return register_handlers(ClientApp(), lambda context: links[int(context.node_config["partition-id"])])
+
+
+def exchange(grid: Grid, lock: threading.Lock, msg: Message, timeout_s: float) -> Message | None:
+    """msg sent and its reply awaited (None after timeout_s). The grid is used under lock, but not while waiting,
+    so the boards' messages travel concurrently."""
+    with lock:
+        ids = list(grid.push_messages([msg]))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with lock:
+            replies = list(grid.pull_messages(ids))
+        if replies:
+            return replies[0]
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(REPLY_POLL_S)
 
 
 # -- the ServerApp side: CollabSession's calls as messages ----------------------------------------------------
@@ -148,21 +196,24 @@ class RemoteSession:
     _q: np.ndarray | None = None
     _grad: bytes = b""
     measure: bool = True
+    timeout_s: float = REPLY_TIMEOUT_S
+    _init: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.counters = _Counters()
         self.client = SimpleNamespace(hello=self._hello, counters=self.counters)
 
     def _ask(self, mtype: str, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Message:
+        if self._init:  # TRAIN_INIT travels with the board's first exchange (one message less per board)
+            config = {**config, **self._init}
+            self._init = {}
         content = {"config": ConfigRecord(config)}
         if arrays:
             content["arrays"] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
         msg = Message(RecordDict(content), dst_node_id=self.node, message_type=mtype)
-        with self.lock:
-            replies = list(self.grid.send_and_receive([msg], timeout=REPLY_TIMEOUT_S))
-        if not replies:
-            raise OctoError(f"node {self.node} did not answer {mtype} within {REPLY_TIMEOUT_S:.0f} s")
-        r = replies[0]
+        r = exchange(self.grid, self.lock, msg, self.timeout_s)
+        if r is None:
+            raise OctoError(f"node {self.node} did not answer {mtype} within {self.timeout_s:.0f} s")
         if r.has_error():
             raise OctoError(f"node {self.node} failed {mtype}: {r.error.reason}")
         c = r.content["config"]
@@ -182,10 +233,9 @@ class RemoteSession:
 
     def init(self, seed: int, init_random: bool, lac: bool, prc: bool, lr: float, momentum: float,
              weight_decay: float, input_scale: float, prc_k: float, lac_l2: float) -> None:
-        self._ask("train.collab_init", {"seed": int(seed), "init_random": bool(init_random), "lac": bool(lac),
-                                        "prc": bool(prc), "lr": float(lr), "momentum": float(momentum),
-                                        "weight_decay": float(weight_decay), "input_scale": float(input_scale),
-                                        "prc_k": float(prc_k), "lac_l2": float(lac_l2)})
+        """Kept until the board's next exchange, which carries it: the ClientApp runs TRAIN_INIT first."""
+        args = (seed, init_random, lac, prc, lr, momentum, weight_decay, input_scale, prc_k, lac_l2)
+        self._init = {f"init.{k}": t(v) for (k, t), v in zip(INIT_FIELDS, args, strict=True)}
 
     def load(self, first: int, labels: np.ndarray, samples: np.ndarray) -> None:
         if first != 0:
@@ -227,10 +277,9 @@ class RemoteSession:
                               int(c["backward_ticks"]))
 
 
-def connect_nodes(grid: Grid, count: int, wait_s: float = 120.0) -> list[tuple[int, dict[str, Any]]]:
+def connect_nodes(grid: Grid, count: int, wait_s: float = NODES_WAIT_S,
+                  timeout_s: float = REPLY_TIMEOUT_S) -> list[tuple[int, dict[str, Any]]]:
     """(node id, hello reply) per board index: asks every node which board it drives."""
-    import time  # noqa: PLC0415
-
     deadline = time.monotonic() + wait_s
     while len(list(grid.get_node_ids())) < count and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -239,7 +288,7 @@ def connect_nodes(grid: Grid, count: int, wait_s: float = 120.0) -> list[tuple[i
         raise OctoError(f"{len(nodes)} of {count} Flower nodes connected within {wait_s:.0f} s")
     msgs = [Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=n, message_type="query.collab_hello")
             for n in nodes]
-    replies = list(grid.send_and_receive(msgs, timeout=REPLY_TIMEOUT_S))
+    replies = list(grid.send_and_receive(msgs, timeout=timeout_s))
     found: dict[int, tuple[int, dict[str, Any]]] = {}
     for r in replies:
         if r.has_error():
@@ -250,6 +299,20 @@ def connect_nodes(grid: Grid, count: int, wait_s: float = 120.0) -> list[tuple[i
     if missing:
         raise OctoError(f"no Flower node answered for board(s) {missing}")
     return [found[i] for i in range(count)]
+
+
+def serve(grid: Grid, count: int, run: Callable[[Sequence[RemoteSession]], dict[str, Any]], measure: bool,
+          timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
+    """The ServerApp's body, on either engine: waits for count nodes, learns which board each drives, and calls
+    run(sessions) — the split-learning loop of `octo collab` — with a RemoteSession per board index."""
+    lock = threading.Lock()
+    sessions = []
+    for node, hello in connect_nodes(grid, count, timeout_s=timeout_s):
+        s = RemoteSession(grid, node, lock, hello)
+        s.measure = measure
+        s.timeout_s = timeout_s
+        sessions.append(s)
+    return run(sessions)
 
 
 def run_collab_on_flower(targets: Sequence[Any], run: Callable[[Sequence[Any]], dict[str, Any]],
@@ -272,13 +335,7 @@ def run_collab_on_flower(targets: Sequence[Any], run: Callable[[Sequence[Any]], 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         try:
-            lock = threading.Lock()
-            sessions = []
-            for node, hello in connect_nodes(grid, len(links)):
-                s = RemoteSession(grid, node, lock, hello)
-                s.measure = measure
-                sessions.append(s)
-            out["result"] = run(sessions)
+            out["result"] = serve(grid, len(links), run, measure)
         except BaseException as exc:  # Flower logs and swallows it: kept for the caller
             out["error"] = exc
             raise
