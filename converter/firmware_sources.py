@@ -43,6 +43,19 @@ def repo_root() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
 
 
+def state_dir() -> Path:
+    """Run state (virtual boards' pid, port and log; native objects shared by builds); OCTO_STATE_DIR overrides,
+    else ~/.cache/octo/run."""
+    env = os.environ.get("OCTO_STATE_DIR")
+    if env:
+        path = Path(env)
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(cache) / "octo" / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def firmware_dir() -> Path:
     return repo_root() / "firmware"
 

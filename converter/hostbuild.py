@@ -96,14 +96,15 @@ def build_host_runner(model_dir: Path, *, sanitize: bool = False, extra_flags: l
     if shutil.which("gcc") is None:
         raise ConvertError("gcc not found; install it (`make setup`) to run models with --target host")
     fw = fws.firmware_dir()
-    sources = [model_dir / "model.c", *kernel_sources(), *fws.sources("infer_main")]
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", *(extra_flags or [])]
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
-    flags += [f"-I{fw / 'include'}", f"-I{model_dir}", "-include", "octo_model_config.h"]
-    try:
-        return compile_cached(sources, flags, model_dir / "host", "octo_infer",
-                              hash_also=fws.headers())
+    flags += [f"-I{fw / 'include'}"]
+    try:  # the kernels do not read the model's config: their objects are shared by every model's runner
+        objs = compile_objects(kernel_sources(), flags, fws.state_dir() / "host-objs", hash_also=fws.headers())
+        return compile_cached([model_dir / "model.c", *fws.sources("infer_main")],
+                              [*flags, f"-I{model_dir}", "-include", "octo_model_config.h"], model_dir / "host",
+                              "octo_infer", hash_also=fws.headers(), objects=objs)
     except HostBuildError as exc:
         raise ConvertError(f"host build of {model_dir / 'model.c'} failed:\n{exc}") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from converter.firmware_sources import firmware_dir, repo_root
+from converter.firmware_sources import firmware_dir, repo_root, state_dir
 
 __all__ = ["firmware_dir", "pio_core_dir", "repo_root", "state_dir"]
 
@@ -14,15 +14,3 @@ def pio_core_dir() -> Path:
     """Project-local PlatformIO core dir (seeded offline by `make`)."""
     env = os.environ.get("PLATFORMIO_CORE_DIR")
     return Path(env) if env else repo_root() / ".pio-core"
-
-
-def state_dir() -> Path:
-    """Run state of virtual boards (pid, port, log); OCTO_STATE_DIR overrides."""
-    env = os.environ.get("OCTO_STATE_DIR")
-    if env:
-        path = Path(env)
-    else:
-        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        path = Path(cache) / "octo" / "run"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -617,9 +617,10 @@ def test_mse_one_step_gradients_match_tensorflow(ae_dir: Path, precision: str, i
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_mse_host_and_virtual_boards_train_bit_identically(ae_dir: Path, precision: str) -> None:
     """An MSE model (output with pixels and channels, LAC on the last layer too) gives the same state blob natively
-    and on virtual-m4 and virtual-m7; INT8 also on virtual-m3 (portable C, soft float)."""
+    and on virtual-m4; INT8 also on virtual-m3 (portable C, soft float). The MSE kernels have no DSP path, so
+    virtual-m7 (the M4's code for another core) is left to test_host_and_virtual_boards_train_bit_identically."""
     x, scale = _ae_train(ae_dir)
-    boards = ["host", "virtual-m4", "virtual-m7"] + (["virtual-m3"] if precision == "int8" else [])
+    boards = ["host", "virtual-m4"] + (["virtual-m3"] if precision == "int8" else [])
     tb = prepare_training(ae_dir, TrainConfig(precision, BATCH, "all"), "host")
     digests = {}
     for board in boards:
