@@ -34,12 +34,12 @@ GOALS = {"conv_16x16x16_16": 2.0, "conv_32x32x3_8": 5.0, "dwconv_16x16x32": 7.0,
 
 
 def kernel_path(board_name: str, name: str) -> str:
-    """Which code path the layer runs: "mve" (Helium: conv and fully connected on virtual-m55; depthwise stays on
-    the DSP path there), "dsp" (SMLAD) or "portable"."""
+    """Which code path the layer runs: "mve" (Helium: every kernel on virtual-m55), "dsp" (SMLAD) or
+    "portable"."""
     from host_tools.board.boards import get_board
 
     board = get_board(board_name)
-    if board.mve and not name.startswith("dwconv"):
+    if board.mve:
         return "mve"
     return "dsp" if board.dsp else "portable"
 

@@ -62,16 +62,21 @@ def _packable(g: Graph, op: Op) -> bool:
             and int(op.options.get("dilation_h", 1)) == 1 and int(op.options.get("dilation_w", 1)) == 1)
 
 
-def dw_packed_tables(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """(wpack int16 [C/4, kh*kw, 4], each four [w0 w2 w1 w3], bias_full int32 [C]) for the packed kernel."""
+def dw_bias_full(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """bias_full int32 [C] of the fast kernel: the bias plus the input offset times each channel's weight sum."""
     _, kh, kw, c = w.shape
     taps = w.reshape(kh * kw, c).astype(np.int64)
     b = np.zeros(c, np.int64) if bias is None else bias.astype(np.int64)
     bias_full = b + input_offset * taps.sum(axis=0)
     if np.abs(bias_full).max(initial=0) >= 2**31:
         raise ConvertError("depthwise bias plus folded input offset overflows int32")
-    wpack = taps.reshape(kh * kw, c // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2)
-    return wpack.astype(np.int16), bias_full.astype(np.int32)
+    return bias_full.astype(np.int32)
+
+
+def _scratch(g: Graph, op: Op) -> int:
+    """The fast kernel's weights widened to int16 once per call (DSP and portable paths)."""
+    f = g.tensors[op.inputs[1]]
+    return 2 * f.shape[1] * f.shape[2] * f.shape[3] if _packable(g, op) else 0
 
 
 def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
@@ -86,14 +91,14 @@ def _emit(ctx: EmitCtx, g: Graph, op: Op) -> str:
     has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
     if _packable(g, op):
         bias = g.tensors[op.inputs[2]].data if has_bias else None
-        wpack, bias_full = dw_packed_tables(f.data, bias, int(fields["input_offset"]))
-        wp = ctx.array(f"{p}_dwpack", "int16_t", wpack)  # no Helium variant (pio._check_mve_layout)
+        bias_full = dw_bias_full(f.data, bias, int(fields["input_offset"]))
+        wp = ctx.array(f"{p}_filter", "int8_t", f.data)  # 1 byte per weight, TFLite's order, on every core
         bf = ctx.array(f"{p}_bias_full", "int32_t", bias_full)
         din = ctx.dims(f"{p}_in_dims", a.shape)
         dfl = ctx.dims(f"{p}_filter_dims", f.shape)
         dout = ctx.dims(f"{p}_out_dims", o.shape)
         return (f"octo_depthwise_conv_s8_packed(&{params}, &{rq}, &{din}, {ctx.ptr(op.inputs[0])}, &{dfl}, {wp}, "
-                f"{bf}, &{dout}, {ctx.ptr(op.outputs[0])})")
+                f"{bf}, {ctx.scratch(op.index)}, &{dout}, {ctx.ptr(op.outputs[0])})")
     w = ctx.array(f"{p}_filter", "int8_t", f.data)
     b = ctx.array(f"{p}_bias", "int32_t", g.tensors[op.inputs[2]].data) if has_bias else "NULL"  # type: ignore[arg-type]
     din = ctx.dims(f"{p}_in_dims", a.shape)
@@ -112,4 +117,4 @@ def _lag(g: Graph, op: Op) -> int | None:
     return spatial_lag(g, op, (int(c["stride_h"]), int(c["stride_w"])), (int(c["pad_h"]), int(c["pad_w"])), False)
 
 
-LOWERINGS = {"DEPTHWISE_CONV_2D": Lowering(_check, _macs, _emit, inplace_lag=_lag)}
+LOWERINGS = {"DEPTHWISE_CONV_2D": Lowering(_check, _macs, _emit, scratch=_scratch, inplace_lag=_lag)}

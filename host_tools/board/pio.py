@@ -118,14 +118,18 @@ def build_dir(board: Board, model_dir: Path | None = None, train_dir: Path | Non
     return firmware_dir() / ".pio" / "build" / board.name
 
 
-def _check_mve_layout(gen: Path, model_dir: Path) -> None:
-    """A Helium board reads packed conv/FC weights in the int8 layout the converter emits under __ARM_FEATURE_MVE
-    (docs/CONVERTER.md); generated C from before that layout holds only the int16 one, which it would misread."""
+def _check_layout(gen: Path, model_dir: Path, mve: bool) -> None:
+    """Generated C in a weight layout the kernels no longer read: packed conv/FC weights without the int8 rows a
+    Helium board reads (emitted under __ARM_FEATURE_MVE, docs/CONVERTER.md), or depthwise weights in the int16
+    layout of before the 1-byte depthwise kernel. Either would fail to compile or be misread."""
     for name in ("model.c", "pass_model.c"):
         path = gen / name
         if path.exists():
             text = path.read_text()
-            if "_wpack[" in text and "__ARM_FEATURE_MVE" not in text:
+            if "_dwpack[" in text:
+                raise OctoError(f"{model_dir} was converted before depthwise weights took 1 byte",
+                                hint=f"convert it again (`octo convert ... -o {model_dir}`)")
+            if mve and "_wpack[" in text and "__ARM_FEATURE_MVE" not in text:
                 raise OctoError(f"{model_dir} was converted before the Helium (MVE) weight layout existed",
                                 hint=f"convert it again (`octo convert ... -o {model_dir}`) for a board with MVE")
 
@@ -155,8 +159,7 @@ def build_firmware(board: Board, *, extra_flags: list[str] | None = None, verbos
         if not (gen / "model.c").exists() and not (gen / "pass_model.c").exists():
             raise OctoError(f"{model_dir} holds no converted model (no octo/model.c or octo/pass_model.c)",
                             hint=f"run `octo convert <model> -o {model_dir}` first")
-        if board.mve:
-            _check_mve_layout(gen, model_dir)
+        _check_layout(gen, model_dir, board.mve)
         env["OCTO_MODEL_DIR"] = str(gen)
         env["PLATFORMIO_BUILD_DIR"] = str(model_dir.resolve() / "fw")
     if train_dir is not None:

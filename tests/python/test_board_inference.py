@@ -18,7 +18,7 @@ from host_tools.services.inference import board_session
 @pytest.fixture(scope="module", params=[None, 1 << 20], ids=["1-byte", "2-byte"])
 def conv_model(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """Fast paths on every target: 3-channel first conv, stride 2, borders, 16->16, odd channel counts,
-    depthwise (stride 1 and 2), pooling and a dense layer; weights at 1 byte (the default), and at 2 bytes
+    depthwise (3x3 stride 1 and 2, 5x3), pooling and a dense layer; weights at 1 byte (the default), and at 2 bytes
     (every packed layer, under a 1 MiB --flash budget)."""
     import keras
 
@@ -29,6 +29,7 @@ def conv_model(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu6")(x)
     x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
     x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = keras.layers.DepthwiseConv2D((5, 3), padding="same", activation="relu6")(x)
     x = keras.layers.Conv2D(6, 1)(x)
     x = keras.layers.Conv2D(5, (3, 2), padding="same")(x)
     x = keras.layers.MaxPooling2D(2)(x)
@@ -76,8 +77,9 @@ def test_zoo_model_on_virtual_m55_equals_tflm(recipe: str, tmp_path: Path) -> No
     assert np.array_equal(ours, ref), "virtual-m55 output differs from TFLM"
 
 
-def test_mve_board_refuses_generated_c_without_the_mve_layout(tmp_path: Path) -> None:
-    """model.c from before the Helium weight layout would be misread by the MVE kernel: the build says so."""
+def test_boards_refuse_generated_c_in_an_old_weight_layout(tmp_path: Path) -> None:
+    """model.c from before the Helium weight layout would be misread by the MVE kernel, and int16 depthwise tables
+    from before 1-byte depthwise weights would not compile against the kernel: the build says which."""
     from host_tools.board.pio import build_firmware
     from host_tools.errors import OctoError
 
@@ -85,8 +87,7 @@ def test_mve_board_refuses_generated_c_without_the_mve_layout(tmp_path: Path) ->
     (tmp_path / "octo" / "model.c").write_text("static const int16_t l0_wpack[16] = {0};\n")
     with pytest.raises(OctoError, match="converted before the Helium"):
         build_firmware(get_board("virtual-m55"), model_dir=tmp_path)
-    # depthwise tables have no Helium variant: a depthwise-only model is not taken for an old conversion
-    from host_tools.board.pio import _check_mve_layout
-
     (tmp_path / "octo" / "model.c").write_text("static const int16_t l0_dwpack[16] = {0};\n")
-    _check_mve_layout(tmp_path / "octo", tmp_path)
+    for board in ("virtual-m55", "virtual-m4"):
+        with pytest.raises(OctoError, match="before depthwise weights took 1 byte"):
+            build_firmware(get_board(board), model_dir=tmp_path)

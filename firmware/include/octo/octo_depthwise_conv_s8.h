@@ -29,17 +29,17 @@ int octo_depthwise_conv_s8(const octo_dw_conv_params_t *p, const octo_requant_t 
                            const int8_t *in, const octo_dims_t *filter_dims, const int8_t *filter,
                            const int32_t *bias, const octo_dims_t *out_dims, int8_t *out) OCTO_CHECK_RESULT;
 
-/* DEPTHWISE_CONV_2D, depth multiplier 1, with weights packed by the converter
- * (converter/lower/depthwise_conv.py):
- *   wpack      int16[C/4][kh*kw][4]: per group of four channels, every tap's
- *              weights as [w0 w2 w1 w3] (SXTB16 lane order); C a multiple of 4
+/* DEPTHWISE_CONV_2D, depth multiplier 1, the fast path (converter/lower/depthwise_conv.py):
+ *   filter     int8[kh*kw][C], TFLite's order (1 byte per weight); C a multiple of 4
  *   bias_full  int32[C]: bias + input_offset * (sum of the channel's kh*kw weights)
+ *   scratch    int16[kh*kw*C]: the weights widened once per call for the DSP/portable tap loops (unused with
+ *              Helium, which reads the int8 weights directly)
  * Taps in the padding take their offset share back out (TFLM skips them).
- * Batch 1, dilation 1. Bit-exact with octo_depthwise_conv_s8; no scratch. */
+ * Batch 1, dilation 1. Bit-exact with octo_depthwise_conv_s8. */
 int octo_depthwise_conv_s8_packed(const octo_dw_conv_params_t *p, const octo_requant_t *q,
                                   const octo_dims_t *in_dims, const int8_t *in, const octo_dims_t *filter_dims,
-                                  const int16_t *wpack, const int32_t *bias_full, const octo_dims_t *out_dims,
-                                  int8_t *out) OCTO_CHECK_RESULT;
+                                  const int8_t *filter, const int32_t *bias_full, int16_t *scratch,
+                                  const octo_dims_t *out_dims, int8_t *out) OCTO_CHECK_RESULT;
 
 #ifdef __cplusplus
 }
