@@ -2,13 +2,17 @@
 TensorFlow FP32, initialised as the engine does, trained with the engine's optimizer (SGD, momentum 0.9,
 cosine schedule, batch 16).
 
-    .venv/bin/python bench/rinit_diag.py MODEL [--init he|he-data|lsuv] [--lr 0.05] [--samples 1000]
+    .venv/bin/python bench/rinit_diag.py MODEL [--init he|he-data|lsuv|dd] [--lr 0.05] [--samples 1000]
                                          [--epochs 10] [--seed 0]
 
 --init he       the engine's draw: U(-b, b), b = sqrt(6 / fan_in) (depthwise fan_in = kh * kw), bias 0
---init he-data  he, then the first layer divided by the RMS of the training inputs (converter/train_plan.py's
-                data-aware bound)
+--init he-data  he, then the first layer divided by the RMS of the training inputs (what `octo train --init
+                random` does: host_tools/train/init_scale.py)
 --init lsuv     he, then every layer in op order rescaled so its output has unit RMS on one batch
+--init dd       he, then every layer in op order, per output channel, centred and scaled to unit variance on
+                --dd-samples samples (BatchNorm's statistics at init, folded); the classifier to --fc-std
+--keep-bn       the reference: the recipe's model with its BatchNorm (Keras' own init)
+--fc-gain G, --zero-branch   the classifier times G; the last layer of every residual branch zeroed (SkipInit)
 
 Prints the RMS of every weight layer's output at init, the logits' RMS, the RMS gradient relative to the
 weights' RMS per layer, and the held-out accuracy after each epoch. Diagnostic only (not in the bench JSON).
