@@ -46,7 +46,7 @@ PERSONAL = {"mlperf_ic": (3, 16, (0.01, 0.003, 0.001, 0.0003)), "mbv2_ic": (3, 1
             "mlperf_vww": (3, 16, (0.001, 0.0003, 0.0001))}
 # model -> (training samples, epochs) from `--init random`, every layer. The digits CNN with all of train.json's
 # data and epochs (the default's other witness); the BN-folded models on a subset, sized so the whole section runs
-# in well under an hour on one core even when shared (about 50 minutes here, under a load of 10-17 on 2 cores):
+# in about half an hour on a free core (it took 61 minutes here, sharing 2 cores under a load of 10-17):
 # ResNet-8 costs ~25 ms per INT8 training sample natively (FP32 ~14), so it gets 2000 sample-steps (1000 samples,
 # 2 epochs); VWW 4000 (1000 x 4) at lr 0.01, where it learns (at the default 0.05 it stays at 50% in both
 # precisions, as TensorFlow's SGD does without BatchNorm: bench/rinit_diag.py); KWS and MobileNetV2 the 10000 of
