@@ -11,7 +11,8 @@ Sections (each writes its part of the JSON; run them separately with --sections 
   ablation         LAC and PRC, each on and off, in the personalisation runs (the INT8 defaults follow it).
   ad               the AD autoencoder (MSE) adapts to machine B's normal sound: ROC AUC before and after, INT8 vs
                    FP32, with the update set `--update auto` picks for virtual-m4 and with last:2.
-  random_init      every layer from random weights on a subset of the recipe's training data, held-out eval set.
+  random_init      every layer from random weights (`--init random`: He-uniform scaled to the data) on a subset of
+                   the recipe's training data, held-out eval set; --models picks some of them.
   cost             instructions per training sample on virtual-m4 (QEMU -icount; linked against the speed-only
                    budget when the plan exceeds the board) and the static peak training SRAM, full update, INT8
                    vs FP32 at the same batch.
@@ -43,8 +44,17 @@ OCTO = [sys.executable, "-m", "host_tools.cli"]
 PERSONAL = {"mlperf_ic": (3, 16, (0.01, 0.003, 0.001, 0.0003)), "mbv2_ic": (3, 16, (0.01, 0.003, 0.001, 0.0003)),
             "mlperf_kws": (3, 16, (0.01, 0.003, 0.001, 0.0003, 0.0001)),
             "mlperf_vww": (3, 16, (0.001, 0.0003, 0.0001))}
-RANDOM = {"mbv2_ic": (1000, 10), "mlperf_kws": (1000, 10)}  # model -> (training samples, epochs)
-RANDOM_LR = 0.05
+# model -> (training samples, epochs) from `--init random`, every layer. The digits CNN with all of train.json's
+# data and epochs (the default's other witness); the BN-folded models on a subset, sized so the whole section runs
+# in about half an hour on a free core (it took 61 minutes here, sharing 2 cores under a load of 10-17):
+# ResNet-8 costs ~25 ms per INT8 training sample natively (FP32 ~14), so it gets 2000 sample-steps (1000 samples,
+# 2 epochs); VWW 4000 (1000 x 4) at lr 0.01, where it learns (at the default 0.05 it stays at 50% in both
+# precisions, as TensorFlow's SGD does without BatchNorm: bench/rinit_diag.py); KWS and MobileNetV2 the 10000 of
+# the earlier runs. model -> (samples, epochs, lr)
+RANDOM_LR = 0.05  # `octo train --init random`'s default (host_tools/train/defaults.py)
+RANDOM = {"digits_cnn": (1347, 20, RANDOM_LR), "mbv2_ic": (1000, 10, RANDOM_LR), "mlperf_kws": (1000, 10, RANDOM_LR),
+          "mlperf_vww": (1000, 4, 0.01), "mlperf_ic": (1000, 2, RANDOM_LR)}
+RANDOM_INIT = "He-uniform, layers reading the samples / RMS(samples)"  # host_tools/train/init_scale.py
 COST = {"mlperf_ic": 4, "mbv2_ic": 4, "mlperf_kws": 4}  # model -> batch (FP32 at 16 exceeds the 4 MiB speed budget)
 
 
@@ -213,16 +223,19 @@ def ad(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
             "failed": [r for r in runs if "error" in r], "runs": runs, "seconds": round(time.time() - t0, 1)}
 
 
-def random_init(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
+def random_init(work: Path, seeds: list[int], jobs: int, models: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, (n, epochs) in RANDOM.items():
+    for name, (n, epochs, lr) in RANDOM.items():
+        if models and name not in models:
+            continue
         md = converted(name, work)
         data = _subset(md, n, work)
         tasks = [(v, s) for v in ("fp32", DEFAULT_VARIANT) for s in seeds]
 
-        def one(t: tuple[str, int], md: Path = md, data: Path = data, epochs: int = epochs) -> dict[str, Any]:
+        def one(t: tuple[str, int], md: Path = md, data: Path = data, epochs: int = epochs,
+                lr: float = lr) -> dict[str, Any]:
             v, s = t
-            flags = ["--init", "random", "--data", str(data), "--epochs", str(epochs), "--lr", str(RANDOM_LR),
+            flags = ["--init", "random", "--data", str(data), "--epochs", str(epochs), "--lr", str(lr),
                      "--seed", str(s), *VARIANTS[v]]
             return {"variant": v, "seed": s, **_train(md, f"{md.name}-r-{v}-s{s}", flags, work)}
 
@@ -232,11 +245,22 @@ def random_init(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]:
         table = {v: _stats([r["after"] for r in runs if r["variant"] == v and "after" in r])
                  for v in ("fp32", DEFAULT_VARIANT)}
         gap = round((table["fp32"].get("mean", 0) - table[DEFAULT_VARIANT].get("mean", 0)) * 100, 2)
-        out[name] = {"samples": n, "epochs": epochs, "lr": RANDOM_LR, "seeds": seeds, "table": table,
+        out[name] = {"samples": n, "epochs": epochs, "lr": lr, "init": RANDOM_INIT, "seeds": seeds,
+                     "table": table, "curves": _curves(work, [f"{md.name}-r-{v}-s{s}" for v, s in tasks]),
                      "fp32_minus_int8_pp": gap, "failed": [r for r in runs if "error" in r], "runs": runs,
                      "seconds": round(time.time() - t0, 1)}
         print(f"random init {name}: " + ", ".join(f"{v} {t.get('mean', 0):.4f}±{t.get('std', 0):.4f}"
                                                  for v, t in table.items()) + f" (gap {gap} pp)", flush=True)
+    return out
+
+
+def _curves(work: Path, tags: list[str]) -> dict[str, list[float]]:
+    """Held-out accuracy after every epoch of each run (tag -> curve)."""
+    out = {}
+    for t in tags:
+        f = work / "runs" / t / "metrics.json"
+        if f.exists():
+            out[t] = [e.get("eval_accuracy") for e in json.loads(f.read_text()).get("epochs", [])]
     return out
 
 
@@ -313,6 +337,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--sections", default="all", help="comma-separated: " + ",".join(SECTIONS))
+    ap.add_argument("--models", default="", help="random_init only: comma-separated subset of RANDOM (the "
+                    "section's other models keep their results in the JSON)")
     ap.add_argument("--work", default=str(ROOT / "build" / "bench-graph"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "graph_train.json"))
     args = ap.parse_args()
@@ -328,9 +354,13 @@ def main() -> int:
         t0 = time.time()
         if n in ("cost", "fits"):
             res[n] = SECTIONS[n](work)  # type: ignore[operator]
+        elif n == "random_init":
+            models = [m for m in args.models.split(",") if m]
+            res[n] = {**(res.get(n, {}) if models else {}), **random_init(work, seeds, args.jobs, models)}
         else:
             res[n] = SECTIONS[n](work, seeds, args.jobs)  # type: ignore[operator]
-        res.setdefault("seconds", {})[n] = round(time.time() - t0, 1)
+        res.setdefault("seconds", {})[n] = (round(sum(r.get("seconds", 0.0) for r in res[n].values()), 1)
+                                            if n == "random_init" else round(time.time() - t0, 1))
         res["default_variant"] = DEFAULT_VARIANT
         write_results(out_path, "octo.bench.graph_train/1", **res)
     return 0

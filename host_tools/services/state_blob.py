@@ -100,3 +100,28 @@ def decode_weights(plan: dict[str, Any], blob: bytes,
             w = w.reshape(shape[0], shape[3])
         out[int(la["op_index"])] = (w.astype(np.float32), b.astype(np.float32))
     return out
+
+
+def scale_weights(plan: dict[str, Any], blob: bytes, gains: dict[int, float]) -> bytes:
+    """The blob with layer i's weights and bias multiplied by gains[i] (plan layer index), nothing else changed.
+    FP32: every weight and bias times the gain (float32). INT8: the tensor's scale times the gain (masters or
+    int8 weights and the momentum untouched), so both precisions start from the same real weights up to INT8's
+    rounding. Layers whose weights stay in flash cannot be scaled (ConvertError)."""
+    out = bytearray(blob)
+    int8 = plan["precision"] == "int8"
+    for i, g in sorted(gains.items()):
+        la = plan["layers"][i]
+        o = la["offsets"]
+        if la["w_shape"] is None or o["w"] == NONE:
+            raise ConvertError(f"{la['name']}: no weights in the state blob to scale")
+        gf = np.float32(g)
+        if int8:
+            (s,) = struct.unpack_from("<f", out, o["scal"])
+            struct.pack_into("<f", out, o["scal"], np.float32(s) * gf)
+        else:
+            n = int(np.prod(la["w_shape"]))
+            w = np.frombuffer(out, np.float32, n, o["w"]) * gf
+            out[o["w"]: o["w"] + 4 * n] = w.astype("<f4").tobytes()
+        b = np.frombuffer(out, np.float32, la["oc"], o["b"]) * gf
+        out[o["b"]: o["b"] + 4 * la["oc"]] = b.astype("<f4").tobytes()
+    return bytes(out)

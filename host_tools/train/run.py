@@ -40,6 +40,7 @@ from host_tools.errors import BoardError, LinkError, OctoError
 from host_tools.services.state_blob import STATE_MAGIC, unpack_header
 from host_tools.services.training import FIRST_STEP_TIMEOUT_S, TrainInfo, TrainSession
 from host_tools.train.defaults import CHECKPOINT_EVERY, DEFAULT_LAC, DEFAULT_PRC, LAC_L2_DEFAULT, PRC_K_DEFAULT
+from host_tools.train.init_scale import scale_random_init
 
 if TYPE_CHECKING:
     from host_tools.board.target import Target
@@ -493,6 +494,8 @@ class _Trainer:
             self._quantize()
             self.sess.init(o.seed, o.init == "random", o.lac, o.prc, o.lr, o.momentum, o.weight_decay,
                            self.input_scale, o.prc_k, o.lac_l2, self.target_scale if self.targets else None)
+            if o.init == "random":  # He-uniform scaled to the data's RMS (host_tools/train/init_scale.py)
+                scale_random_init(self.sess, self.plan, self.xq_train, self.input_scale)
             self.pos = _Position()
             loss, acc, auc = self._evaluate()  # EVAL leaves the state as it is: the run stays bit-identical
             self.initial = {"eval_accuracy": _r(acc), "eval_loss": _r(loss), "eval_auc": _r(auc)}
