@@ -52,7 +52,7 @@ PERSONAL = {"mlperf_ic": (3, 16, (0.01, 0.003, 0.001, 0.0003)), "mbv2_ic": (3, 1
 # precisions, as TensorFlow's SGD does without BatchNorm: bench/rinit_diag.py); KWS and MobileNetV2 the 10000 of
 # the earlier runs. model -> (samples, epochs, lr)
 RANDOM_LR = 0.05  # `octo train --init random`'s default (host_tools/train/defaults.py)
-RANDOM = {"digits_cnn": (1347, 20, RANDOM_LR), "mbv2_ic": (1000, 10, RANDOM_LR), "mlperf_kws": (1000, 10, RANDOM_LR),
+RANDOM = {"digits_cnn": (1347, 20, RANDOM_LR), "mbv2_ic": (1000, 10, RANDOM_LR), "mlperf_kws": (1200, 20, RANDOM_LR),
           "mlperf_vww": (1000, 4, 0.01), "mlperf_ic": (1000, 2, RANDOM_LR)}
 RANDOM_INIT = "He-uniform, layers reading the samples / RMS(samples)"  # host_tools/train/init_scale.py
 COST = {"mlperf_ic": 4, "mbv2_ic": 4, "mlperf_kws": 4}  # model -> batch (FP32 at 16 exceeds the 4 MiB speed budget)

@@ -116,6 +116,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--warmup", type=float, default=0.0, help="epochs of linear warm-up from 0 to --lr")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep-bn", action="store_true", help="the reference: the recipe's model with its BN")
@@ -173,7 +174,9 @@ def main() -> int:
             rel = float(np.sqrt(np.mean(np.square(g)))) / max(float(np.sqrt(np.mean(np.square(v)))), 1e-12)
             print(f"  {v.path:28s} |grad|/|w| {rel:.4g}")
     steps = a.epochs * math.ceil(len(y) / a.batch)
-    sched = keras.optimizers.schedules.CosineDecay(a.lr, steps)
+    warm = round(a.warmup * math.ceil(len(y) / a.batch))
+    sched = (keras.optimizers.schedules.CosineDecay(0.0, steps - warm, warmup_target=a.lr, warmup_steps=warm)
+             if warm > 0 else keras.optimizers.schedules.CosineDecay(a.lr, steps))
     model.compile(keras.optimizers.SGD(sched, momentum=0.9), loss_fn, metrics=["accuracy"])
     for e in range(a.epochs):
         h = model.fit(x, y, batch_size=a.batch, epochs=1, verbose=0, shuffle=True)

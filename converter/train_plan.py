@@ -45,7 +45,7 @@ INPUT = 0xFFFF  # _Layer.src: the model's input (the staged samples)
 DX_NONE, DX_SINK, DX_STORE, DX_ACCUM, DX_FINAL = range(5)
 ACTS = {"NONE": 0, "RELU": 1, "RELU6": 2}
 WEIGHT_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D (multiplier 1), FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
+TRAINABLE_CHAIN = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
                    "MEAN over H and W, ADD of two tensors of one shape, RESHAPE, and a final SOFTMAX (or none, "
                    "for MSE)")
 LOSSES = ("auto", "xent", "mse")   # auto: xent when the model ends in SOFTMAX, else mse
@@ -265,9 +265,9 @@ def trainable_layers(g: Graph, split: str = "") -> list[_Layer]:
                 raise ConvertError(f"{op.label(g)}: dilated convolutions cannot be trained on the board")
             w8, ws, b = _weights(g, op)
             wshape = tuple(int(v) for v in w8.shape)
-            if op.kind == "DEPTHWISE_CONV_2D" and wshape[3] != ins[2]:
-                raise ConvertError(f"{op.label(g)}: depthwise multiplier {wshape[3] // ins[2]} cannot be trained "
-                                   "(multiplier 1 can)")
+            if op.kind == "DEPTHWISE_CONV_2D" and (wshape[3] < ins[2] or wshape[3] % ins[2]):
+                raise ConvertError(f"{op.label(g)}: depthwise conv with {ins[2]} input and {wshape[3]} output "
+                                   "channels cannot be trained (output channels must be a multiple of the input's)")
             sh, sw = int(op.options["stride_h"]), int(op.options["stride_w"])
             pad = str(op.options["padding"])
             conv = (sh, sw, _pad(ins[0], outs[0], wshape[1], sh, pad), _pad(ins[1], outs[1], wshape[2], sw, pad))

@@ -143,10 +143,16 @@ static void test_conv(void) {
         BAD(octo_train_depthwise_conv_s8_bwd_weight(&p1, &big_in, &qx, &big_out, &qy, &w1, &dw, &db));
     }
 
-    /* depthwise: w_dims {1,KH,KW,C}, out channels = C */
+    /* depthwise: w_dims {1,KH,KW,OC}, out channels OC = multiplier x C */
     const octo_dims_t dwd = {1, 3, 3, 3}, dout = {2, 5, 5, 3};
+    const octo_dims_t dwd2 = {1, 3, 3, 6}, dout2 = {2, 5, 5, 6}, dwd4 = {1, 3, 3, 4}, dout4 = {2, 5, 5, 4};
     octo_dims_t bad_dw = dwd;
     OK(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &dwd, fw, fb, &dout, fy));
+    OK(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &dwd2, fw, fb, &dout2, fy));     /* multiplier 2 */
+    BAD(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &dwd4, fw, fb, &dout4, fy));    /* 4 = 1.33 x 3 */
+    BAD(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &dwd, fw, fb, &dout2, fy));     /* w for 3, out 6 */
+    BAD(octo_train_depthwise_conv_s8_bwd_input(&p, &in, &dwd4, &qw, &dout4, &qy, &y)); /* 4 = 1.33 x 3 */
+    OK(octo_train_depthwise_conv_s8_bwd_weight(&p, &in, &qx, &dout2, &qy, &dwd2, &dw, &db));
     BAD(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &wd, fw, fb, &out, fy)); /* a conv shape */
     bad_dw.n = 2;
     BAD(octo_train_depthwise_conv_f32_fwd(&p, &in, fx, &bad_dw, fw, fb, &dout, fy));

@@ -155,14 +155,14 @@ static void *scratch(size_t n) {
 static int op_conv(int depthwise, int int8) {
     const int32_t *p = g_params;
     const octo_dims_t in = {p[0], p[1], p[2], p[3]};
-    const int32_t OC = depthwise ? p[3] : p[4], KH = p[5], KW = p[6];
+    const int32_t OC = p[4], KH = p[5], KW = p[6]; /* depthwise: OC = multiplier x C */
     octo_train_conv_params_t cp = {p[7], p[8], 0, 0, p[10]};
     int32_t OH, OW;
     CHECK(octo_train_padding(in.h, KH, cp.stride_h, p[9], &OH, &cp.pad_h));
     CHECK(octo_train_padding(in.w, KW, cp.stride_w, p[9], &OW, &cp.pad_w));
-    const octo_dims_t wd = {depthwise ? 1 : OC, KH, KW, in.c};
+    const octo_dims_t wd = {depthwise ? 1 : OC, KH, KW, depthwise ? OC : in.c};
     const octo_dims_t out = {in.n, OH, OW, OC};
-    const int32_t nx = in.n * in.h * in.w * in.c, nw = wd.n * KH * KW * in.c, ny = in.n * OH * OW * OC;
+    const int32_t nx = in.n * in.h * in.w * in.c, nw = wd.n * KH * KW * wd.c, ny = in.n * OH * OW * OC;
     const float *x = in_f32(0, nx), *w = in_f32(1, nw), *b = in_f32_opt(2, OC), *g = in_f32(3, ny);
     int32_t *meta = (int32_t *)out_tensor(T_S32, 4, 1.0f)->data;
     meta[0] = OH;
@@ -427,12 +427,12 @@ static int op_raw(int kind) {
         OC = p[2];
     } else {
         in = (octo_dims_t){p[0], p[1], p[2], p[3]};
-        OC = kind == 1 ? p[3] : p[4];
+        OC = p[4]; /* depthwise: multiplier x C */
         cp = (octo_train_conv_params_t){p[7], p[8], 0, 0, p[10]};
         int32_t OH, OW;
         CHECK(octo_train_padding(in.h, p[5], cp.stride_h, p[9], &OH, &cp.pad_h));
         CHECK(octo_train_padding(in.w, p[6], cp.stride_w, p[9], &OW, &cp.pad_w));
-        wd = (octo_dims_t){kind == 1 ? 1 : OC, p[5], p[6], in.c};
+        wd = (octo_dims_t){kind == 1 ? 1 : OC, p[5], p[6], kind == 1 ? OC : in.c};
         out = (octo_dims_t){in.n, OH, OW, OC};
         int32_t *meta = (int32_t *)out_tensor(T_S32, 4, 1.0f)->data;
         meta[0] = OH;

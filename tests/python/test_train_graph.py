@@ -161,3 +161,59 @@ def test_without_update_a_plan_too_big_for_the_budget_trains_what_fits(resnet_di
     m = json.loads(tr.stdout)
     plan = json.loads((resnet_dir / "train" / m["config"]["config_id"] / "train_plan.json").read_text())
     assert plan["update"].startswith("set:") and plan["arena_bytes"] + 32 * 1024 <= 70 * 1024
+
+
+def test_depth_multiplier_matches_tensorflow_and_trains_bit_identically_on_a_board(tmp_path: Path) -> None:
+    """DEPTHWISE_CONV_2D with depth multipliers 2 and 3 (output channel o reads input channel o // m): one FP32
+    step moves the weights by TF's gradients, and INT8 steps leave the same state bits natively and on
+    virtual-m4."""
+    import keras
+    from sklearn.datasets import load_digits
+
+    from converter.quantize import quantize_keras
+
+    keras.utils.set_random_seed(0)
+    d = load_digits()
+    x, y = (d.images[:64, :, :, None] / 16.0).astype(np.float32), d.target[:64].astype(np.int64)
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inp)
+    h = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu", name="dw2")(h)
+    h = keras.layers.DepthwiseConv2D(3, strides=2, depth_multiplier=3, name="dw3")(h)  # 3x3x24
+    out = keras.layers.Softmax()(keras.layers.Dense(10, name="fc")(keras.layers.Flatten()(h)))
+    md = tmp_path / "dmult"
+    md.mkdir()
+    (md / "model.tflite").write_bytes(quantize_keras(keras.Model(inp, out), x))
+    plan, _ = make_plan((md / "model.tflite").read_bytes(), TrainConfig("int8", 8, "all"))
+    assert [la["w_shape"] for la in plan["layers"] if la["kind"] == "DEPTHWISE_CONV_2D"] == \
+        [[1, 3, 3, 8], [1, 3, 3, 24]]
+    scale = float(np.abs(x).max()) / 127.0
+    lr = 1e-3
+    tb = prepare_training(md, TrainConfig("fp32", 8, "all"), "host")
+    with open_train_target(tb, "host", say=lambda s: None, sanitize=True) as t:
+        sess = TrainSession(t.client)
+        sess.init(seed=3, init_random=True, lac=False, prc=False, lr=lr, momentum=0.0, weight_decay=0.0,
+                  input_scale=scale, prc_k=0.0, lac_l2=0.0)
+        w0 = decode_weights(tb.plan, sess.get_state())
+        sess.load(0, y[:8], quantize_samples(x[:8], scale))
+        sess.step(0, 8)
+        w1 = decode_weights(tb.plan, sess.get_state())
+    xq = quantize_samples(x[:8], scale).astype(np.float32) * np.float32(scale)
+    ref = _tf_grads(md, w0, xq, y[:8])
+    assert len(ref) == 4
+    assert_step_matches(w0, w1, lr, {k: g for k, (g,) in ref.items()}, 0.99999, 1e-4)
+
+    tb = prepare_training(md, TrainConfig("int8", 8, "all"), "host")
+    digests = {}
+    for board in ("host", "virtual-m4"):
+        with open_train_target(tb, board, say=lambda s: None) as t:
+            sess = TrainSession(t.client)
+            sess.init(seed=4, init_random=True, lac=True, prc=False, lr=0.05, momentum=0.9, weight_decay=0.0,
+                      input_scale=scale, prc_k=16.0, lac_l2=1e-4)
+            losses = []
+            for s in range(6):
+                idx = np.arange(s * 8, (s + 1) * 8)
+                sess.load(0, y[idx], quantize_samples(x[idx], scale))
+                losses.append(sess.step(s, 8).loss)
+            digests[board] = hashlib.sha256(sess.get_state()).hexdigest()
+        assert all(np.isfinite(losses)), losses
+    assert len(set(digests.values())) == 1, digests

@@ -177,6 +177,9 @@ DW_CASES = {
     # small maps: channels innermost (one kernel call per output over every channel group)
     "3x3_s2_same_2x2_c12": dict(n=2, h=2, w=2, c=12, k=(3, 3), s=(2, 2), same=True, act=None),
     "3x3_s1_same_1x1_c9": dict(n=2, h=1, w=1, c=9, k=(3, 3), s=(1, 1), same=True, act=None),
+    # depth multiplier m > 1 (output channel o reads input channel o // m, TensorFlow's and TFLite's order)
+    "3x3_s1_same_m2_c3": dict(n=2, h=8, w=7, c=3, m=2, k=(3, 3), s=(1, 1), same=True, act="relu"),
+    "3x3_s2_valid_m3_c4": dict(n=1, h=9, w=8, c=4, m=3, k=(3, 3), s=(2, 2), same=False, act="relu6", wgain=3.0),
 }
 
 
@@ -184,10 +187,10 @@ def conv_data(case: dict, depthwise: bool, seed: int = 0) -> dict[str, np.ndarra
     rng = _rng(seed)
     kh, kw = case["k"]
     c = case["c"]
-    oc = c if depthwise else case["oc"]
+    oc = c * case.get("m", 1) if depthwise else case["oc"]
     fan_in = kh * kw * (1 if depthwise else c)
     x = rng.normal(size=(case["n"], case["h"], case["w"], c)).astype(np.float32)
-    wshape = (1, kh, kw, c) if depthwise else (oc, kh, kw, c)
+    wshape = (1, kh, kw, oc) if depthwise else (oc, kh, kw, c)
     w = (rng.normal(size=wshape) * case.get("wgain", 1.4) / np.sqrt(fan_in)).astype(np.float32)
     b = (rng.normal(size=oc) * 0.2).astype(np.float32)
     return {"x": x, "w": w, "b": b, "oc": np.array(oc)}
@@ -199,8 +202,8 @@ def conv_ref(case: dict, depthwise: bool, d: dict[str, np.ndarray], g: np.ndarra
     kh, kw = case["k"]
     strides = [1, *case["s"], 1]
     padding = "SAME" if case["same"] else "VALID"
-    c = case["c"]
-    w_tf = d["w"].reshape(kh, kw, c, 1) if depthwise else d["w"].transpose(1, 2, 3, 0)
+    c, m = case["c"], case.get("m", 1)
+    w_tf = d["w"].reshape(kh, kw, c, m) if depthwise else d["w"].transpose(1, 2, 3, 0)
 
     def fn(x: Any, w: Any, b: Any) -> tuple[Any, Any]:
         if depthwise:
@@ -211,7 +214,7 @@ def conv_ref(case: dict, depthwise: bool, d: dict[str, np.ndarray], g: np.ndarra
         return tf_act(z, case["act"]), z
 
     y, dz, dx, dw, db = tf_grads(fn, g, d["x"], w_tf, d["b"])
-    dw = dw.reshape(1, kh, kw, c) if depthwise else dw.transpose(3, 0, 1, 2)
+    dw = dw.reshape(1, kh, kw, c * m) if depthwise else dw.transpose(3, 0, 1, 2)
     return {"y": y, "dz": dz, "dx": dx, "dw": dw, "db": db}
 
 
@@ -422,11 +425,11 @@ def test_conv_int8_accumulators_exact(driver: Driver, name: str, depthwise: bool
     case = (DW_CASES if depthwise else CONV_CASES)[name]
     rng = _rng(11)
     kh, kw = case["k"]
-    c = case["c"]
-    oc = c if depthwise else case["oc"]
+    c, m = case["c"], case.get("m", 1)
+    oc = c * m if depthwise else case["oc"]
     oh, ow = out_shape(case, case["k"], case["s"])
     x = _int8(rng, (case["n"], case["h"], case["w"], c))
-    w = _int8(rng, (1, kh, kw, c) if depthwise else (oc, kh, kw, c))
+    w = _int8(rng, (1, kh, kw, oc) if depthwise else (oc, kh, kw, c))
     dy = _int8(rng, (case["n"], oh, ow, oc))
     b = (rng.normal(size=oc) * 0.05).astype(np.float32) if case.get("bias", True) else None
     sx, sw, sdy = 0.02, 0.003, 0.5
@@ -434,14 +437,14 @@ def test_conv_int8_accumulators_exact(driver: Driver, name: str, depthwise: bool
     _, y, dx, dw, db, scales = driver.ok("dw_s8_raw" if depthwise else "conv_s8_raw", params, (x, sx), (w, sw), b,
                                          (dy, sdy))
     strides, padding = [1, *case["s"], 1], "SAME" if case["same"] else "VALID"
-    w_tf = w.reshape(kh, kw, c, 1) if depthwise else w.transpose(1, 2, 3, 0)
+    w_tf = w.reshape(kh, kw, c, m) if depthwise else w.transpose(1, 2, 3, 0)
 
     def fn(xv: Any, wv: Any) -> tuple[Any, Any]:
         z = (tf.nn.depthwise_conv2d if depthwise else tf.nn.conv2d)(xv, wv, strides, padding)
         return z, z
 
     z, _, rdx, rdw = tf_grads(fn, dy.astype(np.float64), x.astype(np.float64), w_tf.astype(np.float64))
-    rdw = rdw.reshape(1, kh, kw, c) if depthwise else rdw.transpose(3, 0, 1, 2)
+    rdw = rdw.reshape(1, kh, kw, oc) if depthwise else rdw.transpose(3, 0, 1, 2)
     np.testing.assert_array_equal(y, _bias_act_ref(z.astype(np.int64), b, sx, sw, case["act"]).ravel())
     np.testing.assert_array_equal(dx, rdx.astype(np.int64).ravel())
     np.testing.assert_array_equal(dw, rdw.astype(np.int64).ravel())

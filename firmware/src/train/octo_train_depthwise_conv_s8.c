@@ -1,4 +1,4 @@
-/* octo_train_depthwise_conv_s8.c - DEPTHWISE_CONV_2D (multiplier 1), INT8 training:
+/* octo_train_depthwise_conv_s8.c - DEPTHWISE_CONV_2D, INT8 training:
  * forward, input gradient, weight gradient, int32 accumulation.
  *
  * Channels are independent and contiguous (NHWC, weights [1,KH,KW,C]), so four
@@ -39,7 +39,9 @@
  *              per pair and group).
  *
  * Fewer than four channels, more than OCTO_TR_DW_TAPS taps or tensors whose
- * byte offsets might not fit in int32 take the plain per-tap loops (generic_*).
+ * byte offsets might not fit in int32 take the plain per-tap loops (generic_*);
+ * a depth multiplier M > 1 (OC = M x C) the scalar loops over output
+ * channels (mult_*).
  * No scratch: the fast path keeps at most ~0.9 KB on the stack (records and
  * segments), the small-map path 0.5 KB (pairs). Every sum is an exact int32
  * sum of the same int8 products (bounded by OCTO_TRAIN_S8_MAX_TERMS), so the
@@ -81,7 +83,9 @@ int octo_train_depthwise_conv_s8_fwd(const octo_train_conv_params_t *p, const oc
     }
     const float inv = 1.0f / acc_scale;
     const int32_t six = octo_tr_six(acc_scale);
-    if (dw_small_ok(in_dims, w_dims, out_dims)) {
+    if (out_dims->c != in_dims->c) {
+        mult_fwd(p, in_dims, x->data, w_dims, w->data, bias, inv, six, out_dims, y->data);
+    } else if (dw_small_ok(in_dims, w_dims, out_dims)) {
         small_fwd(p, in_dims, x->data, w_dims, w->data, bias, inv, six, out_dims, y->data);
     } else if (dw_fast_ok(p, in_dims, w_dims, out_dims)) {
         fast_fwd(p, in_dims, x->data, w_dims, w->data, bias, inv, six, out_dims, y->data);
@@ -101,10 +105,13 @@ int octo_train_depthwise_conv_s8_bwd_input(const octo_train_conv_params_t *p, co
         return OCTO_E_ARG;
     }
     const float acc_scale = dy->scale * w->scale;
-    if (w_dims->h * w_dims->w > OCTO_TRAIN_S8_MAX_TERMS || !octo_tr_scale_ok(acc_scale)) {
+    if ((int64_t)w_dims->h * w_dims->w * (out_dims->c / in_dims->c) > OCTO_TRAIN_S8_MAX_TERMS ||
+        !octo_tr_scale_ok(acc_scale)) {
         return OCTO_E_ARG;
     }
-    if (dw_small_ok(in_dims, w_dims, out_dims)) {
+    if (out_dims->c != in_dims->c) {
+        mult_bwd_input(p, in_dims, w_dims, w->data, out_dims, dy->data, dx->data);
+    } else if (dw_small_ok(in_dims, w_dims, out_dims)) {
         small_bwd_input(p, in_dims, w_dims, w->data, out_dims, dy->data, dx->data);
     } else if (dw_fast_ok(p, in_dims, w_dims, out_dims)) {
         fast_bwd_input(p, in_dims, w_dims, w->data, out_dims, dy->data, dx->data);
@@ -123,14 +130,18 @@ int octo_train_depthwise_conv_s8_bwd_weight(const octo_train_conv_params_t *p, c
         !octo_tr_conv_ok(p, in_dims, w_dims, out_dims, 1)) {
         return OCTO_E_ARG;
     }
-    const int32_t C = in_dims->c;
+    const int32_t C = out_dims->c;
     const float acc_scale = x->scale * dy->scale;
     if ((int64_t)in_dims->n * out_dims->h * out_dims->w > OCTO_TRAIN_S8_MAX_TERMS || !octo_tr_scale_ok(acc_scale)) {
         return OCTO_E_ARG;
     }
-    const int small = dw_small_ok(in_dims, w_dims, out_dims);
-    const int fast = small || dw_fast_ok(p, in_dims, w_dims, out_dims); /* C >= 4: the SIMD bias gradient */
-    if (small) {
+    const int mult = out_dims->c != in_dims->c;
+    const int small = !mult && dw_small_ok(in_dims, w_dims, out_dims);
+    /* C >= 4: the SIMD bias gradient */
+    const int fast = small || (!mult && dw_fast_ok(p, in_dims, w_dims, out_dims));
+    if (mult) {
+        mult_bwd_weight(p, in_dims, x->data, out_dims, dy->data, w_dims, dw->data);
+    } else if (small) {
         small_bwd_weight(p, in_dims, x->data, out_dims, dy->data, w_dims, dw->data);
     } else if (fast) {
         fast_bwd_weight(p, in_dims, x->data, out_dims, dy->data, w_dims, dw->data);

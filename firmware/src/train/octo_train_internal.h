@@ -69,8 +69,9 @@ static inline int octo_tr_conv_ok(const octo_train_conv_params_t *p, const octo_
         !octo_tr_axis_ok(out_dims->w, p->stride_w, w_dims->w, p->pad_w, in_dims->w)) {
         return 0;
     }
-    if (depthwise) {
-        return w_dims->n == 1 && w_dims->c == in_dims->c && out_dims->c == in_dims->c;
+    if (depthwise) { /* out channel o reads input channel o / (out c / in c): TFLite's depth multiplier */
+        return w_dims->n == 1 && w_dims->c == out_dims->c && out_dims->c >= in_dims->c &&
+               out_dims->c % in_dims->c == 0;
     }
     return w_dims->c == in_dims->c && w_dims->n == out_dims->c;
 }
