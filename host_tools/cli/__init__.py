@@ -296,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{D.LR['random']:g} with --init random: the measured best, bench/results/graph_train.json "
                    "and train.json)",
                    lr_default=None, what="")
+    p.add_argument("--grad-rounding", choices=("nearest", "stochastic"), default=None,
+                   help=f"INT8 input gradients rounded to nearest or stochastically (default "
+                        f"{D.GRAD_ROUNDING['converted']} from the converted weights, {D.GRAD_ROUNDING['random']} "
+                        "with --init random: the measured best, bench/results/graph_train.json)")
     p.add_argument("--seed", type=int, default=0, help="seed of the batch order and random init (default 0)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in the run dir")
     p.add_argument("--checkpoint-every", type=_positive_int, default=D.CHECKPOINT_EVERY,

@@ -124,7 +124,7 @@ def _run_dir(args: argparse.Namespace, tb: TrainBuild) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from host_tools.board import lock  # noqa: PLC0415
     from host_tools.board.target import open_train_target  # noqa: PLC0415
-    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC, default_lr  # noqa: PLC0415
+    from host_tools.train.defaults import DEFAULT_LAC, DEFAULT_PRC, default_grad_rounding, default_lr  # noqa: PLC0415
     from host_tools.train.run import TrainOptions, load_dataset, normal_only, plan_loss, run_training  # noqa: PLC0415
 
     out = Output(args.json)
@@ -154,6 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     opts = TrainOptions(
         epochs=args.epochs, seed=args.seed, init=args.init, lac=DEFAULT_LAC if args.lac is None else args.lac,
         prc=DEFAULT_PRC if args.prc is None else args.prc, lr=default_lr(args.init) if args.lr is None else args.lr,
+        grad_rounding=default_grad_rounding(args.init) if args.grad_rounding is None else args.grad_rounding,
         schedule=getattr(args, "schedule", "cosine"),
         momentum=args.momentum, weight_decay=args.weight_decay, prc_k=args.prc_k, lac_l2=args.lac_l2,
         checkpoint_every=args.checkpoint_every, resume=args.resume,

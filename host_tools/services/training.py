@@ -28,6 +28,7 @@ COMMIT_REQ = struct.Struct("<II")
 PRECISIONS = {0: "int8", 1: "fp32"}
 FLAG_LAC = 1 << 0
 FLAG_PRC = 1 << 1
+FLAG_GRAD_SR = 1 << 2                        # INT8 input gradients rounded stochastically (else to nearest)
 FIRST_STEP_TIMEOUT_S = 120.0   # reply deadline for the first TRAIN_STEP / EVAL (nothing measured yet)
 
 
@@ -103,10 +104,11 @@ class TrainSession:
 
     def init(self, seed: int, init_random: bool, lac: bool, prc: bool, lr: float, momentum: float,
              weight_decay: float, input_scale: float, prc_k: float, lac_l2: float,
-             target_scale: float | None = None) -> int:
+             target_scale: float | None = None, grad_sr: bool = False) -> int:
         """TRAIN_INIT: reset the whole training state; returns the state blob's size. ``target_scale``: MSE
-        builds with targets only (real target = q * target_scale)."""
-        flags = (FLAG_LAC if lac else 0) | (FLAG_PRC if prc else 0)
+        builds with targets only (real target = q * target_scale). ``grad_sr``: INT8 input gradients rounded
+        stochastically instead of to nearest."""
+        flags = (FLAG_LAC if lac else 0) | (FLAG_PRC if prc else 0) | (FLAG_GRAD_SR if grad_sr else 0)
         payload = INIT_REQ.pack(seed & 0xFFFFFFFF, int(init_random), flags, 0, lr, momentum, weight_decay,
                                 input_scale, prc_k, lac_l2) + (b"" if target_scale is None
                                                                else INIT_TARGET.pack(target_scale))

@@ -57,7 +57,7 @@ CHECKPOINT_META = "checkpoint.json"
 CHECKPOINT_SCHEMA = "octo.train.checkpoint/1"
 # Options that define the training trajectory: fixed at TRAIN_INIT, taken from the checkpoint on resume.
 TRAJECTORY_OPTIONS = ("seed", "init", "lac", "prc", "lr", "momentum", "weight_decay", "prc_k", "lac_l2",
-                      "schedule")
+                      "schedule", "grad_rounding")
 RESYNC_HINT = "run `octo train` again with the same configuration (add --resume to continue a checkpoint)"
 # A step whose loss exceeds this many times the run's first loss (and ln(classes)) gets a one-time warning:
 # the board's divergence check only sees values that are no longer finite, and an FP32 loss of 1e22 is finite.
@@ -357,6 +357,7 @@ class TrainOptions:
     init: str = "converted"          # "converted" | "random"
     lac: bool = DEFAULT_LAC
     prc: bool = DEFAULT_PRC
+    grad_rounding: str = "nearest"   # INT8 input gradients: "nearest" | "stochastic" (TRAIN_INIT flag GRAD_SR)
     lr: float = 0.05
     schedule: str = "cosine"         # "cosine": lr * (1 + cos(pi * step / total)) / 2; "constant"
     momentum: float = 0.9
@@ -493,7 +494,8 @@ class _Trainer:
                 self.target_scale = compute_input_scale(self.y_train)   # the same rule: max|y| / 127
             self._quantize()
             self.sess.init(o.seed, o.init == "random", o.lac, o.prc, o.lr, o.momentum, o.weight_decay,
-                           self.input_scale, o.prc_k, o.lac_l2, self.target_scale if self.targets else None)
+                           self.input_scale, o.prc_k, o.lac_l2, self.target_scale if self.targets else None,
+                           grad_sr=o.grad_rounding == "stochastic")
             if o.init == "random":  # He-uniform scaled to the data's RMS (host_tools/train/init_scale.py)
                 scale_random_init(self.sess, self.plan, self.xq_train, self.input_scale)
             self.pos = _Position()
@@ -512,7 +514,9 @@ class _Trainer:
         ck = read_checkpoint(self.run_dir)
         check_checkpoint(ck, self.tb.config.config_id, self.fingerprint, self.n_train)
         m = ck.meta
-        saved = m.get("options", {})
+        saved = dict(m.get("options", {}))
+        if "options" in m:
+            saved.setdefault("grad_rounding", "nearest")  # checkpoints from before the option rounded to nearest
         changed = [f"{k}={getattr(self.opts, k)} (checkpoint: {saved[k]})"
                    for k in TRAJECTORY_OPTIONS if k in saved and saved[k] != getattr(self.opts, k)]
         if changed:
@@ -874,7 +878,8 @@ class _Trainer:
             "target": kind,
             "config": {"config_id": cfg.config_id, "precision": cfg.precision, "batch": cfg.batch,
                        "loss": plan_loss(plan), "targets": bool(plan.get("targets")),
-                       "update": cfg.update, "lac": o.lac, "prc": o.prc, "init": o.init, "seed": o.seed, "lr": o.lr,
+                       "update": cfg.update, "lac": o.lac, "prc": o.prc, "grad_rounding": o.grad_rounding,
+                       "init": o.init, "seed": o.seed, "lr": o.lr,
                        "momentum": o.momentum, "weight_decay": o.weight_decay, "prc_k": o.prc_k,
                        "lac_l2": o.lac_l2, "schedule": o.schedule, "epochs": o.epochs},
             "epochs": self.pos.history,

@@ -180,7 +180,9 @@ def test_random_init_needs_frozen_weights_in_ram(digits_dir: Path, tmp_path: Pat
     r = _octo("train", str(digits_dir), "--target", "host", "--update", "last:2", "--init", "random", "--epochs",
               "1", "--run-dir", str(tmp_path / "run"), "--json", "-")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["config"]["config_id"] == "int8-b16-last2-ramw"
+    cfg = json.loads(r.stdout)["config"]
+    assert cfg["config_id"] == "int8-b16-last2-ramw"
+    assert cfg["grad_rounding"] == "stochastic"  # the default from random weights (host_tools/train/defaults.py)
 
 
 def _octo(*args: str) -> subprocess.CompletedProcess[str]:

@@ -92,7 +92,7 @@ def test_graph_gradients_match_tensorflow(resnet_dir: Path, precision: str, init
 
 
 @pytest.mark.parametrize(("precision", "batch", "boards"), [
-    ("int8", 16, ["virtual-m4", "virtual-m3"]),  # DSP + FPU, and portable C + soft float
+    ("int8", 16, ["virtual-m4", "virtual-m3"]),  # DSP + FPU, and portable C + soft float; stochastic gradients
     ("fp32", 4, ["virtual-m4"]),                 # FP32 at batch 16 does not fit 256 KiB
 ])
 def test_graph_trains_bit_identically_on_host_and_boards(resnet_dir: Path, precision: str, batch: int,
@@ -104,7 +104,7 @@ def test_graph_trains_bit_identically_on_host_and_boards(resnet_dir: Path, preci
         with open_train_target(tb, board, say=lambda s: None) as t:
             sess = TrainSession(t.client)
             sess.init(seed=11, init_random=True, lac=True, prc=True, lr=0.05, momentum=0.9, weight_decay=1e-4,
-                      input_scale=scale, prc_k=16.0, lac_l2=1e-4)
+                      input_scale=scale, prc_k=16.0, lac_l2=1e-4, grad_sr=precision == "int8")
             for s in range(3):
                 idx = np.arange(s * batch, (s + 1) * batch)
                 sess.load(0, y[idx], quantize_samples(x[idx], scale))
@@ -140,6 +140,7 @@ def test_cli_trains_and_exports_a_residual_model(resnet_dir: Path, tmp_path: Pat
     assert tr.returncode == 0, tr.stderr[-2000:]
     m = json.loads(tr.stdout)
     assert m["steps"] == 20 and m["final"]["eval_accuracy"] >= m["initial"]["eval_accuracy"] - 0.05, m
+    assert m["config"]["grad_rounding"] == "nearest"  # the default from converted weights
     ex = subprocess.run([*octo, "export", str(resnet_dir), *common, "-o", str(tmp_path / "t.tflite"), "--json", "-"],
                         capture_output=True, text=True, check=False, cwd=ROOT)
     assert ex.returncode == 0, ex.stderr[-2000:]

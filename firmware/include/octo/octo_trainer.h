@@ -65,7 +65,9 @@ enum {
     OCTO_TRAIN_DX_ACCUM = 3, /* neither first nor last: adds to the partial sum */
     OCTO_TRAIN_DX_FINAL = 4  /* the last: partial + this contribution, masked into the producer's slot */
 };
-enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u };
+/* TRAIN_INIT flags. GRAD_SR: INT8 input gradients are rounded stochastically (unbiased: Q_FRAC random bits
+ * per value from the state's PRNG, as the forward activations) instead of to nearest. */
+enum { OCTO_TRAIN_FLAG_LAC = 1u, OCTO_TRAIN_FLAG_PRC = 2u, OCTO_TRAIN_FLAG_GRAD_SR = 4u };
 /* Losses (octo_train_model_t.loss). XENT: softmax cross-entropy of the last layer's output (the logits)
  * and the staged labels. MSE: mean squared error of the last layer's output against the staged sample
  * itself (an autoencoder: output elements == input elements; labels unused), or with model.targets against
