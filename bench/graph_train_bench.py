@@ -310,13 +310,17 @@ def cost(work: Path) -> dict[str, Any]:
     for name, batch in COST.items():
         md = converted(name, work)
         rows = {"fp32": speed_run(md, "fp32", batch, "virtual-m4", 3, False, False, False),
-                d: speed_run(md, "int8", batch, "virtual-m4", 3, "lac" in d, "prc" in d, False)}
+                d: speed_run(md, "int8", batch, "virtual-m4", 3, "lac" in d, "prc" in d, False),
+                # stochastic gradient rounding: the random-init default
+                "int8-sr": speed_run(md, "int8", batch, "virtual-m4", 3, "lac" in d, "prc" in d, False, True)}
         model = (md / "model.tflite").read_bytes()
         sram16 = {p: make_plan(model, TrainConfig(p, 16, "all"))[0]["arena_bytes"] for p in ("int8", "fp32")}
         for r in rows.values():
             r.pop("layers", None)
         ratio = rows[d]["instructions_per_sample"] / rows["fp32"]["instructions_per_sample"]
         out[name] = {"batch": batch, "rows": rows, "int8_vs_fp32_instructions": round(ratio, 3),
+                     "int8_sr_vs_fp32_instructions": round(rows["int8-sr"]["instructions_per_sample"]
+                                                           / rows["fp32"]["instructions_per_sample"], 3),
                      "int8_vs_fp32_peak_sram": round(rows[d]["peak_training_sram_bytes"]
                                                      / rows["fp32"]["peak_training_sram_bytes"], 3),
                      "peak_sram_batch16": sram16,

@@ -172,7 +172,7 @@ def fine_tune_section(work: Path, seeds: list[int], jobs: int) -> dict[str, Any]
 
 
 def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: int, lac: bool, prc: bool,
-              random_data: bool) -> dict[str, Any]:
+              random_data: bool, grad_sr: bool = False) -> dict[str, Any]:
     from converter.train_plan import TrainConfig, prepare_training
     from host_tools.board.target import open_train_target
     from host_tools.services.training import TrainSession
@@ -193,7 +193,7 @@ def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: in
     with open_train_target(tb, board, say=lambda s: None, speed_only=not fits) as t:
         sess = TrainSession(t.client)
         sess.init(seed=1, init_random=random_data, lac=lac, prc=prc, lr=0.01, momentum=0.9, weight_decay=0.0,
-                  input_scale=scale, prc_k=16.0, lac_l2=1e-4)
+                  input_scale=scale, prc_k=16.0, lac_l2=1e-4, grad_sr=grad_sr)
         instr = []
         for s in range(steps):
             sl = slice(s * batch, (s + 1) * batch)
@@ -207,7 +207,7 @@ def speed_run(model_dir: Path, precision: str, batch: int, board: str, steps: in
         layers.append({"name": la["name"], "kind": la["kind"],
                        **{k: int(t.ticks_to_instructions(v) or 0) // batch
                           for k, v in zip(("forward", "weight_grad", "input_grad", "update"), p, strict=True)}})
-    return {"precision": precision, "batch": batch, "lac": lac, "prc": prc,
+    return {"precision": precision, "batch": batch, "lac": lac, "prc": prc, "grad_sr": grad_sr,
             "instructions_per_sample": round(per_sample), "step0_instructions_per_sample": instr[0] // batch,
             "layers": layers, "peak_training_sram_bytes": tb.plan["arena_bytes"], "memory": tb.plan["memory"],
             "fits_board": fits, "linked_budget": "board" if fits else "speed-only 4 MiB (does not fit the board)"}
