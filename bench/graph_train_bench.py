@@ -64,7 +64,7 @@ RANDOM_VARIANTS = {"fp32": VARIANTS["fp32"], "int8-nearest": [*VARIANTS["int8"],
                    "int8+lac-sr": [*VARIANTS["int8+lac"], GR, "stochastic"],
                    "int8+prc-sr": [*VARIANTS["int8+prc"], GR, "stochastic"]}
 # personalisation: the converted default (nearest gradients) against stochastic gradients, both explicit
-PERSONAL_VARIANTS = {"int8-sr": [*VARIANTS["int8"], GR, "stochastic"]}
+PERSONAL_VARIANTS = {"int8-sr": RANDOM_VARIANTS["int8-sr"]}
 RANDOM_ABLATION = ("digits_cnn", "mlperf_kws")  # the others get fp32, int8-nearest and int8-sr
 RANDOM_INIT = "He-uniform, layers reading the samples / RMS(samples)"  # host_tools/train/init_scale.py
 COST = {"mlperf_ic": 4, "mbv2_ic": 4, "mlperf_kws": 4}  # model -> batch (FP32 at 16 exceeds the 4 MiB speed budget)
@@ -162,8 +162,10 @@ def personalisation(work: Path, seeds: list[int], jobs: int, models: list[str] |
                                     .get("mean", 0)) * 100, 2) for lr in lrs}
 
         gap = gap_of(DEFAULT_VARIANT)
-        out[name] = {"epochs": epochs, "batch": batch, "seeds": seeds, "personal_samples": len(np.load(a)["y"]) +
-                     len(np.load(b)["y"]), "table": table, "best_lr": best,
+        with np.load(a) as da, np.load(b) as db:
+            n_personal = len(da["y"]) + len(db["y"])
+        out[name] = {"epochs": epochs, "batch": batch, "seeds": seeds, "personal_samples": n_personal,
+                     "table": table, "best_lr": best,
                      "fp32_minus_int8_pp": gap, "fp32_minus_int8_sr_pp": gap_of("int8-sr"),
                      "failed": [r for r in runs if "error" in r], "runs": runs, "seconds": round(time.time() - t0, 1)}
         print(f"personalisation {name}: " + ", ".join(
